@@ -1,0 +1,207 @@
+//! Integration tests of the share policy: the labelled corpus, layering and properties.
+
+use blende_policy::{Category, Os, Policy, Source, Verdict, WindowInfo, WindowKind};
+use proptest::prelude::*;
+
+fn corpus() -> Vec<(WindowInfo, bool, String)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/windows.tsv");
+    let text = std::fs::read_to_string(path).expect("tests/data/windows.tsv");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .skip(1) // column names
+        .map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            assert_eq!(cols.len(), 5, "row {l:?}");
+            let os = Os::parse(cols[0]).expect("os");
+            let expect_block = match cols[3] {
+                "block" => true,
+                "allow" => false,
+                other => panic!("expect column {other:?}"),
+            };
+            (WindowInfo::new(os, cols[1], cols[2]), expect_block, cols[4].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn corpus_rows_all_get_their_expected_verdict_and_category() {
+    let policy = Policy::builtin();
+    let rows = corpus();
+    assert!(rows.len() >= 100, "corpus has {} rows", rows.len());
+    let mut wrong = Vec::new();
+    for (w, expect_block, category) in &rows {
+        let v = policy.classify(w);
+        let ok = match (expect_block, &v) {
+            (true, Verdict::Block { category: c, .. }) => c.as_str() == category,
+            (false, Verdict::Allow) => true,
+            _ => false,
+        };
+        if !ok {
+            wrong.push(format!("{} | {} | {} → {v:?} (expected {category})", w.os, w.app_name, w.title));
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {} rows wrong:\n{}", wrong.len(), rows.len(), wrong.join("\n"));
+}
+
+#[test]
+fn documents_that_mention_products_stay_shareable() {
+    let p = Policy::builtin();
+    for (app, title) in [
+        ("Microsoft Excel", "Outlook 2026 Personalplanung.xlsx - Excel"),
+        ("firefox", "Signal (Software) – Wikipedia — Mozilla Firefox"),
+        ("Google Chrome", "Outlook 2026 Personalplanung.xlsx - Excel - Google Chrome"),
+        ("firefox", "Teamsport im Verein – Stadt Musterhausen — Mozilla Firefox"),
+    ] {
+        assert_eq!(p.classify(&WindowInfo::new(Os::Linux, app, title)), Verdict::Allow, "{app} {title}");
+    }
+}
+
+#[test]
+fn empty_titles_and_unknown_windows_fail_safe() {
+    let p = Policy::builtin();
+    let v = |app: &str, title: &str| p.classify(&WindowInfo::new(Os::Linux, app, title)).category();
+    // Identified by application even without a title (xterm-style STRING WM_NAME).
+    assert_eq!(v("Thunderbird", ""), Some(Category::Mail));
+    assert_eq!(v("", ""), Some(Category::Unidentified));
+    assert_eq!(v("firefox", ""), Some(Category::Unidentified));
+    assert_eq!(v("", "Posteingang - Mozilla Thunderbird"), Some(Category::Mail));
+    assert_eq!(v("", "WhatsApp"), Some(Category::Messenger));
+    assert_eq!(v("", "Gmail - Inbox - Chromium"), Some(Category::Webmail));
+    assert_eq!(v("XTerm", ""), None);
+    // Window type from the window manager.
+    let mut toast = WindowInfo::new(Os::Linux, "some-app", "Build finished");
+    toast.kind = WindowKind::Notification;
+    assert_eq!(p.classify(&toast).category(), Some(Category::Notification));
+    // Firefox shows the address while a page loads; PWAs have their own WM_CLASS.
+    assert_eq!(v("firefox", "https://mail.google.com/mail/u/0/#inbox — Mozilla Firefox"), Some(Category::Webmail));
+    assert_eq!(v("crx_hnpfjngllnobngcgfapefoaidbinmjnm", "WhatsApp"), Some(Category::WebMessenger));
+}
+
+#[test]
+fn hostile_titles_do_not_slip_through() {
+    let p = Policy::builtin();
+    let v = |title: &str| p.classify(&WindowInfo::new(Os::Windows, "Google Chrome", title)).category();
+    assert_eq!(v("G\u{200B}mail - Posteingang - Google Chrome"), Some(Category::Webmail));
+    assert_eq!(v("WHATSAPP\u{00A0}\u{2014} Google Chrome"), Some(Category::WebMessenger));
+    assert_eq!(v("\u{202E}Gmail - Google Chrome"), Some(Category::Webmail));
+    assert_eq!(v("(99+) WhatsApp - Google Chrome"), Some(Category::WebMessenger));
+    assert_eq!(v("Inbox (1,234) - a.b@c.de - Google Chrome"), Some(Category::Webmail));
+}
+
+const ADMIN: &str = r#"
+version = 1
+[share]
+allow_full_screen = true
+[[share.block]]
+app = "KeePassXC"
+reason = "Passwortmanager"
+[[share.block]]
+site = "Intranet-Mail"
+[[share.allow]]
+app = "Slack"
+"#;
+
+#[test]
+fn admin_blocks_and_exceptions_apply_and_users_only_add() {
+    let user = "[[share.block]]\ntitle_contains = \"Personalakte\"\n";
+    let p = Policy::try_from_sources(Some(Source { name: "/etc/blende/policy.toml", text: ADMIN }), Some(Source { name: "settings.toml", text: user }))
+        .expect("valid layers");
+    let c = |app: &str, title: &str| p.classify(&WindowInfo::new(Os::Linux, app, title));
+    assert!(matches!(c("KeePassXC", "Passwords.kdbx"), Verdict::Block { category: Category::AdminRule, ref reason, .. } if reason == "Passwortmanager"));
+    assert_eq!(c("firefox", "Intranet-Mail Posteingang — Mozilla Firefox").category(), Some(Category::AdminRule));
+    assert_eq!(c("libreoffice-writer", "Personalakte Müller.odt - LibreOffice Writer").category(), Some(Category::UserRule));
+    // The administrator's exception lifts the built-in Slack block …
+    assert_eq!(c("Slack", "Slack | general"), Verdict::Allow);
+    // … and whole-screen sharing.
+    assert_eq!(p.screen_verdict(), Verdict::Allow);
+    assert_eq!(Policy::builtin().screen_verdict().category(), Some(Category::FullScreen));
+    assert!(p.report().contains("allow_full_screen = true  # administrator: /etc/blende/policy.toml"));
+}
+
+#[test]
+fn allowlist_mode_shares_only_listed_applications() {
+    let admin = "[share]\nmode = \"allowlist\"\n[[share.allow]]\napp = \"libreoffice-writer\"\n";
+    let p = Policy::try_from_sources(Some(Source { name: "p.toml", text: admin }), None).expect("valid");
+    assert_eq!(p.classify(&WindowInfo::new(Os::Linux, "libreoffice-writer", "a.odt")), Verdict::Allow);
+    assert_eq!(p.classify(&WindowInfo::new(Os::Linux, "Evince", "a.pdf")).category(), Some(Category::AdminRule));
+    assert_eq!(p.classify(&WindowInfo::new(Os::Linux, "Thunderbird", "x")).category(), Some(Category::Mail));
+}
+
+#[test]
+fn broken_policy_fails_closed() {
+    let p = Policy::from_sources(Some(Source { name: "/etc/blende/policy.toml", text: "[share]\nallow_full_screen = maybe\n" }), None);
+    let err = p.failure().expect("error kept").to_string();
+    assert!(err.starts_with("/etc/blende/policy.toml:2:"), "{err}");
+    assert_eq!(p.classify(&WindowInfo::new(Os::Linux, "XTerm", "xterm")).category(), Some(Category::PolicyError));
+    assert_eq!(p.screen_verdict().category(), Some(Category::PolicyError));
+    // A broken user layer does not fail open either.
+    let p = Policy::from_sources(None, Some(Source { name: "s.toml", text: "[[share.block]]\nnonsense = 1\n" }));
+    assert_eq!(p.classify(&WindowInfo::new(Os::Linux, "XTerm", "xterm")).category(), Some(Category::PolicyError));
+}
+
+fn arb_window() -> impl Strategy<Value = WindowInfo> {
+    let rows = corpus();
+    (0..rows.len(), any::<u8>()).prop_map(move |(i, _)| rows[i].0.clone())
+}
+
+fn arb_user_rule() -> impl Strategy<Value = String> {
+    let word = prop::sample::select(vec!["Signal", "Excel", "Posteingang", "xterm", "Word", "firefox", "Gmail", "docx", "ä", "-"]);
+    (prop::option::of(word.clone()), prop::option::of(word.clone()), prop::option::of(word)).prop_filter_map("needs a matcher", |(a, t, s)| {
+        if a.is_none() && t.is_none() && s.is_none() {
+            return None;
+        }
+        let mut r = String::from("[[share.block]]\n");
+        for (k, v) in [("app", a), ("title_contains", t), ("site", s)] {
+            if let Some(v) = v {
+                r.push_str(&format!("{k} = \"{v}\"\n"));
+            }
+        }
+        Some(r)
+    })
+}
+
+/// Case, dash and whitespace variants of a title.
+fn variant(title: &str, seed: u8) -> String {
+    let mut out = String::new();
+    for (i, c) in title.chars().enumerate() {
+        let flip = (seed as usize + i) % 3 == 0;
+        match c {
+            '-' | '–' | '—' => out.push(['-', '–', '—', '‐'][(seed as usize + i) % 4]),
+            ' ' if seed % 2 == 0 => out.push_str(" \u{00A0}"),
+            c if flip => out.extend(c.to_uppercase()),
+            c => out.extend(c.to_lowercase()),
+        }
+        if seed % 5 == 0 && i == 1 {
+            out.push('\u{200B}');
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn user_rules_never_turn_a_block_into_an_allow(w in arb_window(), rules in prop::collection::vec(arb_user_rule(), 0..4)) {
+        let admin = Some(Source { name: "admin.toml", text: ADMIN });
+        let base = Policy::try_from_sources(admin, None).expect("admin");
+        let user_text = rules.concat();
+        let with_user = Policy::try_from_sources(admin, Some(Source { name: "user.toml", text: &user_text })).expect("user");
+        if !base.classify(&w).is_allowed() {
+            prop_assert!(!with_user.classify(&w).is_allowed());
+        }
+        let builtin_only = Policy::try_from_sources(None, Some(Source { name: "user.toml", text: &user_text })).expect("user");
+        if !Policy::builtin().classify(&w).is_allowed() {
+            prop_assert!(!builtin_only.classify(&w).is_allowed());
+        }
+    }
+
+    #[test]
+    fn verdicts_are_stable_under_case_dash_and_whitespace_variants(w in arb_window(), seed in any::<u8>()) {
+        let p = Policy::builtin();
+        let mut v = w.clone();
+        v.title = variant(&w.title, seed);
+        v.app_name = variant(&w.app_name, seed.wrapping_add(1));
+        prop_assert_eq!(p.classify(&w).category(), p.classify(&v).category(), "variant {:?} / {:?}", v.app_name, v.title);
+    }
+}
