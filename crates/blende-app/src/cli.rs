@@ -1,0 +1,173 @@
+//! The command line: the app by default, and commands for IT and for tests.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use blende_meeting::{MeetingId, OsEntropy, Password};
+use blende_policy::{Os, Policy, Verdict, WindowInfo};
+use clap::{Parser, Subcommand};
+
+use crate::config::load_policy;
+
+#[derive(Parser, Debug)]
+#[command(name = "blende", version, about = "Video conferences that never show more than you meant to.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Inspect the screen-sharing policy.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// List this desktop's windows with their sharing verdicts.
+    Windows {
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Use this file as the administrator's policy instead of the system one.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+    },
+    /// Print a new meeting ID (from the OS random source).
+    MeetingId {
+        /// Also print its entropy in bits.
+        #[arg(long)]
+        entropy: bool,
+    },
+    /// Print a new meeting password, to be passed on by a second channel.
+    Password {
+        #[arg(long)]
+        entropy: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Read `app<TAB>title` (or `os<TAB>app<TAB>title`) lines on stdin; print `allow` or
+    /// `block<TAB>category<TAB>reason` for each.
+    Classify {
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+    },
+    /// Print the effective policy and where each part came from.
+    Show {
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+    },
+}
+
+/// Exit code when the policy is broken (it then blocks everything).
+const EXIT_POLICY_BROKEN: u8 = 3;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => crate::ui::run(),
+        Some(Command::Policy { command: PolicyCommand::Classify { policy } }) => classify(&load_policy(policy.as_deref())),
+        Some(Command::Policy { command: PolicyCommand::Show { policy } }) => {
+            let p = load_policy(policy.as_deref());
+            print!("{}", p.report());
+            Ok(policy_exit(&p))
+        }
+        Some(Command::Windows { json, policy }) => windows(&load_policy(policy.as_deref()), json),
+        Some(Command::MeetingId { entropy }) => MeetingId::generate(&mut OsEntropy).map_err(Into::into).map(|id| {
+            println!("{id}");
+            if entropy {
+                eprintln!("{:.1} bits", id.entropy_bits());
+            }
+            ExitCode::SUCCESS
+        }),
+        Some(Command::Password { entropy }) => Password::generate(&mut OsEntropy).map_err(Into::into).map(|pw| {
+            println!("{}", pw.reveal());
+            if entropy {
+                eprintln!("{:.1} bits", pw.entropy_bits());
+            }
+            ExitCode::SUCCESS
+        }),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("blende: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+fn policy_exit(policy: &Policy) -> ExitCode {
+    match policy.failure() {
+        Some(e) => {
+            eprintln!("blende: policy broken, nothing is shareable: {e}");
+            ExitCode::from(EXIT_POLICY_BROKEN)
+        }
+        None => ExitCode::SUCCESS,
+    }
+}
+
+/// Parses one input line of `policy classify`.
+fn parse_line(line: &str) -> WindowInfo {
+    let cols: Vec<&str> = line.split('\t').collect();
+    match cols.as_slice() {
+        [os, app, title, ..] if Os::parse(os).is_some() => WindowInfo::new(Os::parse(os).unwrap_or(Os::current()), *app, *title),
+        [app, title, ..] => WindowInfo::new(Os::current(), *app, *title),
+        [app] => WindowInfo::new(Os::current(), *app, ""),
+        [] => WindowInfo::new(Os::current(), "", ""),
+    }
+}
+
+fn verdict_line(v: &Verdict) -> String {
+    match v {
+        Verdict::Allow => "allow".to_owned(),
+        Verdict::Block { category, reason, .. } => format!("block\t{category}\t{reason}"),
+    }
+}
+
+fn classify(policy: &Policy) -> anyhow::Result<ExitCode> {
+    let stdin = std::io::stdin().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for line in stdin.split(b'\n') {
+        // Undecodable bytes are replaced, not fatal: one bad line must not stop the rest.
+        let line = String::from_utf8_lossy(&line?).trim_end_matches('\r').to_owned();
+        writeln!(out, "{}", verdict_line(&policy.classify(&parse_line(&line))))?;
+    }
+    out.flush()?;
+    Ok(policy_exit(policy))
+}
+
+fn windows(policy: &Policy, json: bool) -> anyhow::Result<ExitCode> {
+    let judged = blende_windows::judge_windows(policy)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&judged)?);
+    } else {
+        println!("{:<10} {:<7} {:<14} {:<22} TITLE", "ID", "VERDICT", "CATEGORY", "APPLICATION");
+        for j in &judged {
+            let w = &j.window;
+            println!("{:<10} {:<7} {:<14} {:<22} {}", format!("{:#x}", w.id), j.verdict, j.category.unwrap_or("-"), w.app_name, w.title);
+        }
+    }
+    Ok(policy_exit(policy))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_lines_with_and_without_os_column() {
+        let w = parse_line("windows\tOUTLOOK.EXE\tInbox");
+        assert_eq!((w.os, w.app_name.as_str(), w.title.as_str()), (Os::Windows, "OUTLOOK.EXE", "Inbox"));
+        let w = parse_line("XTerm\txterm");
+        assert_eq!((w.app_name.as_str(), w.title.as_str()), ("XTerm", "xterm"));
+        let w = parse_line("Thunderbird");
+        assert_eq!((w.app_name.as_str(), w.title.as_str()), ("Thunderbird", ""));
+    }
+
+    #[test]
+    fn verdict_lines_are_tab_separated() {
+        let p = Policy::builtin();
+        assert_eq!(verdict_line(&p.classify(&parse_line("XTerm\txterm"))), "allow");
+        assert!(verdict_line(&p.classify(&parse_line("linux\tSignal\tSignal"))).starts_with("block\tmessenger\t"));
+    }
+}

@@ -1,0 +1,54 @@
+//! Reading the policy layers from where IT and the user put them.
+
+use std::path::{Path, PathBuf};
+
+use blende_policy::{Policy, PolicyError, Source};
+
+/// The user's own settings file: `$XDG_CONFIG_HOME/blende/settings.toml` (Linux),
+/// `%APPDATA%\Blende\settings.toml` (Windows), `~/Library/Application Support/Blende/settings.toml`.
+pub fn user_settings_path() -> Option<PathBuf> {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if cfg!(target_os = "windows") {
+        env("APPDATA").map(|d| d.join("Blende").join("settings.toml"))
+    } else if cfg!(target_os = "macos") {
+        env("HOME").map(|h| h.join("Library/Application Support/Blende/settings.toml"))
+    } else {
+        env("XDG_CONFIG_HOME").or_else(|| env("HOME").map(|h| h.join(".config"))).map(|d| d.join("blende").join("settings.toml"))
+    }
+}
+
+/// A layer file's text: `Ok(None)` when it does not exist, an error when it exists but cannot
+/// be read (that must fail closed, not be skipped).
+fn read_layer(path: &Path) -> Result<Option<String>, PolicyError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(PolicyError::Read { file: path.display().to_string(), message: e.to_string() }),
+    }
+}
+
+/// The effective policy. `admin_override` replaces the system policy path (for IT checking a
+/// file before rolling it out); it is only offered by read-only commands.
+pub fn load_policy(admin_override: Option<&Path>) -> Policy {
+    let admin_path = admin_override.map_or_else(|| PathBuf::from(blende_policy::system_policy_path()), Path::to_path_buf);
+    let user_path = user_settings_path();
+    let load = || -> Result<Policy, PolicyError> {
+        let admin_text = match read_layer(&admin_path)? {
+            None if admin_override.is_some() => {
+                return Err(PolicyError::Read { file: admin_path.display().to_string(), message: "no such file".into() });
+            }
+            other => other,
+        };
+        let user_text = match &user_path {
+            Some(p) => read_layer(p)?,
+            None => None,
+        };
+        let admin_name = admin_path.display().to_string();
+        let user_name = user_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        Policy::try_from_sources(
+            admin_text.as_deref().map(|text| Source { name: &admin_name, text }),
+            user_text.as_deref().map(|text| Source { name: &user_name, text }),
+        )
+    };
+    load().unwrap_or_else(Policy::fail_closed)
+}

@@ -1,0 +1,8 @@
+//! The Blende desktop app and its command line.
+//!
+//! `cli` parses the command line and runs the headless commands; `ui` is the egui app. Both
+//! are thin: decisions live in `blende-policy`, desktop access in `blende-windows`.
+
+pub mod cli;
+pub mod config;
+pub mod ui;

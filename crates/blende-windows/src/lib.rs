@@ -1,0 +1,113 @@
+//! The windows on this desktop, read through xcap, as plain [`DesktopWindow`] values that the
+//! sans-IO policy can judge. This is a thin IO driver: it lists and reads, it decides nothing.
+//!
+//! On X11, xcap reads titles only from `_NET_WM_NAME` or a COMPOUND_TEXT `WM_NAME`; a window
+//! with a plain STRING `WM_NAME` (xterm, many Motif/Xt programs) would show an empty title, so
+//! this crate reads `WM_NAME` itself in that case, and reads `_NET_WM_WINDOW_TYPE` to recognise
+//! notification pop-ups.
+
+use blende_policy::{Os, Policy, Verdict, WindowInfo, WindowKind};
+use serde::Serialize;
+
+#[cfg(target_os = "linux")]
+mod x11;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WindowsError {
+    #[error("cannot list windows: {0}")]
+    List(String),
+}
+
+/// One top-level window. `title` is personal data: keep it out of logs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DesktopWindow {
+    pub id: u32,
+    pub pid: Option<u32>,
+    pub app_name: String,
+    pub title: String,
+    pub x: i32,
+    pub y: i32,
+    /// Stacking position: higher is on top.
+    pub z: i32,
+    pub width: u32,
+    pub height: u32,
+    pub minimized: bool,
+    #[serde(skip)]
+    pub kind: WindowKind,
+}
+
+impl DesktopWindow {
+    /// What the policy needs to judge this window.
+    pub fn info(&self) -> WindowInfo {
+        WindowInfo { os: Os::current(), app_name: self.app_name.clone(), title: self.title.clone(), pid: self.pid, kind: self.kind }
+    }
+}
+
+/// A window with the policy's verdict, as `blende windows` and the share picker show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct JudgedWindow {
+    #[serde(flatten)]
+    pub window: DesktopWindow,
+    pub verdict: &'static str,
+    pub category: Option<&'static str>,
+    pub rule: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl JudgedWindow {
+    pub fn new(window: DesktopWindow, policy: &Policy) -> Self {
+        match policy.classify(&window.info()) {
+            Verdict::Allow => JudgedWindow { window, verdict: "allow", category: None, rule: None, reason: None },
+            Verdict::Block { category, rule, reason } => {
+                JudgedWindow { window, verdict: "block", category: Some(category.as_str()), rule: Some(rule), reason: Some(reason) }
+            }
+        }
+    }
+
+    pub fn is_allowed(&self) -> bool {
+        self.verdict == "allow"
+    }
+}
+
+/// Lists the desktop's top-level windows, bottom to top.
+pub fn list_windows() -> Result<Vec<DesktopWindow>, WindowsError> {
+    let all = xcap::Window::all().map_err(|e| WindowsError::List(e.to_string()))?;
+    #[cfg(target_os = "linux")]
+    let x = x11::Extra::connect();
+    let mut out = Vec::with_capacity(all.len());
+    for w in all {
+        // A window that vanished while we read it is simply no longer there.
+        let Ok(id) = w.id() else { continue };
+        let mut dw = DesktopWindow {
+            id,
+            pid: w.pid().ok(),
+            app_name: w.app_name().unwrap_or_default(),
+            title: w.title().unwrap_or_default(),
+            x: w.x().unwrap_or_default(),
+            y: w.y().unwrap_or_default(),
+            z: w.z().unwrap_or_default(),
+            width: w.width().unwrap_or_default(),
+            height: w.height().unwrap_or_default(),
+            minimized: w.is_minimized().unwrap_or(false),
+            kind: WindowKind::Normal,
+        };
+        #[cfg(target_os = "linux")]
+        if let Some(x) = &x {
+            if dw.title.is_empty() {
+                dw.title = x.wm_name(id).unwrap_or_default();
+            }
+            if x.is_notification(id) {
+                dw.kind = WindowKind::Notification;
+            }
+        }
+        out.push(dw);
+    }
+    out.sort_by_key(|w| w.z);
+    Ok(out)
+}
+
+/// Lists windows with their verdicts under `policy`.
+pub fn judge_windows(policy: &Policy) -> Result<Vec<JudgedWindow>, WindowsError> {
+    Ok(list_windows()?.into_iter().map(|w| JudgedWindow::new(w, policy)).collect())
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages Blende needs. Idempotent: installs only what is missing.
+# Usage: scripts/deps.sh [build] [test]   (build = compile and run, test = also the test suite)
+set -euo pipefail
+
+BUILD=(pkg-config cmake clang libclang-dev libxcb1-dev libxcb-shm0-dev libxcb-randr0-dev
+  libpipewire-0.3-dev libgbm-dev libwayland-dev libegl-dev libxkbcommon-dev libx11-dev
+  libxi-dev libxtst-dev libasound2-dev libvpx-dev libssl-dev libdbus-1-dev
+  libgl1-mesa-dri libegl-mesa0 libxkbcommon-x11-0 xvfb openbox)
+TEST=(xdotool xterm x11-utils pulseaudio pulseaudio-utils dbus dbus-x11 imagemagick)
+
+want=("${BUILD[@]}")
+for arg in "$@"; do [ "$arg" = test ] && want+=("${TEST[@]}"); done
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "deps: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "deps: Rust is missing: install Rust 1.85 or newer (https://rustup.rs), then run this again" >&2
+  exit 1
+fi

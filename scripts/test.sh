@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it: installs what is missing, starts Xvfb with a
+# window manager, PulseAudio with a null sink and a D-Bus session, then checks and tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh build test
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/blende-target}
+. scripts/services.sh
+blende_start_x
+blende_start_pulse
+blende_start_dbus
+# Tests that need these services fail instead of skipping.
+export BLENDE_REQUIRE_X11=1 BLENDE_REQUIRE_PULSE=1
+
+cargo xtask check-deps
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked --no-fail-fast "$@"
