@@ -133,10 +133,8 @@ pub(crate) fn parse_layer(kind: LayerKind, file: &str, text: &str) -> Result<Par
         invalid(file, text, offset, key_at(text, offset), e.message().to_owned())
     })?;
 
-    if let Some(v) = &raw.version {
-        if *v.get_ref() != SUPPORTED_VERSION {
-            return Err(at(v.span(), "version", format!("unsupported policy version {} (this Blende reads version {SUPPORTED_VERSION})", v.get_ref())));
-        }
+    if let Some(v) = raw.version.as_ref().filter(|v| *v.get_ref() != SUPPORTED_VERSION) {
+        return Err(at(v.span(), "version", format!("unsupported policy version {} (this Blende reads version {SUPPORTED_VERSION})", v.get_ref())));
     }
 
     // Keys that loosen the policy belong to the administrator alone.

@@ -44,15 +44,25 @@ const SEPARATORS: [&str; 7] = [" - ", " | ", " :: ", " • ", " · ", " : ", " /
 /// Splits a normalised title into its parts, each with unread counters and
 /// "and N more tabs" suffixes removed. Empty parts are dropped.
 pub fn segments(normalized_title: &str) -> Vec<String> {
-    let mut parts: Vec<&str> = vec![normalized_title];
-    for sep in SEPARATORS {
-        parts = parts.iter().flat_map(|p| p.split(sep)).collect();
+    let mut out = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    // One linear pass: every separator begins with a space.
+    while let Some(off) = normalized_title[i..].find(' ') {
+        let at = i + off;
+        match SEPARATORS.iter().find(|sep| normalized_title[at..].starts_with(*sep)) {
+            Some(sep) => {
+                // `at < start` when this separator shares its space with the previous one.
+                out.push(clean_segment(normalized_title.get(start..at).unwrap_or_default()));
+                start = at + sep.len();
+                // The separator's closing space may open the next separator (" - - ").
+                i = at + sep.len() - 1;
+            }
+            None => i = at + 1,
+        }
     }
-    parts
-        .into_iter()
-        .map(clean_segment)
-        .filter(|s| !s.is_empty())
-        .collect()
+    out.push(clean_segment(&normalized_title[start..]));
+    out.retain(|s| !s.is_empty());
+    out
 }
 
 /// Removes unread counters like "(3)", "[12]", "(99+)", "(5 ungelesen)" and the tab-group
@@ -117,10 +127,11 @@ pub fn app_keys(app_name: &str) -> Vec<String> {
         name.truncate(stem.len());
     }
     let mut keys = Vec::with_capacity(2);
-    if name.matches('.').count() >= 2 && !name.contains(' ') {
-        if let Some(last) = name.rsplit('.').next().filter(|l| !l.is_empty()) {
-            keys.push(last.to_owned());
-        }
+    if name.matches('.').count() >= 2
+        && !name.contains(' ')
+        && let Some(last) = name.rsplit('.').next().filter(|l| !l.is_empty())
+    {
+        keys.push(last.to_owned());
     }
     keys.insert(0, name);
     keys
@@ -149,6 +160,8 @@ mod tests {
         // Parentheses that are not counters stay.
         assert_eq!(segments(&normalize("Signal (Software) – Wikipedia")), ["signal (software)", "wikipedia"]);
         assert_eq!(segments(&normalize("Roundcube Webmail :: Posteingang")), ["roundcube webmail", "posteingang"]);
+        assert_eq!(segments("a - - b | | c"), ["a", "b", "c"]);
+        assert_eq!(segments(" - "), Vec::<String>::new());
     }
 
     #[test]

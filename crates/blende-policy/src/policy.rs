@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
-use crate::builtin::{self, App};
+use crate::builtin::{self, App, Site};
 use crate::file::{parse_layer, LayerKind, ParsedLayer, PolicyError, ShareMode};
 use crate::hotkey::Hotkeys;
 use crate::rules::{part_matches, Prepared, Rule};
@@ -82,6 +82,10 @@ pub struct Policy {
 static APP_INDEX: LazyLock<HashMap<&'static str, &'static App>> =
     LazyLock::new(|| builtin::APPS.iter().flat_map(|a| a.keys.iter().map(move |k| (*k, a))).collect());
 static BROWSER_INDEX: LazyLock<HashSet<&'static str>> = LazyLock::new(|| builtin::BROWSERS.iter().copied().collect());
+static SITE_INDEX: LazyLock<HashMap<&'static str, &'static Site>> =
+    LazyLock::new(|| builtin::SITES.iter().flat_map(|s| s.parts.iter().map(move |p| (*p, s))).collect());
+static SITE_PREFIXES: LazyLock<Vec<(&'static str, &'static Site)>> =
+    LazyLock::new(|| builtin::SITES.iter().flat_map(|s| s.prefixes.iter().map(move |p| (p.trim_end(), s))).collect());
 
 fn is_browser(keys: &[String]) -> bool {
     keys.iter().any(|k| {
@@ -314,7 +318,8 @@ fn builtin_verdict(w: &Prepared, kind: WindowKind) -> Verdict {
         return Verdict::block(*category, format!("builtin:domain:{domain}"), format!("{} ({domain})", category.describe()));
     }
     for seg in &w.segments {
-        if let Some(site) = builtin::SITES.iter().find(|s| s.parts.contains(&seg.as_str()) || s.prefixes.iter().any(|p| part_matches(seg, p.trim_end()))) {
+        let site = SITE_INDEX.get(seg.as_str()).copied().or_else(|| SITE_PREFIXES.iter().find(|(p, _)| part_matches(seg, p)).map(|(_, s)| *s));
+        if let Some(site) = site {
             let rule = format!("builtin:site:{}", site.name.to_lowercase().replace(' ', "-"));
             return Verdict::block(site.category, rule, format!("{} ({})", site.category.describe(), site.name));
         }

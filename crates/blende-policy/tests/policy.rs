@@ -164,14 +164,14 @@ fn arb_user_rule() -> impl Strategy<Value = String> {
 fn variant(title: &str, seed: u8) -> String {
     let mut out = String::new();
     for (i, c) in title.chars().enumerate() {
-        let flip = (seed as usize + i) % 3 == 0;
+        let flip = (seed as usize + i).is_multiple_of(3);
         match c {
             '-' | '–' | '—' => out.push(['-', '–', '—', '‐'][(seed as usize + i) % 4]),
-            ' ' if seed % 2 == 0 => out.push_str(" \u{00A0}"),
+            ' ' if seed.is_multiple_of(2) => out.push_str(" \u{00A0}"),
             c if flip => out.extend(c.to_uppercase()),
             c => out.extend(c.to_lowercase()),
         }
-        if seed % 5 == 0 && i == 1 {
+        if seed.is_multiple_of(5) && i == 1 {
             out.push('\u{200B}');
         }
     }
@@ -197,6 +197,12 @@ proptest! {
     }
 
     #[test]
+    fn any_text_gets_a_verdict_without_panicking(app in "\\PC{0,40}", title in "(\\PC| - | \\| |\\(|\\)|\\[|[0-9]){0,120}") {
+        let p = Policy::builtin();
+        let _ = p.classify(&WindowInfo::new(Os::Linux, app, title));
+    }
+
+    #[test]
     fn verdicts_are_stable_under_case_dash_and_whitespace_variants(w in arb_window(), seed in any::<u8>()) {
         let p = Policy::builtin();
         let mut v = w.clone();
@@ -204,4 +210,13 @@ proptest! {
         v.app_name = variant(&w.app_name, seed.wrapping_add(1));
         prop_assert_eq!(p.classify(&w).category(), p.classify(&v).category(), "variant {:?} / {:?}", v.app_name, v.title);
     }
+}
+
+#[test]
+fn the_shipped_example_policy_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../installer/policy.toml.example");
+    let text = std::fs::read_to_string(path).expect("installer/policy.toml.example");
+    let p = Policy::try_from_sources(Some(Source { name: path, text: &text }), None).expect("example parses");
+    assert_eq!(p.classify(&WindowInfo::new(Os::Linux, "KeePassXC", "db.kdbx")).category(), Some(Category::AdminRule));
+    assert_eq!(p.screen_verdict().category(), Some(Category::FullScreen));
 }
