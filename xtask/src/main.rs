@@ -8,7 +8,7 @@ use std::process::{Command, ExitCode};
 use serde_json::Value;
 
 /// Crates that must stay sans-IO, and what they may never depend on.
-const PURE: &[&str] = &["blende-policy", "blende-meeting", "blende-media"];
+const PURE: &[&str] = &["blende-policy", "blende-meeting", "blende-guard", "blende-media"];
 const FORBIDDEN: &[&str] = &[
     "tokio", "async-std", "smol", "mio", "egui", "eframe", "winit", "xcap", "x11rb", "webrtc", "rtc", "cpal", "nokhwa", "keyring",
     "reqwest", "tungstenite", "global-hotkey",
@@ -57,7 +57,8 @@ fn forbidden_paths(meta: &Value, pure: &[&str], forbidden: &[&str]) -> Result<Ve
     let node = |id: &str| nodes.iter().find(|n| n["id"] == id);
     let mut violations = Vec::new();
     for root in pure {
-        let Some(root_pkg) = packages.iter().find(|p| p["name"] == *root && p["source"].is_null()) else { continue };
+        // A pure crate that was renamed away must not make the check pass silently.
+        let root_pkg = packages.iter().find(|p| p["name"] == *root && p["source"].is_null()).ok_or(format!("pure crate {root} not in the workspace"))?;
         let mut stack = vec![(root_pkg["id"].as_str().unwrap_or_default().to_owned(), vec![(*root).to_owned()])];
         let mut seen = std::collections::HashSet::new();
         while let Some((id, path)) = stack.pop() {
@@ -116,5 +117,6 @@ mod tests {
     fn dev_dependencies_are_allowed() {
         let m = meta(&[("blende-policy", "tokio", "dev"), ("blende-policy", "toml", "")]);
         assert_eq!(forbidden_paths(&m, &["blende-policy"], &["tokio"]), Ok(vec![]));
+        assert!(forbidden_paths(&m, &["blende-gone"], &["tokio"]).is_err());
     }
 }

@@ -61,8 +61,10 @@ impl Prepared {
     pub(crate) fn new(w: &WindowInfo, is_browser: impl Fn(&[String]) -> bool) -> Self {
         let app_keys = app_keys(&w.app_name);
         let title = normalize(&w.title);
-        // An unnamed application may be a browser: look at its title parts as well.
-        let maybe_browser = app_keys[0].is_empty() || is_browser(&app_keys);
+        // An unnamed application may be a browser, and so may any window whose title ends in a
+        // browser's name (embedded or renamed browsers): look at its title parts as well.
+        let titled_as_browser = title.rsplit(" - ").next().is_some_and(|last| last != title && is_browser(&[last.to_owned()]));
+        let maybe_browser = app_keys[0].is_empty() || is_browser(&app_keys) || titled_as_browser;
         let segments = if maybe_browser { segments(&title) } else { Vec::new() };
         Prepared { app_keys, title, segments, maybe_browser }
     }

@@ -68,6 +68,9 @@ fn empty_titles_and_unknown_windows_fail_safe() {
     assert_eq!(v("", "WhatsApp"), Some(Category::Messenger));
     assert_eq!(v("", "Gmail - Inbox - Chromium"), Some(Category::Webmail));
     assert_eq!(v("XTerm", ""), None);
+    // A window of unknown make whose title ends in a browser's name is judged as a browser.
+    assert_eq!(v("XTerm", "Posteingang (3) - Gmail — Mozilla Firefox"), Some(Category::Webmail));
+    assert_eq!(v("XTerm", "Bebauungsplan Nord — Mozilla Firefox"), None);
     // Window type from the window manager.
     let mut toast = WindowInfo::new(Os::Linux, "some-app", "Build finished");
     toast.kind = WindowKind::Notification;

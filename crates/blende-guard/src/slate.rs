@@ -1,0 +1,138 @@
+//! What a guarded frame becomes: masked regions and the "sharing paused" slate, drawn into a
+//! 4-byte-per-pixel buffer (RGBA or BGRA: the colours used are the same in both orders).
+
+use crate::Rect;
+
+/// Neutral fill for regions where other windows lie on top of the shared one.
+pub const MASK_GREY: u8 = 0x80;
+/// Slate background and text.
+pub const SLATE_BG: u8 = 0x30;
+pub const SLATE_FG: u8 = 0xE0;
+
+/// A frame buffer: `stride_bytes` per row, 4 bytes per pixel.
+#[derive(Debug)]
+pub struct FrameMut<'a> {
+    pub data: &'a mut [u8],
+    pub width: u32,
+    pub height: u32,
+    pub stride_bytes: usize,
+}
+
+impl FrameMut<'_> {
+    /// Fills `rect` (frame coordinates, clipped to the frame) with a grey level, alpha opaque.
+    pub fn fill(&mut self, rect: &Rect, level: u8) {
+        let Some(r) = rect.intersect(&Rect::new(0, 0, self.width, self.height)) else { return };
+        let (x0, y0) = (r.x as usize, r.y as usize);
+        for y in y0..y0 + r.height as usize {
+            let row = y * self.stride_bytes;
+            let Some(px) = self.data.get_mut(row + x0 * 4..row + (x0 + r.width as usize) * 4) else { continue };
+            for p in px.chunks_exact_mut(4) {
+                p.copy_from_slice(&[level, level, level, 0xFF]);
+            }
+        }
+    }
+
+    /// Replaces the whole frame with the slate: a plain background and two lines of text.
+    pub fn slate(&mut self, title: &str, detail: &str) {
+        let all = Rect::new(0, 0, self.width, self.height);
+        self.fill(&all, SLATE_BG);
+        let scale = (self.height / 90).clamp(1, 12);
+        let line_h = 9 * scale;
+        let top = (self.height / 2).saturating_sub(line_h);
+        self.text(title, top, scale);
+        self.text(detail, top + line_h + scale * 2, scale.div_ceil(2).max(1));
+    }
+
+    fn text(&mut self, s: &str, y: u32, scale: u32) {
+        let glyphs: Vec<[u8; 7]> = s.chars().map(glyph).collect();
+        let advance = 6 * scale;
+        let text_w = advance * glyphs.len() as u32;
+        let x0 = self.width.saturating_sub(text_w) / 2;
+        for (i, g) in glyphs.iter().enumerate() {
+            for (row, bits) in g.iter().enumerate() {
+                for col in 0..5 {
+                    if bits & (0x10 >> col) != 0 {
+                        let px = Rect::new((x0 + i as u32 * advance + col * scale) as i32, (y + row as u32 * scale) as i32, scale, scale);
+                        self.fill(&px, SLATE_FG);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A 5×7 bitmap glyph; lower case is drawn as upper case, umlauts as their base letter.
+fn glyph(c: char) -> [u8; 7] {
+    let c = match c.to_ascii_uppercase() {
+        'ä' | 'Ä' => 'A',
+        'ö' | 'Ö' => 'O',
+        'ü' | 'Ü' => 'U',
+        'ß' => 'S',
+        c => c,
+    };
+    match c {
+        'A' => [0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
+        'B' => [0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E],
+        'C' => [0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E],
+        'D' => [0x1C, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1C],
+        'E' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F],
+        'F' => [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10],
+        'G' => [0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F],
+        'H' => [0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
+        'I' => [0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E],
+        'J' => [0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C],
+        'K' => [0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11],
+        'L' => [0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F],
+        'M' => [0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11],
+        'N' => [0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11],
+        'O' => [0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
+        'P' => [0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10],
+        'Q' => [0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D],
+        'R' => [0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11],
+        'S' => [0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E],
+        'T' => [0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
+        'U' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
+        'V' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04],
+        'W' => [0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A],
+        'X' => [0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11],
+        'Y' => [0x11, 0x11, 0x11, 0x0A, 0x04, 0x04, 0x04],
+        'Z' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F],
+        '0' => [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E],
+        '1' => [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
+        '2' => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F],
+        '3' => [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
+        '4' => [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02],
+        '5' => [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
+        '6' => [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E],
+        '7' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
+        '8' => [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E],
+        '9' => [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
+        ' ' => [0; 7],
+        ':' => [0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00],
+        '-' => [0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00],
+        '.' => [0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C],
+        ',' => [0x00, 0x00, 0x00, 0x00, 0x0C, 0x04, 0x08],
+        '(' => [0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02],
+        ')' => [0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08],
+        '/' => [0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x00],
+        _ => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_is_clipped_and_slate_overwrites_everything() {
+        let (w, h) = (64u32, 48u32);
+        let mut buf = vec![7u8; (w * h * 4) as usize];
+        let mut f = FrameMut { data: &mut buf, width: w, height: h, stride_bytes: (w * 4) as usize };
+        f.fill(&Rect::new(60, 40, 100, 100), MASK_GREY);
+        assert_eq!(&f.data[((47 * w + 63) * 4) as usize..][..4], &[MASK_GREY, MASK_GREY, MASK_GREY, 0xFF]);
+        assert_eq!(f.data[0], 7);
+        f.slate("SHARING PAUSED", "E-MAIL PROGRAM");
+        assert!(buf.chunks_exact(4).all(|p| p == [SLATE_BG, SLATE_BG, SLATE_BG, 0xFF] || p == [SLATE_FG, SLATE_FG, SLATE_FG, 0xFF]));
+        assert!(buf.chunks_exact(4).any(|p| p[0] == SLATE_FG), "text drawn");
+    }
+}
