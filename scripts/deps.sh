@@ -24,6 +24,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if ! command -v cargo >/dev/null; then
-  echo "deps: Rust is missing: install Rust 1.85 or newer (https://rustup.rs), then run this again" >&2
+  echo "deps: Rust is missing: install Rust 1.88 or newer (https://rustup.rs), then run this again" >&2
   exit 1
 fi

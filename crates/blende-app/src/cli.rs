@@ -33,6 +33,22 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
     },
+    /// Share a window without a call: write exactly the frames the encoder would get (after
+    /// the share guard) as PNG files, and the guard's decisions as JSON lines on stdout.
+    #[cfg(target_os = "linux")]
+    SharePreview {
+        /// X window id, decimal or 0x-hex, as `blende windows` shows it.
+        #[arg(long, value_parser = parse_window_id)]
+        window: u32,
+        #[arg(long, default_value_t = 30)]
+        frames: u32,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 10.0)]
+        fps: f64,
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+    },
     /// Print a new meeting ID (from the OS random source).
     MeetingId {
         /// Also print its entropy in bits.
@@ -75,6 +91,10 @@ pub fn main() -> ExitCode {
             Ok(policy_exit(&p))
         }
         Some(Command::Windows { json, policy }) => windows(&load_policy(policy.as_deref()), json),
+        #[cfg(target_os = "linux")]
+        Some(Command::SharePreview { window, frames, out, fps, policy }) => {
+            crate::preview::run(load_policy(policy.as_deref()), window, frames, &out, fps)
+        }
         Some(Command::MeetingId { entropy }) => MeetingId::generate(&mut OsEntropy).map_err(Into::into).map(|id| {
             println!("{id}");
             if entropy {
@@ -104,6 +124,14 @@ fn policy_exit(policy: &Policy) -> ExitCode {
         }
         None => ExitCode::SUCCESS,
     }
+}
+
+fn parse_window_id(s: &str) -> Result<u32, String> {
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|_| format!("`{s}` is not a window id (decimal or 0x-hex)"))
 }
 
 /// Parses one input line of `policy classify`.

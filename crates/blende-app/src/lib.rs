@@ -5,4 +5,6 @@
 
 pub mod cli;
 pub mod config;
+#[cfg(target_os = "linux")]
+pub mod preview;
 pub mod ui;

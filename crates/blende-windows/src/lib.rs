@@ -10,6 +10,8 @@ use blende_policy::{Os, Policy, Verdict, WindowInfo, WindowKind};
 use serde::Serialize;
 
 #[cfg(target_os = "linux")]
+pub mod share;
+#[cfg(target_os = "linux")]
 mod x11;
 
 #[derive(Debug, thiserror::Error)]
@@ -110,4 +112,23 @@ pub fn list_windows() -> Result<Vec<DesktopWindow>, WindowsError> {
 /// Lists windows with their verdicts under `policy`.
 pub fn judge_windows(policy: &Policy) -> Result<Vec<JudgedWindow>, WindowsError> {
     Ok(list_windows()?.into_iter().map(|w| JudgedWindow::new(w, policy)).collect())
+}
+
+/// Decodes a window title property. STRING is Latin-1 by the ICCCM, but many programs (and
+/// xdotool) write UTF-8 into it: valid UTF-8 is taken as UTF-8, anything else as Latin-1, so a
+/// title can never turn into mojibake that slips past the policy.
+pub fn decode_title(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => bytes.iter().map(|b| char::from(*b)).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn titles_decode_as_utf8_or_latin1() {
+        assert_eq!(super::decode_title("Gmail — Firefox".as_bytes()), "Gmail — Firefox");
+        assert_eq!(super::decode_title(b"Stra\xdfe"), "Straße");
+    }
 }

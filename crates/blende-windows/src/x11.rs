@@ -24,11 +24,7 @@ impl Extra {
         if reply.value.is_empty() {
             return None;
         }
-        if reply.type_ == u32::from(AtomEnum::STRING) {
-            Some(reply.value.iter().map(|b| char::from(*b)).collect())
-        } else {
-            Some(String::from_utf8_lossy(&reply.value).into_owned())
-        }
+        Some(crate::decode_title(&reply.value))
     }
 
     pub(crate) fn is_notification(&self, window: u32) -> bool {

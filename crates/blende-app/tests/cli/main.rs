@@ -1,12 +1,14 @@
 //! The `blende` binary from outside: the commands IT uses, against real X windows.
 
+mod share;
+
 use std::io::Write;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BLENDE: &str = env!("CARGO_BIN_EXE_blende");
+pub(crate) const BLENDE: &str = env!("CARGO_BIN_EXE_blende");
 
-fn run(args: &[&str], stdin: &str) -> Output {
+pub(crate) fn run(args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(BLENDE)
         .args(args)
         .env("XDG_CONFIG_HOME", "/nonexistent-blende-test") // no user settings
@@ -81,7 +83,7 @@ fn meeting_ids_and_passwords_differ_each_time() {
 }
 
 /// X tests need a display with a window manager (scripts/test.sh starts Xvfb and openbox).
-fn display_or_skip() -> bool {
+pub(crate) fn display_or_skip() -> bool {
     if std::env::var_os("DISPLAY").is_some() {
         return true;
     }
@@ -90,7 +92,7 @@ fn display_or_skip() -> bool {
     false
 }
 
-struct Windows(Vec<Child>);
+pub(crate) struct Windows(pub(crate) Vec<Child>);
 impl Drop for Windows {
     fn drop(&mut self) {
         for c in &mut self.0 {

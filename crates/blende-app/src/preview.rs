@@ -1,0 +1,95 @@
+//! `blende share-preview`: the share pipeline up to the encoder, headless, for tests and IT.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use blende_guard::{apply, Decision, FrameMut, GuardEvent, PauseReason, ShareGuard};
+use blende_policy::Policy;
+use blende_windows::share::{Bgra, X11WindowShare};
+use serde_json::json;
+
+/// Exit code when the window may not be shared.
+pub const EXIT_REFUSED: u8 = 4;
+
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+pub fn run(policy: Policy, window: u32, frames: u32, out_dir: &Path, fps: f64) -> anyhow::Result<ExitCode> {
+    let share = X11WindowShare::open(window)?;
+    let mut guard = match ShareGuard::start(policy, u64::from(window), &share.snapshot()) {
+        Ok(g) => g,
+        Err(refusal) => {
+            eprintln!("blende: {refusal}");
+            return Ok(ExitCode::from(EXIT_REFUSED));
+        }
+    };
+    std::fs::create_dir_all(out_dir)?;
+    let interval = Duration::from_secs_f64(1.0 / fps.clamp(0.1, 120.0));
+    let mut stdout = std::io::stdout().lock();
+    let mut frame = Bgra::default();
+    let mut next = Instant::now();
+    for n in 1..=frames {
+        let before = share.snapshot();
+        let captured_at_us = now_us();
+        let captured = share.capture(&mut frame);
+        let after = share.snapshot();
+        let decision = match captured {
+            Ok(()) => guard.handle_frame(frame.width, frame.height, &before, &after, captured_at_us),
+            // The window vanished between the readings: the later reading tells the guard.
+            Err(_) => guard.handle_frame(0, 0, &before, &after, captured_at_us),
+        };
+        if frame.data.is_empty() {
+            // Nothing was captured (closed before the first frame): a slate of a default size.
+            frame = Bgra { width: 640, height: 360, data: vec![0; 640 * 360 * 4] };
+        }
+        let mut fm = FrameMut { data: &mut frame.data, width: frame.width, height: frame.height, stride_bytes: frame.width as usize * 4 };
+        let file = apply(&decision, &mut fm).then(|| format!("frame-{n:05}.png"));
+        if let Some(name) = &file {
+            write_png(&out_dir.join(name), &frame)?;
+        }
+        let (kind, masks, reason) = match &decision {
+            Decision::Send { masks } => ("send", masks.len(), None),
+            Decision::Pause(r) => ("pause", 0, Some(r.as_str())),
+            Decision::Drop => ("drop", 0, None),
+        };
+        writeln!(stdout, "{}", json!({"frame": n, "file": file, "captured_at_us": captured_at_us, "decision": kind, "masks": masks, "reason": reason}))?;
+        while let Some(e) = guard.poll_event() {
+            writeln!(stdout, "{}", event_json(&e))?;
+        }
+        stdout.flush()?;
+        next += interval;
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn event_json(e: &GuardEvent) -> serde_json::Value {
+    match e {
+        GuardEvent::Paused { window_id, at_us, reason } => {
+            let category = match reason {
+                PauseReason::Blocked { category, .. } => Some(category.as_str()),
+                _ => None,
+            };
+            json!({"event": "paused", "window_id": window_id, "at_us": at_us, "reason": reason.as_str(), "category": category})
+        }
+        GuardEvent::Resumed { window_id, at_us } => json!({"event": "resumed", "window_id": window_id, "at_us": at_us}),
+        GuardEvent::Masking { window_id, at_us, regions } => json!({"event": "masking", "window_id": window_id, "at_us": at_us, "regions": regions}),
+    }
+}
+
+fn write_png(path: &Path, frame: &Bgra) -> anyhow::Result<()> {
+    let mut rgba = frame.data.clone();
+    for px in rgba.chunks_exact_mut(4) {
+        px.swap(0, 2);
+    }
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut enc = png::Encoder::new(file, frame.width, frame.height);
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(png::Compression::Fast);
+    enc.write_header()?.write_image_data(&rgba)?;
+    Ok(())
+}
