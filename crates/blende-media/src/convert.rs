@@ -1,0 +1,210 @@
+//! Colour conversion between packed RGB(A) and planar I420 (BT.601, limited range),
+//! in integer arithmetic so results are identical on every machine.
+
+use crate::frame::{PixelFormat, VideoFrame, chroma_dims};
+
+#[inline]
+fn clamp_u8(v: i32) -> u8 {
+    // The clamp makes the cast lossless.
+    v.clamp(0, 255) as u8
+}
+
+#[inline]
+fn rgb_to_y(r: i32, g: i32, b: i32) -> i32 {
+    ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16
+}
+
+#[inline]
+fn rgb_to_u(r: i32, g: i32, b: i32) -> i32 {
+    ((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128
+}
+
+#[inline]
+fn rgb_to_v(r: i32, g: i32, b: i32) -> i32 {
+    ((112 * r - 94 * g - 18 * b + 128) >> 8) + 128
+}
+
+/// Converts any frame to I420; an I420 frame is returned as a clone.
+#[must_use]
+pub fn to_i420(frame: &VideoFrame) -> VideoFrame {
+    let (ri, bi) = match frame.format() {
+        PixelFormat::I420 => return frame.clone(),
+        PixelFormat::Rgba => (0, 2),
+        PixelFormat::Bgra => (2, 0),
+    };
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let (cw, ch) = chroma_dims(frame.width(), frame.height());
+    let src = frame.data();
+    let mut out = vec![0u8; PixelFormat::I420.buffer_len(frame.width(), frame.height())];
+    let (y_plane, uv) = out.split_at_mut(w * h);
+    let (u_plane, v_plane) = uv.split_at_mut(cw * ch);
+
+    for (row, y_row) in y_plane.chunks_exact_mut(w).enumerate() {
+        let src_row = &src[row * w * 4..(row + 1) * w * 4];
+        for (px, y) in src_row.chunks_exact(4).zip(y_row.iter_mut()) {
+            *y = clamp_u8(rgb_to_y(
+                i32::from(px[ri]),
+                i32::from(px[1]),
+                i32::from(px[bi]),
+            ));
+        }
+    }
+    for cy in 0..ch {
+        for cx in 0..cw {
+            // Average the 2x2 block (fewer pixels at odd edges).
+            let (mut r, mut g, mut b, mut n) = (0i32, 0i32, 0i32, 0i32);
+            for dy in 0..2 {
+                let y = cy * 2 + dy;
+                if y >= h {
+                    continue;
+                }
+                for dx in 0..2 {
+                    let x = cx * 2 + dx;
+                    if x >= w {
+                        continue;
+                    }
+                    let o = (y * w + x) * 4;
+                    r += i32::from(src[o + ri]);
+                    g += i32::from(src[o + 1]);
+                    b += i32::from(src[o + bi]);
+                    n += 1;
+                }
+            }
+            let (r, g, b) = ((r + n / 2) / n, (g + n / 2) / n, (b + n / 2) / n);
+            u_plane[cy * cw + cx] = clamp_u8(rgb_to_u(r, g, b));
+            v_plane[cy * cw + cx] = clamp_u8(rgb_to_v(r, g, b));
+        }
+    }
+    VideoFrame::new(
+        frame.width(),
+        frame.height(),
+        PixelFormat::I420,
+        out,
+        frame.capture_time_us(),
+        frame.sequence(),
+    )
+    .unwrap_or_else(|_| unreachable!("buffer sized from the format"))
+}
+
+/// Converts any frame to RGBA; an RGBA frame is returned as a clone.
+#[must_use]
+pub fn to_rgba(frame: &VideoFrame) -> VideoFrame {
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let mut out = vec![255u8; w * h * 4];
+    match frame.format() {
+        PixelFormat::Rgba => return frame.clone(),
+        PixelFormat::Bgra => {
+            for (d, s) in out.chunks_exact_mut(4).zip(frame.data().chunks_exact(4)) {
+                d.copy_from_slice(&[s[2], s[1], s[0], s[3]]);
+            }
+        }
+        PixelFormat::I420 => {
+            let (cw, _) = chroma_dims(frame.width(), frame.height());
+            let (yp, up, vp) = frame
+                .i420_planes()
+                .unwrap_or_else(|| unreachable!("format checked above"));
+            for y in 0..h {
+                for x in 0..w {
+                    let c = i32::from(yp[y * w + x]) - 16;
+                    let d = i32::from(up[(y / 2) * cw + x / 2]) - 128;
+                    let e = i32::from(vp[(y / 2) * cw + x / 2]) - 128;
+                    let o = (y * w + x) * 4;
+                    out[o] = clamp_u8((298 * c + 409 * e + 128) >> 8);
+                    out[o + 1] = clamp_u8((298 * c - 100 * d - 208 * e + 128) >> 8);
+                    out[o + 2] = clamp_u8((298 * c + 516 * d + 128) >> 8);
+                }
+            }
+        }
+    }
+    VideoFrame::new(
+        frame.width(),
+        frame.height(),
+        PixelFormat::Rgba,
+        out,
+        frame.capture_time_us(),
+        frame.sequence(),
+    )
+    .unwrap_or_else(|_| unreachable!("buffer sized from the format"))
+}
+
+/// Peak signal-to-noise ratio of the luma planes of two I420 frames of equal size, in dB.
+/// Identical planes give `f64::INFINITY`; `None` when sizes or formats differ.
+#[must_use]
+pub fn psnr_luma_db(a: &VideoFrame, b: &VideoFrame) -> Option<f64> {
+    if a.width() != b.width() || a.height() != b.height() {
+        return None;
+    }
+    let (ya, _, _) = a.i420_planes()?;
+    let (yb, _, _) = b.i420_planes()?;
+    let sse: f64 = ya
+        .iter()
+        .zip(yb)
+        .map(|(&p, &q)| {
+            let d = f64::from(p) - f64::from(q);
+            d * d
+        })
+        .sum();
+    if sse == 0.0 {
+        return Some(f64::INFINITY);
+    }
+    let mse = sse / ya.len() as f64;
+    Some(10.0 * (255.0 * 255.0 / mse).log10())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rgba(w: u32, h: u32) -> VideoFrame {
+        let mut d = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                d.extend_from_slice(&[(x * 255 / w) as u8, (y * 255 / h) as u8, 90, 255]);
+            }
+        }
+        VideoFrame::new(w, h, PixelFormat::Rgba, d, 7, 3).expect("valid frame")
+    }
+
+    #[test]
+    fn rgba_i420_rgba_round_trip_is_close() {
+        for (w, h) in [(64, 48), (33, 17), (1, 1)] {
+            let src = rgba(w, h);
+            let back = to_rgba(&to_i420(&src));
+            assert_eq!(back.capture_time_us(), 7);
+            assert_eq!(back.sequence(), 3);
+            let max_err = src
+                .data()
+                .iter()
+                .zip(back.data())
+                .map(|(&a, &b)| (i32::from(a) - i32::from(b)).abs())
+                .max()
+                .unwrap_or(0);
+            // Chroma subsampling of a smooth gradient costs a few levels.
+            assert!(max_err <= 12, "{w}x{h}: max error {max_err}");
+        }
+    }
+
+    #[test]
+    fn bgra_and_rgba_agree() {
+        let src = rgba(16, 8);
+        let bgra_data: Vec<u8> = src
+            .data()
+            .chunks_exact(4)
+            .flat_map(|p| [p[2], p[1], p[0], p[3]])
+            .collect();
+        let bgra = VideoFrame::new(16, 8, PixelFormat::Bgra, bgra_data, 7, 3).expect("valid");
+        assert_eq!(to_i420(&src), to_i420(&bgra));
+    }
+
+    #[test]
+    fn white_and_black_map_to_limited_range() {
+        let white = VideoFrame::new(2, 2, PixelFormat::Rgba, vec![255; 16], 0, 0).expect("valid");
+        let i420 = to_i420(&white);
+        assert_eq!(i420.data(), &[235, 235, 235, 235, 128, 128]);
+        let black = VideoFrame::black(2, 2, PixelFormat::Rgba, 0, 0);
+        assert_eq!(
+            to_i420(&black).data(),
+            VideoFrame::black(2, 2, PixelFormat::I420, 0, 0).data()
+        );
+    }
+}
