@@ -27,8 +27,8 @@ fn main() {
     println!("{:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>12}", "window", "capture", "guard", "i420", "vp8", "total", "fps", "xcap capture");
     for (w, h) in [(1280u16, 720u16), (1920, 1080)] {
         let root = conn.setup().roots[screen_num].root;
-        let win = make_window(&conn, root, 0, 0, w, h, 0x3366cc, "Bench.odt - LibreOffice Writer");
-        let cover = make_window(&conn, root, i16::try_from(w / 2).unwrap_or(0), 100, 300, 200, 0x00ff00, "Signal");
+        let win = make_window(&conn, root, (0, 0, w, h), 0x3366cc, "Bench.odt - LibreOffice Writer");
+        let cover = make_window(&conn, root, (i16::try_from(w / 2).unwrap_or(0), 100, 300, 200), 0x00ff00, "Signal");
         bench(win);
         conn.destroy_window(cover).expect("destroy");
         conn.destroy_window(win).expect("destroy");
@@ -36,7 +36,7 @@ fn main() {
     }
 }
 
-fn make_window(conn: &impl Connection, root: u32, x: i16, y: i16, w: u16, h: u16, colour: u32, title: &str) -> u32 {
+fn make_window(conn: &impl Connection, root: u32, (x, y, w, h): (i16, i16, u16, u16), colour: u32, title: &str) -> u32 {
     let id = conn.generate_id().expect("id");
     conn.create_window(0, id, root, x, y, w, h, 0, WindowClass::INPUT_OUTPUT, 0, &CreateWindowAux::new().background_pixel(colour).override_redirect(0))
         .expect("create");
