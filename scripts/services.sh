@@ -40,3 +40,10 @@ blende_start_dbus() {
     export DBUS_SESSION_BUS_ADDRESS
   fi
 }
+
+# Janus (VideoRoom) inside the `blende-ns` network namespace for the interop tests; only if it
+# is not already up. Needs root for `ip netns`. Exports BLENDE_NETNS.
+blende_start_janus() {
+  export BLENDE_NETNS=${BLENDE_NETNS:-blende-ns}
+  tests/interop/janus-netns.sh start
+}

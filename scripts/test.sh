@@ -9,8 +9,11 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/blende-target}
 blende_start_x
 blende_start_pulse
 blende_start_dbus
+blende_start_janus
+tests/interop/setup-browser.sh
+tests/interop/setup-whip.sh
 # Tests that need these services fail instead of skipping.
-export BLENDE_REQUIRE_X11=1 BLENDE_REQUIRE_PULSE=1
+export BLENDE_REQUIRE_X11=1 BLENDE_REQUIRE_PULSE=1 BLENDE_REQUIRE_JANUS=1
 
 cargo xtask check-deps
 cargo clippy --workspace --all-targets --locked -- -D warnings

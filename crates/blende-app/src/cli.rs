@@ -38,8 +38,12 @@ enum Command {
     #[cfg(target_os = "linux")]
     SharePreview {
         /// X window id, decimal or 0x-hex, as `blende windows` shows it.
-        #[arg(long, value_parser = parse_window_id)]
-        window: u32,
+        #[arg(long, value_parser = parse_window_id, required_unless_present = "screen", conflicts_with = "screen")]
+        window: Option<u32>,
+        /// The whole screen instead of one window (only if the administrator allows it;
+        /// blocked windows are masked).
+        #[arg(long)]
+        screen: bool,
         #[arg(long, default_value_t = 30)]
         frames: u32,
         #[arg(long, value_name = "DIR")]
@@ -49,6 +53,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
     },
+    /// Join a call (for now headless only: JSON-lines events on stdout, commands on stdin;
+    /// see crates/blende-app/JOIN.md).
+    Join(crate::join::JoinArgs),
     /// Print a new meeting ID (from the OS random source).
     MeetingId {
         /// Also print its entropy in bits.
@@ -92,9 +99,11 @@ pub fn main() -> ExitCode {
         }
         Some(Command::Windows { json, policy }) => windows(&load_policy(policy.as_deref()), json),
         #[cfg(target_os = "linux")]
-        Some(Command::SharePreview { window, frames, out, fps, policy }) => {
-            crate::preview::run(load_policy(policy.as_deref()), window, frames, &out, fps)
+        Some(Command::SharePreview { window, screen: _, frames, out, fps, policy }) => {
+            let source = window.map_or(crate::preview::Source::Screen, crate::preview::Source::Window);
+            crate::preview::run(load_policy(policy.as_deref()), source, frames, &out, fps)
         }
+        Some(Command::Join(args)) => crate::join::run(args),
         Some(Command::MeetingId { entropy }) => MeetingId::generate(&mut OsEntropy).map_err(Into::into).map(|id| {
             println!("{id}");
             if entropy {

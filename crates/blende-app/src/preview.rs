@@ -5,9 +5,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use blende_guard::{apply, Decision, FrameMut, GuardEvent, PauseReason, ShareGuard};
+use blende_guard::{apply, screen_decision, Decision, FrameMut, GuardEvent, PauseReason, ShareGuard};
 use blende_policy::Policy;
-use blende_windows::share::{Bgra, X11WindowShare};
+use blende_windows::share::{Bgra, X11ScreenShare, X11WindowShare};
 use serde_json::json;
 
 /// Exit code when the window may not be shared.
@@ -17,14 +17,70 @@ fn now_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 
-pub fn run(policy: Policy, window: u32, frames: u32, out_dir: &Path, fps: f64) -> anyhow::Result<ExitCode> {
-    let share = X11WindowShare::open(window)?;
-    let mut guard = match ShareGuard::start(policy, u64::from(window), &share.snapshot()) {
-        Ok(g) => g,
-        Err(refusal) => {
-            eprintln!("blende: {refusal}");
-            return Ok(ExitCode::from(EXIT_REFUSED));
+/// What is shared.
+#[derive(Clone, Copy, Debug)]
+pub enum Source {
+    Window(u32),
+    Screen,
+}
+
+/// One source's capture and guard.
+enum Pipeline {
+    Window(X11WindowShare, ShareGuard),
+    Screen(X11ScreenShare, Policy),
+}
+
+impl Pipeline {
+    /// Captures into `frame` and returns the guard's decision for it.
+    fn next(&mut self, frame: &mut Bgra, captured_at_us: u64) -> Decision {
+        match self {
+            Pipeline::Window(share, guard) => {
+                let before = share.snapshot();
+                let captured = share.capture(frame);
+                let after = share.snapshot();
+                match captured {
+                    Ok(()) => guard.handle_frame(frame.width, frame.height, &before, &after, captured_at_us),
+                    // The window vanished between the readings: the later reading tells the guard.
+                    Err(_) => guard.handle_frame(0, 0, &before, &after, captured_at_us),
+                }
+            }
+            Pipeline::Screen(share, policy) => {
+                let before = share.snapshot();
+                let captured = share.capture(frame);
+                let after = share.snapshot();
+                match captured {
+                    Ok(()) => screen_decision(policy, frame.width, frame.height, &before, &after),
+                    Err(_) => Decision::Drop,
+                }
+            }
         }
+    }
+
+    fn poll_event(&mut self) -> Option<GuardEvent> {
+        match self {
+            Pipeline::Window(_, guard) => guard.poll_event(),
+            Pipeline::Screen(..) => None,
+        }
+    }
+}
+
+pub fn run(policy: Policy, source: Source, frames: u32, out_dir: &Path, fps: f64) -> anyhow::Result<ExitCode> {
+    let refuse = |why: &dyn std::fmt::Display| {
+        eprintln!("blende: {why}");
+        Ok(ExitCode::from(EXIT_REFUSED))
+    };
+    let mut pipeline = match source {
+        Source::Window(window) => {
+            let share = X11WindowShare::open(window)?;
+            match ShareGuard::start(policy, u64::from(window), &share.snapshot()) {
+                Ok(g) => Pipeline::Window(share, g),
+                Err(refusal) => return refuse(&refusal),
+            }
+        }
+        Source::Screen => match policy.screen_verdict() {
+            blende_policy::Verdict::Allow => Pipeline::Screen(X11ScreenShare::open()?, policy),
+            blende_policy::Verdict::Block { reason, .. } => return refuse(&format!("the whole screen may not be shared: {reason}")),
+        },
     };
     std::fs::create_dir_all(out_dir)?;
     let interval = Duration::from_secs_f64(1.0 / fps.clamp(0.1, 120.0));
@@ -32,15 +88,8 @@ pub fn run(policy: Policy, window: u32, frames: u32, out_dir: &Path, fps: f64) -
     let mut frame = Bgra::default();
     let mut next = Instant::now();
     for n in 1..=frames {
-        let before = share.snapshot();
         let captured_at_us = now_us();
-        let captured = share.capture(&mut frame);
-        let after = share.snapshot();
-        let decision = match captured {
-            Ok(()) => guard.handle_frame(frame.width, frame.height, &before, &after, captured_at_us),
-            // The window vanished between the readings: the later reading tells the guard.
-            Err(_) => guard.handle_frame(0, 0, &before, &after, captured_at_us),
-        };
+        let decision = pipeline.next(&mut frame, captured_at_us);
         if frame.data.is_empty() {
             // Nothing was captured (closed before the first frame): a slate of a default size.
             frame = Bgra { width: 640, height: 360, data: vec![0; 640 * 360 * 4] };
@@ -56,7 +105,7 @@ pub fn run(policy: Policy, window: u32, frames: u32, out_dir: &Path, fps: f64) -
             Decision::Drop => ("drop", 0, None),
         };
         writeln!(stdout, "{}", json!({"frame": n, "file": file, "captured_at_us": captured_at_us, "decision": kind, "masks": masks, "reason": reason}))?;
-        while let Some(e) = guard.poll_event() {
+        while let Some(e) = pipeline.poll_event() {
             writeln!(stdout, "{}", event_json(&e))?;
         }
         stdout.flush()?;

@@ -1,6 +1,7 @@
 //! The `blende` binary from outside: the commands IT uses, against real X windows.
 
 mod share;
+mod ui;
 
 use std::io::Write;
 use std::process::{Child, Command, Output, Stdio};
@@ -102,7 +103,7 @@ impl Drop for Windows {
     }
 }
 
-fn xterm(class: &str, title: &str) -> Child {
+pub(crate) fn xterm(class: &str, title: &str) -> Child {
     Command::new("xterm").args(["-class", class, "-T", title, "-geometry", "40x10", "-e", "sleep 60"]).spawn().expect("xterm (apt-get install xterm)")
 }
 

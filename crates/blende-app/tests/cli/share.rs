@@ -87,10 +87,10 @@ fn preview(id: &str, frames: u32, dir: &Path, warmup: usize, during: impl FnOnce
             reason: v["reason"].as_str().map(str::to_owned),
             file: v["file"].as_str().map(str::to_owned),
         });
-        if frames_seen.len() == warmup {
-            if let Some(f) = during.take() {
-                f();
-            }
+        if frames_seen.len() == warmup
+            && let Some(f) = during.take()
+        {
+            f();
         }
     }
     assert!(child.wait().expect("wait").success());
@@ -226,5 +226,33 @@ fn minimise_and_close_pause_and_restore_resumes() {
     assert!(!after_close.is_empty() && after_close.iter().all(|f| f.decision == "pause" && f.reason.as_deref() == Some("closed")), "{frames:?}");
     for f in between(minimised_at, restored_at).chain(after_close.iter().copied()) {
         assert!(!contains(&dir.join(f.file.as_ref().expect("file")), SHARED_BG));
+    }
+}
+
+#[test]
+fn whole_screen_only_when_allowed_and_then_blocked_windows_are_masked() {
+    if !display_or_skip() {
+        return;
+    }
+    let tag = std::process::id();
+    let mail = format!("Posteingang {tag} - Mozilla Thunderbird");
+    let doc = format!("Protokoll_{tag}.odt - LibreOffice Writer");
+    let _w = Windows(vec![xterm("Thunderbird", &mail, BLOCKED_BG, "40x12+700+500"), xterm("XTerm", &doc, SHARED_BG, "40x12+60+600")]);
+    window_id(&mail);
+    window_id(&doc);
+    // The built-in policy forbids it.
+    let out = run(&["share-preview", "--screen", "--frames", "2", "--out", out_dir("screen-refused").to_str().expect("path"), "--policy", "/dev/null"], "");
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    // An administrator allows it.
+    let dir = out_dir("screen");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, "[share]\nallow_full_screen = true\n").expect("policy");
+    let out = run(&["share-preview", "--screen", "--frames", "3", "--fps", "5", "--out", dir.to_str().expect("path"), "--policy", policy.to_str().expect("path")], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for n in 1..=3 {
+        let px = pixels(&dir.join(format!("frame-{n:05}.png")));
+        assert!(px.contains(&SHARED_BG), "the allowed window is shared");
+        assert!(!px.contains(&BLOCKED_BG), "the mail window leaked into frame {n}");
     }
 }

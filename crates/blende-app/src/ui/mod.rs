@@ -1,0 +1,412 @@
+//! The egui app: join screen, call screen with the kill-switch bar, the safe share picker.
+//!
+//! The UI never blocks: devices run on the driver's threads, window listing on a worker
+//! thread; results come back over bounded channels that the UI drains each frame, and the
+//! workers request repaints.
+
+mod demo;
+mod hotkeys;
+pub mod i18n;
+
+use std::sync::mpsc::{sync_channel, Receiver};
+
+use blende_devices::{enumerate, DeviceInfo, MediaKind};
+use blende_media::kill_switch::{DeviceKind, DeviceState};
+use blende_policy::{Category, Policy, Verdict};
+use blende_windows::JudgedWindow;
+use eframe::egui;
+
+use crate::config::load_policy;
+pub use demo::Demo;
+pub use i18n::{I18n, Language};
+
+/// How the app starts.
+#[derive(Clone, Debug)]
+pub struct AppOptions {
+    pub language: Language,
+    /// Go straight into the local demo meeting (the embedded default).
+    pub start_in_demo: bool,
+    pub policy: Policy,
+}
+
+impl AppOptions {
+    pub fn from_system() -> Self {
+        let policy = load_policy(None);
+        // With no server configured there is nothing to join: show the demo right away.
+        let start_in_demo = policy.servers().known.is_empty();
+        AppOptions { language: Language::from_system(), start_in_demo, policy }
+    }
+}
+
+pub fn run() -> anyhow::Result<std::process::ExitCode> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default().with_title("Blende").with_inner_size([1100.0, 720.0]).with_app_id("blende"),
+        ..Default::default()
+    };
+    let app_options = AppOptions::from_system();
+    eframe::run_native("Blende", options, Box::new(move |cc| Ok(Box::new(BlendeApp::new(&cc.egui_ctx, app_options)))))
+        .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+const DEMO_SERVER: &str = "demo";
+
+struct JoinForm {
+    server: String,
+    meeting_id: String,
+    password: String,
+    name: String,
+    devices: Vec<DeviceInfo>,
+    camera_id: String,
+    microphone_id: String,
+    message: Option<String>,
+}
+
+struct Call {
+    /// Dropped before `demo`: the shortcuts' thread holds the driver.
+    hotkeys: Result<hotkeys::GlobalSwitches, String>,
+    demo: Demo,
+    states: [DeviceState; 3],
+    local: Option<(u64, egui::TextureHandle)>,
+    remote: Option<(u64, egui::TextureHandle)>,
+    /// What is being shared, as shown in the banner.
+    sharing: Option<String>,
+}
+
+struct Picker {
+    rx: Receiver<Result<Vec<JudgedWindow>, String>>,
+    windows: Option<Result<Vec<JudgedWindow>, String>>,
+}
+
+#[allow(missing_debug_implementations)] // holds egui textures and Fluent bundles
+pub struct BlendeApp {
+    i18n: I18n,
+    policy: Policy,
+    join: JoinForm,
+    call: Option<Call>,
+    picker: Option<Picker>,
+    error: Option<String>,
+}
+
+impl BlendeApp {
+    pub fn new(ctx: &egui::Context, options: AppOptions) -> Self {
+        let devices = enumerate();
+        let first = |kind: MediaKind| devices.iter().find(|d| d.kind == kind).map(|d| d.id.clone()).unwrap_or_default();
+        let join = JoinForm {
+            server: DEMO_SERVER.to_owned(),
+            meeting_id: String::new(),
+            password: String::new(),
+            name: String::new(),
+            camera_id: first(MediaKind::Camera),
+            microphone_id: first(MediaKind::Microphone),
+            devices,
+            message: None,
+        };
+        let mut app = BlendeApp { i18n: I18n::new(options.language), policy: options.policy, join, call: None, picker: None, error: None };
+        if options.start_in_demo {
+            app.start_demo(ctx);
+        }
+        app
+    }
+
+    fn start_demo(&mut self, ctx: &egui::Context) {
+        match Demo::start(ctx, &self.join.camera_id, &self.join.microphone_id) {
+            Ok(demo) => {
+                let off = DeviceState::Off;
+                let hotkeys = match demo.driver() {
+                    Some(d) => hotkeys::GlobalSwitches::start(self.policy.hotkeys(), d, ctx.clone()),
+                    None => Err("device driver stopped".into()),
+                };
+                self.call = Some(Call { hotkeys, demo, states: [off.clone(), off.clone(), off], local: None, remote: None, sharing: None });
+            }
+            Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+
+    fn state_text(&self, state: &DeviceState) -> String {
+        match state {
+            DeviceState::Off => self.i18n.t("state-off"),
+            DeviceState::Opening => self.i18n.t("state-opening"),
+            DeviceState::On => self.i18n.t("state-on"),
+            DeviceState::Closing => self.i18n.t("state-closing"),
+            DeviceState::Failed(reason) => self.i18n.t1("state-failed", "reason", reason),
+            other => format!("{other:?}"),
+        }
+    }
+
+    fn category_text(&self, category: Category) -> String {
+        self.i18n.t(&format!("category-{}", category.as_str()))
+    }
+
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.heading(self.i18n.t("app-title"));
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                for lang in [Language::English, Language::German] {
+                    if ui.selectable_label(self.i18n.language() == lang, lang.native_name()).clicked() {
+                        self.i18n = I18n::new(lang);
+                    }
+                }
+                ui.label(self.i18n.t("settings-language"));
+            });
+        });
+        if let Some(e) = self.policy.failure() {
+            ui.colored_label(egui::Color32::RED, self.i18n.t1("policy-broken", "error", &e.to_string()));
+        }
+        if let Some(e) = &self.error {
+            ui.colored_label(egui::Color32::RED, e);
+        }
+        ui.separator();
+    }
+
+    fn join_screen(&mut self, ui: &mut egui::Ui) {
+        let t = |k: &str| self.i18n.t(k);
+        ui.heading(t("join-heading"));
+        let servers: Vec<String> = self.policy.servers().known.iter().map(ToString::to_string).collect();
+        egui::Grid::new("join").num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
+            let label = ui.label(t("join-server"));
+            let demo_label = t("join-server-demo");
+            let shown = if self.join.server == DEMO_SERVER { demo_label.clone() } else { self.join.server.clone() };
+            egui::ComboBox::from_id_salt("server").selected_text(shown).show_ui(ui, |ui| {
+                ui.selectable_value(&mut self.join.server, DEMO_SERVER.to_owned(), demo_label);
+                for s in &servers {
+                    ui.selectable_value(&mut self.join.server, s.clone(), s);
+                }
+            })
+            .response
+            .labelled_by(label.id);
+            ui.end_row();
+            for (key, value, password) in [("join-meeting-id", &mut self.join.meeting_id, false), ("join-password", &mut self.join.password, true), ("join-name", &mut self.join.name, false)] {
+                let label = ui.label(t(key));
+                ui.add(egui::TextEdit::singleline(value).password(password)).labelled_by(label.id);
+                ui.end_row();
+            }
+            for (key, kind) in [("join-camera", MediaKind::Camera), ("join-microphone", MediaKind::Microphone)] {
+                let label = ui.label(t(key));
+                let slot = if kind == MediaKind::Camera { &mut self.join.camera_id } else { &mut self.join.microphone_id };
+                let current = self.join.devices.iter().find(|d| &d.id == slot).map_or_else(String::new, |d| d.name.clone());
+                egui::ComboBox::from_id_salt(key).selected_text(current).show_ui(ui, |ui| {
+                    for d in self.join.devices.iter().filter(|d| d.kind == kind) {
+                        ui.selectable_value(slot, d.id.clone(), &d.name);
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+                ui.end_row();
+            }
+        });
+        ui.small(t("join-password-hint"));
+        if let Some(m) = &self.join.message {
+            ui.colored_label(egui::Color32::from_rgb(190, 120, 0), m);
+        }
+        if ui.button(t("join-button")).clicked() {
+            if self.join.server == DEMO_SERVER {
+                self.start_demo(ui.ctx());
+            } else {
+                self.join.message = Some(t("join-server-unavailable"));
+            }
+        }
+    }
+
+    fn call_screen(&mut self, ui: &mut egui::Ui) {
+        let Some(call) = &mut self.call else { return };
+        while let Ok(u) = call.demo.updates.try_recv() {
+            let i = match u.kind {
+                DeviceKind::Camera => 0,
+                DeviceKind::Microphone => 1,
+                DeviceKind::ScreenShare => 2,
+            };
+            call.states[i] = u.state;
+        }
+        for (slot, tex, name) in [(&call.demo.local, &mut call.local, "local"), (&call.demo.remote, &mut call.remote, "remote")] {
+            let latest = slot.lock().ok().and_then(|s| s.clone());
+            match latest {
+                None => *tex = None,
+                Some((n, img)) => match tex {
+                    Some((seen, t)) if *seen != n => {
+                        t.set(img, egui::TextureOptions::LINEAR);
+                        *seen = n;
+                    }
+                    Some(_) => {}
+                    None => *tex = Some((n, ui.ctx().load_texture(name, img, egui::TextureOptions::LINEAR))),
+                },
+            }
+        }
+        self.kill_switch_bar(ui);
+        let Some(call) = &self.call else { return };
+        if let Err(e) = &call.hotkeys {
+            ui.colored_label(egui::Color32::from_rgb(190, 120, 0), self.i18n.t1("hotkeys-unavailable", "reason", e));
+        }
+        ui.separator();
+        if let Some(shared) = &call.sharing {
+            ui.horizontal(|ui| {
+                ui.colored_label(egui::Color32::from_rgb(200, 60, 0), self.i18n.t1("sharing-banner", "window", shared));
+            });
+        }
+        let tiles = [(self.i18n.t("call-you"), call.local.as_ref().map(|(_, t)| t.clone())), (self.i18n.t("call-demo-participant"), call.remote.as_ref().map(|(_, t)| t.clone()))];
+        ui.horizontal_wrapped(|ui| {
+            for (name, tex) in tiles {
+                ui.vertical(|ui| {
+                    let size = egui::vec2(480.0, 270.0);
+                    match tex {
+                        Some(t) => {
+                            ui.add(egui::Image::new(&t).fit_to_exact_size(size)).on_hover_text(&name);
+                        }
+                        None => {
+                            let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+                            ui.painter().rect_filled(rect, 4.0, egui::Color32::from_gray(30));
+                            ui.painter().text(rect.center(), egui::Align2::CENTER_CENTER, self.i18n.t("call-camera-off"), egui::FontId::proportional(18.0), egui::Color32::GRAY);
+                        }
+                    }
+                    ui.label(name);
+                });
+            }
+        });
+        ui.separator();
+        if ui.button(self.i18n.t("call-leave")).clicked() {
+            self.call = None;
+            self.picker = None;
+        }
+    }
+
+    fn kill_switch_bar(&mut self, ui: &mut egui::Ui) {
+        let Some(call) = &self.call else { return };
+        let states = call.states.clone();
+        let sharing = call.sharing.is_some();
+        let level = call.demo.mic_level_dbfs();
+        let ctx = ui.ctx().clone();
+        let mut action: Option<Box<dyn FnOnce(&mut BlendeApp)>> = None;
+        ui.horizontal(|ui| {
+            ui.label(self.i18n.t("bar-label"));
+            let keys = self.policy.hotkeys();
+            for (i, key, kind, shortcut) in [(0, "switch-camera", DeviceKind::Camera, &keys.camera), (1, "switch-microphone", DeviceKind::Microphone, &keys.microphone)] {
+                let on = matches!(states[i], DeviceState::On | DeviceState::Opening);
+                let text = format!("{}: {}", self.i18n.t(key), self.state_text(&states[i]));
+                let colour = if states[i] == DeviceState::On { egui::Color32::from_rgb(0, 120, 50) } else { egui::Color32::from_gray(70) };
+                if ui.add(egui::Button::new(egui::RichText::new(text).color(egui::Color32::WHITE)).fill(colour)).on_hover_text(shortcut.to_string()).clicked() {
+                    action = Some(Box::new(move |app: &mut BlendeApp| app.switch(kind, !on)));
+                }
+            }
+            if states[1] == DeviceState::On {
+                ui.add(egui::ProgressBar::new(((level + 60.0) / 60.0).clamp(0.0, 1.0)).desired_width(60.0));
+            }
+            let share_text = if sharing { self.i18n.t("sharing-stop") } else { self.i18n.t("switch-share") };
+            if ui.button(share_text).clicked() {
+                action = Some(Box::new(move |app: &mut BlendeApp| {
+                    if sharing {
+                        if let Some(c) = &mut app.call {
+                            c.sharing = None;
+                        }
+                    } else {
+                        app.open_picker(Some(ctx));
+                    }
+                }));
+            }
+            if ui.add(egui::Button::new(egui::RichText::new(self.i18n.t("switch-all-off")).color(egui::Color32::WHITE)).fill(egui::Color32::from_rgb(170, 30, 30))).clicked() {
+                action = Some(Box::new(|app: &mut BlendeApp| {
+                    if let Some(c) = &mut app.call {
+                        c.sharing = None;
+                        if let Err(e) = c.demo.all_off() {
+                            app.error = Some(e.to_string());
+                        }
+                    }
+                }));
+            }
+        });
+        if let Some(a) = action {
+            a(self);
+        }
+    }
+
+    fn switch(&mut self, kind: DeviceKind, on: bool) {
+        if let Some(c) = &self.call
+            && let Err(e) = c.demo.set_enabled(kind, on)
+        {
+            self.error = Some(e.to_string());
+        }
+    }
+
+    fn open_picker(&mut self, ctx: Option<egui::Context>) {
+        let (tx, rx) = sync_channel(1);
+        let policy = self.policy.clone();
+        let spawned = std::thread::Builder::new().name("blende-share-picker".into()).spawn(move || {
+            let _ = tx.send(blende_windows::judge_windows(&policy).map_err(|e| e.to_string()));
+            if let Some(ctx) = ctx {
+                ctx.request_repaint();
+            }
+        });
+        self.picker = Some(Picker { rx, windows: spawned.err().map(|e| Err(e.to_string())) });
+    }
+
+    fn picker_window(&mut self, ctx: &egui::Context) {
+        let Some(picker) = &mut self.picker else { return };
+        if let Ok(w) = picker.rx.try_recv() {
+            picker.windows = Some(w);
+        }
+        let Some(picker) = &self.picker else { return };
+        let own_pid = std::process::id();
+        let mut chosen = None;
+        let mut close = false;
+        egui::Window::new(self.i18n.t("picker-heading")).collapsible(false).show(ctx, |ui| {
+            match &picker.windows {
+                None => {
+                    ui.label(self.i18n.t("picker-loading"));
+                    ctx.request_repaint_after(std::time::Duration::from_millis(100));
+                }
+                Some(Err(e)) => {
+                    ui.colored_label(egui::Color32::RED, e);
+                }
+                Some(Ok(windows)) => {
+                    egui::ScrollArea::vertical().max_height(400.0).show(ui, |ui| {
+                        // Our own windows are never offered: they show the call itself.
+                        for j in windows.iter().rev().filter(|j| j.window.pid != Some(own_pid)) {
+                            ui.horizontal(|ui| {
+                                let name = format!("{} – {}", j.window.app_name, j.window.title);
+                                if ui.add_enabled(j.is_allowed(), egui::Button::new(&name)).clicked() {
+                                    chosen = Some(name.clone());
+                                }
+                                if let (false, Some(c)) = (j.is_allowed(), j.category) {
+                                    let category = Category::ALL.into_iter().find(|x| x.as_str() == c).map_or_else(|| c.to_owned(), |x| self.category_text(x));
+                                    ui.colored_label(egui::Color32::from_rgb(170, 40, 40), self.i18n.t1("picker-blocked", "reason", &category));
+                                }
+                            });
+                        }
+                    });
+                    if self.policy.screen_verdict() == Verdict::Allow {
+                        let screen = self.i18n.t("picker-screen");
+                        if ui.button(&screen).clicked() {
+                            chosen = Some(screen);
+                        }
+                    }
+                }
+            }
+            if ui.button(self.i18n.t("picker-close")).clicked() {
+                close = true;
+            }
+        });
+        if let Some(j) = chosen {
+            if let Some(c) = &mut self.call {
+                c.sharing = Some(j);
+            }
+            close = true;
+        }
+        if close {
+            self.picker = None;
+        }
+    }
+}
+
+impl eframe::App for BlendeApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        egui::CentralPanel::default().show(ui, |ui| {
+            self.top_bar(ui);
+            if self.call.is_some() {
+                self.call_screen(ui);
+            } else {
+                self.join_screen(ui);
+            }
+        });
+        let ctx = ui.ctx().clone();
+        self.picker_window(&ctx);
+    }
+}

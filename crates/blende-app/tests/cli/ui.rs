@@ -1,0 +1,100 @@
+//! The app through its accessibility tree (egui_kittest): what a screen reader can find, a
+//! test can find and press.
+
+use std::time::{Duration, Instant};
+
+use blende_app::ui::{AppOptions, BlendeApp, Language};
+use blende_policy::Policy;
+use eframe::egui;
+use egui_kittest::kittest::{NodeT, Queryable};
+use egui_kittest::Harness;
+
+use crate::{display_or_skip, xterm, Windows};
+
+/// One app at a time: global shortcuts and their event queue are process-wide.
+static ONE_APP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn app(language: Language, start_in_demo: bool) -> Harness<'static, BlendeApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1100.0, 720.0))
+        .build_eframe(move |cc| BlendeApp::new(&cc.egui_ctx, AppOptions { language, start_in_demo, policy: Policy::builtin() }))
+}
+
+/// Steps the UI until a widget with exactly this label exists (devices and workers answer on
+/// their own threads).
+fn wait_for(h: &mut Harness<'static, BlendeApp>, label: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        h.step();
+        if h.query_by_label(label).is_some() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no widget labelled {label:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn join_the_demo_and_the_camera_switch_shows_the_real_device_state() {
+    let _one = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut h = app(Language::English, false);
+    h.get_by_label("Join").click();
+    wait_for(&mut h, "Camera: on");
+    wait_for(&mut h, "Microphone: on");
+    h.get_by_label("Camera: on").click();
+    // Off only once the driver reports the device released.
+    wait_for(&mut h, "Camera: off");
+    h.get_by_label("Camera: off").click();
+    wait_for(&mut h, "Camera: on");
+    h.get_by_label("Everything off").click();
+    wait_for(&mut h, "Camera: off");
+    wait_for(&mut h, "Microphone: off");
+}
+
+#[test]
+fn the_share_picker_shows_a_mail_window_disabled_with_its_reason() {
+    if !display_or_skip() {
+        return;
+    }
+    let title = format!("Posteingang {} - Mozilla Thunderbird", std::process::id());
+    let _w = Windows(vec![xterm("Thunderbird", &title)]);
+    std::thread::sleep(Duration::from_millis(800));
+    let _one = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut h = app(Language::German, true);
+    wait_for(&mut h, "Fenster teilen");
+    h.get_by_label("Fenster teilen").click();
+    let entry = format!("Thunderbird – {title}");
+    wait_for(&mut h, &entry);
+    assert!(h.get_by_label(&entry).accesskit_node().is_disabled(), "a mail window must not be selectable");
+    assert!(h.query_by_label("gesperrt: E-Mail-Programm").is_some());
+    // The whole screen is not offered under the built-in policy.
+    assert!(h.query_by_label("Ganzen Bildschirm teilen").is_none());
+}
+
+#[test]
+fn switching_language_changes_every_label() {
+    let _one = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut h = app(Language::English, false);
+    wait_for(&mut h, "Join");
+    h.get_by_label("Deutsch").click();
+    wait_for(&mut h, "Beitreten");
+    assert!(h.query_by_label("Join").is_none());
+    assert!(h.query_by_label("Besprechungs-ID").is_some());
+}
+
+#[test]
+fn the_global_shortcut_switches_the_camera_off_while_another_window_has_focus() {
+    if !display_or_skip() {
+        return;
+    }
+    let title = format!("Focus {} - Editor", std::process::id());
+    let _w = Windows(vec![xterm("XTerm", &title)]);
+    let _one = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut h = app(Language::English, true);
+    wait_for(&mut h, "Camera: on");
+    assert!(h.query_by_label_contains("Global shortcuts unavailable").is_none(), "{:?}", h.query_by_label_contains("Global shortcuts unavailable").map(|n| format!("{n:?}")));
+    std::thread::sleep(Duration::from_millis(300));
+    let status = std::process::Command::new("xdotool").args(["search", "--name", &title, "windowactivate", "--sync", "key", "ctrl+alt+v"]).status().expect("xdotool");
+    assert!(status.success());
+    wait_for(&mut h, "Camera: off");
+}

@@ -1,0 +1,83 @@
+//! WebRTC for Blende: the only crate that touches `webrtc`/`rtc` (0.21.1, pinned).
+//!
+//! How it is driven: the caller (the call engine) creates one [`Peer`] per PeerConnection with a
+//! [`PeerConfig`] — a *publisher* peer carries our Opus and VP8 tracks, a *subscriber* peer
+//! receives what a server (Janus, WHEP) offers. SDP goes in and out as plain strings; the
+//! signalling crate carries them. Everything the peer learns comes out as [`RtcEvent`]s on one
+//! bounded channel (decoded video frames and audio blocks included; when the consumer falls
+//! behind, media is dropped, never queued without end).
+//!
+//! Media in: [`VideoInput::send`] / [`AudioInput::send`] encode on the *caller's* thread (a media
+//! thread, not an async task) and hand the encoded frame to a writer task. Keyframe requests
+//! (PLI/FIR from the server) and the congestion controller's (GCC over TWCC) target bitrate reach
+//! the encoder through atomics that `send` reads before each frame.
+//!
+//! **Architecture invariant:** no STUN or TURN server is ever configured unless the caller passes
+//! one in [`PeerConfig::ice_servers`]; mDNS is off; the ICE socket binds only where
+//! [`PeerConfig::ice_bind_ip`] says (all interfaces otherwise).
+
+mod peer;
+mod receive;
+
+pub use peer::{AudioInput, Peer, PeerConfig, PeerRole, VideoInput};
+
+use blende_media::{AudioFrame, VideoFrame};
+
+/// Which kind of media a track carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+/// Coarse PeerConnection state as the UI shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    Connecting,
+    Connected,
+    Disconnected,
+    Failed,
+    Closed,
+}
+
+/// What a [`Peer`] reports.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RtcEvent {
+    State(ConnectionState),
+    /// A remote track appeared (subscriber side).
+    TrackStarted { track_id: String, kind: MediaKind },
+    /// A decoded picture from a remote track.
+    Video { track_id: String, frame: VideoFrame },
+    /// A decoded 20 ms audio block from a remote track.
+    Audio { track_id: String, frame: AudioFrame },
+    /// A remote track ended.
+    TrackEnded { track_id: String },
+    /// The far end asked for a keyframe (PLI or FIR); the video encoder will make one.
+    KeyframeRequested,
+    /// The congestion controller's new target for the video encoder.
+    TargetBitrate { bitrate_bps: u64 },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RtcError {
+    #[error("WebRTC: {0}")]
+    WebRtc(String),
+    #[error("codec: {0}")]
+    Codec(#[from] blende_media::MediaError),
+    #[error("the peer connection is closed")]
+    Closed,
+    #[error("ICE gathering did not finish within {0} ms")]
+    GatheringTimeout(u64),
+    #[error("this peer has no {0:?} track")]
+    NoTrack(MediaKind),
+}
+
+impl From<webrtc::error::Error> for RtcError {
+    fn from(e: webrtc::error::Error) -> Self {
+        RtcError::WebRtc(e.to_string())
+    }
+}
+

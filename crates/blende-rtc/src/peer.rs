@@ -1,0 +1,679 @@
+//! One PeerConnection: construction (codecs, interceptors, ICE settings), SDP, and the send path.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use blende_media::{
+    AudioFrame, OpusConfig, OpusEncoder, VideoFrame, vp8::Vp8Encoder, vp8::Vp8EncoderConfig,
+};
+use bytes::Bytes;
+use rtc::interceptor::{
+    Attribute, BandwidthEstimator, EstimatorStats, Gcc, Interceptor, Packet, PacketReport, Slot,
+    StreamInfo, TaggedPacket,
+};
+use rtc::media::Sample;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    CongestionFeedback, Registry, configure_congestion_control, register_default_interceptors,
+};
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::transport::RTCIceServer;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use rtc::sansio::Protocol;
+use tokio::sync::{Notify, mpsc, watch};
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
+    RTCPeerConnectionState,
+};
+use webrtc::rtp_transceiver::RtpSender;
+
+use crate::{ConnectionState, MediaKind, RtcError, RtcEvent};
+
+const EVENT_QUEUE: usize = 256;
+/// Encoded frames waiting for the writer task: a few frames, then the encoder's output is dropped.
+const SEND_QUEUE: usize = 16;
+const GATHER_TIMEOUT_MS: u64 = 5_000;
+const VIDEO_PT: u8 = 96;
+const OPUS_PT: u8 = 111;
+
+/// Publish our media, or receive what the server offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerRole {
+    /// We offer, send-only: camera (VP8) and microphone (Opus) as configured.
+    Publisher,
+    /// The server offers, we answer receive-only.
+    Subscriber,
+}
+
+/// How to build a [`Peer`].
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    pub role: PeerRole,
+    /// STUN/TURN URLs from the policy or the server; empty: host candidates only.
+    pub ice_servers: Vec<String>,
+    /// Bind the ICE socket to this address only (127.0.0.2 in the interop tests).
+    pub ice_bind_ip: Option<IpAddr>,
+    /// Publisher: send a VP8 camera track of this size.
+    pub video: Option<(u32, u32)>,
+    /// Publisher: send an Opus track.
+    pub audio: bool,
+    pub initial_bitrate_bps: u32,
+    pub min_bitrate_bps: u32,
+    pub max_bitrate_bps: u32,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        Self {
+            role: PeerRole::Publisher,
+            ice_servers: Vec::new(),
+            ice_bind_ip: None,
+            video: Some((640, 360)),
+            audio: true,
+            initial_bitrate_bps: 800_000,
+            min_bitrate_bps: 100_000,
+            max_bitrate_bps: 2_500_000,
+        }
+    }
+}
+
+/// Shared between the encoder thread and the async side.
+#[derive(Debug, Default)]
+struct SendControl {
+    keyframe_requested: AtomicBool,
+    target_bitrate_bps: AtomicU64,
+}
+
+/// A PeerConnection and its local tracks.
+pub struct Peer {
+    pc: Arc<dyn PeerConnection>,
+    role: PeerRole,
+    gathered: Arc<Notify>,
+    gathering_done: Arc<AtomicBool>,
+    video: Option<LocalTrack>,
+    audio: Option<LocalTrack>,
+    control: Arc<SendControl>,
+    config: PeerConfig,
+    events: mpsc::Sender<RtcEvent>,
+    closed_tx: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer").field("role", &self.role).finish_non_exhaustive()
+    }
+}
+
+struct LocalTrack {
+    track: Arc<TrackLocalStaticSample>,
+    sender: Arc<dyn RtpSender>,
+    ssrc: u32,
+}
+
+impl Peer {
+    /// Builds the PeerConnection. Publishers get their send-only tracks now; subscribers get
+    /// theirs from the server's offer.
+    ///
+    /// # Errors
+    /// [`RtcError::WebRtc`] when the stack refuses the configuration (e.g. the bind address
+    /// does not exist).
+    pub async fn new(config: PeerConfig) -> Result<(Self, mpsc::Receiver<RtcEvent>), RtcError> {
+        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let mut media_engine = MediaEngine::default();
+        let video_feedback = vec![
+            RTCPFeedback { typ: "nack".into(), parameter: String::new() },
+            RTCPFeedback { typ: "nack".into(), parameter: "pli".into() },
+            RTCPFeedback { typ: "ccm".into(), parameter: "fir".into() },
+        ];
+        media_engine.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: opus_codec(),
+                payload_type: OPUS_PT,
+            },
+            RtpCodecKind::Audio,
+        )?;
+        media_engine.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec { rtcp_feedback: video_feedback, ..vp8_codec() },
+                payload_type: VIDEO_PT,
+            },
+            RtpCodecKind::Video,
+        )?;
+
+        let control = Arc::new(SendControl::default());
+        control.target_bitrate_bps.store(u64::from(config.initial_bitrate_bps), Ordering::Relaxed);
+        // Send-side congestion control (GCC over TWCC feedback) drives the VP8 encoder's bitrate;
+        // then the defaults: NACK generator/responder (RTX-less retransmission), TWCC receiver,
+        // RTCP reports.
+        let estimator = ReportingEstimator {
+            inner: Gcc::new(
+                f64::from(config.initial_bitrate_bps),
+                f64::from(config.min_bitrate_bps),
+                f64::from(config.max_bitrate_bps),
+            ),
+            control: Arc::clone(&control),
+        };
+        let registry = configure_congestion_control(
+            Registry::new(),
+            estimator,
+            CongestionFeedback::Twcc,
+            &mut media_engine,
+        )?;
+        let registry = register_default_interceptors(registry, &mut media_engine)?;
+        // PLI/FIR are swallowed by the default chain: mark them for the application, last.
+        let registry = registry.with(Slot::from(14_000), KeyframeRequestForwarder::default());
+
+        let ice_servers = config
+            .ice_servers
+            .iter()
+            .map(|url| RTCIceServer { urls: vec![url.clone()], ..Default::default() })
+            .collect::<Vec<_>>();
+        let rtc_config = RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build();
+        // mDNS on by default breaks build() where there is no multicast route (namespaces).
+        let setting_engine = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+            .build();
+
+        let gathered = Arc::new(Notify::new());
+        let gathering_done = Arc::new(AtomicBool::new(false));
+        let handler = Arc::new(Handler {
+            events: events_tx.clone(),
+            gathered: Arc::clone(&gathered),
+            gathering_done: Arc::clone(&gathering_done),
+        });
+        let bind = config.ice_bind_ip.map_or_else(|| "0.0.0.0:0".to_owned(), |ip| format!("{ip}:0"));
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(rtc_config)
+            .with_media_engine(media_engine)
+            .with_setting_engine(setting_engine)
+            .with_interceptor_registry(registry)
+            .with_handler(handler)
+            .with_udp_addrs(vec![bind])
+            .build()
+            .await?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+
+        let mut video = None;
+        let mut audio = None;
+        if config.role == PeerRole::Publisher {
+            if config.video.is_some() {
+                video = Some(add_local_track(&pc, RtpCodecKind::Video, vp8_codec()).await?);
+            }
+            if config.audio {
+                audio = Some(add_local_track(&pc, RtpCodecKind::Audio, opus_codec()).await?);
+            }
+        } else {
+            for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+                pc.add_transceiver_from_kind(
+                    kind,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Recvonly,
+                        ..Default::default()
+                    }),
+                )
+                .await?;
+            }
+        }
+        let (closed_tx, _) = watch::channel(false);
+        Ok((
+            Self {
+                pc,
+                role: config.role,
+                gathered,
+                gathering_done,
+                video,
+                audio,
+                control,
+                config,
+                events: events_tx,
+                closed_tx,
+            },
+            events_rx,
+        ))
+    }
+
+    /// Publisher: our offer, with every candidate in it (no trickle needed).
+    ///
+    /// # Errors
+    /// WebRTC errors, or [`RtcError::GatheringTimeout`].
+    pub async fn create_offer(&self) -> Result<String, RtcError> {
+        let offer = self.pc.create_offer(None).await?;
+        self.pc.set_local_description(offer).await?;
+        self.local_sdp_after_gathering().await
+    }
+
+    /// Publisher: apply the server's answer and start the send-side helpers.
+    ///
+    /// # Errors
+    /// WebRTC errors (a malformed or incompatible answer).
+    pub async fn apply_answer(&self, sdp: &str) -> Result<(), RtcError> {
+        self.pc.set_remote_description(RTCSessionDescription::answer(sdp.to_owned())?).await?;
+        self.start_feedback_tasks();
+        Ok(())
+    }
+
+    /// Subscriber: answer the server's offer; the answer carries every candidate.
+    ///
+    /// # Errors
+    /// WebRTC errors, or [`RtcError::GatheringTimeout`].
+    pub async fn answer_offer(&self, sdp: &str) -> Result<String, RtcError> {
+        self.pc.set_remote_description(RTCSessionDescription::offer(sdp.to_owned())?).await?;
+        let answer = self.pc.create_answer(None).await?;
+        self.pc.set_local_description(answer).await?;
+        self.local_sdp_after_gathering().await
+    }
+
+    /// A trickled remote candidate (`candidate:` line, mid, m-line index).
+    ///
+    /// # Errors
+    /// WebRTC errors for a malformed candidate.
+    pub async fn add_remote_candidate(
+        &self,
+        candidate: &str,
+        sdp_mid: Option<String>,
+        sdp_mline_index: Option<u16>,
+    ) -> Result<(), RtcError> {
+        let init = rtc::peer_connection::transport::RTCIceCandidateInit {
+            candidate: candidate.to_owned(),
+            sdp_mid,
+            sdp_mline_index,
+            ..Default::default()
+        };
+        self.pc.add_ice_candidate(init).await?;
+        Ok(())
+    }
+
+    /// The encoder side of our camera track; `None` for subscribers or without video.
+    ///
+    /// # Errors
+    /// [`RtcError::Codec`] when the encoder cannot be created.
+    pub fn video_input(&self) -> Result<VideoInput, RtcError> {
+        let local = self.video.as_ref().ok_or(RtcError::NoTrack(MediaKind::Video))?;
+        let (width, height) = self.config.video.unwrap_or((640, 360));
+        let encoder = Vp8Encoder::new(Vp8EncoderConfig::camera(width, height, self.config.initial_bitrate_bps))?;
+        let tx = spawn_writer(Arc::clone(&local.track), Arc::clone(&local.sender), local.ssrc, self.closed_tx.subscribe());
+        Ok(VideoInput {
+            encoder,
+            tx,
+            control: Arc::clone(&self.control),
+            applied_bitrate_bps: u64::from(self.config.initial_bitrate_bps),
+            frame_interval: Duration::from_millis(33),
+            sent_frames: 0,
+        })
+    }
+
+    /// The encoder side of our microphone track.
+    ///
+    /// # Errors
+    /// [`RtcError::Codec`] when the encoder cannot be created.
+    pub fn audio_input(&self, channels: u16) -> Result<AudioInput, RtcError> {
+        let local = self.audio.as_ref().ok_or(RtcError::NoTrack(MediaKind::Audio))?;
+        let encoder = OpusEncoder::new(OpusConfig { channels, ..OpusConfig::default() })?;
+        let tx = spawn_writer(Arc::clone(&local.track), Arc::clone(&local.sender), local.ssrc, self.closed_tx.subscribe());
+        Ok(AudioInput { encoder, tx })
+    }
+
+    /// Closes the PeerConnection; remote tracks end, writers stop.
+    pub async fn close(&self) {
+        let _ = self.closed_tx.send(true);
+        if let Err(e) = self.pc.close().await {
+            log::debug!("close: {e}");
+        }
+    }
+
+    async fn local_sdp_after_gathering(&self) -> Result<String, RtcError> {
+        if !self.gathering_done.load(Ordering::Acquire) {
+            let wait = self.gathered.notified();
+            if !self.gathering_done.load(Ordering::Acquire)
+                && tokio::time::timeout(Duration::from_millis(GATHER_TIMEOUT_MS), wait).await.is_err()
+            {
+                return Err(RtcError::GatheringTimeout(GATHER_TIMEOUT_MS));
+            }
+        }
+        self.pc.local_description().await.map(|d| d.sdp).ok_or(RtcError::Closed)
+    }
+
+    fn start_feedback_tasks(&self) {
+        let Some(local) = &self.video else { return };
+        let track = Arc::clone(&local.track);
+        let control = Arc::clone(&self.control);
+        let events = self.events.clone();
+        let mut closed = self.closed_tx.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    ev = track.poll() => match ev {
+                        // The forwarder only lets PLI and FIR through.
+                        Some(TrackLocalEvent::OnRtcpPacket(_)) => {
+                            control.keyframe_requested.store(true, Ordering::Release);
+                            let _ = events.try_send(RtcEvent::KeyframeRequested);
+                        }
+                        Some(_) => {}
+                        // Not bound yet (or unbound): look again shortly.
+                        None => tokio::time::sleep(Duration::from_millis(200)).await,
+                    },
+                    _ = closed.changed() => break,
+                }
+            }
+        });
+    }
+}
+
+async fn add_local_track(pc: &Arc<dyn PeerConnection>, kind: RtpCodecKind, codec: RTCRtpCodec) -> Result<LocalTrack, RtcError> {
+    let ssrc = random_ssrc();
+    let name = if kind == RtpCodecKind::Video { "camera" } else { "microphone" };
+    let track = Arc::new(TrackLocalStaticSample::new(
+        Instant::now(),
+        MediaStreamTrack::new(
+            "blende".to_owned(),
+            name.to_owned(),
+            name.to_owned(),
+            kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+                codec,
+                ..Default::default()
+            }],
+        ),
+    )?);
+    let sender = pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>).await?;
+    Ok(LocalTrack { track, sender, ssrc })
+}
+
+fn random_ssrc() -> u32 {
+    // Uniqueness within one call is all that matters; the hash of a fresh RandomState is seeded
+    // from the OS and avoids a dependency.
+    use std::hash::{BuildHasher, RandomState};
+    let v = RandomState::new().hash_one(Instant::now());
+    (v as u32) | 1
+}
+
+fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+fn vp8_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_VP8.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: String::new(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// Encoded media on its way to the writer task.
+struct Outgoing {
+    data: Bytes,
+    duration: Duration,
+}
+
+fn spawn_writer(
+    track: Arc<TrackLocalStaticSample>,
+    sender: Arc<dyn RtpSender>,
+    ssrc: u32,
+    mut closed: watch::Receiver<bool>,
+) -> mpsc::Sender<Outgoing> {
+    let (tx, mut rx) = mpsc::channel::<Outgoing>(SEND_QUEUE);
+    tokio::spawn(async move {
+        let mut payload_type = None;
+        loop {
+            let out = tokio::select! {
+                out = rx.recv() => match out { Some(o) => o, None => break },
+                _ = closed.changed() => break,
+            };
+            if payload_type.is_none() {
+                // Known only once the answer is applied; until then frames are dropped.
+                payload_type = match sender.get_parameters().await {
+                    Ok(p) => p.rtp_parameters.codecs.first().map(|c| c.payload_type),
+                    Err(_) => None,
+                };
+            }
+            let Some(pt) = payload_type else { continue };
+            let sample = Sample { data: out.data, duration: out.duration, ..Sample::new(Instant::now()) };
+            if let Err(e) = track.sample_writer(ssrc, pt).write_sample(&sample).await {
+                log::debug!("write_sample: {e}");
+            }
+        }
+    });
+    tx
+}
+
+/// Encodes camera frames for one publisher peer. Use it from a media thread: [`VideoInput::send`]
+/// blocks for the encode (a few ms) and never waits for the network.
+pub struct VideoInput {
+    encoder: Vp8Encoder,
+    tx: mpsc::Sender<Outgoing>,
+    control: Arc<SendControl>,
+    applied_bitrate_bps: u64,
+    frame_interval: Duration,
+    sent_frames: u64,
+}
+
+impl std::fmt::Debug for VideoInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VideoInput").field("sent_frames", &self.sent_frames).finish_non_exhaustive()
+    }
+}
+
+impl VideoInput {
+    /// Encodes one frame (a keyframe if the far end asked) at the congestion controller's
+    /// current target and queues it; drops it when the network side is behind. Returns
+    /// whether a frame was queued.
+    ///
+    /// # Errors
+    /// [`RtcError::Codec`] from the encoder; [`RtcError::Closed`] once the peer is gone.
+    pub fn send(&mut self, frame: &VideoFrame) -> Result<bool, RtcError> {
+        if self.control.keyframe_requested.swap(false, Ordering::AcqRel) {
+            self.encoder.request_keyframe();
+        }
+        let target = self.control.target_bitrate_bps.load(Ordering::Relaxed);
+        // Re-configure only on a real change (>5 %): libvpx reconfiguration is not free.
+        if target > 0 && target.abs_diff(self.applied_bitrate_bps) * 20 > self.applied_bitrate_bps {
+            self.encoder.set_bitrate_bps(u32::try_from(target).unwrap_or(u32::MAX))?;
+            self.applied_bitrate_bps = target;
+        }
+        let mut queued = false;
+        for encoded in self.encoder.encode(frame)? {
+            match self.tx.try_send(Outgoing { data: Bytes::from(encoded.data), duration: self.frame_interval }) {
+                Ok(()) => queued = true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    // Dropped a frame: the next one must not reference it.
+                    self.encoder.request_keyframe();
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return Err(RtcError::Closed),
+            }
+        }
+        if queued {
+            self.sent_frames += 1;
+        }
+        Ok(queued)
+    }
+
+    /// The encoder's current target.
+    pub fn bitrate_bps(&self) -> u64 {
+        self.applied_bitrate_bps
+    }
+
+    pub fn sent_frames(&self) -> u64 {
+        self.sent_frames
+    }
+}
+
+/// Encodes 20 ms audio blocks for one publisher peer.
+pub struct AudioInput {
+    encoder: OpusEncoder,
+    tx: mpsc::Sender<Outgoing>,
+}
+
+impl std::fmt::Debug for AudioInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AudioInput").finish_non_exhaustive()
+    }
+}
+
+impl AudioInput {
+    /// Encodes one 20 ms block at 48 kHz and queues it.
+    ///
+    /// # Errors
+    /// [`RtcError::Codec`]; [`RtcError::Closed`] once the peer is gone.
+    pub fn send(&mut self, frame: &AudioFrame) -> Result<bool, RtcError> {
+        let encoded = self.encoder.encode(frame)?;
+        let duration = Duration::from_micros(frame.duration_us());
+        match self.tx.try_send(Outgoing { data: Bytes::from(encoded.data), duration }) {
+            Ok(()) => Ok(true),
+            Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(RtcError::Closed),
+        }
+    }
+}
+
+struct Handler {
+    events: mpsc::Sender<RtcEvent>,
+    gathered: Arc<Notify>,
+    gathering_done: Arc<AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            self.gathering_done.store(true, Ordering::Release);
+            self.gathered.notify_waiters();
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let state = match state {
+            RTCPeerConnectionState::Connected => ConnectionState::Connected,
+            RTCPeerConnectionState::Disconnected => ConnectionState::Disconnected,
+            RTCPeerConnectionState::Failed => ConnectionState::Failed,
+            RTCPeerConnectionState::Closed => ConnectionState::Closed,
+            _ => ConnectionState::Connecting,
+        };
+        // State changes are rare and matter: wait for room rather than drop them.
+        let _ = self.events.send(RtcEvent::State(state)).await;
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let track_id = track.track_id().await;
+        let kind = if track.kind().await == RtpCodecKind::Video { MediaKind::Video } else { MediaKind::Audio };
+        let _ = self.events.send(RtcEvent::TrackStarted { track_id: track_id.clone(), kind }).await;
+        let events = self.events.clone();
+        tokio::spawn(crate::receive::run(track, track_id, kind, events));
+    }
+}
+
+/// Publishes GCC's target where the encoder thread reads it.
+struct ReportingEstimator {
+    inner: Gcc,
+    control: Arc<SendControl>,
+}
+
+impl ReportingEstimator {
+    fn publish(&self) {
+        let bps = self.inner.target_bitrate();
+        if bps.is_finite() && bps > 0.0 {
+            self.control.target_bitrate_bps.store(bps as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+impl BandwidthEstimator for ReportingEstimator {
+    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        self.inner.on_reports(now, reports);
+        self.publish();
+    }
+
+    fn target_bitrate(&self) -> f64 {
+        self.inner.target_bitrate()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.inner.handle_timeout(now);
+        self.publish();
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+
+    fn stats(&self) -> EstimatorStats {
+        self.inner.stats()
+    }
+}
+
+/// Marks inbound PLI/FIR for delivery to the application (they arrive as
+/// `TrackLocalEvent::OnRtcpPacket`); everything else inbound stays with the interceptors.
+#[derive(Default)]
+struct KeyframeRequestForwarder {
+    read_queue: std::collections::VecDeque<TaggedPacket>,
+    write_queue: std::collections::VecDeque<TaggedPacket>,
+}
+
+fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
+    let any = packet.as_any();
+    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            let requests: Vec<Box<dyn rtc::rtcp::Packet>> =
+                packets.iter().filter(|p| is_keyframe_request(p.as_ref())).cloned().collect();
+            if requests.is_empty() {
+                return Ok(());
+            }
+            msg.message.packet = Packet::Rtcp(requests);
+            msg.message.add(Attribute::DeliverToApplication);
+        }
+        self.read_queue.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read_queue.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.write_queue.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write_queue.pop_front()
+    }
+}
+
+impl Interceptor for KeyframeRequestForwarder {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}

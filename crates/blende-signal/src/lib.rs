@@ -1,0 +1,138 @@
+//! Signalling for Blende: how offers, answers and room events travel between us and a server.
+//!
+//! One interface for every server kind: [`connect`] returns a [`SignalHandle`]; the call engine
+//! sends [`SignalCommand`]s and receives [`SignalEvent`]s on bounded channels (the actor shape
+//! from STYLE.md). Behind it, one adapter per [`ServerKind`]:
+//!
+//! - **Janus VideoRoom** ([`janus`]): the protocol is a sans-IO state machine
+//!   ([`janus::JanusMachine`]: messages in, messages and events out, its own transaction ids, the
+//!   caller's clock); [`janus_ws`] is the thin WebSocket driver (subprotocol `janus-protocol`).
+//! - **WHIP** ([`whip`], RFC 9725): publish only; POST the offer, DELETE the resource to leave.
+//!
+//! **Architecture invariant:** plain-text signalling (`ws://`, `http://`) is only ever used for
+//! loopback addresses — [`ServerUrl::parse`] refuses anything else, and [`connect`] checks again.
+//! This crate knows nothing about WebRTC itself: SDP is an opaque string here.
+
+pub mod janus;
+pub mod janus_ws;
+pub mod whip;
+
+use blende_policy::{ServerKind, ServerUrl};
+use tokio::sync::mpsc;
+
+/// Bounded queues between the driver task and the engine.
+pub(crate) const COMMAND_QUEUE: usize = 32;
+pub(crate) const EVENT_QUEUE: usize = 64;
+
+/// Who we are and where we go.
+#[derive(Clone, Default)]
+pub struct JoinOptions {
+    /// Room id (Janus: numeric unless the server uses string ids).
+    pub room: Option<String>,
+    /// Room PIN (Janus) or bearer token (WHIP). Never logged.
+    pub password: Option<String>,
+    pub display_name: String,
+}
+
+impl std::fmt::Debug for JoinOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinOptions")
+            .field("room", &self.room)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("display_name", &self.display_name)
+            .finish()
+    }
+}
+
+/// Another participant who publishes media.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Participant {
+    pub id: String,
+    pub display: Option<String>,
+}
+
+/// What the engine asks the signalling adapter to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignalCommand {
+    /// Publish our media with this offer (complete, candidates included).
+    Publish { sdp: String },
+    /// Receive a participant's media; the server answers with [`SignalEvent::SubscriptionOffer`].
+    Subscribe { feed: String },
+    /// Our answer to a subscription offer.
+    AnswerSubscription { feed: String, sdp: String },
+    /// Stop receiving a participant.
+    Unsubscribe { feed: String },
+    /// Stop publishing but stay in the room.
+    Unpublish,
+    /// Leave the room and close the session.
+    Leave,
+}
+
+/// What the adapter reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignalEvent {
+    /// We are in the room (publishers already present are listed).
+    Joined { participant_id: String, participants: Vec<Participant> },
+    /// The server's answer to our publish offer.
+    PublishAnswer { sdp: String },
+    /// The server says our published PeerConnection is up.
+    PublishUp,
+    ParticipantJoined(Participant),
+    /// A participant stopped publishing or left.
+    ParticipantLeft { id: String },
+    /// The server offers us a participant's media.
+    SubscriptionOffer { feed: String, sdp: String },
+    /// The server says a subscription PeerConnection is up.
+    SubscriptionUp { feed: String },
+    /// A trickled server candidate (`feed` = `None`: for our publisher connection).
+    RemoteCandidate { feed: Option<String>, candidate: String, sdp_mid: Option<String>, sdp_mline_index: Option<u16> },
+    /// We were removed from the room.
+    Kicked,
+    RoomDestroyed,
+    /// An error from the server, with its text; `fatal` when the session cannot go on.
+    Error { message: String, fatal: bool },
+    /// The signalling connection is gone.
+    Closed { reason: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignalError {
+    #[error("{0}: plain-text signalling is only allowed to loopback addresses")]
+    PlainTextRemote(String),
+    #[error("{0}: this server kind is not supported yet")]
+    Unsupported(String),
+    #[error("could not connect to {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("malformed message from the server: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Server(String),
+    #[error("the signalling connection is closed")]
+    Closed,
+}
+
+/// The engine's end of a signalling connection.
+#[derive(Debug)]
+pub struct SignalHandle {
+    pub commands: mpsc::Sender<SignalCommand>,
+    pub events: mpsc::Receiver<SignalEvent>,
+}
+
+/// Connects to `url` with the adapter its scheme names and joins as described.
+///
+/// # Errors
+/// [`SignalError::PlainTextRemote`] for `ws://`/`http://` to a non-loopback host,
+/// [`SignalError::Unsupported`] for WHEP and Blende servers, connection errors.
+pub async fn connect(url: &ServerUrl, options: JoinOptions) -> Result<SignalHandle, SignalError> {
+    if !url.tls && !url.is_loopback() {
+        return Err(SignalError::PlainTextRemote(url.to_string()));
+    }
+    match url.kind {
+        ServerKind::Janus => janus_ws::connect(url, options).await,
+        ServerKind::Whip => whip::connect(url, options),
+        _ => Err(SignalError::Unsupported(url.to_string())),
+    }
+}
