@@ -344,3 +344,58 @@ impl X11ScreenShare {
         self.display.capture(self.display.root, self.display.screen, out)
     }
 }
+
+/// A small picture of a window for the share picker, made through the share guard: a blocked
+/// window is never captured at all (`Ok(None)`), and windows lying on top are masked.
+pub fn thumbnail(window: u32, policy: &blende_policy::Policy, max_width: u32) -> Result<Option<Bgra>, ShareError> {
+    let share = X11WindowShare::open(window)?;
+    let before = share.snapshot();
+    let Ok(mut guard) = blende_guard::ShareGuard::start(policy.clone(), u64::from(window), &before) else { return Ok(None) };
+    let mut frame = Bgra::default();
+    share.capture(&mut frame)?;
+    let after = share.snapshot();
+    let decision = guard.handle_frame(frame.width, frame.height, &before, &after, 0);
+    if !matches!(decision, blende_guard::Decision::Send { .. }) {
+        return Ok(None);
+    }
+    let mut fm = blende_guard::FrameMut { data: &mut frame.data, width: frame.width, height: frame.height, stride_bytes: frame.width as usize * 4 };
+    blende_guard::apply(&decision, &mut fm);
+    Ok(Some(downscale(&frame, max_width)))
+}
+
+/// Box-filter downscale to at most `max_width` pixels wide, keeping the aspect ratio.
+pub fn downscale(frame: &Bgra, max_width: u32) -> Bgra {
+    let factor = frame.width.div_ceil(max_width.max(1)).max(1);
+    let (w, h) = ((frame.width / factor).max(1), (frame.height / factor).max(1));
+    let mut data = Vec::with_capacity((w * h * 4) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let mut acc = [0u32; 4];
+            for dy in 0..factor {
+                let row = ((y * factor + dy) * frame.width) as usize;
+                for dx in 0..factor {
+                    let i = (row + (x * factor + dx) as usize) * 4;
+                    for (a, v) in acc.iter_mut().zip(&frame.data[i..i + 4]) {
+                        *a += u32::from(*v);
+                    }
+                }
+            }
+            let n = factor * factor;
+            data.extend(acc.iter().map(|a| (a / n) as u8));
+        }
+    }
+    Bgra { width: w, height: h, data }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downscale_averages_blocks() {
+        let frame = Bgra { width: 4, height: 2, data: [[0u8, 0, 0, 255], [200, 100, 50, 255]].repeat(4).concat() };
+        let small = downscale(&frame, 2);
+        assert_eq!((small.width, small.height), (2, 1));
+        assert_eq!(&small.data[..4], &[100, 50, 25, 255]);
+    }
+}

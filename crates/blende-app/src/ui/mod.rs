@@ -13,6 +13,7 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use blende_devices::{enumerate, DeviceInfo, MediaKind};
 use blende_media::kill_switch::{DeviceKind, DeviceState};
 use blende_policy::{Category, Policy, Verdict};
+use blende_windows::share::thumbnail;
 use blende_windows::JudgedWindow;
 use eframe::egui;
 
@@ -76,7 +77,11 @@ struct Call {
 struct Picker {
     rx: Receiver<Result<Vec<JudgedWindow>, String>>,
     windows: Option<Result<Vec<JudgedWindow>, String>>,
+    thumbs_rx: Receiver<(u32, egui::ColorImage)>,
+    thumbs: std::collections::HashMap<u32, egui::TextureHandle>,
 }
+
+const THUMB_WIDTH: u32 = 160;
 
 #[allow(missing_debug_implementations)] // holds egui textures and Fluent bundles
 pub struct BlendeApp {
@@ -328,20 +333,45 @@ impl BlendeApp {
 
     fn open_picker(&mut self, ctx: Option<egui::Context>) {
         let (tx, rx) = sync_channel(1);
+        let (thumbs_tx, thumbs_rx) = sync_channel(64);
         let policy = self.policy.clone();
         let spawned = std::thread::Builder::new().name("blende-share-picker".into()).spawn(move || {
-            let _ = tx.send(blende_windows::judge_windows(&policy).map_err(|e| e.to_string()));
-            if let Some(ctx) = ctx {
-                ctx.request_repaint();
+            let listed = blende_windows::judge_windows(&policy).map_err(|e| e.to_string());
+            let allowed: Vec<u32> = listed.iter().flatten().filter(|j| j.is_allowed() && j.window.pid != Some(std::process::id())).map(|j| j.window.id).collect();
+            let _ = tx.send(listed);
+            let repaint = || {
+                if let Some(ctx) = &ctx {
+                    ctx.request_repaint();
+                }
+            };
+            repaint();
+            // Thumbnails go through the share guard: blocked windows are never captured.
+            for id in allowed {
+                if let Ok(Some(t)) = thumbnail(id, &policy, THUMB_WIDTH) {
+                    let mut rgba = t.data;
+                    for px in rgba.chunks_exact_mut(4) {
+                        px.swap(0, 2);
+                    }
+                    let img = egui::ColorImage::from_rgba_unmultiplied([t.width as usize, t.height as usize], &rgba);
+                    if thumbs_tx.send((id, img)).is_err() {
+                        return; // the picker was closed
+                    }
+                    repaint();
+                }
             }
         });
-        self.picker = Some(Picker { rx, windows: spawned.err().map(|e| Err(e.to_string())) });
+        let windows = spawned.err().map(|e| Err(e.to_string()));
+        self.picker = Some(Picker { rx, windows, thumbs_rx, thumbs: std::collections::HashMap::new() });
     }
 
     fn picker_window(&mut self, ctx: &egui::Context) {
         let Some(picker) = &mut self.picker else { return };
         if let Ok(w) = picker.rx.try_recv() {
             picker.windows = Some(w);
+        }
+        while let Ok((id, img)) = picker.thumbs_rx.try_recv() {
+            let tex = ctx.load_texture(format!("thumb-{id}"), img, egui::TextureOptions::LINEAR);
+            picker.thumbs.insert(id, tex);
         }
         let Some(picker) = &self.picker else { return };
         let own_pid = std::process::id();
@@ -361,6 +391,16 @@ impl BlendeApp {
                         // Our own windows are never offered: they show the call itself.
                         for j in windows.iter().rev().filter(|j| j.window.pid != Some(own_pid)) {
                             ui.horizontal(|ui| {
+                                let slot = egui::vec2(THUMB_WIDTH as f32, THUMB_WIDTH as f32 * 9.0 / 16.0);
+                                match picker.thumbs.get(&j.window.id) {
+                                    Some(t) => {
+                                        ui.add(egui::Image::new(t).max_size(slot));
+                                    }
+                                    None => {
+                                        let (rect, _) = ui.allocate_exact_size(slot, egui::Sense::hover());
+                                        ui.painter().rect_filled(rect, 2.0, egui::Color32::from_gray(40));
+                                    }
+                                }
                                 let name = format!("{} – {}", j.window.app_name, j.window.title);
                                 if ui.add_enabled(j.is_allowed(), egui::Button::new(&name)).clicked() {
                                     chosen = Some(name.clone());

@@ -256,3 +256,28 @@ fn whole_screen_only_when_allowed_and_then_blocked_windows_are_masked() {
         assert!(!px.contains(&BLOCKED_BG), "the mail window leaked into frame {n}");
     }
 }
+
+#[test]
+fn picker_thumbnails_never_capture_blocked_or_covering_windows() {
+    if !display_or_skip() {
+        return;
+    }
+    let tag = std::process::id();
+    let mail = format!("Inbox {tag} - Mozilla Thunderbird");
+    let doc = format!("Thumb_{tag}.odt - LibreOffice Writer");
+    let signal = format!("Signal {tag} thumb");
+    let mut w = Windows(vec![xterm("Thunderbird", &mail, BLOCKED_BG, "30x8+40+700"), xterm("XTerm", &doc, SHARED_BG, "80x24+900+80")]);
+    let mail_id = window_id(&mail);
+    let doc_id = window_id(&doc);
+    w.0.push(xterm("Signal", &signal, BLOCKED_BG, "20x6+950+120"));
+    window_id(&signal);
+    let id = |s: &str| s.parse::<u32>().expect("xdotool prints decimal ids");
+    let policy = blende_policy::Policy::builtin();
+    assert!(blende_windows::share::thumbnail(id(&mail_id), &policy, 160).expect("thumbnail").is_none(), "a mail window is never captured");
+    let thumb = blende_windows::share::thumbnail(id(&doc_id), &policy, 160).expect("thumbnail").expect("allowed window");
+    assert!(thumb.width <= 160 && thumb.width >= 100);
+    let greenish = thumb.data.chunks_exact(4).any(|p| p[1] > 0xc0 && p[0] < 0x40 && p[2] < 0x40);
+    assert!(!greenish, "the covering messenger window leaked into the thumbnail");
+    // BGRA: the shared window's blue is there.
+    assert!(thumb.data.chunks_exact(4).any(|p| p[0] == 0xcc && p[1] == 0x66 && p[2] == 0x33));
+}
