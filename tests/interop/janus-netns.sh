@@ -37,14 +37,16 @@ start() {
     echo "janus-netns: Janus already running in $NS" >&2
     return 0
   fi
-  if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-    kill "$(cat "$PIDFILE")" 2>/dev/null || true
-    sleep 0.5
-  fi
+  # A Janus of ours that runs but does not answer: replace it.
+  stop
   in_ns janus -F "$HERE/janus" -o -N -L "$LOG" >/dev/null 2>&1 &
-  echo $! >"$PIDFILE"
   for _ in $(seq 100); do
-    janus_up && { echo "janus-netns: Janus up in $NS (log $LOG)" >&2; return 0; }
+    if janus_up; then
+      # `ip netns exec` forks: record Janus's own pid, found by its exact command line.
+      pgrep -n -f "^janus -F $HERE/janus " >"$PIDFILE" || true
+      echo "janus-netns: Janus up in $NS (log $LOG)" >&2
+      return 0
+    fi
     sleep 0.1
   done
   echo "janus-netns: Janus did not come up; see $LOG" >&2
@@ -54,7 +56,10 @@ start() {
 
 stop() {
   if [ -f "$PIDFILE" ]; then
-    kill "$(cat "$PIDFILE")" 2>/dev/null || true
+    pid=$(cat "$PIDFILE")
+    if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
     rm -f "$PIDFILE"
   fi
 }

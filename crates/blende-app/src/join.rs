@@ -78,6 +78,13 @@ pub struct JoinArgs {
     /// Use this file as the administrator's policy instead of the system one.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Keep the encoder at `--bitrate-bps` instead of letting send-side congestion control
+    /// (GCC over TWCC feedback, with its pacer) drive it.
+    #[arg(long)]
+    pub no_congestion_control: bool,
+    /// Start (and, without congestion control, fixed) video bitrate.
+    #[arg(long, default_value_t = 800_000)]
+    pub bitrate_bps: u32,
 }
 
 /// Runs the participant until `leave`, end of stdin, or the server ends the session.
@@ -237,6 +244,8 @@ async fn run_async(args: JoinArgs) -> anyhow::Result<ExitCode> {
         ice_bind_ip: args.ice_ip,
         video: camera.then_some((args.width, args.height)),
         audio: mic,
+        initial_bitrate_bps: args.bitrate_bps,
+        congestion_control: !args.no_congestion_control,
         ..PeerConfig::default()
     };
     let stop = Arc::new(AtomicBool::new(false));

@@ -74,6 +74,9 @@ pub struct PeerConfig {
     pub initial_bitrate_bps: u32,
     pub min_bitrate_bps: u32,
     pub max_bitrate_bps: u32,
+    /// Send-side congestion control (GCC over TWCC, with its pacer) drives the encoder bitrate.
+    /// Off: the encoder stays at `initial_bitrate_bps`.
+    pub congestion_control: bool,
 }
 
 impl Default for PeerConfig {
@@ -87,6 +90,7 @@ impl Default for PeerConfig {
             initial_bitrate_bps: 800_000,
             min_bitrate_bps: 100_000,
             max_bitrate_bps: 2_500_000,
+            congestion_control: true,
         }
     }
 }
@@ -159,20 +163,21 @@ impl Peer {
         // Send-side congestion control (GCC over TWCC feedback) drives the VP8 encoder's bitrate;
         // then the defaults: NACK generator/responder (RTX-less retransmission), TWCC receiver,
         // RTCP reports.
-        let estimator = ReportingEstimator {
-            inner: Gcc::new(
-                f64::from(config.initial_bitrate_bps),
-                f64::from(config.min_bitrate_bps),
-                f64::from(config.max_bitrate_bps),
-            ),
-            control: Arc::clone(&control),
+        let registry = if config.congestion_control {
+            let estimator = ReportingEstimator {
+                inner: Gcc::new(
+                    f64::from(config.initial_bitrate_bps),
+                    f64::from(config.min_bitrate_bps),
+                    f64::from(config.max_bitrate_bps),
+                ),
+                control: Arc::clone(&control),
+                acknowledged_ssrcs: std::collections::HashSet::new(),
+                filtered: Vec::new(),
+            };
+            configure_congestion_control(Registry::new(), estimator, CongestionFeedback::Twcc, &mut media_engine)?
+        } else {
+            Registry::new()
         };
-        let registry = configure_congestion_control(
-            Registry::new(),
-            estimator,
-            CongestionFeedback::Twcc,
-            &mut media_engine,
-        )?;
         let registry = register_default_interceptors(registry, &mut media_engine)?;
         // PLI/FIR are swallowed by the default chain: mark them for the application, last.
         let registry = registry.with(Slot::from(14_000), KeyframeRequestForwarder::default());
@@ -304,7 +309,12 @@ impl Peer {
     pub fn video_input(&self) -> Result<VideoInput, RtcError> {
         let local = self.video.as_ref().ok_or(RtcError::NoTrack(MediaKind::Video))?;
         let (width, height) = self.config.video.unwrap_or((640, 360));
-        let encoder = Vp8Encoder::new(Vp8EncoderConfig::camera(width, height, self.config.initial_bitrate_bps))?;
+        let mut encoder_config = Vp8EncoderConfig::camera(width, height, self.config.initial_bitrate_bps);
+        if u64::from(width) * u64::from(height) <= 640 * 480 {
+            // libvpx's VP8 worker threads spin-wait; up to VGA one thread is cheaper overall.
+            encoder_config.threads = 1;
+        }
+        let encoder = Vp8Encoder::new(encoder_config)?;
         let tx = spawn_writer(Arc::clone(&local.track), Arc::clone(&local.sender), local.ssrc, self.closed_tx.subscribe());
         Ok(VideoInput {
             encoder,
@@ -584,10 +594,17 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-/// Publishes GCC's target where the encoder thread reads it.
+/// Publishes GCC's target where the encoder thread reads it, and keeps phantom losses out.
+///
+/// The TWCC sender numbers every packet on the transport, audio included, but Janus 1.1.2 only
+/// acknowledges the streams whose m-line negotiated transport-cc (video): the audio packets
+/// come back as "lost", ~60 % loss, and the loss-based controller pins the target to its floor.
+/// Streams (SSRCs) of which no packet was ever acknowledged are therefore left out.
 struct ReportingEstimator {
     inner: Gcc,
     control: Arc<SendControl>,
+    acknowledged_ssrcs: std::collections::HashSet<u32>,
+    filtered: Vec<PacketReport>,
 }
 
 impl ReportingEstimator {
@@ -601,7 +618,10 @@ impl ReportingEstimator {
 
 impl BandwidthEstimator for ReportingEstimator {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
-        self.inner.on_reports(now, reports);
+        self.acknowledged_ssrcs.extend(reports.iter().filter(|r| r.arrived).map(|r| r.ssrc));
+        self.filtered.clear();
+        self.filtered.extend(reports.iter().filter(|r| self.acknowledged_ssrcs.contains(&r.ssrc)).cloned());
+        self.inner.on_reports(now, &self.filtered);
         self.publish();
     }
 

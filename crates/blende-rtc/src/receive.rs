@@ -126,7 +126,8 @@ async fn send_pli(track: &Arc<dyn TrackRemote>, last: &mut Option<Instant>) {
 }
 
 async fn video(track: Arc<dyn TrackRemote>, track_id: &str, events: &mpsc::Sender<RtcEvent>) {
-    let mut decoder = match Vp8Decoder::new(2) {
+    // One thread: libvpx's VP8 threads sync by spin-waiting, which burns CPU on small boxes.
+    let mut decoder = match Vp8Decoder::new(1) {
         Ok(d) => d,
         Err(e) => {
             log::warn!("VP8 decoder: {e}");

@@ -106,7 +106,7 @@ impl Drop for Demo {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         // The last owner shuts the driver down (global shortcuts hold a clone until dropped).
-        if let Some(d) = self.driver.take().and_then(|d| Arc::into_inner(d)) {
+        if let Some(d) = self.driver.take().and_then(Arc::into_inner) {
             d.shutdown();
         }
         if let Some(e) = self.engine.take() {

@@ -52,6 +52,9 @@ pub fn run() -> anyhow::Result<std::process::ExitCode> {
 
 const DEMO_SERVER: &str = "demo";
 
+/// What a click in the kill-switch bar does, run once the bar is drawn.
+type BarAction = Box<dyn FnOnce(&mut BlendeApp)>;
+
 struct JoinForm {
     server: String,
     meeting_id: String,
@@ -280,7 +283,7 @@ impl BlendeApp {
         let sharing = call.sharing.is_some();
         let level = call.demo.mic_level_dbfs();
         let ctx = ui.ctx().clone();
-        let mut action: Option<Box<dyn FnOnce(&mut BlendeApp)>> = None;
+        let mut action: Option<BarAction> = None;
         ui.horizontal(|ui| {
             ui.label(self.i18n.t("bar-label"));
             let keys = self.policy.hotkeys();

@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! cargo test --release -p blende-app --test interop -- --ignored --nocapture bench_
+//! BLENDE_BENCH_ARGS=--no-congestion-control cargo test --release … bench_blende_to_blende
 //! ```
 //!
 //! - join → first remote frame (process start → first decoded picture, and subscribe → first);
@@ -48,7 +49,15 @@ fn bench_blende_to_blende() {
     if !janus_or_skip("bench_blende_to_blende") {
         return;
     }
-    let size = ["--width", "640", "--height", "480"];
+    // Extra `blende join` flags, e.g. BLENDE_BENCH_ARGS="--no-congestion-control".
+    let extra = std::env::var("BLENDE_BENCH_ARGS").unwrap_or_default();
+    // BLENDE_BENCH_SIZE=320x240 for a smaller picture (default 640x480, Chromium's fake camera).
+    let dims = std::env::var("BLENDE_BENCH_SIZE").unwrap_or_else(|_| "640x480".to_owned());
+    let (w, h) = dims.split_once('x').unwrap_or(("640", "480"));
+    let (w, h) = (w.to_owned(), h.to_owned());
+    let mut size = vec!["--width", w.as_str(), "--height", h.as_str()];
+    size.extend(extra.split_whitespace());
+    println!("flags: {size:?}");
     let a = Participant::spawn("A", 8888, &size);
     let ready_a = a.wait_for("A ready", Duration::from_secs(5), |v| v["event"] == "ready");
     let epoch_a = ready_a["media_epoch_unix_us"].as_u64().expect("epoch");
@@ -77,8 +86,10 @@ fn bench_blende_to_blende() {
     }
     latencies.sort_by(f64::total_cmp);
     let last = b.events().into_iter().rev().find(|v| v["event"] == "stats" && !v["feed"].is_null()).unwrap_or_default();
+    let sent = a.events().into_iter().rev().find(|v| v["event"] == "stats" && v["feed"].is_null()).unwrap_or_default();
+    println!("A's encoder target at the end: {} bit/s, {} frames sent", sent["bitrate_bps"], sent["video_sent"]);
     println!(
-        "glass-to-glass A→Janus→B (640x480, {} samples): median {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+        "glass-to-glass A→Janus→B ({dims}, {} samples): median {:.1} ms, p95 {:.1} ms, max {:.1} ms",
         latencies.len(),
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.95),
