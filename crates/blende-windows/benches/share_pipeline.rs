@@ -2,7 +2,8 @@
 //! for a 1280×720 and a 1920×1080 window with another window on top, next to xcap's own
 //! capture of the same window. Prints figures; needs DISPLAY with a window manager.
 //!
-//! Run: `cargo bench -p blende-windows --bench share_pipeline` (scripts/services.sh starts Xvfb).
+//! Run: `cargo bench -p blende-windows --bench share_pipeline` (scripts/services.sh starts Xvfb);
+//! `taskset -c 0` for the one-core figure, `BLENDE_BENCH_VP8_THREADS=2` to compare.
 
 use std::time::{Duration, Instant};
 
@@ -59,7 +60,9 @@ fn bench(win: u32) {
     let mut frame = Bgra::default();
     // The window manager may shrink a window to fit the screen: encode what is captured.
     share.capture(&mut frame).expect("capture");
-    let mut enc = Vp8Encoder::new(Vp8EncoderConfig::screen(frame.width, frame.height, 2_500_000)).expect("encoder");
+    // libvpx's VP8 worker threads spin while waiting: on one core, one encoder thread is faster.
+    let threads = std::env::var("BLENDE_BENCH_VP8_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(1);
+    let mut enc = Vp8Encoder::new(Vp8EncoderConfig { threads, ..Vp8EncoderConfig::screen(frame.width, frame.height, 2_500_000) }).expect("encoder");
     let (mut t_cap, mut t_guard, mut t_conv, mut t_enc) = (Duration::ZERO, Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let start = Instant::now();
     for n in 0..FRAMES {

@@ -20,7 +20,7 @@ fn hex(c: [u8; 3]) -> String {
     format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
 }
 
-fn xterm(class: &str, title: &str, bg: [u8; 3], geometry: &str) -> Child {
+pub(crate) fn xterm(class: &str, title: &str, bg: [u8; 3], geometry: &str) -> Child {
     Command::new("xterm")
         .args(["-class", class, "-T", title, "-bg", &hex(bg), "-geometry", geometry, "-e", "sleep 120"])
         .stderr(Stdio::null())
