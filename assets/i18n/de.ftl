@@ -46,3 +46,6 @@ category-policy-error = Richtlinie fehlerhaft
 policy-broken = Die Freigabe-Richtlinie ist fehlerhaft, nichts kann geteilt werden: { $error }
 settings-language = Sprache
 hotkeys-unavailable = Globale Tastenkürzel nicht verfügbar: { $reason }
+pause-minimized = Fenster minimiert
+pause-closed = Fenster geschlossen
+pause-unreadable = Fenster nicht prüfbar

@@ -46,3 +46,6 @@ category-policy-error = policy broken
 policy-broken = The sharing policy is broken, nothing can be shared: { $error }
 settings-language = Language
 hotkeys-unavailable = Global shortcuts unavailable: { $reason }
+pause-minimized = window minimised
+pause-closed = window closed
+pause-unreadable = window cannot be checked

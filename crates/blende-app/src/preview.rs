@@ -24,15 +24,39 @@ pub enum Source {
     Screen,
 }
 
-/// One source's capture and guard.
-enum Pipeline {
+/// One source's capture and guard: what the app's share and `share-preview` both run.
+pub(crate) enum Pipeline {
     Window(X11WindowShare, ShareGuard),
     Screen(X11ScreenShare, Policy),
 }
 
+/// Why a share could not start.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// The policy refuses this source.
+    Refused(String),
+    Failed(anyhow::Error),
+}
+
 impl Pipeline {
+    pub(crate) fn open(policy: Policy, source: Source) -> Result<Self, OpenError> {
+        match source {
+            Source::Window(window) => {
+                let share = X11WindowShare::open(window).map_err(|e| OpenError::Failed(e.into()))?;
+                match ShareGuard::start(policy, u64::from(window), &share.snapshot()) {
+                    Ok(g) => Ok(Pipeline::Window(share, g)),
+                    Err(refusal) => Err(OpenError::Refused(refusal.to_string())),
+                }
+            }
+            Source::Screen => match policy.screen_verdict() {
+                blende_policy::Verdict::Allow => Ok(Pipeline::Screen(X11ScreenShare::open().map_err(|e| OpenError::Failed(e.into()))?, policy)),
+                blende_policy::Verdict::Block { reason, .. } => Err(OpenError::Refused(format!("the whole screen may not be shared: {reason}"))),
+            },
+        }
+    }
+
     /// Captures into `frame` and returns the guard's decision for it.
-    fn next(&mut self, frame: &mut Bgra, captured_at_us: u64) -> Decision {
+    pub(crate) fn next(&mut self, frame: &mut Bgra, captured_at_us: u64) -> Decision {
         match self {
             Pipeline::Window(share, guard) => {
                 let before = share.snapshot();
@@ -56,7 +80,7 @@ impl Pipeline {
         }
     }
 
-    fn poll_event(&mut self) -> Option<GuardEvent> {
+    pub(crate) fn poll_event(&mut self) -> Option<GuardEvent> {
         match self {
             Pipeline::Window(_, guard) => guard.poll_event(),
             Pipeline::Screen(..) => None,
@@ -65,22 +89,13 @@ impl Pipeline {
 }
 
 pub fn run(policy: Policy, source: Source, frames: u32, out_dir: &Path, fps: f64) -> anyhow::Result<ExitCode> {
-    let refuse = |why: &dyn std::fmt::Display| {
-        eprintln!("blende: {why}");
-        Ok(ExitCode::from(EXIT_REFUSED))
-    };
-    let mut pipeline = match source {
-        Source::Window(window) => {
-            let share = X11WindowShare::open(window)?;
-            match ShareGuard::start(policy, u64::from(window), &share.snapshot()) {
-                Ok(g) => Pipeline::Window(share, g),
-                Err(refusal) => return refuse(&refusal),
-            }
+    let mut pipeline = match Pipeline::open(policy, source) {
+        Ok(p) => p,
+        Err(OpenError::Refused(why)) => {
+            eprintln!("blende: {why}");
+            return Ok(ExitCode::from(EXIT_REFUSED));
         }
-        Source::Screen => match policy.screen_verdict() {
-            blende_policy::Verdict::Allow => Pipeline::Screen(X11ScreenShare::open()?, policy),
-            blende_policy::Verdict::Block { reason, .. } => return refuse(&format!("the whole screen may not be shared: {reason}")),
-        },
+        Err(OpenError::Failed(e)) => return Err(e),
     };
     std::fs::create_dir_all(out_dir)?;
     let interval = Duration::from_secs_f64(1.0 / fps.clamp(0.1, 120.0));

@@ -6,6 +6,7 @@
 
 mod demo;
 mod hotkeys;
+mod share;
 pub mod i18n;
 
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -73,8 +74,15 @@ struct Call {
     states: [DeviceState; 3],
     local: Option<(u64, egui::TextureHandle)>,
     remote: Option<(u64, egui::TextureHandle)>,
-    /// What is being shared, as shown in the banner.
-    sharing: Option<String>,
+    sharing: Option<Sharing>,
+}
+
+/// A running share: what it is, the guard's state, the guarded picture.
+struct Sharing {
+    name: String,
+    session: share::ShareSession,
+    paused: Option<blende_guard::PauseReason>,
+    texture: Option<(u64, egui::TextureHandle)>,
 }
 
 struct Picker {
@@ -139,6 +147,13 @@ impl BlendeApp {
             DeviceState::Closing => self.i18n.t("state-closing"),
             DeviceState::Failed(reason) => self.i18n.t1("state-failed", "reason", reason),
             other => format!("{other:?}"),
+        }
+    }
+
+    fn pause_text(&self, reason: &blende_guard::PauseReason) -> String {
+        match reason {
+            blende_guard::PauseReason::Blocked { category, .. } => self.category_text(*category),
+            other => self.i18n.t(&format!("pause-{}", other.as_str())),
         }
     }
 
@@ -240,6 +255,22 @@ impl BlendeApp {
                 },
             }
         }
+        if let Some(sh) = &mut call.sharing {
+            while let Ok(status) = sh.session.status.try_recv() {
+                sh.paused = status;
+            }
+            let latest = sh.session.frame.lock().ok().and_then(|s| s.clone());
+            if let Some((n, img)) = latest {
+                match &mut sh.texture {
+                    Some((seen, t)) if *seen != n => {
+                        t.set(img, egui::TextureOptions::LINEAR);
+                        *seen = n;
+                    }
+                    Some(_) => {}
+                    None => sh.texture = Some((n, ui.ctx().load_texture("shared", img, egui::TextureOptions::LINEAR))),
+                }
+            }
+        }
         self.kill_switch_bar(ui);
         let Some(call) = &self.call else { return };
         if let Err(e) = &call.hotkeys {
@@ -247,9 +278,14 @@ impl BlendeApp {
         }
         ui.separator();
         if let Some(shared) = &call.sharing {
-            ui.horizontal(|ui| {
-                ui.colored_label(egui::Color32::from_rgb(200, 60, 0), self.i18n.t1("sharing-banner", "window", shared));
-            });
+            let banner = match &shared.paused {
+                Some(reason) => self.i18n.t1("sharing-paused", "reason", &self.pause_text(reason)),
+                None => self.i18n.t1("sharing-banner", "window", &shared.name),
+            };
+            ui.colored_label(egui::Color32::from_rgb(200, 60, 0), banner);
+            if let Some((_, t)) = &shared.texture {
+                ui.add(egui::Image::new(t).max_size(egui::vec2(960.0, 540.0)));
+            }
         }
         let tiles = [(self.i18n.t("call-you"), call.local.as_ref().map(|(_, t)| t.clone())), (self.i18n.t("call-demo-participant"), call.remote.as_ref().map(|(_, t)| t.clone()))];
         ui.horizontal_wrapped(|ui| {
@@ -406,7 +442,7 @@ impl BlendeApp {
                                 }
                                 let name = format!("{} – {}", j.window.app_name, j.window.title);
                                 if ui.add_enabled(j.is_allowed(), egui::Button::new(&name)).clicked() {
-                                    chosen = Some(name.clone());
+                                    chosen = Some((name.clone(), crate::preview::Source::Window(j.window.id)));
                                 }
                                 if let (false, Some(c)) = (j.is_allowed(), j.category) {
                                     let category = Category::ALL.into_iter().find(|x| x.as_str() == c).map_or_else(|| c.to_owned(), |x| self.category_text(x));
@@ -418,7 +454,7 @@ impl BlendeApp {
                     if self.policy.screen_verdict() == Verdict::Allow {
                         let screen = self.i18n.t("picker-screen");
                         if ui.button(&screen).clicked() {
-                            chosen = Some(screen);
+                            chosen = Some((screen, crate::preview::Source::Screen));
                         }
                     }
                 }
@@ -427,9 +463,15 @@ impl BlendeApp {
                 close = true;
             }
         });
-        if let Some(j) = chosen {
-            if let Some(c) = &mut self.call {
-                c.sharing = Some(j);
+        if let Some((name, source)) = chosen {
+            // The guard checks the window again when the share starts: the picker's list may be old.
+            match share::ShareSession::start(self.policy.clone(), source, ctx.clone()) {
+                Ok(session) => {
+                    if let Some(c) = &mut self.call {
+                        c.sharing = Some(Sharing { name, session, paused: None, texture: None });
+                    }
+                }
+                Err(why) => self.error = Some(why),
             }
             close = true;
         }

@@ -99,3 +99,29 @@ fn the_global_shortcut_switches_the_camera_off_while_another_window_has_focus() 
     assert!(status.success());
     wait_for(&mut h, "Camera: off");
 }
+
+#[test]
+fn sharing_a_window_shows_what_is_shared_and_the_guards_pause() {
+    if !display_or_skip() {
+        return;
+    }
+    let title = format!("Antrag_{}.odt - LibreOffice Writer", std::process::id());
+    let _w = Windows(vec![xterm("XTerm", &title)]);
+    std::thread::sleep(Duration::from_millis(800));
+    let _one = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut h = app(Language::English, true);
+    wait_for(&mut h, "Share a window");
+    h.get_by_label("Share a window").click();
+    let entry = format!("XTerm – {title}");
+    wait_for(&mut h, &entry);
+    h.get_by_label(&entry).click();
+    wait_for(&mut h, &format!("You are sharing: {entry}"));
+    let status = std::process::Command::new("xdotool")
+        .args(["search", "--name", &title, "set_window", "--name", "Posteingang (3) - Gmail — Mozilla Firefox"])
+        .status()
+        .expect("xdotool");
+    assert!(status.success());
+    wait_for(&mut h, "Sharing paused: webmail in a browser");
+    h.get_by_label("Stop sharing").click();
+    wait_for(&mut h, "Share a window");
+}
