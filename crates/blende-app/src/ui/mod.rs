@@ -94,6 +94,12 @@ struct Picker {
 
 const THUMB_WIDTH: u32 = 160;
 
+/// A captured BGRA frame as an egui image, in one pass and one allocation.
+fn bgra_image(frame: &blende_windows::share::Bgra) -> egui::ColorImage {
+    let pixels = frame.data.chunks_exact(4).map(|p| egui::Color32::from_rgba_unmultiplied(p[2], p[1], p[0], p[3])).collect();
+    egui::ColorImage::new([frame.width as usize, frame.height as usize], pixels)
+}
+
 #[allow(missing_debug_implementations)] // holds egui textures and Fluent bundles
 pub struct BlendeApp {
     i18n: I18n,
@@ -387,12 +393,7 @@ impl BlendeApp {
             // Thumbnails go through the share guard: blocked windows are never captured.
             for id in allowed {
                 if let Ok(Some(t)) = thumbnail(id, &policy, THUMB_WIDTH) {
-                    let mut rgba = t.data;
-                    for px in rgba.chunks_exact_mut(4) {
-                        px.swap(0, 2);
-                    }
-                    let img = egui::ColorImage::from_rgba_unmultiplied([t.width as usize, t.height as usize], &rgba);
-                    if thumbs_tx.send((id, img)).is_err() {
+                    if thumbs_tx.send((id, bgra_image(&t))).is_err() {
                         return; // the picker was closed
                     }
                     repaint();

@@ -55,11 +55,7 @@ impl ShareSession {
                         if !buf.data.is_empty() {
                             let mut fm = FrameMut { data: &mut buf.data, width: buf.width, height: buf.height, stride_bytes: buf.width as usize * 4 };
                             if apply(&decision, &mut fm) {
-                                let mut rgba = buf.data.clone();
-                                for px in rgba.chunks_exact_mut(4) {
-                                    px.swap(0, 2);
-                                }
-                                let img = egui::ColorImage::from_rgba_unmultiplied([buf.width as usize, buf.height as usize], &rgba);
+                                let img = super::bgra_image(&buf);
                                 if let Ok(mut slot) = frame.lock() {
                                     n += 1;
                                     *slot = Some((n, img));
