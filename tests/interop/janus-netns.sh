@@ -33,7 +33,8 @@ start() {
   in_ns ip link set v1 up
   in_ns ip link set v0 up
 
-  if janus_up; then
+  # A running Janus is kept unless its configuration changed since it started.
+  if janus_up && [ -f "$PIDFILE" ] && [ -z "$(find "$HERE/janus" -newer "$PIDFILE" -print -quit)" ]; then
     echo "janus-netns: Janus already running in $NS" >&2
     return 0
   fi

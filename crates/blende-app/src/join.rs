@@ -1,32 +1,26 @@
 //! `blende join --headless`: one participant without a window. JSON-lines events on stdout,
 //! commands on stdin; the formats are documented in `crates/blende-app/JOIN.md`.
 //!
-//! This is the call orchestration in its simplest form: one publisher PeerConnection for our
-//! camera and microphone (through the kill-switch driver), one subscriber PeerConnection per
-//! remote publisher. Media threads encode; the tokio runtime does signalling and the network.
+//! The call itself is [`crate::call::run`]; this front reads stdin lines into
+//! [`CallCommand`]s and prints the engine's events.
 
-use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use anyhow::{Context, anyhow, bail};
-use blende_devices::{DriverConfig, DriverEvent, DriverHandle, clock};
-use blende_media::synthetic::{measure_frequency_hz, read_stamp, rms_dbfs};
-use blende_media::{DeviceKind, DeviceState};
+use anyhow::{Context, anyhow};
+use blende_devices::{DriverConfig, DriverHandle, clock};
 use blende_policy::ServerUrl;
-use blende_rtc::{ConnectionState, MediaKind, Peer, PeerConfig, PeerRole, RtcEvent};
-use blende_signal::{JoinOptions, Participant, SignalCommand, SignalEvent};
+use blende_signal::JoinOptions;
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
+use crate::call::{CallCommand, CallSpec, Hooks, unix_us};
 use crate::config::load_policy;
-
 /// What `--camera` may be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum CameraChoice {
@@ -44,7 +38,8 @@ pub enum MicChoice {
 /// Everything `blende join` was given.
 #[derive(Clone, Debug, clap::Args)]
 pub struct JoinArgs {
-    /// Run without a window (the only mode for now).
+    /// Run without a window: JSON-lines events on stdout, commands on stdin. Without it the
+    /// app window opens in the call (and prints the same events on stdout).
     #[arg(long)]
     pub headless: bool,
     /// `janus+wss://host[:port]/path`, `whip+https://…` (`janus+ws://`, `whip+http://` on loopback only).
@@ -87,13 +82,29 @@ pub struct JoinArgs {
     pub bitrate_bps: u32,
 }
 
-/// Runs the participant until `leave`, end of stdin, or the server ends the session.
+/// Runs the participant until `leave`, end of stdin, or the server ends the session; without
+/// `--headless`, opens the app window in the call.
 ///
 /// # Errors
 /// Bad arguments, a server the policy refuses, a failed connection.
 pub fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
     if !args.headless {
-        bail!("only `--headless` is available for `blende join` so far");
+        let started = Instant::now();
+        let (spec, policy) = spec_from_args(&args)?;
+        let devices = crate::ui::Devices {
+            camera_id: if spec.camera { blende_devices::SYNTHETIC_CAMERA_ID.to_owned() } else { String::new() },
+            microphone_id: if spec.mic { blende_devices::SYNTHETIC_MICROPHONE_ID.to_owned() } else { String::new() },
+            speaker_id: None,
+            synthetic_size: Some((args.width, args.height, args.fps)),
+        };
+        let options = crate::ui::AppOptions {
+            policy,
+            start_in_demo: false,
+            autojoin: Some(crate::ui::AutoJoin { spec, devices, print_events: true }),
+            started,
+            ..crate::ui::AppOptions::from_system()
+        };
+        return crate::ui::run_with(options);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -104,125 +115,55 @@ pub fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(run_async(args))
 }
 
-fn unix_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
 /// One JSON line on stdout. Every line carries `t_ms` since start.
-fn emit(start: Instant, mut v: Value) {
-    if let Some(obj) = v.as_object_mut() {
-        obj.insert("t_ms".into(), json!(u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)));
-    }
+fn print_event(v: &Value) {
     let mut out = std::io::stdout().lock();
     // A closed stdout must not kill the call; the harness may stop reading.
     let _ = writeln!(out, "{v}");
     let _ = out.flush();
 }
 
-fn kind_name(kind: DeviceKind) -> &'static str {
-    match kind {
-        DeviceKind::Camera => "camera",
-        DeviceKind::Microphone => "mic",
-        DeviceKind::ScreenShare => "screen",
-    }
+fn elapsed_ms(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-fn state_name(state: &DeviceState) -> String {
-    match state {
-        DeviceState::Off => "off".into(),
-        DeviceState::Opening => "opening".into(),
-        DeviceState::On => "on".into(),
-        DeviceState::Closing => "closing".into(),
-        DeviceState::Failed(why) => format!("failed: {why}"),
-        other => format!("{other:?}").to_lowercase(),
-    }
+/// Reads the first line of a password file (never the command line, where `ps` shows it).
+pub fn read_password_file(path: &std::path::Path) -> anyhow::Result<String> {
+    Ok(std::fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned())
 }
 
-/// Decoded media from one remote participant.
-#[derive(Debug)]
-struct FeedStats {
-    display: Option<String>,
-    subscribed_at: Instant,
-    first_video_ms: Option<u64>,
-    first_audio_ms: Option<u64>,
-    frames_decoded: u64,
-    stamped_frames: u64,
-    frames_since_tick: u64,
-    size: (u32, u32),
-    last_counter: Option<u32>,
-    last_capture_us: Option<u64>,
-    max_capture_us: Option<u64>,
-    last_recv_unix_us: Option<u64>,
-    audio_frames: u64,
-    audio_window: VecDeque<f32>,
-    audio_frames_since_tick: u64,
-}
-
-/// Half a second at 48 kHz: enough for a stable frequency estimate.
-const AUDIO_WINDOW_SAMPLES: usize = 24_000;
-
-impl FeedStats {
-    fn new(display: Option<String>) -> Self {
-        Self {
-            display,
-            subscribed_at: Instant::now(),
-            first_video_ms: None,
-            first_audio_ms: None,
-            frames_decoded: 0,
-            stamped_frames: 0,
-            frames_since_tick: 0,
-            size: (0, 0),
-            last_counter: None,
-            last_capture_us: None,
-            max_capture_us: None,
-            last_recv_unix_us: None,
-            audio_frames: 0,
-            audio_window: VecDeque::with_capacity(AUDIO_WINDOW_SAMPLES),
-            audio_frames_since_tick: 0,
-        }
-    }
-}
-
-/// What the media threads tell the stats.
-#[derive(Debug, Default)]
-struct SendStats {
-    video_frames: AtomicU64,
-    last_counter: AtomicU64,
-    audio_frames: AtomicU64,
-    bitrate_bps: AtomicU64,
-}
-
-enum Input {
-    Signal(Option<SignalEvent>),
-    Publisher(Option<RtcEvent>),
-    Subscriber(String, RtcEvent),
-    Device(DriverEvent),
-    Command(Option<String>),
-    Tick,
-}
-
-#[allow(clippy::too_many_lines)]
-async fn run_async(args: JoinArgs) -> anyhow::Result<ExitCode> {
-    let start = Instant::now();
+/// The call `args` describe, checked against the policy (which is returned too).
+fn spec_from_args(args: &JoinArgs) -> anyhow::Result<(CallSpec, blende_policy::Policy)> {
     let url = ServerUrl::parse(&args.server).map_err(|e| anyhow!("{e}"))?;
     let policy = load_policy(args.policy.as_deref());
     policy.servers().check(&url).map_err(|e| anyhow!(e))?;
-    let ice_servers = policy.servers().ice_servers.clone();
-    let password = match &args.password_file {
-        Some(f) => Some(
-            std::fs::read_to_string(f)
-                .with_context(|| format!("reading {}", f.display()))?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-        ),
-        None => None,
+    let password = args.password_file.as_deref().map(read_password_file).transpose()?;
+    let spec = CallSpec {
+        url,
+        join: JoinOptions { room: args.room.clone(), password, display_name: args.name.clone() },
+        camera: args.camera == CameraChoice::TestPattern,
+        mic: args.mic == MicChoice::Tone,
+        ice_servers: policy.servers().ice_servers.clone(),
+        ice_ip: args.ice_ip,
+        width: args.width,
+        height: args.height,
+        bitrate_bps: args.bitrate_bps,
+        congestion_control: !args.no_congestion_control,
+        stats_interval_ms: args.stats_interval_ms,
     };
-    let camera = args.camera == CameraChoice::TestPattern;
-    let mic = args.mic == MicChoice::Tone;
+    Ok((spec, policy))
+}
+
+async fn run_async(args: JoinArgs) -> anyhow::Result<ExitCode> {
+    let start = Instant::now();
+    let (spec, _policy) = spec_from_args(&args)?;
     let media_epoch_unix_us = unix_us().saturating_sub(clock::now_us());
-    emit(start, json!({"event": "ready", "pid": std::process::id(), "media_epoch_unix_us": media_epoch_unix_us}));
+    print_event(&json!({"event": "ready", "pid": std::process::id(), "media_epoch_unix_us": media_epoch_unix_us, "t_ms": elapsed_ms(start)}));
 
     // Devices: the kill-switch driver owns them; everything starts off.
     let (driver, outputs) = DriverHandle::start(DriverConfig {
@@ -230,463 +171,25 @@ async fn run_async(args: JoinArgs) -> anyhow::Result<ExitCode> {
         synthetic_camera_fps: args.fps,
         ..DriverConfig::default()
     })?;
-    let driver = Arc::new(driver);
-
-    let mut signal = blende_signal::connect(
-        &url,
-        JoinOptions { room: args.room.clone(), password, display_name: args.name.clone() },
-    )
-    .await?;
-
-    let peer_config = PeerConfig {
-        role: PeerRole::Publisher,
-        ice_servers: ice_servers.clone(),
-        ice_bind_ip: args.ice_ip,
-        video: camera.then_some((args.width, args.height)),
-        audio: mic,
-        initial_bitrate_bps: args.bitrate_bps,
-        congestion_control: !args.no_congestion_control,
-        ..PeerConfig::default()
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let send_stats = Arc::new(SendStats::default());
-    let mut publisher: Option<Peer> = None;
-    let mut publisher_events: Option<mpsc::Receiver<RtcEvent>> = None;
-    if camera || mic {
-        let (peer, events) = Peer::new(peer_config).await?;
-        let offer = peer.create_offer().await?;
-        signal.commands.send(SignalCommand::Publish { sdp: offer }).await.map_err(|_| anyhow!("signalling closed"))?;
-        publisher = Some(peer);
-        publisher_events = Some(events);
-    }
-
-    // Media threads: blocking receive from the driver, encode, hand to the network task.
-    let blende_devices::DriverOutputs { video, audio, events: device_events } = outputs;
-    let mut threads = Vec::new();
-    if let Some(peer) = &publisher {
-        if camera {
-            let mut input = peer.video_input()?;
-            let stop = Arc::clone(&stop);
-            let stats = Arc::clone(&send_stats);
-            threads.push(std::thread::Builder::new().name("blende-video-send".into()).spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let Ok(frame) = video.recv_timeout(Duration::from_millis(100)) else { continue };
-                    let counter = read_stamp(&frame).map(|s| s.sequence);
-                    match input.send(&frame) {
-                        Ok(true) => {
-                            stats.video_frames.fetch_add(1, Ordering::Relaxed);
-                            if let Some(c) = counter {
-                                stats.last_counter.store(u64::from(c), Ordering::Relaxed);
-                            }
-                            stats.bitrate_bps.store(input.bitrate_bps(), Ordering::Relaxed);
-                        }
-                        Ok(false) => {}
-                        Err(_) => break,
-                    }
-                }
-            })?);
-        }
-        if mic {
-            let mut input = peer.audio_input(1)?;
-            let stop = Arc::clone(&stop);
-            let stats = Arc::clone(&send_stats);
-            threads.push(std::thread::Builder::new().name("blende-audio-send".into()).spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let Ok(frame) = audio.recv_timeout(Duration::from_millis(100)) else { continue };
-                    match input.send(&frame) {
-                        Ok(true) => {
-                            stats.audio_frames.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Ok(false) => {}
-                        Err(_) => break,
-                    }
-                }
-            })?);
-        }
-    }
-
-    let (input_tx, mut input_rx) = mpsc::channel::<Input>(256);
-    // Driver events: a blocking receiver, so a thread forwards them.
-    {
-        let tx = input_tx.clone();
-        let stop = Arc::clone(&stop);
-        threads.push(std::thread::Builder::new().name("blende-device-events".into()).spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                if let Ok(ev) = device_events.recv_timeout(Duration::from_millis(100))
-                    && tx.blocking_send(Input::Device(ev)).is_err()
-                {
-                    break;
-                }
-            }
-        })?);
-    }
-    // Commands on stdin.
-    {
-        let tx = input_tx.clone();
-        tokio::spawn(async move {
-            let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-            loop {
-                let line = lines.next_line().await.ok().flatten();
-                let end = line.is_none();
-                if tx.send(Input::Command(line)).await.is_err() || end {
-                    break;
-                }
-            }
-        });
-    }
-    // Stats ticks.
-    {
-        let tx = input_tx.clone();
-        let interval = Duration::from_millis(args.stats_interval_ms.max(50));
-        tokio::spawn(async move {
-            let mut t = tokio::time::interval(interval);
-            t.tick().await;
-            loop {
-                t.tick().await;
-                if tx.send(Input::Tick).await.is_err() {
-                    break;
-                }
-            }
-        });
-    }
-
-    if camera {
-        driver.set_enabled(DeviceKind::Camera, true)?;
-    }
-    if mic {
-        driver.set_enabled(DeviceKind::Microphone, true)?;
-    }
-
-    let mut subscribers: HashMap<String, Peer> = HashMap::new();
-    let mut feeds: HashMap<String, FeedStats> = HashMap::new();
-    let mut wanted: HashMap<String, (Option<String>, Instant)> = HashMap::new();
-    let mut offered: HashSet<String> = HashSet::new();
-    let mut keyframe_requests = 0u64;
-    let mut exit = ExitCode::SUCCESS;
-
-    loop {
-        let input = tokio::select! {
-            ev = signal.events.recv() => Input::Signal(ev),
-            ev = async {
-                match publisher_events.as_mut() {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
-                }
-            } => Input::Publisher(ev),
-            Some(i) = input_rx.recv() => i,
-        };
-        match input {
-            Input::Signal(None) => {
-                emit(start, json!({"event": "left", "reason": "signalling ended"}));
-                break;
-            }
-            Input::Signal(Some(ev)) => match ev {
-                SignalEvent::Joined { participant_id, participants } => {
-                    emit(start, json!({"event": "joined", "participant_id": participant_id,
-                        "participants": participants.iter().map(participant_json).collect::<Vec<_>>()}));
-                    for p in participants {
-                        wanted.insert(p.id.clone(), (p.display.clone(), Instant::now()));
-                        signal.commands.send(SignalCommand::Subscribe { feed: p.id }).await.ok();
-                    }
-                }
-                SignalEvent::PublishAnswer { sdp } => {
-                    if let Some(peer) = &publisher
-                        && let Err(e) = peer.apply_answer(&sdp).await
-                    {
-                        emit(start, json!({"event": "error", "message": format!("publish answer: {e}"), "fatal": true}));
-                        exit = ExitCode::FAILURE;
-                        break;
-                    }
-                }
-                SignalEvent::PublishUp => emit(start, json!({"event": "published"})),
-                SignalEvent::ParticipantJoined(p) => {
-                    emit(start, json!({"event": "participant_joined", "id": p.id, "display": p.display}));
-                    wanted.insert(p.id.clone(), (p.display.clone(), Instant::now()));
-                    signal.commands.send(SignalCommand::Subscribe { feed: p.id }).await.ok();
-                }
-                SignalEvent::ParticipantLeft { id } => {
-                    // Janus may say it three ways (unpublished, leaving, hangup): report it once.
-                    let known = wanted.remove(&id).is_some();
-                    offered.remove(&id);
-                    feeds.remove(&id);
-                    if let Some(peer) = subscribers.remove(&id) {
-                        peer.close().await;
-                    }
-                    if known {
-                        emit(start, json!({"event": "participant_left", "id": id}));
-                    }
-                }
-                SignalEvent::SubscriptionOffer { feed, sdp } => {
-                    offered.insert(feed.clone());
-                    let display = wanted.get(&feed).and_then(|(d, _)| d.clone());
-                    match subscribe(&feed, &sdp, &ice_servers, args.ice_ip, &input_tx).await {
-                        Ok((peer, answer)) => {
-                            signal.commands.send(SignalCommand::AnswerSubscription { feed: feed.clone(), sdp: answer }).await.ok();
-                            if let Some(old) = subscribers.insert(feed.clone(), peer) {
-                                old.close().await;
-                            }
-                            feeds.insert(feed, FeedStats::new(display));
-                        }
-                        Err(e) => emit(start, json!({"event": "error", "message": format!("subscribing to {feed}: {e}"), "fatal": false})),
-                    }
-                }
-                SignalEvent::SubscriptionUp { feed } => emit(start, json!({"event": "subscribed", "feed": feed})),
-                SignalEvent::RemoteCandidate { feed, candidate, sdp_mid, sdp_mline_index } => {
-                    let peer = match &feed {
-                        Some(f) => subscribers.get(f),
-                        None => publisher.as_ref(),
-                    };
-                    if let Some(peer) = peer {
-                        let _ = peer.add_remote_candidate(&candidate, sdp_mid, sdp_mline_index).await;
-                    }
-                }
-                SignalEvent::Kicked => {
-                    emit(start, json!({"event": "left", "reason": "kicked"}));
-                    exit = ExitCode::from(4);
-                    break;
-                }
-                SignalEvent::RoomDestroyed => {
-                    emit(start, json!({"event": "left", "reason": "room destroyed"}));
-                    exit = ExitCode::from(4);
-                    break;
-                }
-                SignalEvent::Error { message, fatal } => {
-                    emit(start, json!({"event": "error", "message": message, "fatal": fatal}));
-                    if fatal {
-                        exit = ExitCode::FAILURE;
-                        break;
-                    }
-                }
-                SignalEvent::Closed { reason } => {
-                    emit(start, json!({"event": "left", "reason": reason}));
-                    break;
-                }
-                _ => {}
-            },
-            Input::Publisher(None) => publisher_events = None,
-            Input::Publisher(Some(ev)) => match ev {
-                RtcEvent::State(s) => emit(start, json!({"event": "connection", "feed": null, "state": conn_name(s)})),
-                RtcEvent::KeyframeRequested => keyframe_requests += 1,
-                _ => {}
-            },
-            Input::Subscriber(feed, ev) => {
-                let Some(stats) = feeds.get_mut(&feed) else { continue };
-                match ev {
-                    RtcEvent::State(s) => emit(start, json!({"event": "connection", "feed": feed, "state": conn_name(s)})),
-                    RtcEvent::TrackStarted { kind, .. } => {
-                        emit(start, json!({"event": "track", "feed": feed, "kind": media_name(kind)}));
-                    }
-                    RtcEvent::Video { frame, .. } => {
-                        let recv_unix = unix_us();
-                        stats.frames_decoded += 1;
-                        stats.frames_since_tick += 1;
-                        stats.size = (frame.width(), frame.height());
-                        if stats.first_video_ms.is_none() {
-                            let ms = u64::try_from(stats.subscribed_at.elapsed().as_millis()).unwrap_or(0);
-                            stats.first_video_ms = Some(ms);
-                            emit(start, json!({"event": "first_frame", "feed": feed, "kind": "video", "since_subscribe_ms": ms,
-                                "width": frame.width(), "height": frame.height()}));
-                        }
-                        if let Some(stamp) = read_stamp(&frame) {
-                            stats.stamped_frames += 1;
-                            stats.last_counter = Some(stamp.sequence);
-                            stats.last_capture_us = Some(stamp.capture_time_us);
-                            stats.max_capture_us = Some(stats.max_capture_us.unwrap_or(0).max(stamp.capture_time_us));
-                            stats.last_recv_unix_us = Some(recv_unix);
-                        }
-                    }
-                    RtcEvent::Audio { frame, .. } => {
-                        stats.audio_frames += 1;
-                        stats.audio_frames_since_tick += 1;
-                        if stats.first_audio_ms.is_none() {
-                            let ms = u64::try_from(stats.subscribed_at.elapsed().as_millis()).unwrap_or(0);
-                            stats.first_audio_ms = Some(ms);
-                            emit(start, json!({"event": "first_frame", "feed": feed, "kind": "audio", "since_subscribe_ms": ms}));
-                        }
-                        let samples = frame.samples().to_f32();
-                        let channels = usize::from(frame.channels().max(1));
-                        for s in samples.iter().step_by(channels) {
-                            if stats.audio_window.len() == AUDIO_WINDOW_SAMPLES {
-                                stats.audio_window.pop_front();
-                            }
-                            stats.audio_window.push_back(*s);
-                        }
-                    }
-                    RtcEvent::TrackEnded { .. } => emit(start, json!({"event": "track_ended", "feed": feed})),
-                    _ => {}
-                }
-            }
-            Input::Device(DriverEvent::State(e)) => {
-                emit(start, json!({"event": "device", "kind": kind_name(e.kind), "from": state_name(&e.from), "to": state_name(&e.to), "at_us": e.at_us}));
-            }
-            Input::Device(_) => {}
-            Input::Command(None) => {
-                signal.commands.send(SignalCommand::Leave).await.ok();
-                emit(start, json!({"event": "left", "reason": "end of input"}));
-                break;
-            }
-            Input::Command(Some(line)) => {
-                let cmd = line.trim();
-                let result = match cmd {
-                    "camera off" | "camera on" | "mic off" | "mic on" => {
-                        let (kind, on) = match cmd {
-                            "camera off" => (DeviceKind::Camera, false),
-                            "camera on" => (DeviceKind::Camera, true),
-                            "mic off" => (DeviceKind::Microphone, false),
-                            _ => (DeviceKind::Microphone, true),
-                        };
-                        let available = if kind == DeviceKind::Camera { camera } else { mic };
-                        if on && !available {
-                            Err(format!("{} was started with `none`", kind_name(kind)))
-                        } else {
-                            driver.set_enabled(kind, on).map_err(|e| e.to_string()).map(|()| {
-                                // Taken after the gate closed: nothing captured later is sent.
-                                emit(start, json!({"event": "switch", "kind": kind_name(kind), "on": on, "at_us": clock::now_us()}));
-                            })
-                        }
-                    }
-                    "all off" => driver.panic_all_off().map_err(|e| e.to_string()).map(|()| {
-                        emit(start, json!({"event": "switch", "kind": "all", "on": false, "at_us": clock::now_us()}));
-                    }),
-                    "stats" => {
-                        print_stats(start, &feeds, &send_stats, keyframe_requests);
-                        Ok(())
-                    }
-                    "leave" => {
-                        signal.commands.send(SignalCommand::Leave).await.ok();
-                        emit(start, json!({"event": "left", "reason": "leave"}));
-                        break;
-                    }
-                    "" => Ok(()),
-                    other => Err(format!("unknown command `{other}`")),
-                };
-                if let Err(message) = result {
-                    emit(start, json!({"event": "error", "message": message, "fatal": false}));
-                }
-            }
-            Input::Tick => {
-                print_stats(start, &feeds, &send_stats, keyframe_requests);
-                for stats in feeds.values_mut() {
-                    stats.frames_since_tick = 0;
-                    stats.audio_frames_since_tick = 0;
-                    stats.audio_window.clear();
-                }
-                // "No such feed" when we asked too early: ask again.
-                for (feed, (_, since)) in &mut wanted {
-                    if !offered.contains(feed) && since.elapsed() > Duration::from_secs(2) {
-                        *since = Instant::now();
-                        signal.commands.send(SignalCommand::Subscribe { feed: feed.clone() }).await.ok();
-                    }
-                }
-            }
-        }
-    }
-
-    // Teardown: devices off first (privacy), then media threads, then the network.
-    let _ = driver.panic_all_off();
-    stop.store(true, Ordering::Relaxed);
-    for peer in subscribers.values() {
-        peer.close().await;
-    }
-    if let Some(peer) = &publisher {
-        peer.close().await;
-    }
-    drop(signal);
-    for t in threads {
-        let _ = t.join();
-    }
-    // Give the signalling task a moment to flush `leave`/`destroy`.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    Ok(exit)
-}
-
-fn participant_json(p: &Participant) -> Value {
-    json!({"id": p.id, "display": p.display})
-}
-
-fn conn_name(s: ConnectionState) -> &'static str {
-    match s {
-        ConnectionState::Connecting => "connecting",
-        ConnectionState::Connected => "connected",
-        ConnectionState::Disconnected => "disconnected",
-        ConnectionState::Failed => "failed",
-        ConnectionState::Closed => "closed",
-        _ => "unknown",
-    }
-}
-
-fn media_name(k: MediaKind) -> &'static str {
-    match k {
-        MediaKind::Audio => "audio",
-        MediaKind::Video => "video",
-    }
-}
-
-async fn subscribe(
-    feed: &str,
-    offer: &str,
-    ice_servers: &[String],
-    ice_ip: Option<IpAddr>,
-    input_tx: &mpsc::Sender<Input>,
-) -> Result<(Peer, String), blende_rtc::RtcError> {
-    let (peer, mut events) = Peer::new(PeerConfig {
-        role: PeerRole::Subscriber,
-        ice_servers: ice_servers.to_vec(),
-        ice_bind_ip: ice_ip,
-        video: None,
-        audio: false,
-        ..PeerConfig::default()
-    })
-    .await?;
-    let answer = peer.answer_offer(offer).await?;
-    let tx = input_tx.clone();
-    let feed = feed.to_owned();
+    // Commands on stdin; a line that is no command is reported and skipped.
+    let (tx, commands) = mpsc::channel::<CallCommand>(16);
     tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
-            // Media is dropped when the main loop is behind; state changes wait.
-            let msg = Input::Subscriber(feed.clone(), ev);
-            let is_media = matches!(&msg, Input::Subscriber(_, RtcEvent::Video { .. } | RtcEvent::Audio { .. }));
-            let sent = if is_media { tx.try_send(msg).map_err(|_| ()) } else { tx.send(msg).await.map_err(|_| ()) };
-            if sent.is_err() && tx.is_closed() {
-                break;
+        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match line.parse::<CallCommand>() {
+                Ok(cmd) => {
+                    if tx.send(cmd).await.is_err() {
+                        break;
+                    }
+                }
+                Err(message) => print_event(&json!({"event": "error", "message": message, "fatal": false, "t_ms": elapsed_ms(start)})),
             }
         }
     });
-    Ok((peer, answer))
-}
 
-fn print_stats(start: Instant, feeds: &HashMap<String, FeedStats>, send: &SendStats, keyframe_requests: u64) {
-    emit(start, json!({
-        "event": "stats",
-        "feed": null,
-        "video_sent": send.video_frames.load(Ordering::Relaxed),
-        "last_sent_counter": send.last_counter.load(Ordering::Relaxed),
-        "audio_sent": send.audio_frames.load(Ordering::Relaxed),
-        "bitrate_bps": send.bitrate_bps.load(Ordering::Relaxed),
-        "keyframe_requests": keyframe_requests,
-    }));
-    for (feed, s) in feeds {
-        let window: Vec<f32> = s.audio_window.iter().copied().collect();
-        let hz = if window.is_empty() { None } else { measure_frequency_hz(&window, 48_000) };
-        let dbfs = if window.is_empty() { None } else { Some(rms_dbfs(&window)).filter(|d| d.is_finite()) };
-        emit(start, json!({
-            "event": "stats",
-            "feed": feed,
-            "display": s.display,
-            "frames_decoded": s.frames_decoded,
-            "frames_since_last": s.frames_since_tick,
-            "stamped_frames": s.stamped_frames,
-            "width": s.size.0,
-            "height": s.size.1,
-            "last_counter": s.last_counter,
-            "last_capture_us": s.last_capture_us,
-            "max_capture_us": s.max_capture_us,
-            "last_recv_unix_us": s.last_recv_unix_us,
-            "first_video_ms": s.first_video_ms,
-            "audio_frames": s.audio_frames,
-            "audio_frames_since_last": s.audio_frames_since_tick,
-            "audio_hz": hz,
-            "audio_dbfs": dbfs,
-        }));
-    }
+    let hooks = Hooks { event: Some(Box::new(print_event)), ..Hooks::default() };
+    crate::call::run(spec, start, Arc::new(driver), outputs, commands, hooks).await
 }

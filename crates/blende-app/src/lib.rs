@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod call;
 pub mod join;
 #[cfg(target_os = "linux")]
 pub mod preview;

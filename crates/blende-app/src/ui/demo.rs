@@ -115,12 +115,12 @@ impl Drop for Demo {
     }
 }
 
-fn image(frame: &VideoFrame) -> egui::ColorImage {
+pub(crate) fn image(frame: &VideoFrame) -> egui::ColorImage {
     let rgba = to_rgba(frame);
     egui::ColorImage::from_rgba_unmultiplied([rgba.width() as usize, rgba.height() as usize], rgba.data())
 }
 
-fn store(slot: &LatestFrame, img: egui::ColorImage) {
+pub(crate) fn store(slot: &LatestFrame, img: egui::ColorImage) {
     if let Ok(mut s) = slot.lock() {
         let n = s.as_ref().map_or(0, |(n, _)| n + 1);
         *s = Some((n, img));

@@ -6,20 +6,25 @@
 
 mod demo;
 mod hotkeys;
+mod live;
 mod share;
 pub mod i18n;
 
+use std::collections::HashMap;
 use std::sync::mpsc::{sync_channel, Receiver};
+use std::time::Instant;
 
 use blende_devices::{enumerate, DeviceInfo, MediaKind};
 use blende_media::kill_switch::{DeviceKind, DeviceState};
-use blende_policy::{Category, Policy, Verdict};
+use blende_policy::{Category, Policy, ServerUrl, Verdict};
+use blende_signal::JoinOptions;
 use blende_windows::share::thumbnail;
 use blende_windows::JudgedWindow;
 use eframe::egui;
 
 use crate::config::load_policy;
 pub use demo::Demo;
+pub use live::{looks_like_loudspeakers, Devices, LiveCall};
 pub use i18n::{I18n, Language};
 
 /// How the app starts.
@@ -29,6 +34,18 @@ pub struct AppOptions {
     /// Go straight into the local demo meeting (the embedded default).
     pub start_in_demo: bool,
     pub policy: Policy,
+    /// Join this call right away (`blende join` without `--headless`).
+    pub autojoin: Option<AutoJoin>,
+    /// When the process started: `t_ms` of printed events and "first frame drawn" count from here.
+    pub started: Instant,
+}
+
+/// A call to join at start, and whether to print its events (JOIN.md) on stdout.
+#[derive(Clone, Debug)]
+pub struct AutoJoin {
+    pub spec: crate::call::CallSpec,
+    pub devices: Devices,
+    pub print_events: bool,
 }
 
 impl AppOptions {
@@ -36,16 +53,27 @@ impl AppOptions {
         let policy = load_policy(None);
         // With no server configured there is nothing to join: show the demo right away.
         let start_in_demo = policy.servers().known.is_empty();
-        AppOptions { language: Language::from_system(), start_in_demo, policy }
+        AppOptions { language: Language::from_system(), start_in_demo, policy, autojoin: None, started: Instant::now() }
     }
 }
 
+/// Opens the app window with the system's settings.
+///
+/// # Errors
+/// No window could be opened.
 pub fn run() -> anyhow::Result<std::process::ExitCode> {
+    run_with(AppOptions::from_system())
+}
+
+/// Opens the app window.
+///
+/// # Errors
+/// No window could be opened.
+pub fn run_with(app_options: AppOptions) -> anyhow::Result<std::process::ExitCode> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default().with_title("Blende").with_inner_size([1100.0, 720.0]).with_app_id("blende"),
         ..Default::default()
     };
-    let app_options = AppOptions::from_system();
     eframe::run_native("Blende", options, Box::new(move |cc| Ok(Box::new(BlendeApp::new(&cc.egui_ctx, app_options)))))
         .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
     Ok(std::process::ExitCode::SUCCESS)
@@ -64,18 +92,70 @@ struct JoinForm {
     devices: Vec<DeviceInfo>,
     camera_id: String,
     microphone_id: String,
+    speaker_id: String,
     message: Option<String>,
 }
 
+/// What runs the call: the local demo or a real server.
+enum Engine {
+    Demo(Demo),
+    Live(LiveCall),
+}
+
+impl Engine {
+    fn set_enabled(&self, kind: DeviceKind, on: bool) -> Result<(), String> {
+        match self {
+            Engine::Demo(d) => d.set_enabled(kind, on).map_err(|e| e.to_string()),
+            Engine::Live(l) => l.set_enabled(kind, on),
+        }
+    }
+
+    fn all_off(&self) -> Result<(), String> {
+        match self {
+            Engine::Demo(d) => d.all_off().map_err(|e| e.to_string()),
+            Engine::Live(l) => l.all_off(),
+        }
+    }
+
+    fn mic_level_dbfs(&self) -> f32 {
+        match self {
+            Engine::Demo(d) => d.mic_level_dbfs(),
+            Engine::Live(l) => l.mic_level_dbfs(),
+        }
+    }
+
+    fn driver(&self) -> Option<std::sync::Arc<blende_devices::DriverHandle>> {
+        match self {
+            Engine::Demo(d) => d.driver(),
+            Engine::Live(l) => Some(l.driver()),
+        }
+    }
+}
+
+/// Where a live call stands, from the engine's events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum CallStatus {
+    Connecting,
+    Joined,
+    Ended(String),
+}
+
 struct Call {
-    /// Dropped before `demo`: the shortcuts' thread holds the driver.
+    /// Dropped before `engine`: the shortcuts' thread holds the driver.
     hotkeys: Result<hotkeys::GlobalSwitches, String>,
-    demo: Demo,
+    engine: Engine,
     states: [DeviceState; 3],
-    local: Option<(u64, egui::TextureHandle)>,
-    remote: Option<(u64, egui::TextureHandle)>,
+    /// Tile key → (picture counter, texture), updated in place.
+    textures: HashMap<String, (u64, egui::TextureHandle)>,
+    status: CallStatus,
+    /// Feeds whose first picture was drawn (reported once each when events are printed).
+    drawn: std::collections::HashSet<String>,
+    print_events: bool,
     sharing: Option<Sharing>,
 }
+
+/// Key of our own picture among the tiles.
+const LOCAL_TILE: &str = "local";
 
 /// A running share: what it is, the guard's state, the guarded picture.
 struct Sharing {
@@ -104,6 +184,7 @@ fn bgra_image(frame: &blende_windows::share::Bgra) -> egui::ColorImage {
 pub struct BlendeApp {
     i18n: I18n,
     policy: Policy,
+    started: Instant,
     join: JoinForm,
     call: Option<Call>,
     picker: Option<Picker>,
@@ -121,28 +202,78 @@ impl BlendeApp {
             name: String::new(),
             camera_id: first(MediaKind::Camera),
             microphone_id: first(MediaKind::Microphone),
+            speaker_id: first(MediaKind::Speaker),
             devices,
             message: None,
         };
-        let mut app = BlendeApp { i18n: I18n::new(options.language), policy: options.policy, join, call: None, picker: None, error: None };
-        if options.start_in_demo {
+        let mut app = BlendeApp { i18n: I18n::new(options.language), policy: options.policy, started: options.started, join, call: None, picker: None, error: None };
+        if let Some(auto) = options.autojoin {
+            app.start_live(ctx, auto.spec, &auto.devices, auto.print_events);
+        } else if options.start_in_demo {
             app.start_demo(ctx);
         }
         app
     }
 
+    fn enter_call(&mut self, ctx: &egui::Context, engine: Engine, status: CallStatus, print_events: bool) {
+        let off = DeviceState::Off;
+        let hotkeys = match engine.driver() {
+            Some(d) => hotkeys::GlobalSwitches::start(self.policy.hotkeys(), d, ctx.clone()),
+            None => Err("device driver stopped".into()),
+        };
+        self.call = Some(Call {
+            hotkeys,
+            engine,
+            states: [off.clone(), off.clone(), off],
+            textures: HashMap::new(),
+            status,
+            drawn: std::collections::HashSet::new(),
+            print_events,
+            sharing: None,
+        });
+    }
+
     fn start_demo(&mut self, ctx: &egui::Context) {
         match Demo::start(ctx, &self.join.camera_id, &self.join.microphone_id) {
-            Ok(demo) => {
-                let off = DeviceState::Off;
-                let hotkeys = match demo.driver() {
-                    Some(d) => hotkeys::GlobalSwitches::start(self.policy.hotkeys(), d, ctx.clone()),
-                    None => Err("device driver stopped".into()),
-                };
-                self.call = Some(Call { hotkeys, demo, states: [off.clone(), off.clone(), off], local: None, remote: None, sharing: None });
-            }
+            Ok(demo) => self.enter_call(ctx, Engine::Demo(demo), CallStatus::Joined, false),
             Err(e) => self.error = Some(e.to_string()),
         }
+    }
+
+    fn start_live(&mut self, ctx: &egui::Context, spec: crate::call::CallSpec, devices: &Devices, print_events: bool) {
+        match LiveCall::start(ctx, spec, devices, self.started, print_events) {
+            Ok(live) => {
+                if let Some(e) = &live.speaker_error {
+                    self.error = Some(self.i18n.t1("speaker-unavailable", "reason", e));
+                }
+                self.enter_call(ctx, Engine::Live(live), CallStatus::Connecting, print_events);
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// The join form's server, checked against the policy, as a call to start.
+    fn spec_from_form(&self) -> Result<crate::call::CallSpec, String> {
+        let url = ServerUrl::parse(self.join.server.trim()).map_err(|e| e.to_string())?;
+        self.policy.servers().check(&url)?;
+        let room = self.join.meeting_id.trim();
+        Ok(crate::call::CallSpec {
+            url,
+            join: JoinOptions {
+                room: (!room.is_empty()).then(|| room.to_owned()),
+                password: (!self.join.password.is_empty()).then(|| self.join.password.clone()),
+                display_name: if self.join.name.trim().is_empty() { "Blende".to_owned() } else { self.join.name.trim().to_owned() },
+            },
+            camera: !self.join.camera_id.is_empty(),
+            mic: !self.join.microphone_id.is_empty(),
+            ice_servers: self.policy.servers().ice_servers.clone(),
+            ice_ip: None,
+            width: 640,
+            height: 360,
+            bitrate_bps: 800_000,
+            congestion_control: true,
+            stats_interval_ms: 1000,
+        })
     }
 
     fn state_text(&self, state: &DeviceState) -> String {
@@ -210,9 +341,13 @@ impl BlendeApp {
                 ui.add(egui::TextEdit::singleline(value).password(password)).labelled_by(label.id);
                 ui.end_row();
             }
-            for (key, kind) in [("join-camera", MediaKind::Camera), ("join-microphone", MediaKind::Microphone)] {
+            for (key, kind) in [("join-camera", MediaKind::Camera), ("join-microphone", MediaKind::Microphone), ("join-speaker", MediaKind::Speaker)] {
                 let label = ui.label(t(key));
-                let slot = if kind == MediaKind::Camera { &mut self.join.camera_id } else { &mut self.join.microphone_id };
+                let slot = match kind {
+                    MediaKind::Camera => &mut self.join.camera_id,
+                    MediaKind::Microphone => &mut self.join.microphone_id,
+                    _ => &mut self.join.speaker_id,
+                };
                 let current = self.join.devices.iter().find(|d| &d.id == slot).map_or_else(String::new, |d| d.name.clone());
                 egui::ComboBox::from_id_salt(key).selected_text(current).show_ui(ui, |ui| {
                     for d in self.join.devices.iter().filter(|d| d.kind == kind) {
@@ -225,6 +360,10 @@ impl BlendeApp {
             }
         });
         ui.small(t("join-password-hint"));
+        let speaker_name = self.join.devices.iter().find(|d| d.kind == MediaKind::Speaker && d.id == self.join.speaker_id).map(|d| d.name.clone());
+        if speaker_name.as_deref().is_some_and(looks_like_loudspeakers) {
+            ui.label(t("join-headset-hint"));
+        }
         if let Some(m) = &self.join.message {
             ui.colored_label(egui::Color32::from_rgb(190, 120, 0), m);
         }
@@ -232,35 +371,90 @@ impl BlendeApp {
             if self.join.server == DEMO_SERVER {
                 self.start_demo(ui.ctx());
             } else {
-                self.join.message = Some(t("join-server-unavailable"));
+                match self.spec_from_form() {
+                    Ok(spec) => {
+                        let devices = Devices {
+                            camera_id: self.join.camera_id.clone(),
+                            microphone_id: self.join.microphone_id.clone(),
+                            speaker_id: (!self.join.speaker_id.is_empty()).then(|| self.join.speaker_id.clone()),
+                            synthetic_size: None,
+                        };
+                        self.start_live(ui.ctx(), spec, &devices, false);
+                    }
+                    Err(e) => self.join.message = Some(e),
+                }
             }
         }
     }
 
     fn call_screen(&mut self, ui: &mut egui::Ui) {
+        let started = self.started;
         let Some(call) = &mut self.call else { return };
-        while let Ok(u) = call.demo.updates.try_recv() {
-            let i = match u.kind {
-                DeviceKind::Camera => 0,
-                DeviceKind::Microphone => 1,
-                DeviceKind::ScreenShare => 2,
-            };
-            call.states[i] = u.state;
+        let mut slots: Vec<(String, demo::LatestFrame)> = Vec::new();
+        match &call.engine {
+            Engine::Demo(demo) => {
+                while let Ok(u) = demo.updates.try_recv() {
+                    let i = match u.kind {
+                        DeviceKind::Camera => 0,
+                        DeviceKind::Microphone => 1,
+                        DeviceKind::ScreenShare => 2,
+                    };
+                    call.states[i] = u.state;
+                }
+                slots.push((LOCAL_TILE.to_owned(), demo.local.clone()));
+                slots.push(("demo".to_owned(), demo.remote.clone()));
+            }
+            Engine::Live(live) => {
+                while let Ok(ev) = live.events.try_recv() {
+                    match ev["event"].as_str() {
+                        Some("joined") => call.status = CallStatus::Joined,
+                        Some("left") => call.status = CallStatus::Ended(ev["reason"].as_str().unwrap_or_default().to_owned()),
+                        Some("error") if ev["fatal"] == true => call.status = CallStatus::Ended(ev["message"].as_str().unwrap_or_default().to_owned()),
+                        // The engine stopped without a `left` before it (e.g. no connection).
+                        Some("ended") if !matches!(call.status, CallStatus::Ended(_)) => {
+                            call.status = CallStatus::Ended(ev["message"].as_str().unwrap_or_default().to_owned());
+                        }
+                        Some("participant_left") => {
+                            if let (Some(id), Ok(mut feeds)) = (ev["id"].as_str(), live.feeds.lock()) {
+                                feeds.remove(id);
+                            }
+                        }
+                        Some("participant_joined") => {
+                            if let (Some(id), Ok(mut feeds)) = (ev["id"].as_str(), live.feeds.lock()) {
+                                feeds.entry(id.to_owned()).or_default().display = ev["display"].as_str().map(str::to_owned);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                // The driver's real state, not what we asked for.
+                let driver = live.driver();
+                call.states = [driver.state(DeviceKind::Camera), driver.state(DeviceKind::Microphone), driver.state(DeviceKind::ScreenShare)];
+                slots.push((LOCAL_TILE.to_owned(), live.local.clone()));
+                if let Ok(feeds) = live.feeds.lock() {
+                    slots.extend(feeds.iter().map(|(id, f)| (id.clone(), f.picture.clone())));
+                }
+            }
         }
-        for (slot, tex, name) in [(&call.demo.local, &mut call.local, "local"), (&call.demo.remote, &mut call.remote, "remote")] {
+        for (key, slot) in &slots {
             let latest = slot.lock().ok().and_then(|s| s.clone());
             match latest {
-                None => *tex = None,
-                Some((n, img)) => match tex {
+                None => {
+                    call.textures.remove(key);
+                }
+                Some((n, img)) => match call.textures.get_mut(key) {
                     Some((seen, t)) if *seen != n => {
                         t.set(img, egui::TextureOptions::LINEAR);
                         *seen = n;
                     }
                     Some(_) => {}
-                    None => *tex = Some((n, ui.ctx().load_texture(name, img, egui::TextureOptions::LINEAR))),
+                    None => {
+                        call.textures.insert(key.clone(), (n, ui.ctx().load_texture(key.as_str(), img, egui::TextureOptions::LINEAR)));
+                    }
                 },
             }
         }
+        call.textures.retain(|k, _| slots.iter().any(|(key, _)| key == k));
         if let Some(sh) = &mut call.sharing {
             while let Ok(status) = sh.session.status.try_recv() {
                 sh.paused = status;
@@ -293,14 +487,36 @@ impl BlendeApp {
                 ui.add(egui::Image::new(t).max_size(egui::vec2(960.0, 540.0)));
             }
         }
-        let tiles = [(self.i18n.t("call-you"), call.local.as_ref().map(|(_, t)| t.clone())), (self.i18n.t("call-demo-participant"), call.remote.as_ref().map(|(_, t)| t.clone()))];
+        match &call.status {
+            CallStatus::Connecting => {
+                ui.label(self.i18n.t("call-connecting"));
+            }
+            CallStatus::Ended(reason) => {
+                ui.colored_label(egui::Color32::RED, self.i18n.t1("call-ended", "reason", reason));
+            }
+            CallStatus::Joined => {}
+        }
+        let mut tiles = vec![(self.i18n.t("call-you"), call.textures.get(LOCAL_TILE).map(|(_, t)| t.clone()))];
+        match &call.engine {
+            Engine::Demo(_) => tiles.push((self.i18n.t("call-demo-participant"), call.textures.get("demo").map(|(_, t)| t.clone()))),
+            Engine::Live(live) => {
+                if let Ok(feeds) = live.feeds.lock() {
+                    for (id, feed) in feeds.iter() {
+                        let name = feed.display.clone().unwrap_or_else(|| id.clone());
+                        tiles.push((name, call.textures.get(id).map(|(_, t)| t.clone())));
+                    }
+                }
+            }
+        }
+        let newly_drawn: Vec<String> = call.textures.keys().filter(|k| !call.drawn.contains(*k)).cloned().collect();
         ui.horizontal_wrapped(|ui| {
             for (name, tex) in tiles {
                 ui.vertical(|ui| {
                     let size = egui::vec2(480.0, 270.0);
                     match tex {
                         Some(t) => {
-                            ui.add(egui::Image::new(&t).fit_to_exact_size(size)).on_hover_text(&name);
+                            // Keep the sender's aspect ratio (4:3 cameras in a 16:9 tile).
+                            ui.add_sized(size, egui::Image::new(&t).maintain_aspect_ratio(true).max_size(size)).on_hover_text(&name);
                         }
                         None => {
                             let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
@@ -316,6 +532,17 @@ impl BlendeApp {
         if ui.button(self.i18n.t("call-leave")).clicked() {
             self.call = None;
             self.picker = None;
+            return;
+        }
+        // Pictures uploaded this frame are drawn this frame: report each feed's first one.
+        if let Some(call) = &mut self.call {
+            for key in newly_drawn {
+                if call.print_events {
+                    let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    println!("{}", serde_json::json!({"event": "first_frame_drawn", "tile": key, "since_start_ms": ms, "t_ms": ms}));
+                }
+                call.drawn.insert(key);
+            }
         }
     }
 
@@ -323,7 +550,7 @@ impl BlendeApp {
         let Some(call) = &self.call else { return };
         let states = call.states.clone();
         let sharing = call.sharing.is_some();
-        let level = call.demo.mic_level_dbfs();
+        let level = call.engine.mic_level_dbfs();
         let ctx = ui.ctx().clone();
         let mut action: Option<BarAction> = None;
         ui.horizontal(|ui| {
@@ -356,8 +583,8 @@ impl BlendeApp {
                 action = Some(Box::new(|app: &mut BlendeApp| {
                     if let Some(c) = &mut app.call {
                         c.sharing = None;
-                        if let Err(e) = c.demo.all_off() {
-                            app.error = Some(e.to_string());
+                        if let Err(e) = c.engine.all_off() {
+                            app.error = Some(e);
                         }
                     }
                 }));
@@ -370,9 +597,9 @@ impl BlendeApp {
 
     fn switch(&mut self, kind: DeviceKind, on: bool) {
         if let Some(c) = &self.call
-            && let Err(e) = c.demo.set_enabled(kind, on)
+            && let Err(e) = c.engine.set_enabled(kind, on)
         {
-            self.error = Some(e.to_string());
+            self.error = Some(e);
         }
     }
 

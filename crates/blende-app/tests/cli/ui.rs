@@ -17,7 +17,7 @@ static ONE_APP: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn app(language: Language, start_in_demo: bool) -> Harness<'static, BlendeApp> {
     Harness::builder()
         .with_size(egui::vec2(1100.0, 720.0))
-        .build_eframe(move |cc| BlendeApp::new(&cc.egui_ctx, AppOptions { language, start_in_demo, policy: Policy::builtin() }))
+        .build_eframe(move |cc| BlendeApp::new(&cc.egui_ctx, AppOptions { language, start_in_demo, policy: Policy::builtin(), autojoin: None, started: std::time::Instant::now() }))
 }
 
 /// Steps the UI until a widget with exactly this label exists (devices and workers answer on

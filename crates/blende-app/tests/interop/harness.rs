@@ -66,15 +66,28 @@ impl Participant {
     }
 
     pub fn spawn_with_server(name: &str, server: &str, extra: &[&str]) -> Self {
+        Self::spawn_mode(name, server, true, extra)
+    }
+
+    /// The app with its window (`blende join` without `--headless`) on `$DISPLAY`, inside the
+    /// namespace; it prints the same events and `first_frame_drawn`.
+    pub fn spawn_app(name: &str, room: u32, extra: &[&str]) -> Self {
+        let room = room.to_string();
+        let mut args = vec!["--room", room.as_str()];
+        args.extend_from_slice(extra);
+        Self::spawn_mode(name, JANUS_WS, false, &args)
+    }
+
+    fn spawn_mode(name: &str, server: &str, headless: bool, extra: &[&str]) -> Self {
         let bin = env!("CARGO_BIN_EXE_blende");
         let ns = netns();
-        let mut args = vec![
-            "netns", "exec", &ns, bin, "join", "--headless", "--server", server, "--name", name, "--ice-ip", ICE_IP,
-            "--stats-interval-ms", "500",
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .collect::<Vec<_>>();
+        let mut args = vec!["netns", "exec", &ns, bin, "join", "--server", server, "--name", name, "--ice-ip", ICE_IP, "--stats-interval-ms", "500"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        if headless {
+            args.push("--headless".to_owned());
+        }
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         let mut child = Command::new("ip")
             .args(&args)

@@ -3,6 +3,7 @@
 //! Chromium (tests/interop/chromium_janus.py). They skip with a message unless Janus is up;
 //! `BLENDE_REQUIRE_JANUS=1` (scripts/test.sh) turns the skip into a failure.
 
+mod app;
 mod bench;
 mod browser;
 mod harness;

@@ -1,0 +1,689 @@
+//! The call engine: one participant in a room, shared by `blende join --headless` and the app.
+//!
+//! [`run`] is the one loop that owns the call: one publisher PeerConnection for our camera and
+//! microphone (fed through the kill-switch driver's gates), one subscriber PeerConnection per
+//! remote publisher, the signalling adapter. It takes [`CallCommand`]s on a bounded channel and
+//! reports JSON events (the format `crates/blende-app/JOIN.md` documents) through [`Hooks`];
+//! decoded pictures and sound go to the hooks as they arrive, for the UI's latest-frame slots
+//! and the speaker. Media threads encode; the tokio runtime does signalling and the network.
+//!
+//! The kill switches do not go through here: the caller holds the [`DriverHandle`] and closes
+//! a gate synchronously; this loop only reports what the driver did.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::anyhow;
+use blende_devices::{DriverEvent, DriverHandle, DriverOutputs, clock};
+use blende_media::frame::{AudioFrame, VideoFrame};
+use blende_media::synthetic::{measure_frequency_hz, read_stamp, rms_dbfs};
+use blende_media::{DeviceKind, DeviceState};
+use blende_policy::ServerUrl;
+use blende_rtc::{ConnectionState, MediaKind, Peer, PeerConfig, PeerRole, RtcEvent};
+use blende_signal::{JoinOptions, Participant, SignalCommand, SignalEvent};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+/// What to join and what to send.
+#[derive(Clone, Debug)]
+pub struct CallSpec {
+    pub url: ServerUrl,
+    pub join: JoinOptions,
+    /// Publish a camera track (the driver's camera, switched on at start).
+    pub camera: bool,
+    /// Publish a microphone track.
+    pub mic: bool,
+    pub ice_servers: Vec<String>,
+    pub ice_ip: Option<IpAddr>,
+    pub width: u32,
+    pub height: u32,
+    pub bitrate_bps: u32,
+    pub congestion_control: bool,
+    pub stats_interval_ms: u64,
+}
+
+/// What the caller may ask of a running call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallCommand {
+    /// A kill switch (the same as calling the driver directly, plus a `switch` event).
+    Switch { kind: DeviceKind, on: bool },
+    AllOff,
+    /// Print the `stats` events now.
+    Stats,
+    Leave,
+}
+
+impl std::str::FromStr for CallCommand {
+    type Err = String;
+
+    /// The stdin command lines of `blende join --headless`.
+    fn from_str(line: &str) -> Result<Self, String> {
+        Ok(match line.trim() {
+            "camera off" => CallCommand::Switch { kind: DeviceKind::Camera, on: false },
+            "camera on" => CallCommand::Switch { kind: DeviceKind::Camera, on: true },
+            "mic off" => CallCommand::Switch { kind: DeviceKind::Microphone, on: false },
+            "mic on" => CallCommand::Switch { kind: DeviceKind::Microphone, on: true },
+            "all off" => CallCommand::AllOff,
+            "stats" => CallCommand::Stats,
+            "leave" => CallCommand::Leave,
+            other => return Err(format!("unknown command `{other}`")),
+        })
+    }
+}
+
+type FrameHook = Arc<dyn Fn(&VideoFrame) + Send + Sync>;
+type EventHook = Box<dyn FnMut(&Value) + Send>;
+type AudioHook = Arc<dyn Fn(&AudioFrame) + Send + Sync>;
+type FeedFrameHook = Arc<dyn Fn(&str, &VideoFrame) + Send + Sync>;
+type FeedAudioHook = Arc<dyn Fn(&str, &AudioFrame) + Send + Sync>;
+
+/// Where the call's output goes. Hooks run on the engine's threads: keep them short (store a
+/// latest frame, push into a ring) and never block.
+#[derive(Default)]
+pub struct Hooks {
+    /// Every event, as one JSON object (JOIN.md); `t_ms` is added.
+    pub event: Option<EventHook>,
+    /// Each camera picture we are about to send (the self view), on the video send thread.
+    pub local_video: Option<FrameHook>,
+    /// Each microphone block we are about to send (for a level meter), on the audio send thread.
+    pub local_audio: Option<AudioHook>,
+    /// Each decoded remote picture, by feed id.
+    pub remote_video: Option<FeedFrameHook>,
+    /// Each decoded remote 20 ms audio block, by feed id.
+    pub remote_audio: Option<FeedAudioHook>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks").finish_non_exhaustive()
+    }
+}
+
+/// The event sink with the call's start time.
+struct Events {
+    start: Instant,
+    sink: Option<EventHook>,
+}
+
+impl Events {
+    fn emit(&mut self, mut v: Value) {
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("t_ms".into(), json!(u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)));
+        }
+        if let Some(sink) = &mut self.sink {
+            sink(&v);
+        }
+    }
+}
+
+/// Unix time now, in µs.
+#[must_use]
+pub fn unix_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+fn kind_name(kind: DeviceKind) -> &'static str {
+    match kind {
+        DeviceKind::Camera => "camera",
+        DeviceKind::Microphone => "mic",
+        DeviceKind::ScreenShare => "screen",
+    }
+}
+
+fn state_name(state: &DeviceState) -> String {
+    match state {
+        DeviceState::Off => "off".into(),
+        DeviceState::Opening => "opening".into(),
+        DeviceState::On => "on".into(),
+        DeviceState::Closing => "closing".into(),
+        DeviceState::Failed(why) => format!("failed: {why}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// Decoded media from one remote participant.
+#[derive(Debug)]
+struct FeedStats {
+    display: Option<String>,
+    subscribed_at: Instant,
+    first_video_ms: Option<u64>,
+    first_audio_ms: Option<u64>,
+    frames_decoded: u64,
+    stamped_frames: u64,
+    frames_since_tick: u64,
+    size: (u32, u32),
+    last_counter: Option<u32>,
+    last_capture_us: Option<u64>,
+    max_capture_us: Option<u64>,
+    last_recv_unix_us: Option<u64>,
+    audio_frames: u64,
+    audio_window: VecDeque<f32>,
+    audio_frames_since_tick: u64,
+}
+
+/// Half a second at 48 kHz: enough for a stable frequency estimate.
+const AUDIO_WINDOW_SAMPLES: usize = 24_000;
+
+impl FeedStats {
+    fn new(display: Option<String>) -> Self {
+        Self {
+            display,
+            subscribed_at: Instant::now(),
+            first_video_ms: None,
+            first_audio_ms: None,
+            frames_decoded: 0,
+            stamped_frames: 0,
+            frames_since_tick: 0,
+            size: (0, 0),
+            last_counter: None,
+            last_capture_us: None,
+            max_capture_us: None,
+            last_recv_unix_us: None,
+            audio_frames: 0,
+            audio_window: VecDeque::with_capacity(AUDIO_WINDOW_SAMPLES),
+            audio_frames_since_tick: 0,
+        }
+    }
+}
+
+/// What the media threads tell the stats.
+#[derive(Debug, Default)]
+struct SendStats {
+    video_frames: AtomicU64,
+    last_counter: AtomicU64,
+    audio_frames: AtomicU64,
+    bitrate_bps: AtomicU64,
+}
+
+enum Input {
+    Signal(Option<SignalEvent>),
+    Publisher(Option<RtcEvent>),
+    Subscriber(String, RtcEvent),
+    Device(DriverEvent),
+    Command(Option<CallCommand>),
+    Tick,
+}
+
+/// Runs the call until [`CallCommand::Leave`], the end of `commands`, or the server ends it.
+/// `start` is what `t_ms` counts from. Devices are switched on as `spec` asks and all off
+/// before this returns.
+///
+/// # Errors
+/// A failed connection or PeerConnection; errors during the call are `error` events.
+#[allow(clippy::too_many_lines)]
+pub async fn run(
+    spec: CallSpec,
+    start: Instant,
+    driver: Arc<DriverHandle>,
+    outputs: DriverOutputs,
+    mut commands: mpsc::Receiver<CallCommand>,
+    hooks: Hooks,
+) -> anyhow::Result<ExitCode> {
+    let mut out = Events { start, sink: hooks.event };
+    let hooks = Hooks { event: None, ..hooks };
+    let mut signal = blende_signal::connect(&spec.url, spec.join.clone()).await?;
+
+    let peer_config = PeerConfig {
+        role: PeerRole::Publisher,
+        ice_servers: spec.ice_servers.clone(),
+        ice_bind_ip: spec.ice_ip,
+        video: spec.camera.then_some((spec.width, spec.height)),
+        audio: spec.mic,
+        initial_bitrate_bps: spec.bitrate_bps,
+        congestion_control: spec.congestion_control,
+        ..PeerConfig::default()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let send_stats = Arc::new(SendStats::default());
+    let mut publisher: Option<Peer> = None;
+    let mut publisher_events: Option<mpsc::Receiver<RtcEvent>> = None;
+    if spec.camera || spec.mic {
+        let (peer, events) = Peer::new(peer_config).await?;
+        let offer = peer.create_offer().await?;
+        signal.commands.send(SignalCommand::Publish { sdp: offer }).await.map_err(|_| anyhow!("signalling closed"))?;
+        publisher = Some(peer);
+        publisher_events = Some(events);
+    }
+
+    // Media threads: blocking receive from the driver, encode, hand to the network task.
+    let blende_devices::DriverOutputs { video, audio, events: device_events } = outputs;
+    let local_video = hooks.local_video.clone();
+    let local_audio = hooks.local_audio.clone();
+    let mut threads = Vec::new();
+    if let Some(peer) = &publisher {
+        if spec.camera {
+            let mut input = peer.video_input()?;
+            let stop = Arc::clone(&stop);
+            let stats = Arc::clone(&send_stats);
+            threads.push(std::thread::Builder::new().name("blende-video-send".into()).spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(frame) = video.recv_timeout(Duration::from_millis(100)) else { continue };
+                    if let Some(h) = &local_video {
+                        h(&frame);
+                    }
+                    let counter = read_stamp(&frame).map(|s| s.sequence);
+                    match input.send(&frame) {
+                        Ok(true) => {
+                            stats.video_frames.fetch_add(1, Ordering::Relaxed);
+                            if let Some(c) = counter {
+                                stats.last_counter.store(u64::from(c), Ordering::Relaxed);
+                            }
+                            stats.bitrate_bps.store(input.bitrate_bps(), Ordering::Relaxed);
+                        }
+                        Ok(false) => {}
+                        Err(_) => break,
+                    }
+                }
+            })?);
+        }
+        if spec.mic {
+            let mut input = peer.audio_input(1)?;
+            let stop = Arc::clone(&stop);
+            let stats = Arc::clone(&send_stats);
+            threads.push(std::thread::Builder::new().name("blende-audio-send".into()).spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(frame) = audio.recv_timeout(Duration::from_millis(100)) else { continue };
+                    if let Some(h) = &local_audio {
+                        h(&frame);
+                    }
+                    match input.send(&frame) {
+                        Ok(true) => {
+                            stats.audio_frames.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(false) => {}
+                        Err(_) => break,
+                    }
+                }
+            })?);
+        }
+    }
+
+    let (input_tx, mut input_rx) = mpsc::channel::<Input>(256);
+    // Driver events: a blocking receiver, so a thread forwards them.
+    {
+        let tx = input_tx.clone();
+        let stop = Arc::clone(&stop);
+        threads.push(std::thread::Builder::new().name("blende-device-events".into()).spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(ev) = device_events.recv_timeout(Duration::from_millis(100))
+                    && tx.blocking_send(Input::Device(ev)).is_err()
+                {
+                    break;
+                }
+            }
+        })?);
+    }
+    // Commands from the caller.
+    {
+        let tx = input_tx.clone();
+        tokio::spawn(async move {
+            loop {
+                let cmd = commands.recv().await;
+                let end = cmd.is_none();
+                if tx.send(Input::Command(cmd)).await.is_err() || end {
+                    break;
+                }
+            }
+        });
+    }
+    // Stats ticks.
+    {
+        let tx = input_tx.clone();
+        let interval = Duration::from_millis(spec.stats_interval_ms.max(50));
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(interval);
+            t.tick().await;
+            loop {
+                t.tick().await;
+                if tx.send(Input::Tick).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    if spec.camera {
+        driver.set_enabled(DeviceKind::Camera, true)?;
+    }
+    if spec.mic {
+        driver.set_enabled(DeviceKind::Microphone, true)?;
+    }
+
+    let mut subscribers: HashMap<String, Peer> = HashMap::new();
+    let mut feeds: HashMap<String, FeedStats> = HashMap::new();
+    let mut wanted: HashMap<String, (Option<String>, Instant)> = HashMap::new();
+    let mut offered: HashSet<String> = HashSet::new();
+    let mut keyframe_requests = 0u64;
+    let mut exit = ExitCode::SUCCESS;
+
+    loop {
+        let input = tokio::select! {
+            ev = signal.events.recv() => Input::Signal(ev),
+            ev = async {
+                match publisher_events.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => Input::Publisher(ev),
+            Some(i) = input_rx.recv() => i,
+        };
+        match input {
+            Input::Signal(None) => {
+                out.emit(json!({"event": "left", "reason": "signalling ended"}));
+                break;
+            }
+            Input::Signal(Some(ev)) => match ev {
+                SignalEvent::Joined { participant_id, participants } => {
+                    out.emit(json!({"event": "joined", "participant_id": participant_id,
+                        "participants": participants.iter().map(participant_json).collect::<Vec<_>>()}));
+                    for p in participants {
+                        wanted.insert(p.id.clone(), (p.display.clone(), Instant::now()));
+                        signal.commands.send(SignalCommand::Subscribe { feed: p.id }).await.ok();
+                    }
+                }
+                SignalEvent::PublishAnswer { sdp } => {
+                    if let Some(peer) = &publisher
+                        && let Err(e) = peer.apply_answer(&sdp).await
+                    {
+                        out.emit(json!({"event": "error", "message": format!("publish answer: {e}"), "fatal": true}));
+                        exit = ExitCode::FAILURE;
+                        break;
+                    }
+                }
+                SignalEvent::PublishUp => out.emit(json!({"event": "published"})),
+                SignalEvent::ParticipantJoined(p) => {
+                    out.emit(json!({"event": "participant_joined", "id": p.id, "display": p.display}));
+                    wanted.insert(p.id.clone(), (p.display.clone(), Instant::now()));
+                    signal.commands.send(SignalCommand::Subscribe { feed: p.id }).await.ok();
+                }
+                SignalEvent::ParticipantLeft { id } => {
+                    // Janus may say it three ways (unpublished, leaving, hangup): report it once.
+                    let known = wanted.remove(&id).is_some();
+                    offered.remove(&id);
+                    feeds.remove(&id);
+                    if let Some(peer) = subscribers.remove(&id) {
+                        peer.close().await;
+                    }
+                    if known {
+                        out.emit(json!({"event": "participant_left", "id": id}));
+                    }
+                }
+                SignalEvent::SubscriptionOffer { feed, sdp } => {
+                    offered.insert(feed.clone());
+                    let display = wanted.get(&feed).and_then(|(d, _)| d.clone());
+                    match subscribe(&feed, &sdp, &spec.ice_servers, spec.ice_ip, &input_tx).await {
+                        Ok((peer, answer)) => {
+                            signal.commands.send(SignalCommand::AnswerSubscription { feed: feed.clone(), sdp: answer }).await.ok();
+                            if let Some(old) = subscribers.insert(feed.clone(), peer) {
+                                old.close().await;
+                            }
+                            feeds.insert(feed, FeedStats::new(display));
+                        }
+                        Err(e) => out.emit(json!({"event": "error", "message": format!("subscribing to {feed}: {e}"), "fatal": false})),
+                    }
+                }
+                SignalEvent::SubscriptionUp { feed } => out.emit(json!({"event": "subscribed", "feed": feed})),
+                SignalEvent::RemoteCandidate { feed, candidate, sdp_mid, sdp_mline_index } => {
+                    let peer = match &feed {
+                        Some(f) => subscribers.get(f),
+                        None => publisher.as_ref(),
+                    };
+                    if let Some(peer) = peer {
+                        let _ = peer.add_remote_candidate(&candidate, sdp_mid, sdp_mline_index).await;
+                    }
+                }
+                SignalEvent::Kicked => {
+                    out.emit(json!({"event": "left", "reason": "kicked"}));
+                    exit = ExitCode::from(4);
+                    break;
+                }
+                SignalEvent::RoomDestroyed => {
+                    out.emit(json!({"event": "left", "reason": "room destroyed"}));
+                    exit = ExitCode::from(4);
+                    break;
+                }
+                SignalEvent::Error { message, fatal } => {
+                    out.emit(json!({"event": "error", "message": message, "fatal": fatal}));
+                    if fatal {
+                        exit = ExitCode::FAILURE;
+                        break;
+                    }
+                }
+                SignalEvent::Closed { reason } => {
+                    out.emit(json!({"event": "left", "reason": reason}));
+                    break;
+                }
+                _ => {}
+            },
+            Input::Publisher(None) => publisher_events = None,
+            Input::Publisher(Some(ev)) => match ev {
+                RtcEvent::State(s) => out.emit(json!({"event": "connection", "feed": null, "state": conn_name(s)})),
+                RtcEvent::KeyframeRequested => keyframe_requests += 1,
+                _ => {}
+            },
+            Input::Subscriber(feed, ev) => {
+                let Some(stats) = feeds.get_mut(&feed) else { continue };
+                match ev {
+                    RtcEvent::State(s) => out.emit(json!({"event": "connection", "feed": feed, "state": conn_name(s)})),
+                    RtcEvent::TrackStarted { kind, .. } => {
+                        out.emit(json!({"event": "track", "feed": feed, "kind": media_name(kind)}));
+                    }
+                    RtcEvent::Video { frame, .. } => {
+                        let recv_unix = unix_us();
+                        if let Some(h) = &hooks.remote_video {
+                            h(&feed, &frame);
+                        }
+                        stats.frames_decoded += 1;
+                        stats.frames_since_tick += 1;
+                        stats.size = (frame.width(), frame.height());
+                        if stats.first_video_ms.is_none() {
+                            let ms = u64::try_from(stats.subscribed_at.elapsed().as_millis()).unwrap_or(0);
+                            stats.first_video_ms = Some(ms);
+                            out.emit(json!({"event": "first_frame", "feed": feed, "kind": "video", "since_subscribe_ms": ms,
+                                "width": frame.width(), "height": frame.height()}));
+                        }
+                        if let Some(stamp) = read_stamp(&frame) {
+                            stats.stamped_frames += 1;
+                            stats.last_counter = Some(stamp.sequence);
+                            stats.last_capture_us = Some(stamp.capture_time_us);
+                            stats.max_capture_us = Some(stats.max_capture_us.unwrap_or(0).max(stamp.capture_time_us));
+                            stats.last_recv_unix_us = Some(recv_unix);
+                        }
+                    }
+                    RtcEvent::Audio { frame, .. } => {
+                        if let Some(h) = &hooks.remote_audio {
+                            h(&feed, &frame);
+                        }
+                        stats.audio_frames += 1;
+                        stats.audio_frames_since_tick += 1;
+                        if stats.first_audio_ms.is_none() {
+                            let ms = u64::try_from(stats.subscribed_at.elapsed().as_millis()).unwrap_or(0);
+                            stats.first_audio_ms = Some(ms);
+                            out.emit(json!({"event": "first_frame", "feed": feed, "kind": "audio", "since_subscribe_ms": ms}));
+                        }
+                        let samples = frame.samples().to_f32();
+                        let channels = usize::from(frame.channels().max(1));
+                        for s in samples.iter().step_by(channels) {
+                            if stats.audio_window.len() == AUDIO_WINDOW_SAMPLES {
+                                stats.audio_window.pop_front();
+                            }
+                            stats.audio_window.push_back(*s);
+                        }
+                    }
+                    RtcEvent::TrackEnded { .. } => out.emit(json!({"event": "track_ended", "feed": feed})),
+                    _ => {}
+                }
+            }
+            Input::Device(DriverEvent::State(e)) => {
+                out.emit(json!({"event": "device", "kind": kind_name(e.kind), "from": state_name(&e.from), "to": state_name(&e.to), "at_us": e.at_us}));
+            }
+            Input::Device(_) => {}
+            Input::Command(None) => {
+                signal.commands.send(SignalCommand::Leave).await.ok();
+                out.emit(json!({"event": "left", "reason": "end of input"}));
+                break;
+            }
+            Input::Command(Some(cmd)) => {
+                let result = match cmd {
+                    CallCommand::Switch { kind, on } => {
+                        let available = match kind {
+                            DeviceKind::Camera => spec.camera,
+                            DeviceKind::Microphone => spec.mic,
+                            DeviceKind::ScreenShare => false,
+                        };
+                        if on && !available {
+                            Err(format!("{} was started with `none`", kind_name(kind)))
+                        } else {
+                            driver.set_enabled(kind, on).map_err(|e| e.to_string()).map(|()| {
+                                // Taken after the gate closed: nothing captured later is sent.
+                                out.emit(json!({"event": "switch", "kind": kind_name(kind), "on": on, "at_us": clock::now_us()}));
+                            })
+                        }
+                    }
+                    CallCommand::AllOff => driver.panic_all_off().map_err(|e| e.to_string()).map(|()| {
+                        out.emit(json!({"event": "switch", "kind": "all", "on": false, "at_us": clock::now_us()}));
+                    }),
+                    CallCommand::Stats => {
+                        print_stats(&mut out, &feeds, &send_stats, keyframe_requests);
+                        Ok(())
+                    }
+                    CallCommand::Leave => {
+                        signal.commands.send(SignalCommand::Leave).await.ok();
+                        out.emit(json!({"event": "left", "reason": "leave"}));
+                        break;
+                    }
+                };
+                if let Err(message) = result {
+                    out.emit(json!({"event": "error", "message": message, "fatal": false}));
+                }
+            }
+            Input::Tick => {
+                print_stats(&mut out, &feeds, &send_stats, keyframe_requests);
+                for stats in feeds.values_mut() {
+                    stats.frames_since_tick = 0;
+                    stats.audio_frames_since_tick = 0;
+                    stats.audio_window.clear();
+                }
+                // "No such feed" when we asked too early: ask again.
+                for (feed, (_, since)) in &mut wanted {
+                    if !offered.contains(feed) && since.elapsed() > Duration::from_secs(2) {
+                        *since = Instant::now();
+                        signal.commands.send(SignalCommand::Subscribe { feed: feed.clone() }).await.ok();
+                    }
+                }
+            }
+        }
+    }
+
+    // Teardown: devices off first (privacy), then media threads, then the network.
+    let _ = driver.panic_all_off();
+    stop.store(true, Ordering::Relaxed);
+    for peer in subscribers.values() {
+        peer.close().await;
+    }
+    if let Some(peer) = &publisher {
+        peer.close().await;
+    }
+    drop(signal);
+    for t in threads {
+        let _ = t.join();
+    }
+    // Give the signalling task a moment to flush `leave`/`destroy`.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(exit)
+}
+
+fn participant_json(p: &Participant) -> Value {
+    json!({"id": p.id, "display": p.display})
+}
+
+fn conn_name(s: ConnectionState) -> &'static str {
+    match s {
+        ConnectionState::Connecting => "connecting",
+        ConnectionState::Connected => "connected",
+        ConnectionState::Disconnected => "disconnected",
+        ConnectionState::Failed => "failed",
+        ConnectionState::Closed => "closed",
+        _ => "unknown",
+    }
+}
+
+fn media_name(k: MediaKind) -> &'static str {
+    match k {
+        MediaKind::Audio => "audio",
+        MediaKind::Video => "video",
+    }
+}
+
+async fn subscribe(
+    feed: &str,
+    offer: &str,
+    ice_servers: &[String],
+    ice_ip: Option<IpAddr>,
+    input_tx: &mpsc::Sender<Input>,
+) -> Result<(Peer, String), blende_rtc::RtcError> {
+    let (peer, mut events) = Peer::new(PeerConfig {
+        role: PeerRole::Subscriber,
+        ice_servers: ice_servers.to_vec(),
+        ice_bind_ip: ice_ip,
+        video: None,
+        audio: false,
+        ..PeerConfig::default()
+    })
+    .await?;
+    let answer = peer.answer_offer(offer).await?;
+    let tx = input_tx.clone();
+    let feed = feed.to_owned();
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            // Media is dropped when the main loop is behind; state changes wait.
+            let msg = Input::Subscriber(feed.clone(), ev);
+            let is_media = matches!(&msg, Input::Subscriber(_, RtcEvent::Video { .. } | RtcEvent::Audio { .. }));
+            let sent = if is_media { tx.try_send(msg).map_err(|_| ()) } else { tx.send(msg).await.map_err(|_| ()) };
+            if sent.is_err() && tx.is_closed() {
+                break;
+            }
+        }
+    });
+    Ok((peer, answer))
+}
+
+fn print_stats(out: &mut Events, feeds: &HashMap<String, FeedStats>, send: &SendStats, keyframe_requests: u64) {
+    out.emit(json!({
+        "event": "stats",
+        "feed": null,
+        "video_sent": send.video_frames.load(Ordering::Relaxed),
+        "last_sent_counter": send.last_counter.load(Ordering::Relaxed),
+        "audio_sent": send.audio_frames.load(Ordering::Relaxed),
+        "bitrate_bps": send.bitrate_bps.load(Ordering::Relaxed),
+        "keyframe_requests": keyframe_requests,
+    }));
+    for (feed, s) in feeds {
+        let window: Vec<f32> = s.audio_window.iter().copied().collect();
+        let hz = if window.is_empty() { None } else { measure_frequency_hz(&window, 48_000) };
+        let dbfs = if window.is_empty() { None } else { Some(rms_dbfs(&window)).filter(|d| d.is_finite()) };
+        out.emit(json!({
+            "event": "stats",
+            "feed": feed,
+            "display": s.display,
+            "frames_decoded": s.frames_decoded,
+            "frames_since_last": s.frames_since_tick,
+            "stamped_frames": s.stamped_frames,
+            "width": s.size.0,
+            "height": s.size.1,
+            "last_counter": s.last_counter,
+            "last_capture_us": s.last_capture_us,
+            "max_capture_us": s.max_capture_us,
+            "last_recv_unix_us": s.last_recv_unix_us,
+            "first_video_ms": s.first_video_ms,
+            "audio_frames": s.audio_frames,
+            "audio_frames_since_last": s.audio_frames_since_tick,
+            "audio_hz": hz,
+            "audio_dbfs": dbfs,
+        }));
+    }
+}

@@ -1,0 +1,247 @@
+//! A call on a real server, for the UI: [`crate::call::run`] on its own named thread with its
+//! own tokio runtime. The UI never awaits: it holds the kill-switch driver (switches close
+//! their gate in the UI thread), sends [`CallCommand`]s on a bounded channel and drains the
+//! engine's events each frame; pictures arrive in latest-frame slots, sound goes to a speaker
+//! thread. Every hook requests a repaint.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use blende_devices::{AudioHost, DriverConfig, DriverHandle, SpeakerStream};
+use blende_media::frame::AudioFrame;
+use blende_media::kill_switch::DeviceKind;
+use eframe::egui;
+use serde_json::Value;
+
+use super::demo::{image, store, LatestFrame};
+use crate::call::{CallCommand, CallSpec, Hooks};
+
+/// What the UI shows of one remote participant.
+#[derive(Debug, Default)]
+pub struct RemoteFeed {
+    pub display: Option<String>,
+    pub picture: LatestFrame,
+}
+
+pub type Feeds = Arc<Mutex<BTreeMap<String, RemoteFeed>>>;
+
+pub struct LiveCall {
+    driver: Arc<DriverHandle>,
+    commands: tokio::sync::mpsc::Sender<CallCommand>,
+    pub events: Receiver<Value>,
+    pub local: LatestFrame,
+    pub feeds: Feeds,
+    mic_level: Arc<AtomicU32>,
+    speaker_stop: Arc<AtomicBool>,
+    /// Why the speaker could not be opened, if it could not.
+    pub speaker_error: Option<String>,
+}
+
+impl std::fmt::Debug for LiveCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveCall").finish_non_exhaustive()
+    }
+}
+
+/// How the app opens the devices for a call.
+#[derive(Clone, Debug, Default)]
+pub struct Devices {
+    pub camera_id: String,
+    pub microphone_id: String,
+    /// `None`: the system's default output.
+    pub speaker_id: Option<String>,
+    /// Size and rate of the synthetic camera, when it is the chosen one.
+    pub synthetic_size: Option<(u32, u32, u32)>,
+}
+
+/// Remote sound kept per feed before mixing: 200 ms at 48 kHz.
+const FEED_BUFFER_SAMPLES: usize = 9_600;
+/// One mixing step: 10 ms.
+const MIX_SAMPLES: usize = 480;
+
+impl LiveCall {
+    /// Starts the devices and the call engine. Returns at once; the join result arrives as
+    /// events (`joined`, or `error` with `fatal`, then `ended`).
+    ///
+    /// # Errors
+    /// The devices or the engine thread could not be started.
+    pub fn start(ctx: &egui::Context, spec: CallSpec, devices: &Devices, start: Instant, print_events: bool) -> Result<Self, String> {
+        let mut config = DriverConfig { camera_id: devices.camera_id.clone(), microphone_id: devices.microphone_id.clone(), ..DriverConfig::default() };
+        if let Some((w, h, fps)) = devices.synthetic_size {
+            config.synthetic_camera_size = (w, h);
+            config.synthetic_camera_fps = fps;
+        }
+        let (driver, outputs) = DriverHandle::start(config).map_err(|e| e.to_string())?;
+        let driver = Arc::new(driver);
+        let (commands, command_rx) = tokio::sync::mpsc::channel(16);
+        let (event_tx, events) = sync_channel::<Value>(256);
+        let local: LatestFrame = Arc::default();
+        let feeds: Feeds = Arc::default();
+        let mic_level = Arc::new(AtomicU32::new((-120.0f32).to_bits()));
+        let speaker_stop = Arc::new(AtomicBool::new(false));
+        let (audio_tx, audio_rx) = sync_channel::<(String, AudioFrame)>(64);
+        let speaker_error = start_speaker(devices.speaker_id.clone(), audio_rx, Arc::clone(&speaker_stop)).err();
+
+        let end_tx = event_tx.clone();
+        let hooks = {
+            let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
+            let (local, feeds_v, level) = (local.clone(), feeds.clone(), mic_level.clone());
+            Hooks {
+                event: Some(Box::new(move |v: &Value| {
+                    if print_events {
+                        println!("{v}");
+                    }
+                    // A full queue means the UI is hidden and not draining; states are
+                    // re-read from the driver, so dropping an event loses no truth.
+                    let _ = event_tx.try_send(v.clone());
+                    c1.request_repaint();
+                })),
+                local_video: Some(Arc::new(move |frame| {
+                    store(&local, image(frame));
+                    c2.request_repaint();
+                })),
+                local_audio: Some(Arc::new(move |frame: &AudioFrame| {
+                    let dbfs = blende_media::synthetic::rms_dbfs(&frame.samples().to_f32()) as f32;
+                    level.store(dbfs.to_bits(), Ordering::Relaxed);
+                })),
+                remote_video: Some(Arc::new(move |feed: &str, frame| {
+                    let slot = feeds_v.lock().ok().map(|mut f| f.entry(feed.to_owned()).or_default().picture.clone());
+                    if let Some(slot) = slot {
+                        store(&slot, image(frame));
+                        c3.request_repaint();
+                    }
+                })),
+                remote_audio: Some(Arc::new(move |feed: &str, frame: &AudioFrame| {
+                    // The speaker thread is behind: this block is dropped, not queued.
+                    let _ = audio_tx.try_send((feed.to_owned(), frame.clone()));
+                })),
+            }
+        };
+        let engine_driver = Arc::clone(&driver);
+        let ctx_end = ctx.clone();
+        std::thread::Builder::new()
+            .name("blende-call".into())
+            .spawn(move || {
+                let result = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("blende-call-rt")
+                    .enable_all()
+                    .build()
+                    .map_err(anyhow::Error::from)
+                    .and_then(|rt| rt.block_on(crate::call::run(spec, start, engine_driver, outputs, command_rx, hooks)));
+                let v = match result {
+                    Ok(code) => serde_json::json!({"event": "ended", "ok": code == std::process::ExitCode::SUCCESS}),
+                    Err(e) => serde_json::json!({"event": "ended", "ok": false, "message": format!("{e:#}")}),
+                };
+                if print_events {
+                    println!("{v}");
+                }
+                // Blocking send: the end must reach the UI even after a burst of events.
+                let _ = end_tx.send(v);
+                ctx_end.request_repaint();
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(LiveCall { driver, commands, events, local, feeds, mic_level, speaker_stop, speaker_error })
+    }
+
+    /// A kill switch: off closes the gate before this returns.
+    pub fn set_enabled(&self, kind: DeviceKind, on: bool) -> Result<(), String> {
+        self.driver.set_enabled(kind, on).map_err(|e| e.to_string())
+    }
+
+    pub fn all_off(&self) -> Result<(), String> {
+        self.driver.panic_all_off().map_err(|e| e.to_string())
+    }
+
+    pub fn driver(&self) -> Arc<DriverHandle> {
+        Arc::clone(&self.driver)
+    }
+
+    pub fn mic_level_dbfs(&self) -> f32 {
+        f32::from_bits(self.mic_level.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for LiveCall {
+    fn drop(&mut self) {
+        // Privacy first: every device off in this thread, then leave in the background.
+        let _ = self.driver.panic_all_off();
+        let _ = self.commands.try_send(CallCommand::Leave);
+        self.speaker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The speaker thread: mixes the feeds' 20 ms blocks in 10 ms steps into one output stream.
+fn start_speaker(speaker_id: Option<String>, audio: Receiver<(String, AudioFrame)>, stop: Arc<AtomicBool>) -> Result<(), String> {
+    let (ready_tx, ready_rx) = sync_channel::<Result<(), String>>(1);
+    std::thread::Builder::new()
+        .name("blende-speaker".into())
+        .spawn(move || {
+            let opened = AudioHost::new().and_then(|host| SpeakerStream::open(host, speaker_id.as_deref()));
+            let mut speaker = match opened {
+                Ok(s) => {
+                    let _ = ready_tx.send(Ok(()));
+                    s
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let mut buffers: BTreeMap<String, VecDeque<f32>> = BTreeMap::new();
+            let mut mix = vec![0.0f32; MIX_SAMPLES];
+            while !stop.load(Ordering::Relaxed) {
+                match audio.recv_timeout(Duration::from_millis(10)) {
+                    Ok((feed, frame)) => {
+                        let buf = buffers.entry(feed).or_default();
+                        let channels = usize::from(frame.channels().max(1));
+                        buf.extend(frame.samples().to_f32().iter().step_by(channels));
+                        while buf.len() > FEED_BUFFER_SAMPLES {
+                            buf.pop_front();
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+                while speaker.free_samples() >= MIX_SAMPLES && buffers.values().any(|b| b.len() >= MIX_SAMPLES) {
+                    mix.fill(0.0);
+                    for buf in buffers.values_mut() {
+                        for (m, s) in mix.iter_mut().zip(buf.drain(..MIX_SAMPLES.min(buf.len()))) {
+                            *m += s;
+                        }
+                    }
+                    for m in &mut mix {
+                        *m = m.clamp(-1.0, 1.0);
+                    }
+                    speaker.write(&mix);
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    ready_rx.recv_timeout(Duration::from_secs(5)).map_err(|_| "the speaker did not open in time".to_owned())?
+}
+
+/// Whether an output device looks like loudspeakers (echo risk) rather than a headset.
+#[must_use]
+pub fn looks_like_loudspeakers(name: &str) -> bool {
+    let n = name.to_lowercase();
+    !["headset", "headphone", "kopfhörer", "earphone", "earbud", "airpods", "bluetooth", "bluez", "usb audio", "hands-free", "handsfree"]
+        .iter()
+        .any(|k| n.contains(k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_loudspeakers;
+
+    #[test]
+    fn headset_hint_tells_speakers_from_headsets() {
+        assert!(looks_like_loudspeakers("Built-in Audio Analog Stereo"));
+        assert!(looks_like_loudspeakers("Null Output"));
+        assert!(!looks_like_loudspeakers("Jabra Evolve2 Headset"));
+        assert!(!looks_like_loudspeakers("bluez_output.AC_12 Kopfhörer"));
+    }
+}
