@@ -28,6 +28,9 @@ use blende_signal::{JoinOptions, Participant, SignalCommand, SignalEvent};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::preview::Source;
+use crate::share_send::{ShareSender, StartError};
+
 /// What to join and what to send.
 #[derive(Clone, Debug)]
 pub struct CallSpec {
@@ -44,11 +47,19 @@ pub struct CallSpec {
     pub bitrate_bps: u32,
     pub congestion_control: bool,
     pub stats_interval_ms: u64,
+    /// The policy a share is checked against (the guard re-checks every frame).
+    pub policy: blende_policy::Policy,
+    /// Start sharing this at once (`--share-window`).
+    pub share: Option<Source>,
 }
 
 /// What the caller may ask of a running call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub enum CallCommand {
+    /// Share a window (or the screen, if the administrator allows it); the policy decides.
+    ShareStart(Source),
+    /// Stop sharing at once.
+    ShareStop,
     /// A kill switch (the same as calling the driver directly, plus a `switch` event).
     Switch { kind: DeviceKind, on: bool },
     AllOff,
@@ -70,7 +81,12 @@ impl std::str::FromStr for CallCommand {
             "all off" => CallCommand::AllOff,
             "stats" => CallCommand::Stats,
             "leave" => CallCommand::Leave,
-            other => return Err(format!("unknown command `{other}`")),
+            "share stop" => CallCommand::ShareStop,
+            "share screen" => CallCommand::ShareStart(Source::Screen),
+            other => match other.strip_prefix("share window ") {
+                Some(id) => CallCommand::ShareStart(Source::Window(crate::cli::parse_window_id(id.trim())?)),
+                None => return Err(format!("unknown command `{other}`")),
+            },
         })
     }
 }
@@ -91,6 +107,8 @@ pub struct Hooks {
     pub local_video: Option<FrameHook>,
     /// Each microphone block we are about to send (for a level meter), on the audio send thread.
     pub local_audio: Option<AudioHook>,
+    /// Each picture of our share as it goes to the encoder (after the guard), for the banner.
+    pub share_preview: Option<crate::share_send::PictureHook>,
     /// Each decoded remote picture, by feed id.
     pub remote_video: Option<FeedFrameHook>,
     /// Each decoded remote 20 ms audio block, by feed id.
@@ -160,6 +178,8 @@ struct FeedStats {
     last_capture_us: Option<u64>,
     max_capture_us: Option<u64>,
     last_recv_unix_us: Option<u64>,
+    /// Mean luma (0–255) of the central 1/8 × 1/8 of the last picture.
+    centre_luma: Option<f64>,
     audio_frames: u64,
     audio_window: VecDeque<f32>,
     audio_frames_since_tick: u64,
@@ -183,6 +203,7 @@ impl FeedStats {
             last_capture_us: None,
             max_capture_us: None,
             last_recv_unix_us: None,
+            centre_luma: None,
             audio_frames: 0,
             audio_window: VecDeque::with_capacity(AUDIO_WINDOW_SAMPLES),
             audio_frames_since_tick: 0,
@@ -206,6 +227,22 @@ enum Input {
     Device(DriverEvent),
     Command(Option<CallCommand>),
     Tick,
+    ShareSignal(Option<SignalEvent>),
+    ShareEvent(Value),
+}
+
+/// The share's own publisher session (see `share_send`).
+struct Share {
+    sender: ShareSender,
+    signal: blende_signal::SignalHandle,
+    participant_id: Option<String>,
+}
+
+impl Share {
+    async fn stop(self) {
+        self.signal.commands.send(SignalCommand::Leave).await.ok();
+        self.sender.stop().await;
+    }
 }
 
 /// Runs the call until [`CallCommand::Leave`], the end of `commands`, or the server ends it.
@@ -358,11 +395,33 @@ pub async fn run(
     let mut wanted: HashMap<String, (Option<String>, Instant)> = HashMap::new();
     let mut offered: HashSet<String> = HashSet::new();
     let mut keyframe_requests = 0u64;
+    let mut share: Option<Share> = None;
+    // Guard events from the share's capture thread.
+    let (share_tx, mut share_rx) = mpsc::channel::<Value>(64);
+    {
+        let tx = input_tx.clone();
+        tokio::spawn(async move {
+            while let Some(v) = share_rx.recv().await {
+                if tx.send(Input::ShareEvent(v)).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    if let Some(source) = spec.share {
+        input_tx.send(Input::Command(Some(CallCommand::ShareStart(source)))).await.ok();
+    }
     let mut exit = ExitCode::SUCCESS;
 
     loop {
         let input = tokio::select! {
             ev = signal.events.recv() => Input::Signal(ev),
+            ev = async {
+                match share.as_mut() {
+                    Some(sh) => sh.signal.events.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => Input::ShareSignal(ev),
             ev = async {
                 match publisher_events.as_mut() {
                     Some(rx) => rx.recv().await,
@@ -381,6 +440,9 @@ pub async fn run(
                     out.emit(json!({"event": "joined", "participant_id": participant_id,
                         "participants": participants.iter().map(participant_json).collect::<Vec<_>>()}));
                     for p in participants {
+                        if is_own_share(&share, &p) {
+                            continue;
+                        }
                         wanted.insert(p.id.clone(), (p.display.clone(), Instant::now()));
                         signal.commands.send(SignalCommand::Subscribe { feed: p.id }).await.ok();
                     }
@@ -395,6 +457,7 @@ pub async fn run(
                     }
                 }
                 SignalEvent::PublishUp => out.emit(json!({"event": "published"})),
+                SignalEvent::ParticipantJoined(p) if is_own_share(&share, &p) => {}
                 SignalEvent::ParticipantJoined(p) => {
                     out.emit(json!({"event": "participant_joined", "id": p.id, "display": p.display}));
                     wanted.insert(p.id.clone(), (p.display.clone(), Instant::now()));
@@ -459,6 +522,42 @@ pub async fn run(
                 }
                 _ => {}
             },
+            Input::ShareEvent(v) => {
+                let ended = v["state"] == "ended";
+                out.emit(v);
+                if ended && let Some(sh) = share.take() {
+                    sh.stop().await;
+                }
+            }
+            Input::ShareSignal(ev) => {
+                let Some(sh) = share.as_mut() else { continue };
+                let failure = match ev {
+                    Some(SignalEvent::Joined { participant_id, .. }) => {
+                        sh.participant_id = Some(participant_id);
+                        None
+                    }
+                    Some(SignalEvent::PublishAnswer { sdp }) => sh.sender.peer.apply_answer(&sdp).await.err().map(|e| e.to_string()),
+                    Some(SignalEvent::PublishUp) => {
+                        out.emit(json!({"event": "share", "state": "published", "feed": sh.participant_id}));
+                        None
+                    }
+                    Some(SignalEvent::RemoteCandidate { feed: None, candidate, sdp_mid, sdp_mline_index }) => {
+                        let _ = sh.sender.peer.add_remote_candidate(&candidate, sdp_mid, sdp_mline_index).await;
+                        None
+                    }
+                    Some(SignalEvent::Error { message, fatal: true }) => Some(message),
+                    Some(SignalEvent::Kicked | SignalEvent::RoomDestroyed) => Some("the server ended the share".to_owned()),
+                    Some(SignalEvent::Closed { reason }) => Some(reason),
+                    None => Some("signalling ended".to_owned()),
+                    Some(_) => None,
+                };
+                if let Some(reason) = failure
+                    && let Some(sh) = share.take()
+                {
+                    sh.stop().await;
+                    out.emit(json!({"event": "share", "state": "stopped", "reason": reason}));
+                }
+            }
             Input::Publisher(None) => publisher_events = None,
             Input::Publisher(Some(ev)) => match ev {
                 RtcEvent::State(s) => out.emit(json!({"event": "connection", "feed": null, "state": conn_name(s)})),
@@ -480,6 +579,7 @@ pub async fn run(
                         stats.frames_decoded += 1;
                         stats.frames_since_tick += 1;
                         stats.size = (frame.width(), frame.height());
+                        stats.centre_luma = centre_luma(&frame);
                         if stats.first_video_ms.is_none() {
                             let ms = u64::try_from(stats.subscribed_at.elapsed().as_millis()).unwrap_or(0);
                             stats.first_video_ms = Some(ms);
@@ -551,6 +651,31 @@ pub async fn run(
                         print_stats(&mut out, &feeds, &send_stats, keyframe_requests);
                         Ok(())
                     }
+                    CallCommand::ShareStart(source) => {
+                        if share.is_some() {
+                            Err("already sharing; `share stop` first".to_owned())
+                        } else {
+                            match start_share(&spec, source, &share_tx, hooks.share_preview.clone()).await {
+                                Ok(sh) => {
+                                    out.emit(json!({"event": "share", "state": "starting", "display": sh.sender.display}));
+                                    share = Some(sh);
+                                    Ok(())
+                                }
+                                Err(StartError::Refused(reason)) => {
+                                    out.emit(json!({"event": "share", "state": "refused", "reason": reason}));
+                                    Ok(())
+                                }
+                                Err(StartError::Failed(why)) => Err(format!("sharing failed: {why}")),
+                            }
+                        }
+                    }
+                    CallCommand::ShareStop => {
+                        if let Some(sh) = share.take() {
+                            sh.stop().await;
+                            out.emit(json!({"event": "share", "state": "stopped"}));
+                        }
+                        Ok(())
+                    }
                     CallCommand::Leave => {
                         signal.commands.send(SignalCommand::Leave).await.ok();
                         out.emit(json!({"event": "left", "reason": "leave"}));
@@ -579,8 +704,11 @@ pub async fn run(
         }
     }
 
-    // Teardown: devices off first (privacy), then media threads, then the network.
+    // Teardown: devices and the share off first (privacy), then media threads, then the network.
     let _ = driver.panic_all_off();
+    if let Some(sh) = share.take() {
+        sh.stop().await;
+    }
     stop.store(true, Ordering::Relaxed);
     for peer in subscribers.values() {
         peer.close().await;
@@ -679,6 +807,7 @@ fn print_stats(out: &mut Events, feeds: &HashMap<String, FeedStats>, send: &Send
             "last_capture_us": s.last_capture_us,
             "max_capture_us": s.max_capture_us,
             "last_recv_unix_us": s.last_recv_unix_us,
+            "centre_luma": s.centre_luma,
             "first_video_ms": s.first_video_ms,
             "audio_frames": s.audio_frames,
             "audio_frames_since_last": s.audio_frames_since_tick,
@@ -686,4 +815,41 @@ fn print_stats(out: &mut Events, feeds: &HashMap<String, FeedStats>, send: &Send
             "audio_dbfs": dbfs,
         }));
     }
+}
+
+/// Our own share's feed: never subscribed (it would show us our own screen, and cost a decoder).
+fn is_own_share(share: &Option<Share>, p: &Participant) -> bool {
+    share.as_ref().is_some_and(|sh| sh.participant_id.as_deref() == Some(p.id.as_str()) || p.display.as_deref() == Some(sh.sender.display.as_str()))
+}
+
+/// Starts a share: policy and capture first, then its own signalling session, then the offer.
+async fn start_share(
+    spec: &CallSpec,
+    source: Source,
+    events: &mpsc::Sender<Value>,
+    preview: Option<crate::share_send::PictureHook>,
+) -> Result<Share, StartError> {
+    let display = format!("{} (screen)", spec.join.display_name);
+    let peer_config = PeerConfig { ice_servers: spec.ice_servers.clone(), ice_bind_ip: spec.ice_ip, congestion_control: spec.congestion_control, ..PeerConfig::default() };
+    if spec.url.kind != blende_policy::ServerKind::Janus {
+        return Err(StartError::Failed("sharing is available on Janus servers so far".to_owned()));
+    }
+    let sender = ShareSender::start(spec.policy.clone(), source, peer_config, display.clone(), events.clone(), preview).await?;
+    let signal = blende_signal::connect(&spec.url, JoinOptions { display_name: display, ..spec.join.clone() })
+        .await
+        .map_err(|e| StartError::Failed(e.to_string()))?;
+    let offer = sender.peer.create_offer().await.map_err(|e| StartError::Failed(e.to_string()))?;
+    signal.commands.send(SignalCommand::Publish { sdp: offer }).await.map_err(|_| StartError::Failed("signalling closed".to_owned()))?;
+    Ok(Share { sender, signal, participant_id: None })
+}
+
+/// Mean luma of the picture's central 1/8 × 1/8 (I420 pictures only): lets a test tell a
+/// shared window's background from the guard's slate without looking at every pixel.
+fn centre_luma(frame: &VideoFrame) -> Option<f64> {
+    let (y, _, _) = frame.i420_planes()?;
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let (bw, bh) = ((w / 8).max(1), (h / 8).max(1));
+    let (x0, y0) = ((w - bw) / 2, (h - bh) / 2);
+    let sum: u64 = (y0..y0 + bh).flat_map(|row| y[row * w + x0..row * w + x0 + bw].iter()).map(|&v| u64::from(v)).sum();
+    Some(sum as f64 / (bw * bh) as f64)
 }

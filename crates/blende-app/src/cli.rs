@@ -135,7 +135,7 @@ fn policy_exit(policy: &Policy) -> ExitCode {
     }
 }
 
-fn parse_window_id(s: &str) -> Result<u32, String> {
+pub(crate) fn parse_window_id(s: &str) -> Result<u32, String> {
     let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         Some(hex) => u32::from_str_radix(hex, 16),
         None => s.parse(),

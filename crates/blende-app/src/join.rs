@@ -77,6 +77,10 @@ pub struct JoinArgs {
     /// (GCC over TWCC feedback, with its pacer) drive it.
     #[arg(long)]
     pub no_congestion_control: bool,
+    /// Share this X window (decimal or 0x-hex id, as `blende windows` shows it) as its own
+    /// feed "<name> (screen)", through the share guard; `share stop` on stdin ends it.
+    #[arg(long, value_name = "ID", value_parser = crate::cli::parse_window_id)]
+    pub share_window: Option<u32>,
     /// Start (and, without congestion control, fixed) video bitrate.
     #[arg(long, default_value_t = 800_000)]
     pub bitrate_bps: u32,
@@ -155,6 +159,8 @@ fn spec_from_args(args: &JoinArgs) -> anyhow::Result<(CallSpec, blende_policy::P
         bitrate_bps: args.bitrate_bps,
         congestion_control: !args.no_congestion_control,
         stats_interval_ms: args.stats_interval_ms,
+        policy: policy.clone(),
+        share: args.share_window.map(crate::preview::Source::Window),
     };
     Ok((spec, policy))
 }

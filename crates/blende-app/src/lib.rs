@@ -9,4 +9,6 @@ pub mod call;
 pub mod join;
 #[cfg(target_os = "linux")]
 pub mod preview;
+#[cfg(target_os = "linux")]
+pub mod share_send;
 pub mod ui;

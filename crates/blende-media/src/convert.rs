@@ -24,6 +24,64 @@ fn rgb_to_v(r: i32, g: i32, b: i32) -> i32 {
     ((112 * r - 94 * g - 18 * b + 128) >> 8) + 128
 }
 
+/// A borrowed packed picture (4 bytes per pixel), e.g. a captured window.
+#[derive(Debug, Clone, Copy)]
+pub struct PackedPicture<'a> {
+    pub data: &'a [u8],
+    pub width: u32,
+    pub height: u32,
+    /// Bytes from one row to the next (≥ `width * 4`).
+    pub stride_bytes: usize,
+    /// [`PixelFormat::Bgra`] or [`PixelFormat::Rgba`].
+    pub format: PixelFormat,
+}
+
+/// Fits a packed picture into a `canvas_width`×`canvas_height` frame of the same pixel format: scaled down (never up) with
+/// its aspect ratio kept, nearest neighbour, centred on black. A shared window changes size
+/// while the encoder's does not; this is the step between them.
+///
+/// # Errors
+/// [`crate::MediaError::InvalidFrame`] for a zero size, a short buffer or a 3-plane format.
+pub fn letterbox(
+    picture: PackedPicture<'_>,
+    canvas_width: u32,
+    canvas_height: u32,
+    capture_time_us: u64,
+    sequence: u64,
+) -> Result<VideoFrame, crate::MediaError> {
+    let PackedPicture { data, width, height, stride_bytes, format } = picture;
+    if format == PixelFormat::I420 {
+        return Err(crate::MediaError::InvalidFrame("letterbox needs a packed format"));
+    }
+    let (w, h, cw, ch) = (width as usize, height as usize, canvas_width as usize, canvas_height as usize);
+    if w == 0 || h == 0 || cw == 0 || ch == 0 || stride_bytes < w * 4 || data.len() < stride_bytes * (h - 1) + w * 4 {
+        return Err(crate::MediaError::InvalidFrame("letterbox: bad source size"));
+    }
+    // Scale = min(cw/w, ch/h, 1), in integer arithmetic on the output size.
+    let (out_w, out_h) = if w <= cw && h <= ch {
+        (w, h)
+    } else if w * ch >= h * cw {
+        (cw, (h * cw / w).max(1))
+    } else {
+        ((w * ch / h).max(1), ch)
+    };
+    let (x0, y0) = ((cw - out_w) / 2, (ch - out_h) / 2);
+    let mut out = vec![0u8; cw * ch * 4];
+    for px in out.chunks_exact_mut(4) {
+        px[3] = 255;
+    }
+    for oy in 0..out_h {
+        let sy = oy * h / out_h;
+        let src_row = &data[sy * stride_bytes..sy * stride_bytes + w * 4];
+        let dst_row = &mut out[((y0 + oy) * cw + x0) * 4..((y0 + oy) * cw + x0 + out_w) * 4];
+        for (ox, dst) in dst_row.chunks_exact_mut(4).enumerate() {
+            let sx = ox * w / out_w;
+            dst.copy_from_slice(&src_row[sx * 4..sx * 4 + 4]);
+        }
+    }
+    VideoFrame::new(canvas_width, canvas_height, format, out, capture_time_us, sequence)
+}
+
 /// Converts any frame to I420; an I420 frame is returned as a clone.
 #[must_use]
 pub fn to_i420(frame: &VideoFrame) -> VideoFrame {
@@ -256,5 +314,24 @@ mod tests {
             to_i420(&black).data(),
             VideoFrame::black(2, 2, PixelFormat::I420, 0, 0).data()
         );
+    }
+
+    #[test]
+    fn letterbox_keeps_aspect_and_centres() {
+        // 8x2 white picture into a 4x4 canvas: 4x1 white row in the middle, black around.
+        let src = vec![255u8; 8 * 2 * 4];
+        let f = super::letterbox(pic(&src, 8, 2), 4, 4, 7, 3).expect("fits");
+        assert_eq!((f.width(), f.height(), f.capture_time_us(), f.sequence()), (4, 4, 7, 3));
+        let rows: Vec<u8> = f.data().chunks_exact(16).map(|r| r[0]).collect();
+        assert_eq!(rows, vec![0, 255, 0, 0]);
+        // Smaller than the canvas: not scaled up, centred.
+        let small = super::letterbox(pic(&[9u8; 2 * 2 * 4], 2, 2), 4, 4, 0, 0).expect("fits");
+        assert_eq!(small.data()[(4 + 1) * 4], 9);
+        assert_eq!(small.data()[0], 0);
+        assert!(super::letterbox(pic(&[0u8; 4], 2, 2), 4, 4, 0, 0).is_err());
+    }
+
+    fn pic(data: &[u8], width: u32, height: u32) -> super::PackedPicture<'_> {
+        super::PackedPicture { data, width, height, stride_bytes: width as usize * 4, format: PixelFormat::Bgra }
     }
 }

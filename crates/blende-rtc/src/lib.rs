@@ -19,6 +19,7 @@
 mod peer;
 mod receive;
 
+pub use blende_media::ContentKind;
 pub use peer::{AudioInput, Peer, PeerConfig, PeerRole, VideoInput};
 
 use blende_media::{AudioFrame, VideoFrame};

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use blende_media::{
-    AudioFrame, OpusConfig, OpusEncoder, VideoFrame, vp8::Vp8Encoder, vp8::Vp8EncoderConfig,
+    AudioFrame, ContentKind, OpusConfig, OpusEncoder, VideoFrame, vp8::Vp8Encoder, vp8::Vp8EncoderConfig,
 };
 use bytes::Bytes;
 use rtc::interceptor::{
@@ -67,8 +67,11 @@ pub struct PeerConfig {
     pub ice_servers: Vec<String>,
     /// Bind the ICE socket to this address only (127.0.0.2 in the interop tests).
     pub ice_bind_ip: Option<IpAddr>,
-    /// Publisher: send a VP8 camera track of this size.
+    /// Publisher: send a VP8 video track of this size.
     pub video: Option<(u32, u32)>,
+    /// What the video track carries: a camera, or a shared window (VP8 screen-content mode,
+    /// 15 fps, sharp text before smooth motion).
+    pub video_content: ContentKind,
     /// Publisher: send an Opus track.
     pub audio: bool,
     pub initial_bitrate_bps: u32,
@@ -86,6 +89,7 @@ impl Default for PeerConfig {
             ice_servers: Vec::new(),
             ice_bind_ip: None,
             video: Some((640, 360)),
+            video_content: ContentKind::Camera,
             audio: true,
             initial_bitrate_bps: 800_000,
             min_bitrate_bps: 100_000,
@@ -309,7 +313,10 @@ impl Peer {
     pub fn video_input(&self) -> Result<VideoInput, RtcError> {
         let local = self.video.as_ref().ok_or(RtcError::NoTrack(MediaKind::Video))?;
         let (width, height) = self.config.video.unwrap_or((640, 360));
-        let mut encoder_config = Vp8EncoderConfig::camera(width, height, self.config.initial_bitrate_bps);
+        let mut encoder_config = match self.config.video_content {
+            ContentKind::Screen => Vp8EncoderConfig::screen(width, height, self.config.initial_bitrate_bps),
+            _ => Vp8EncoderConfig::camera(width, height, self.config.initial_bitrate_bps),
+        };
         if u64::from(width) * u64::from(height) <= 640 * 480 {
             // libvpx's VP8 worker threads spin-wait; up to VGA one thread is cheaper overall.
             encoder_config.threads = 1;
@@ -321,7 +328,7 @@ impl Peer {
             tx,
             control: Arc::clone(&self.control),
             applied_bitrate_bps: u64::from(self.config.initial_bitrate_bps),
-            frame_interval: Duration::from_millis(33),
+            frame_interval: Duration::from_millis(1000 / u64::from(encoder_config.frame_rate_fps.max(1))),
             sent_frames: 0,
         })
     }

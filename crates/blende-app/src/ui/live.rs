@@ -34,6 +34,8 @@ pub struct LiveCall {
     pub events: Receiver<Value>,
     pub local: LatestFrame,
     pub feeds: Feeds,
+    /// Our share as it goes to the encoder (after the guard).
+    pub share_frame: LatestFrame,
     mic_level: Arc<AtomicU32>,
     speaker_stop: Arc<AtomicBool>,
     /// Why the speaker could not be opened, if it could not.
@@ -79,6 +81,7 @@ impl LiveCall {
         let (commands, command_rx) = tokio::sync::mpsc::channel(16);
         let (event_tx, events) = sync_channel::<Value>(256);
         let local: LatestFrame = Arc::default();
+        let share_frame: LatestFrame = Arc::default();
         let feeds: Feeds = Arc::default();
         let mic_level = Arc::new(AtomicU32::new((-120.0f32).to_bits()));
         let speaker_stop = Arc::new(AtomicBool::new(false));
@@ -87,8 +90,8 @@ impl LiveCall {
 
         let end_tx = event_tx.clone();
         let hooks = {
-            let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
-            let (local, feeds_v, level) = (local.clone(), feeds.clone(), mic_level.clone());
+            let (c1, c2, c3, c4) = (ctx.clone(), ctx.clone(), ctx.clone(), ctx.clone());
+            let (local, feeds_v, level, shared) = (local.clone(), feeds.clone(), mic_level.clone(), share_frame.clone());
             Hooks {
                 event: Some(Box::new(move |v: &Value| {
                     if print_events {
@@ -106,6 +109,10 @@ impl LiveCall {
                 local_audio: Some(Arc::new(move |frame: &AudioFrame| {
                     let dbfs = blende_media::synthetic::rms_dbfs(&frame.samples().to_f32()) as f32;
                     level.store(dbfs.to_bits(), Ordering::Relaxed);
+                })),
+                share_preview: Some(Arc::new(move |frame| {
+                    store(&shared, super::bgra_image(frame));
+                    c4.request_repaint();
                 })),
                 remote_video: Some(Arc::new(move |feed: &str, frame| {
                     let slot = feeds_v.lock().ok().map(|mut f| f.entry(feed.to_owned()).or_default().picture.clone());
@@ -144,7 +151,7 @@ impl LiveCall {
                 ctx_end.request_repaint();
             })
             .map_err(|e| e.to_string())?;
-        Ok(LiveCall { driver, commands, events, local, feeds, mic_level, speaker_stop, speaker_error })
+        Ok(LiveCall { driver, commands, events, local, feeds, share_frame, mic_level, speaker_stop, speaker_error })
     }
 
     /// A kill switch: off closes the gate before this returns.
@@ -154,6 +161,14 @@ impl LiveCall {
 
     pub fn all_off(&self) -> Result<(), String> {
         self.driver.panic_all_off().map_err(|e| e.to_string())
+    }
+
+    /// Sends a command to the engine without waiting.
+    ///
+    /// # Errors
+    /// The engine is gone or its queue is full.
+    pub fn command(&self, cmd: CallCommand) -> Result<(), String> {
+        self.commands.try_send(cmd).map_err(|e| format!("the call engine did not take the command: {e}"))
     }
 
     pub fn driver(&self) -> Arc<DriverHandle> {

@@ -160,9 +160,37 @@ const LOCAL_TILE: &str = "local";
 /// A running share: what it is, the guard's state, the guarded picture.
 struct Sharing {
     name: String,
-    session: share::ShareSession,
+    /// The demo's local share pipeline; in a live call the engine runs it.
+    session: Option<share::ShareSession>,
+    /// The guarded picture as it goes to the encoder.
+    frame: demo::LatestFrame,
     paused: Option<blende_guard::PauseReason>,
     texture: Option<(u64, egui::TextureHandle)>,
+}
+
+impl Call {
+    /// Stops the share at once: the demo's thread stops, a live engine gets `ShareStop`.
+    fn stop_sharing(&mut self) {
+        if self.sharing.take().is_some()
+            && let Engine::Live(live) = &self.engine
+        {
+            let _ = live.command(crate::call::CallCommand::ShareStop);
+        }
+    }
+}
+
+/// A pause reason from the engine's `share` event (JOIN.md).
+fn pause_from_event(ev: &serde_json::Value) -> Option<blende_guard::PauseReason> {
+    use blende_guard::PauseReason;
+    Some(match ev["reason"].as_str()? {
+        "blocked" => {
+            let category = Category::ALL.into_iter().find(|c| Some(c.as_str()) == ev["category"].as_str())?;
+            PauseReason::Blocked { category, rule: String::new() }
+        }
+        "minimized" => PauseReason::Minimized,
+        "closed" => PauseReason::Closed,
+        _ => PauseReason::Unreadable,
+    })
 }
 
 struct Picker {
@@ -273,6 +301,8 @@ impl BlendeApp {
             bitrate_bps: 800_000,
             congestion_control: true,
             stats_interval_ms: 1000,
+            policy: self.policy.clone(),
+            share: None,
         })
     }
 
@@ -391,6 +421,7 @@ impl BlendeApp {
         let started = self.started;
         let Some(call) = &mut self.call else { return };
         let mut slots: Vec<(String, demo::LatestFrame)> = Vec::new();
+        let mut share_events = Vec::new();
         match &call.engine {
             Engine::Demo(demo) => {
                 while let Ok(u) = demo.updates.try_recv() {
@@ -414,6 +445,7 @@ impl BlendeApp {
                         Some("ended") if !matches!(call.status, CallStatus::Ended(_)) => {
                             call.status = CallStatus::Ended(ev["message"].as_str().unwrap_or_default().to_owned());
                         }
+                        Some("share") => share_events.push(ev),
                         Some("participant_left") => {
                             if let (Some(id), Ok(mut feeds)) = (ev["id"].as_str(), live.feeds.lock()) {
                                 feeds.remove(id);
@@ -455,11 +487,26 @@ impl BlendeApp {
             }
         }
         call.textures.retain(|k, _| slots.iter().any(|(key, _)| key == k));
-        if let Some(sh) = &mut call.sharing {
-            while let Ok(status) = sh.session.status.try_recv() {
-                sh.paused = status;
+        for ev in share_events {
+            if let Some(sh) = &mut call.sharing {
+                match ev["state"].as_str() {
+                    Some("paused") => sh.paused = pause_from_event(&ev),
+                    Some("sending") => sh.paused = None,
+                    Some("refused" | "stopped" | "ended") => {
+                        self.error = ev["reason"].as_str().map(str::to_owned);
+                        call.sharing = None;
+                    }
+                    _ => {}
+                }
             }
-            let latest = sh.session.frame.lock().ok().and_then(|s| s.clone());
+        }
+        if let Some(sh) = &mut call.sharing {
+            if let Some(session) = &sh.session {
+                while let Ok(status) = session.status.try_recv() {
+                    sh.paused = status;
+                }
+            }
+            let latest = sh.frame.lock().ok().and_then(|s| s.clone());
             if let Some((n, img)) = latest {
                 match &mut sh.texture {
                     Some((seen, t)) if *seen != n => {
@@ -572,7 +619,7 @@ impl BlendeApp {
                 action = Some(Box::new(move |app: &mut BlendeApp| {
                     if sharing {
                         if let Some(c) = &mut app.call {
-                            c.sharing = None;
+                            c.stop_sharing();
                         }
                     } else {
                         app.open_picker(Some(ctx));
@@ -582,7 +629,7 @@ impl BlendeApp {
             if ui.add(egui::Button::new(egui::RichText::new(self.i18n.t("switch-all-off")).color(egui::Color32::WHITE)).fill(egui::Color32::from_rgb(170, 30, 30))).clicked() {
                 action = Some(Box::new(|app: &mut BlendeApp| {
                     if let Some(c) = &mut app.call {
-                        c.sharing = None;
+                        c.stop_sharing();
                         if let Err(e) = c.engine.all_off() {
                             app.error = Some(e);
                         }
@@ -693,13 +740,26 @@ impl BlendeApp {
         });
         if let Some((name, source)) = chosen {
             // The guard checks the window again when the share starts: the picker's list may be old.
-            match share::ShareSession::start(self.policy.clone(), source, ctx.clone()) {
-                Ok(session) => {
-                    if let Some(c) = &mut self.call {
-                        c.sharing = Some(Sharing { name, session, paused: None, texture: None });
+            match self.call.as_mut().map(|c| &c.engine) {
+                Some(Engine::Live(live)) => match live.command(crate::call::CallCommand::ShareStart(source)) {
+                    Ok(()) => {
+                        let frame = live.share_frame.clone();
+                        if let Some(c) = &mut self.call {
+                            c.sharing = Some(Sharing { name, session: None, frame, paused: None, texture: None });
+                        }
                     }
-                }
-                Err(why) => self.error = Some(why),
+                    Err(why) => self.error = Some(why),
+                },
+                Some(Engine::Demo(_)) => match share::ShareSession::start(self.policy.clone(), source, ctx.clone()) {
+                    Ok(session) => {
+                        let frame = session.frame.clone();
+                        if let Some(c) = &mut self.call {
+                            c.sharing = Some(Sharing { name, session: Some(session), frame, paused: None, texture: None });
+                        }
+                    }
+                    Err(why) => self.error = Some(why),
+                },
+                None => {}
             }
             close = true;
         }

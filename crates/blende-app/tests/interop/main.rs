@@ -7,6 +7,7 @@ mod app;
 mod bench;
 mod browser;
 mod harness;
+mod share;
 mod whip;
 
 use std::time::Duration;
