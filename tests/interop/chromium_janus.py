@@ -29,7 +29,7 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8">
 <script src="file://%(janus_js)s"></script></head><body>
 <script>
 window.__state = {phase: 'init', errors: []};
-const ROOM = %(room)d, MODE = '%(mode)s';
+const ROOM = %(room)d, MODE = '%(mode)s', CAPTURE = %(capture)s;
 const S = window.__state;
 function err(e) { S.errors.push(String(e && e.message || e)); }
 Janus.init({debug: false,
@@ -62,7 +62,7 @@ Janus.init({debug: false,
         if (msg.videoroom === 'joined') {
           S.phase = 'joined';
           if (MODE !== 'subscribe') {
-            pub.createOffer({tracks: [{type: 'audio', capture: true, recv: false}, {type: 'video', capture: true, recv: false}],
+            pub.createOffer({tracks: [{type: 'audio', capture: true, recv: false}, {type: 'video', capture: CAPTURE, recv: false}],
               error: err, success: function(offer) { pub.send({message: {request: 'publish'}, jsep: offer}); }});
           }
         }
@@ -131,13 +131,16 @@ def main():
     ap.add_argument("--room", type=int, required=True)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--min-frames", type=int, default=1)
+    ap.add_argument("--capture", default="stdres", choices=["stdres", "hires"],
+                    help="fake camera size: stdres 640x480, hires 1280x720")
     args = ap.parse_args()
 
     profile = tempfile.mkdtemp(prefix="blende-chromium-")
     tmp = tempfile.mkdtemp(prefix="blende-page-")
     page = os.path.join(tmp, "page.html")
     with open(page, "w") as f:
-        f.write(PAGE % {"janus_js": JANUS_JS, "room": args.room, "mode": args.mode})
+        f.write(PAGE % {"janus_js": JANUS_JS, "room": args.room, "mode": args.mode,
+                       "capture": "'%s'" % args.capture})
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = "/usr/bin/chromium"

@@ -261,6 +261,13 @@ pub async fn run(
     hooks: Hooks,
 ) -> anyhow::Result<ExitCode> {
     let mut out = Events { start, sink: hooks.event };
+    let mut spec = spec;
+    if spec.url.kind == blende_policy::ServerKind::Whep && (spec.camera || spec.mic) {
+        // WHEP only receives: no device is opened for nothing.
+        out.emit(json!({"event": "error", "message": "WHEP only receives: camera and microphone stay off", "fatal": false}));
+        spec.camera = false;
+        spec.mic = false;
+    }
     let hooks = Hooks { event: None, ..hooks };
     let mut signal = blende_signal::connect(&spec.url, spec.join.clone()).await?;
 
@@ -478,7 +485,7 @@ pub async fn run(
                 SignalEvent::SubscriptionOffer { feed, sdp } => {
                     offered.insert(feed.clone());
                     let display = wanted.get(&feed).and_then(|(d, _)| d.clone());
-                    match subscribe(&feed, &sdp, &spec.ice_servers, spec.ice_ip, &input_tx).await {
+                    match subscribe(&feed, Offer::FromServer(&sdp), &spec.ice_servers, spec.ice_ip, &input_tx).await {
                         Ok((peer, answer)) => {
                             signal.commands.send(SignalCommand::AnswerSubscription { feed: feed.clone(), sdp: answer }).await.ok();
                             if let Some(old) = subscribers.insert(feed.clone(), peer) {
@@ -487,6 +494,27 @@ pub async fn run(
                             feeds.insert(feed, FeedStats::new(display));
                         }
                         Err(e) => out.emit(json!({"event": "error", "message": format!("subscribing to {feed}: {e}"), "fatal": false})),
+                    }
+                }
+                SignalEvent::SubscriptionNeedsOffer { feed } => {
+                    offered.insert(feed.clone());
+                    let display = wanted.get(&feed).and_then(|(d, _)| d.clone());
+                    match subscribe(&feed, Offer::Ours, &spec.ice_servers, spec.ice_ip, &input_tx).await {
+                        Ok((peer, offer)) => {
+                            signal.commands.send(SignalCommand::OfferSubscription { feed: feed.clone(), sdp: offer }).await.ok();
+                            if let Some(old) = subscribers.insert(feed.clone(), peer) {
+                                old.close().await;
+                            }
+                            feeds.insert(feed, FeedStats::new(display));
+                        }
+                        Err(e) => out.emit(json!({"event": "error", "message": format!("subscribing to {feed}: {e}"), "fatal": false})),
+                    }
+                }
+                SignalEvent::SubscriptionAnswer { feed, sdp } => {
+                    if let Some(peer) = subscribers.get(&feed)
+                        && let Err(e) = peer.apply_answer(&sdp).await
+                    {
+                        out.emit(json!({"event": "error", "message": format!("subscribing to {feed}: {e}"), "fatal": false}));
                     }
                 }
                 SignalEvent::SubscriptionUp { feed } => out.emit(json!({"event": "subscribed", "feed": feed})),
@@ -747,9 +775,19 @@ fn media_name(k: MediaKind) -> &'static str {
     }
 }
 
+/// Who makes the offer for a subscription.
+enum Offer<'a> {
+    /// The server offered (Janus): we answer.
+    FromServer(&'a str),
+    /// We offer receive-only media (WHEP).
+    Ours,
+}
+
+/// A receive-only PeerConnection for `feed`, its events forwarded into the main loop; returns
+/// our answer (to the server's offer) or our offer.
 async fn subscribe(
     feed: &str,
-    offer: &str,
+    offer: Offer<'_>,
     ice_servers: &[String],
     ice_ip: Option<IpAddr>,
     input_tx: &mpsc::Sender<Input>,
@@ -763,7 +801,10 @@ async fn subscribe(
         ..PeerConfig::default()
     })
     .await?;
-    let answer = peer.answer_offer(offer).await?;
+    let sdp = match offer {
+        Offer::FromServer(offer) => peer.answer_offer(offer).await?,
+        Offer::Ours => peer.create_offer().await?,
+    };
     let tx = input_tx.clone();
     let feed = feed.to_owned();
     tokio::spawn(async move {
@@ -777,7 +818,7 @@ async fn subscribe(
             }
         }
     });
-    Ok((peer, answer))
+    Ok((peer, sdp))
 }
 
 fn print_stats(out: &mut Events, feeds: &HashMap<String, FeedStats>, send: &SendStats, keyframe_requests: u64) {

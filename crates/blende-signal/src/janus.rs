@@ -171,6 +171,11 @@ impl JanusMachine {
                 }
             }
             SignalCommand::Leave => self.leave(),
+            // Janus offers subscriptions itself; a client offer is a caller's mistake.
+            SignalCommand::OfferSubscription { .. } => self.events.push_back(SignalEvent::Error {
+                message: "Janus offers subscriptions; a client offer is not used".into(),
+                fatal: false,
+            }),
         }
     }
 

@@ -8,13 +8,17 @@
 //!   ([`janus::JanusMachine`]: messages in, messages and events out, its own transaction ids, the
 //!   caller's clock); [`janus_ws`] is the thin WebSocket driver (subprotocol `janus-protocol`).
 //! - **WHIP** ([`whip`], RFC 9725): publish only; POST the offer, DELETE the resource to leave.
+//! - **WHEP** ([`whep`]): receive only; the client offers, the endpoint is one feed.
+//!   Both over [`http`] (TLS through the system's trust store for `https`).
 //!
 //! **Architecture invariant:** plain-text signalling (`ws://`, `http://`) is only ever used for
 //! loopback addresses — [`ServerUrl::parse`] refuses anything else, and [`connect`] checks again.
 //! This crate knows nothing about WebRTC itself: SDP is an opaque string here.
 
+pub mod http;
 pub mod janus;
 pub mod janus_ws;
+pub mod whep;
 pub mod whip;
 
 use blende_policy::{ServerKind, ServerUrl};
@@ -59,6 +63,9 @@ pub enum SignalCommand {
     Publish { sdp: String },
     /// Receive a participant's media; the server answers with [`SignalEvent::SubscriptionOffer`].
     Subscribe { feed: String },
+    /// Our offer for a subscription where the client offers (WHEP), after
+    /// [`SignalEvent::SubscriptionNeedsOffer`].
+    OfferSubscription { feed: String, sdp: String },
     /// Our answer to a subscription offer.
     AnswerSubscription { feed: String, sdp: String },
     /// Stop receiving a participant.
@@ -84,6 +91,11 @@ pub enum SignalEvent {
     ParticipantLeft { id: String },
     /// The server offers us a participant's media.
     SubscriptionOffer { feed: String, sdp: String },
+    /// This server wants the client's offer for a subscription (WHEP): answer with
+    /// [`SignalCommand::OfferSubscription`].
+    SubscriptionNeedsOffer { feed: String },
+    /// The server's answer to [`SignalCommand::OfferSubscription`].
+    SubscriptionAnswer { feed: String, sdp: String },
     /// The server says a subscription PeerConnection is up.
     SubscriptionUp { feed: String },
     /// A trickled server candidate (`feed` = `None`: for our publisher connection).
@@ -125,7 +137,7 @@ pub struct SignalHandle {
 ///
 /// # Errors
 /// [`SignalError::PlainTextRemote`] for `ws://`/`http://` to a non-loopback host,
-/// [`SignalError::Unsupported`] for WHEP and Blende servers, connection errors.
+/// [`SignalError::Unsupported`] for Blende servers (so far), connection errors.
 pub async fn connect(url: &ServerUrl, options: JoinOptions) -> Result<SignalHandle, SignalError> {
     if !url.tls && !url.is_loopback() {
         return Err(SignalError::PlainTextRemote(url.to_string()));
@@ -133,6 +145,7 @@ pub async fn connect(url: &ServerUrl, options: JoinOptions) -> Result<SignalHand
     match url.kind {
         ServerKind::Janus => janus_ws::connect(url, options).await,
         ServerKind::Whip => whip::connect(url, options),
+        ServerKind::Whep => whep::connect(url, options),
         _ => Err(SignalError::Unsupported(url.to_string())),
     }
 }

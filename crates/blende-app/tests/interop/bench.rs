@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::browser::run_chromium;
+use crate::browser::{run_chromium, run_chromium_capture};
 use crate::harness::{Participant, janus_or_skip, serial};
 
 /// (CPU seconds, peak RSS bytes) of a process from /proc.
@@ -141,4 +141,45 @@ fn bench_blende_vs_chromium_resources() {
     );
     assert_eq!(verdict["ok"], true, "{verdict}");
     blende.leave();
+}
+
+/// The app itself (window under Xvfb, glow on llvmpipe) in a two-way 1280x720 call with
+/// Chromium (fake camera at 1280x720) for 20 s: app start → first frame drawn, and both
+/// sides' CPU seconds and peak RSS.
+#[test]
+#[ignore = "benchmark: run in release with --ignored --nocapture"]
+fn bench_app_vs_chromium_720p() {
+    let _serial = serial();
+    if !janus_or_skip("bench_app_vs_chromium_720p") || std::env::var_os("DISPLAY").is_none() {
+        return;
+    }
+    let app = Participant::spawn_app("App", 8888, &["--width", "1280", "--height", "720", "--fps", "30", "--bitrate-bps", "1500000"]);
+    let local = app.wait_for("own picture drawn", Duration::from_secs(20), |v| v["event"] == "first_frame_drawn" && v["tile"] == "local");
+    app.wait_for("published", Duration::from_secs(20), |v| v["event"] == "published");
+    println!("app start → first frame drawn (own camera): {} ms", local["since_start_ms"]);
+    let chromium = std::thread::Builder::new()
+        .name("chromium".into())
+        .spawn(|| run_chromium_capture("both", 8888, 20, 1, false, "hires"))
+        .expect("thread");
+    let remote = app.wait_for("remote picture drawn", Duration::from_secs(30), |v| v["event"] == "first_frame_drawn" && v["tile"] != "local");
+    let before = cpu_and_peak_rss(app.pid());
+    let verdict = chromium.join().expect("chromium");
+    let after = cpu_and_peak_rss(app.pid());
+    let feed = app.events().into_iter().rev().find(|v| v["event"] == "stats" && !v["feed"].is_null()).unwrap_or_default();
+    println!("app start → first remote frame drawn: {} ms", remote["since_start_ms"]);
+    println!(
+        "2-party 1280x720 call, ~20 s: app {:.2} CPU s while Chromium was in the call, peak RSS {:.1} MB, decoded {} frames ({}x{}); \
+         Chromium {} CPU s summed over its processes, peak RSS {:.1} MB summed, framesDecoded {} ({}x{})",
+        after.0 - before.0,
+        after.1 as f64 / 1e6,
+        feed["frames_decoded"],
+        feed["width"],
+        feed["height"],
+        verdict["chromium_cpu_s"],
+        verdict["chromium_peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1e6,
+        verdict["stats"]["framesDecoded"],
+        verdict["stats"]["frameWidth"],
+        verdict["stats"]["frameHeight"]
+    );
+    assert_eq!(verdict["ok"], true, "{verdict}");
 }

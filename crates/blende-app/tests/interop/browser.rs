@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::harness::{Participant, janus_or_skip, netns, serial};
 
-fn venv_python() -> PathBuf {
+pub fn venv_python() -> PathBuf {
     let venv = std::env::var("BLENDE_VENV").unwrap_or_else(|_| "/var/tmp/blende-venv".to_owned());
     PathBuf::from(venv).join("bin/python")
 }
@@ -36,11 +36,16 @@ fn browser_or_skip(test: &str) -> bool {
 
 /// Runs the Chromium script in the namespace; returns its JSON verdict.
 pub fn run_chromium(mode: &str, room: u32, seconds: u32, min_frames: u32, early_exit: bool) -> Value {
+    run_chromium_capture(mode, room, seconds, min_frames, early_exit, "stdres")
+}
+
+/// As [`run_chromium`], with the fake camera's size: `stdres` 640x480, `hires` 1280x720.
+pub fn run_chromium_capture(mode: &str, room: u32, seconds: u32, min_frames: u32, early_exit: bool, capture: &str) -> Value {
     let out = Command::new("ip")
         .args(["netns", "exec", &netns()])
         .arg(venv_python())
         .arg(script())
-        .args([mode, "--room", &room.to_string(), "--seconds", &seconds.to_string(), "--min-frames", &min_frames.to_string()])
+        .args([mode, "--room", &room.to_string(), "--seconds", &seconds.to_string(), "--min-frames", &min_frames.to_string(), "--capture", capture])
         .env("SE_OFFLINE", "true")
         .env("BLENDE_CHROMIUM_EARLY_EXIT", if early_exit { "1" } else { "0" })
         .stderr(Stdio::inherit())

@@ -66,7 +66,12 @@ impl Participant {
     }
 
     pub fn spawn_with_server(name: &str, server: &str, extra: &[&str]) -> Self {
-        Self::spawn_mode(name, server, true, extra)
+        Self::spawn_mode(name, server, true, extra, &[])
+    }
+
+    /// Headless, with extra environment variables (e.g. `SSL_CERT_FILE` for a test CA).
+    pub fn spawn_with_env(name: &str, server: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn_mode(name, server, true, extra, env)
     }
 
     /// The app with its window (`blende join` without `--headless`) on `$DISPLAY`, inside the
@@ -75,10 +80,10 @@ impl Participant {
         let room = room.to_string();
         let mut args = vec!["--room", room.as_str()];
         args.extend_from_slice(extra);
-        Self::spawn_mode(name, JANUS_WS, false, &args)
+        Self::spawn_mode(name, JANUS_WS, false, &args, &[])
     }
 
-    fn spawn_mode(name: &str, server: &str, headless: bool, extra: &[&str]) -> Self {
+    fn spawn_mode(name: &str, server: &str, headless: bool, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let bin = env!("CARGO_BIN_EXE_blende");
         let ns = netns();
         let mut args = vec!["netns", "exec", &ns, bin, "join", "--server", server, "--name", name, "--ice-ip", ICE_IP, "--stats-interval-ms", "500"]
@@ -91,6 +96,7 @@ impl Participant {
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         let mut child = Command::new("ip")
             .args(&args)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -8,6 +8,7 @@ mod bench;
 mod browser;
 mod harness;
 mod share;
+mod whep;
 mod whip;
 
 use std::time::Duration;
