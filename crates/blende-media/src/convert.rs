@@ -221,6 +221,46 @@ pub fn to_rgba(frame: &VideoFrame) -> VideoFrame {
     .unwrap_or_else(|_| unreachable!("buffer sized from the format"))
 }
 
+/// RGBA at most `max_width`×`max_height` (aspect kept, never scaled up), nearest neighbour:
+/// for showing a picture in a tile, where converting every pixel of a 720p frame would cost
+/// more than drawing it.
+#[must_use]
+pub fn to_rgba_fit(frame: &VideoFrame, max_width: u32, max_height: u32) -> VideoFrame {
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let (mw, mh) = (max_width.max(1) as usize, max_height.max(1) as usize);
+    if w <= mw && h <= mh {
+        return to_rgba(frame);
+    }
+    let (ow, oh) = if w * mh >= h * mw { (mw, (h * mw / w).max(1)) } else { ((w * mh / h).max(1), mh) };
+    let mut out = vec![255u8; ow * oh * 4];
+    let data = frame.data();
+    for oy in 0..oh {
+        let sy = oy * h / oh;
+        for ox in 0..ow {
+            let sx = ox * w / ow;
+            let o = (oy * ow + ox) * 4;
+            match frame.format() {
+                PixelFormat::Rgba => out[o..o + 4].copy_from_slice(&data[(sy * w + sx) * 4..(sy * w + sx) * 4 + 4]),
+                PixelFormat::Bgra => {
+                    let p = &data[(sy * w + sx) * 4..(sy * w + sx) * 4 + 4];
+                    out[o..o + 4].copy_from_slice(&[p[2], p[1], p[0], p[3]]);
+                }
+                PixelFormat::I420 => {
+                    let (cw, ch) = chroma_dims(frame.width(), frame.height());
+                    let c = i32::from(data[sy * w + sx]) - 16;
+                    let d = i32::from(data[w * h + (sy / 2) * cw + sx / 2]) - 128;
+                    let e = i32::from(data[w * h + cw * ch + (sy / 2) * cw + sx / 2]) - 128;
+                    out[o] = clamp_u8((298 * c + 409 * e + 128) >> 8);
+                    out[o + 1] = clamp_u8((298 * c - 100 * d - 208 * e + 128) >> 8);
+                    out[o + 2] = clamp_u8((298 * c + 516 * d + 128) >> 8);
+                }
+            }
+        }
+    }
+    VideoFrame::new(ow as u32, oh as u32, PixelFormat::Rgba, out, frame.capture_time_us(), frame.sequence())
+        .unwrap_or_else(|_| unreachable!("buffer sized from the format"))
+}
+
 /// Peak signal-to-noise ratio of the luma planes of two I420 frames of equal size, in dB.
 /// Identical planes give `f64::INFINITY`; `None` when sizes or formats differ.
 #[must_use]
@@ -329,6 +369,23 @@ mod tests {
         assert_eq!(small.data()[(4 + 1) * 4], 9);
         assert_eq!(small.data()[0], 0);
         assert!(super::letterbox(pic(&[0u8; 4], 2, 2), 4, 4, 0, 0).is_err());
+    }
+
+    #[test]
+    fn rgba_fit_scales_down_and_matches_full_conversion() {
+        let mut cam = crate::synthetic::TestPatternCamera::new(640, 360, 30);
+        let frame = cam.next_frame(0);
+        let small = super::to_rgba_fit(&frame, 320, 320);
+        assert_eq!((small.width(), small.height()), (320, 180));
+        let full = super::to_rgba(&frame);
+        // Nearest neighbour: pixel (x, y) of the small one is pixel (2x, 2y) of the full one.
+        for (x, y) in [(0usize, 0usize), (100, 50), (319, 179)] {
+            let s = &small.data()[(y * 320 + x) * 4..(y * 320 + x) * 4 + 4];
+            let f = &full.data()[(2 * y * 640 + 2 * x) * 4..(2 * y * 640 + 2 * x) * 4 + 4];
+            assert_eq!(s, f);
+        }
+        // Already small enough: unchanged size.
+        assert_eq!(super::to_rgba_fit(&frame, 1280, 720).width(), 640);
     }
 
     fn pic(data: &[u8], width: u32, height: u32) -> super::PackedPicture<'_> {

@@ -13,11 +13,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use blende_devices::{DeviceError, DriverConfig, DriverEvent, DriverHandle, DriverOutputs};
-use blende_media::convert::to_rgba;
+use blende_media::convert::to_rgba_fit;
 use blende_media::frame::VideoFrame;
 use blende_media::kill_switch::{DeviceKind, DeviceState};
 use blende_media::synthetic::TestPatternCamera;
 use eframe::egui;
+
+/// The largest picture a tile shows.
+pub(crate) const TILE_MAX: (u32, u32) = (480, 270);
 
 /// The latest picture of one track and a counter that changes with every new picture.
 pub type LatestFrame = Arc<Mutex<Option<(u64, egui::ColorImage)>>>;
@@ -116,7 +119,9 @@ impl Drop for Demo {
 }
 
 pub(crate) fn image(frame: &VideoFrame) -> egui::ColorImage {
-    let rgba = to_rgba(frame);
+    // Tiles are 480x270 logical points: larger pictures are scaled down to that while
+    // converting, not after.
+    let rgba = to_rgba_fit(frame, TILE_MAX.0, TILE_MAX.1);
     egui::ColorImage::from_rgba_unmultiplied([rgba.width() as usize, rgba.height() as usize], rgba.data())
 }
 

@@ -59,6 +59,10 @@ pub struct Devices {
     pub synthetic_size: Option<(u32, u32, u32)>,
 }
 
+/// Pictures arrive from several tracks at up to 30 fps each: one repaint per ~33 ms for all
+/// of them, instead of one per picture (drawing costs more than a picture on a software GPU).
+const FRAME_REPAINT: Duration = Duration::from_millis(33);
+
 /// Remote sound kept per feed before mixing: 200 ms at 48 kHz.
 const FEED_BUFFER_SAMPLES: usize = 9_600;
 /// One mixing step: 10 ms.
@@ -104,7 +108,7 @@ impl LiveCall {
                 })),
                 local_video: Some(Arc::new(move |frame| {
                     store(&local, image(frame));
-                    c2.request_repaint();
+                    c2.request_repaint_after(FRAME_REPAINT);
                 })),
                 local_audio: Some(Arc::new(move |frame: &AudioFrame| {
                     let dbfs = blende_media::synthetic::rms_dbfs(&frame.samples().to_f32()) as f32;
@@ -112,13 +116,13 @@ impl LiveCall {
                 })),
                 share_preview: Some(Arc::new(move |frame| {
                     store(&shared, super::bgra_image(frame));
-                    c4.request_repaint();
+                    c4.request_repaint_after(FRAME_REPAINT);
                 })),
                 remote_video: Some(Arc::new(move |feed: &str, frame| {
                     let slot = feeds_v.lock().ok().map(|mut f| f.entry(feed.to_owned()).or_default().picture.clone());
                     if let Some(slot) = slot {
                         store(&slot, image(frame));
-                        c3.request_repaint();
+                        c3.request_repaint_after(FRAME_REPAINT);
                     }
                 })),
                 remote_audio: Some(Arc::new(move |feed: &str, frame: &AudioFrame| {

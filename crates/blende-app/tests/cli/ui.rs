@@ -125,3 +125,30 @@ fn sharing_a_window_shows_what_is_shared_and_the_guards_pause() {
     h.get_by_label("Stop sharing").click();
     wait_for(&mut h, "Share a window");
 }
+
+/// Snapshot images of the main screens (rendered by wgpu on the software adapter). A changed
+/// screen fails with a `.new.png` and a `.diff.png` beside the snapshot under
+/// `tests/snapshots/`; `UPDATE_SNAPSHOTS=1` accepts the new look.
+#[test]
+fn snapshots_of_the_main_screens() {
+    use egui_kittest::SnapshotOptions;
+    let _one = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut results = egui_kittest::SnapshotResults::new();
+    for (language, name, label) in [(Language::English, "join_screen_en", "Join"), (Language::German, "join_screen_de", "Beitreten")] {
+        let mut h = app(language, false);
+        wait_for(&mut h, label);
+        h.run();
+        results.add(h.try_snapshot(name));
+    }
+    // The call with everything switched off: the bar shows both devices off and the own tile
+    // "Camera off". The demo participant's moving picture (480x270) is the one part allowed
+    // to differ.
+    let mut h = app(Language::English, true);
+    wait_for(&mut h, "Camera: on");
+    h.get_by_label("Everything off").click();
+    wait_for(&mut h, "Camera: off");
+    wait_for(&mut h, "Microphone: off");
+    h.run();
+    results.add(h.try_snapshot_options("call_screen_all_off", &SnapshotOptions::new().max_failed_pixels(480 * 270 + 2_000)));
+    results.unwrap();
+}
