@@ -8,7 +8,8 @@ BUILD=(pkg-config cmake clang libclang-dev libxcb1-dev libxcb-shm0-dev libxcb-ra
   libxi-dev libxtst-dev libasound2-dev libvpx-dev libssl-dev libdbus-1-dev
   libgl1-mesa-dri libegl-mesa0 libxkbcommon-x11-0 xvfb openbox)
 TEST=(xdotool xterm x11-utils pulseaudio pulseaudio-utils dbus dbus-x11 imagemagick
-  janus libjs-janus-gateway iproute2 chromium chromium-driver python3-venv openssl)
+  janus libjs-janus-gateway iproute2 chromium chromium-driver python3-venv openssl
+  postgresql)
 
 want=("${BUILD[@]}")
 for arg in "$@"; do [ "$arg" = test ] && want+=("${TEST[@]}"); done

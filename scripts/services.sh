@@ -47,3 +47,7 @@ blende_start_janus() {
   export BLENDE_NETNS=${BLENDE_NETNS:-blende-ns}
   tests/interop/janus-netns.sh start
 }
+
+# PostgreSQL for blende-server's persistence tests (a throw-away cluster on 127.0.0.1).
+# shellcheck source=../crates/blende-server/tests/services.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../crates/blende-server/tests/services.sh"

@@ -10,10 +10,11 @@ blende_start_x
 blende_start_pulse
 blende_start_dbus
 blende_start_janus
+blende_start_postgres
 tests/interop/setup-browser.sh
 tests/interop/setup-whip.sh
 # Tests that need these services fail instead of skipping.
-export BLENDE_REQUIRE_X11=1 BLENDE_REQUIRE_PULSE=1 BLENDE_REQUIRE_JANUS=1
+export BLENDE_REQUIRE_X11=1 BLENDE_REQUIRE_PULSE=1 BLENDE_REQUIRE_JANUS=1 BLENDE_REQUIRE_POSTGRES=1
 
 cargo xtask check-deps
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -8,7 +8,7 @@ use std::process::{Command, ExitCode};
 use serde_json::Value;
 
 /// Crates that must stay sans-IO, and what they may never depend on.
-const PURE: &[&str] = &["blende-policy", "blende-meeting", "blende-guard", "blende-media"];
+const PURE: &[&str] = &["blende-policy", "blende-meeting", "blende-guard", "blende-media", "blende-room"];
 const FORBIDDEN: &[&str] = &[
     "tokio", "async-std", "smol", "mio", "egui", "eframe", "winit", "xcap", "x11rb", "webrtc", "rtc", "cpal", "nokhwa", "keyring",
     "reqwest", "tungstenite", "global-hotkey",

@@ -1,0 +1,621 @@
+//! Machine tests on virtual time, with a fake driver that "hashes" as `hash:<password>`.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use blende_meeting::{EntropySource, MeetingError};
+use proptest::prelude::*;
+
+use crate::limiter::{LimitPolicy, LimiterConfig};
+use crate::protocol::{ClientMsg, ErrorCode, LobbyState, ParticipantId, Role, Secret, ServerMsg, CLIENT_KINDS};
+use crate::{ConnId, ConnRole, Output, Room, RoomConfig, StoreCmd, Verify, VerifyOutcome};
+
+/// Deterministic entropy: a byte counter.
+struct Counter(u8);
+impl EntropySource for Counter {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), MeetingError> {
+        for b in buf {
+            *b = self.0;
+            self.0 = self.0.wrapping_add(7);
+        }
+        Ok(())
+    }
+}
+
+struct Harness {
+    room: Room,
+    now: Instant,
+    next_conn: u64,
+    /// Every message sent, in order.
+    log: Vec<(ConnId, ServerMsg)>,
+    closed: Vec<ConnId>,
+    events: Vec<crate::RoomEvent>,
+    audits: Vec<&'static str>,
+    /// Whether verifications are answered right away (a test can hold them).
+    auto_verify: bool,
+    held: Vec<(crate::Ticket, Verify)>,
+}
+
+const TOKEN: &str = "tok-mod1";
+
+fn test_config() -> RoomConfig {
+    RoomConfig { max_participants: 10, ..RoomConfig::default() }
+}
+
+impl Harness {
+    fn new(config: RoomConfig) -> Self {
+        Harness {
+            room: Room::new(config, Box::new(Counter(3))),
+            now: Instant::now(),
+            next_conn: 1,
+            log: Vec::new(),
+            closed: Vec::new(),
+            events: Vec::new(),
+            audits: Vec::new(),
+            auto_verify: true,
+            held: Vec::new(),
+        }
+    }
+
+    fn connect(&mut self, ip: [u8; 4]) -> ConnId {
+        let c = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.room.handle_connect(c, IpAddr::from(ip), self.now);
+        c
+    }
+
+    fn verify(verify: &Verify) -> VerifyOutcome {
+        match verify {
+            Verify::MeetingPassword { password_hash: Some(h), password } if *h == format!("hash:{}", password.expose()) => VerifyOutcome::PasswordOk,
+            Verify::ModeratorToken { token } if token.expose() == TOKEN => VerifyOutcome::Moderator { moderator_id: "mod1".into() },
+            _ => VerifyOutcome::Refused,
+        }
+    }
+
+    /// Plays the driver: drains outputs, answering verifications and stores.
+    fn drive(&mut self) -> Vec<Output> {
+        let mut all = Vec::new();
+        while let Some(o) = self.room.poll_output() {
+            match &o {
+                Output::Send { conn, msg } => self.log.push((*conn, msg.clone())),
+                Output::Close { conn } => self.closed.push(*conn),
+                Output::Verify { ticket, verify } => {
+                    if self.auto_verify {
+                        let outcome = Self::verify(verify);
+                        self.room.handle_verified(*ticket, outcome, self.now);
+                    } else {
+                        self.held.push((*ticket, verify.clone()));
+                    }
+                }
+                Output::Store(StoreCmd::CreateMeeting { info, password, .. }) => {
+                    self.room.handle_meeting_stored(&info.id, Ok(format!("hash:{}", password.expose())));
+                }
+                Output::Store(StoreCmd::Audit(a)) => self.audits.push(a.action),
+                Output::Store(StoreCmd::EndMeeting { .. }) => {}
+                Output::Event(e) => self.events.push(e.clone()),
+            }
+            all.push(o);
+        }
+        all
+    }
+
+    fn send(&mut self, conn: ConnId, msg: ClientMsg) -> Vec<Output> {
+        self.room.handle_message(conn, msg, self.now);
+        self.drive()
+    }
+
+    fn last_to(&self, conn: ConnId) -> Option<&ServerMsg> {
+        self.log.iter().rev().find(|(c, _)| *c == conn).map(|(_, m)| m)
+    }
+
+    fn hello(&mut self, ip: [u8; 4]) -> ConnId {
+        let c = self.connect(ip);
+        self.send(c, ClientMsg::Hello { protocol: 1 });
+        c
+    }
+
+    fn moderator(&mut self) -> ConnId {
+        let c = self.hello([10, 0, 0, 1]);
+        self.send(c, ClientMsg::AuthModerator { token: Secret::new(TOKEN) });
+        assert_eq!(self.room.role(c), Some(ConnRole::ModeratorIdle));
+        c
+    }
+
+    /// Creates a meeting; returns (grouped id, grouped password).
+    fn create(&mut self, moderator: ConnId, lobby: bool) -> (String, String) {
+        self.send(moderator, ClientMsg::CreateMeeting { title: "Rat".into(), starts_at_unix: Some(1_769_506_200), duration_min: Some(30), lobby: Some(lobby) });
+        match self.last_to(moderator) {
+            Some(ServerMsg::MeetingCreated { meeting, password, .. }) => (meeting.id.clone(), password.expose().to_owned()),
+            other => panic!("no meeting: {other:?}"),
+        }
+    }
+
+    fn join(&mut self, ip: [u8; 4], id: &str, pw: &str) -> ConnId {
+        let c = self.hello(ip);
+        self.send(c, ClientMsg::Join { meeting_id: id.into(), password: Secret::new(pw), display_name: "Bea".into() });
+        c
+    }
+
+    fn pid(&self, conn: ConnId) -> ParticipantId {
+        self.room.participant(conn).expect("seated")
+    }
+}
+
+/// One connection in each role, all around one meeting with the lobby on.
+struct World {
+    h: Harness,
+    connected: ConnId,
+    anonymous: ConnId,
+    moderator_idle: ConnId,
+    waiting: ConnId,
+    participant: ConnId,
+    presenter: ConnId,
+    moderator: ConnId,
+    meeting: String,
+}
+
+fn world() -> World {
+    let mut h = Harness::new(test_config());
+    let moderator = h.moderator();
+    let (meeting, pw) = h.create(moderator, true);
+    h.send(moderator, ClientMsg::EnterMeeting { meeting_id: meeting.clone(), display_name: "Mo".into() });
+    let moderator_idle = h.moderator();
+    let participant = h.join([10, 0, 0, 2], &meeting, &pw);
+    let presenter = h.join([10, 0, 0, 3], &meeting, &pw);
+    let waiting = h.join([10, 0, 0, 4], &meeting, &pw);
+    for c in [participant, presenter] {
+        let p = h.pid(c);
+        h.send(moderator, ClientMsg::Admit { participant: p });
+    }
+    let p = h.pid(presenter);
+    h.send(moderator, ClientMsg::GrantPresenter { participant: p });
+    let anonymous = h.hello([10, 0, 0, 5]);
+    let connected = h.connect([10, 0, 0, 6]);
+    let w = World { h, connected, anonymous, moderator_idle, waiting, participant, presenter, moderator, meeting };
+    for (c, r) in w.roles() {
+        assert_eq!(w.h.room.role(c), Some(r), "{r:?}");
+    }
+    w
+}
+
+impl World {
+    fn roles(&self) -> [(ConnId, ConnRole); 7] {
+        [
+            (self.connected, ConnRole::Connected),
+            (self.anonymous, ConnRole::Anonymous),
+            (self.moderator_idle, ConnRole::ModeratorIdle),
+            (self.waiting, ConnRole::Waiting),
+            (self.participant, ConnRole::Participant),
+            (self.presenter, ConnRole::Presenter),
+            (self.moderator, ConnRole::Moderator),
+        ]
+    }
+
+    /// A message of `kind`, with targets chosen so that it succeeds when the role may send it.
+    fn message(&self, kind: &str, sender: ConnId) -> ClientMsg {
+        let pid = |c| self.h.pid(c);
+        // Relay target: someone admitted other than the sender.
+        let peer = if sender == self.participant { pid(self.presenter) } else { pid(self.participant) };
+        match kind {
+            "hello" => ClientMsg::Hello { protocol: 1 },
+            "auth_moderator" => ClientMsg::AuthModerator { token: Secret::new(TOKEN) },
+            "join" => ClientMsg::Join { meeting_id: self.meeting.clone(), password: Secret::new("wrong"), display_name: "X".into() },
+            "enter_meeting" => ClientMsg::EnterMeeting { meeting_id: self.meeting.clone(), display_name: "Mo2".into() },
+            "create_meeting" => ClientMsg::CreateMeeting { title: "T".into(), starts_at_unix: None, duration_min: None, lobby: None },
+            "export_invitation" => ClientMsg::ExportInvitation { meeting_id: self.meeting.clone() },
+            "admit" => ClientMsg::Admit { participant: pid(self.waiting) },
+            "deny" => ClientMsg::Deny { participant: pid(self.waiting) },
+            "remove" => ClientMsg::Remove { participant: pid(self.participant) },
+            "grant_presenter" => ClientMsg::GrantPresenter { participant: pid(self.participant) },
+            "revoke_presenter" => ClientMsg::RevokePresenter { participant: pid(self.presenter) },
+            "lock" => ClientMsg::Lock {},
+            "unlock" => ClientMsg::Unlock {},
+            "end" => ClientMsg::End {},
+            "share_start" => ClientMsg::ShareStart {},
+            "share_stop" => ClientMsg::ShareStop {},
+            "document_offer" => ClientMsg::DocumentOffer { name: "plan.pdf".into(), size_bytes: 10, sha256: "ab".repeat(32) },
+            "offer" => ClientMsg::Offer { to: peer, sdp: "v=0".into() },
+            "answer" => ClientMsg::Answer { to: peer, sdp: "v=0".into() },
+            "candidate" => ClientMsg::Candidate { to: peer, candidate: "candidate:1".into(), sdp_mid: None, sdp_mline_index: Some(0) },
+            "device_state" => ClientMsg::DeviceState { camera: true, microphone: false },
+            "leave" => ClientMsg::Leave {},
+            "ping" => ClientMsg::Ping {},
+            other => panic!("kind {other} missing from the test"),
+        }
+    }
+}
+
+/// The role matrix. Columns: connected (no hello), anonymous, moderator outside a meeting,
+/// waiting in the lobby, participant, presenter, moderator in the meeting.
+/// `Y` = allowed, `.` = refused.
+const MATRIX: &[(&str, &str)] = &[
+    ("hello", "Y......"),
+    ("auth_moderator", ".Y....."),
+    ("join", ".Y....."),
+    ("enter_meeting", "..Y...."),
+    ("create_meeting", "..Y...Y"),
+    ("export_invitation", "..Y...Y"),
+    ("admit", "......Y"),
+    ("deny", "......Y"),
+    ("remove", "......Y"),
+    ("grant_presenter", "......Y"),
+    ("revoke_presenter", "......Y"),
+    ("lock", "......Y"),
+    ("unlock", "......Y"),
+    ("end", "......Y"),
+    ("share_start", ".....Y."),
+    ("share_stop", ".....Y."),
+    ("document_offer", ".....Y."),
+    ("offer", "....YYY"),
+    ("answer", "....YYY"),
+    ("candidate", "....YYY"),
+    ("device_state", "....YYY"),
+    ("leave", "...YYYY"),
+    ("ping", ".YYYYYY"),
+];
+
+#[test]
+fn role_matrix_every_kind_by_every_role() {
+    assert_eq!(MATRIX.iter().map(|(k, _)| *k).collect::<Vec<_>>(), CLIENT_KINDS, "the matrix lists every kind once, in order");
+    let mut checked = 0;
+    for (kind, row) in MATRIX {
+        let columns: Vec<bool> = row.chars().map(|c| c == 'Y').collect();
+        assert_eq!(columns.len(), 7);
+        for (i, allowed) in columns.into_iter().enumerate() {
+            let mut w = world();
+            let (sender, role) = w.roles()[i];
+            let msg = w.message(kind, sender);
+            let before = w.h.room.digest();
+            let log_len = w.h.log.len();
+            let out = w.h.send(sender, msg);
+            let replies: Vec<&ServerMsg> = w.h.log[log_len..].iter().filter(|(c, _)| *c == sender).map(|(_, m)| m).collect();
+            let refusal = replies.iter().find_map(|m| match m {
+                ServerMsg::Error { code: code @ (ErrorCode::NotAllowed | ErrorCode::BadState), .. } => Some(*code),
+                _ => None,
+            });
+            if allowed {
+                assert!(refusal.is_none(), "{kind} by {role:?} must be allowed: {replies:?}");
+                assert!(!out.is_empty(), "{kind} by {role:?} did nothing");
+                // join with a wrong password is allowed to try; it is refused on the password.
+                if *kind != "join" {
+                    assert!(!replies.iter().any(|m| matches!(m, ServerMsg::Error { .. })), "{kind} by {role:?}: {replies:?}");
+                }
+            } else {
+                assert!(refusal.is_some(), "{kind} by {role:?} must be refused: {replies:?}");
+                assert_eq!(w.h.room.digest(), before, "refused {kind} by {role:?} changed state");
+                let others: Vec<_> = out.iter().filter(|o| !matches!(o, Output::Send { conn, .. } if *conn == sender) && !matches!(o, Output::Event(crate::RoomEvent::ShareRefused { .. }))).collect();
+                assert!(others.is_empty(), "refused {kind} by {role:?} had effects: {others:?}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, CLIENT_KINDS.len() * 7);
+}
+
+#[test]
+fn lobby_admit_deny_and_roster_roles() {
+    let mut w = world();
+    let waiting_pid = w.h.pid(w.waiting);
+    // Participants do not see who waits; moderators do.
+    w.h.send(w.participant, ClientMsg::DeviceState { camera: true, microphone: true });
+    match w.h.last_to(w.participant) {
+        Some(ServerMsg::Participants { waiting, participants, .. }) => {
+            assert!(waiting.is_empty());
+            let roles: Vec<Role> = participants.iter().map(|p| p.role).collect();
+            assert_eq!(roles, vec![Role::Moderator, Role::Participant, Role::Presenter]);
+            assert!(participants[1].camera && participants[1].microphone);
+        }
+        other => panic!("{other:?}"),
+    }
+    match w.h.last_to(w.moderator) {
+        Some(ServerMsg::Participants { waiting, .. }) => assert_eq!(waiting.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    w.h.send(w.moderator, ClientMsg::Deny { participant: waiting_pid });
+    assert!(w.h.log.iter().any(|(c, m)| *c == w.waiting && matches!(m, ServerMsg::Lobby { state: LobbyState::Denied, .. })));
+    assert!(w.h.closed.contains(&w.waiting));
+    assert_eq!(w.h.room.role(w.waiting), Some(ConnRole::Anonymous));
+    // A denied id cannot be admitted afterwards.
+    w.h.send(w.moderator, ClientMsg::Admit { participant: waiting_pid });
+    assert!(matches!(w.h.last_to(w.moderator), Some(ServerMsg::Error { code: ErrorCode::UnknownParticipant, .. })));
+    assert!(w.h.audits.contains(&"deny") && w.h.audits.contains(&"admit") && w.h.audits.contains(&"create_meeting"));
+}
+
+#[test]
+fn remove_presenter_revoke_lock_and_end() {
+    let mut w = world();
+    let (part, pres) = (w.h.pid(w.participant), w.h.pid(w.presenter));
+    // Non-presenter share: refused, and the driver is told (for Janus moderation).
+    w.h.send(w.participant, ClientMsg::ShareStart {});
+    assert!(w.h.events.iter().any(|e| matches!(e, crate::RoomEvent::ShareRefused { participant, .. } if *participant == part)));
+    w.h.send(w.presenter, ClientMsg::ShareStart {});
+    assert!(w.h.log.iter().any(|(c, m)| *c == w.participant && matches!(m, ServerMsg::Share { from, active: true } if *from == pres)));
+    // Revoking the role stops the share.
+    w.h.send(w.moderator, ClientMsg::RevokePresenter { participant: pres });
+    assert!(matches!(w.h.last_to(w.participant), Some(ServerMsg::Participants { .. })));
+    assert!(w.h.log.iter().any(|(c, m)| *c == w.participant && matches!(m, ServerMsg::Share { active: false, .. })));
+    assert_eq!(w.h.room.role(w.presenter), Some(ConnRole::Participant));
+    w.h.send(w.presenter, ClientMsg::ShareStart {});
+    assert!(matches!(w.h.last_to(w.presenter), Some(ServerMsg::Error { code: ErrorCode::NotAllowed, .. })));
+    // Remove.
+    w.h.send(w.moderator, ClientMsg::Remove { participant: part });
+    assert!(matches!(w.h.last_to(w.participant), Some(ServerMsg::Removed {})));
+    assert!(w.h.closed.contains(&w.participant));
+    // Moderators cannot remove themselves (they leave).
+    let me = w.h.pid(w.moderator);
+    w.h.send(w.moderator, ClientMsg::Remove { participant: me });
+    assert!(matches!(w.h.last_to(w.moderator), Some(ServerMsg::Error { code: ErrorCode::UnknownParticipant, .. })));
+    // Lock: the right password no longer gets in.
+    w.h.send(w.moderator, ClientMsg::Lock {});
+    let meeting = w.meeting.clone();
+    let pw = "unused";
+    let _ = pw;
+    let (id, pw) = {
+        // A fresh meeting for the end test is not needed: use the world's meeting password.
+        let m = w.h.log.iter().find_map(|(_, m)| match m {
+            ServerMsg::MeetingCreated { meeting, password, .. } => Some((meeting.id.clone(), password.expose().to_owned())),
+            _ => None,
+        });
+        m.expect("created")
+    };
+    assert_eq!(id, meeting);
+    let late = w.h.join([10, 0, 0, 9], &id, &pw);
+    assert!(matches!(w.h.last_to(late), Some(ServerMsg::Error { code: ErrorCode::MeetingLocked, .. })));
+    w.h.send(w.moderator, ClientMsg::End {});
+    for c in [w.presenter, w.waiting, w.moderator] {
+        assert!(w.h.log.iter().any(|(cc, m)| *cc == c && matches!(m, ServerMsg::Ended {})), "{c:?}");
+    }
+    assert!(w.h.closed.contains(&w.presenter) && !w.h.closed.contains(&w.moderator));
+    assert_eq!(w.h.room.role(w.moderator), Some(ConnRole::ModeratorIdle));
+    let after = w.h.join([10, 0, 0, 10], &id, &pw);
+    assert!(matches!(w.h.last_to(after), Some(ServerMsg::Error { code: ErrorCode::MeetingEnded, .. })));
+}
+
+#[test]
+fn relay_only_between_admitted_members_of_one_meeting() {
+    let mut w = world();
+    let waiting_pid = w.h.pid(w.waiting);
+    let pres = w.h.pid(w.presenter);
+    w.h.send(w.participant, ClientMsg::Offer { to: pres, sdp: "v=0".into() });
+    assert!(matches!(w.h.last_to(w.presenter), Some(ServerMsg::Offer { .. })));
+    w.h.send(w.participant, ClientMsg::Offer { to: waiting_pid, sdp: "v=0".into() });
+    assert!(matches!(w.h.last_to(w.participant), Some(ServerMsg::Error { code: ErrorCode::UnknownParticipant, .. })));
+    // Another meeting's member is unknown here.
+    let (id2, pw2) = w.h.create(w.moderator_idle, false);
+    let other = w.h.join([10, 0, 0, 7], &id2, &pw2);
+    assert!(matches!(w.h.log.iter().rev().find(|(c, m)| *c == other && matches!(m, ServerMsg::Lobby { .. })), Some((_, ServerMsg::Lobby { state: LobbyState::Admitted, .. }))));
+    let other_pid = w.h.pid(other);
+    w.h.send(w.participant, ClientMsg::Candidate { to: other_pid, candidate: "c".into(), sdp_mid: None, sdp_mline_index: None });
+    assert!(matches!(w.h.last_to(w.participant), Some(ServerMsg::Error { code: ErrorCode::UnknownParticipant, .. })));
+    assert!(!w.h.log.iter().any(|(c, m)| *c == other && matches!(m, ServerMsg::Candidate { .. })));
+}
+
+#[test]
+fn wrong_password_and_unknown_meeting_get_the_same_answer() {
+    let mut h = Harness::new(test_config());
+    let m = h.moderator();
+    let (id, _pw) = h.create(m, true);
+    let a = h.join([10, 0, 1, 1], &id, "wrongwrongwrongw");
+    let b = h.join([10, 0, 1, 2], "zzzz-zzzz-zzzz", "wrongwrongwrongw");
+    let c = h.join([10, 0, 1, 3], "not an id", "x");
+    let answers: Vec<String> = [a, b, c].iter().map(|c| h.last_to(*c).map(ServerMsg::to_json).unwrap_or_default()).collect();
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[1], answers[2]);
+    assert!(answers[0].contains("join_refused"));
+    assert!(h.events.is_empty());
+}
+
+fn quick_limits() -> LimiterConfig {
+    LimiterConfig {
+        per_address: LimitPolicy { free_failures: 3, backoff_base: Duration::from_millis(100), backoff_max: Duration::from_secs(1), lockout_failures: 10, lockout: Duration::from_secs(60) },
+        per_meeting: LimitPolicy { free_failures: 5, backoff_base: Duration::from_millis(100), backoff_max: Duration::from_secs(1), lockout_failures: 20, lockout: Duration::from_secs(60) },
+        max_entries: 10_000,
+    }
+}
+
+#[test]
+fn brute_force_on_virtual_time() {
+    let mut h = Harness::new(RoomConfig { limiter: quick_limits(), ..test_config() });
+    let m = h.moderator();
+    let (id, pw) = h.create(m, false);
+    let attacker = h.hello([192, 0, 2, 1]);
+    let mut ids: Vec<String> = (0..99).map(|i| format!("{:04}", i).replace('0', "a").replace('1', "b")).map(|s| format!("zzzz-zzzz-{s}")).collect();
+    ids.push(id.clone());
+    let (mut refused, mut limited) = (0, 0);
+    for i in 0..1000 {
+        let target = &ids[i % ids.len()];
+        h.send(attacker, ClientMsg::Join { meeting_id: target.clone(), password: Secret::new("wrongwrongwrongw"), display_name: "x".into() });
+        match h.last_to(attacker) {
+            Some(ServerMsg::Error { code: ErrorCode::JoinRefused, .. }) => refused += 1,
+            Some(ServerMsg::Error { code: ErrorCode::RateLimited, .. }) => limited += 1,
+            other => panic!("attempt {i}: {other:?}"),
+        }
+        h.now += Duration::from_millis(50);
+    }
+    assert!(refused <= 10, "only the first attempts reach a password check: {refused}");
+    assert_eq!(refused + limited, 1000);
+    // Even the right password is refused from the locked-out address.
+    h.send(attacker, ClientMsg::Join { meeting_id: id.clone(), password: Secret::new(pw.clone()), display_name: "x".into() });
+    assert!(matches!(h.last_to(attacker), Some(ServerMsg::Error { code: ErrorCode::RateLimited, .. })));
+    assert!(!h.events.iter().any(|e| matches!(e, crate::RoomEvent::Admitted { conn, .. } if *conn == attacker)));
+    // After the window, from another address, the right password works.
+    h.now += Duration::from_secs(61);
+    let good = h.join([192, 0, 2, 2], &id, &pw);
+    assert!(matches!(h.last_to(good), Some(ServerMsg::Participants { .. }) | Some(ServerMsg::Lobby { state: LobbyState::Admitted, .. })), "{:?}", h.last_to(good));
+    assert_eq!(h.room.role(good), Some(ConnRole::Participant));
+}
+
+#[test]
+fn hammering_during_back_off_ends_in_lockout() {
+    let cfg = quick_limits();
+    let mut h = Harness::new(RoomConfig { limiter: cfg, ..test_config() });
+    let m = h.moderator();
+    let (id, pw) = h.create(m, false);
+    let attacker = h.hello([192, 0, 2, 5]);
+    // 1,000 attempts within one millisecond of virtual time: the back-off never expires.
+    for _ in 0..1000 {
+        h.send(attacker, ClientMsg::Join { meeting_id: "zzzz-zzzz-zzzz".into(), password: Secret::new("wrongwrongwrongw"), display_name: "x".into() });
+    }
+    // Well after every back-off, still inside the lockout: the right password is refused.
+    h.now += cfg.per_address.backoff_max * 4;
+    h.send(attacker, ClientMsg::Join { meeting_id: id.clone(), password: Secret::new(pw.clone()), display_name: "x".into() });
+    assert!(matches!(h.last_to(attacker), Some(ServerMsg::Error { code: ErrorCode::RateLimited, .. })), "{:?}", h.last_to(attacker));
+    // The meeting itself is not locked by a blocked attacker's hammering.
+    let good = h.join([192, 0, 2, 6], &id, &pw);
+    assert_eq!(h.room.role(good), Some(ConnRole::Participant));
+}
+
+#[test]
+fn parallel_attempts_cannot_race_past_the_limit() {
+    let mut h = Harness::new(RoomConfig { limiter: quick_limits(), ..test_config() });
+    h.auto_verify = false;
+    // 50 connections from one address fire before any verification returns.
+    let conns: Vec<ConnId> = (0..50).map(|_| h.hello([192, 0, 2, 9])).collect();
+    for c in &conns {
+        h.send(*c, ClientMsg::Join { meeting_id: "zzzz-zzzz-zzzz".into(), password: Secret::new("x"), display_name: "x".into() });
+    }
+    assert!(h.held.len() <= 4, "verifications started: {}", h.held.len());
+}
+
+#[test]
+fn moderator_token_refused_and_hello_rules() {
+    let mut h = Harness::new(test_config());
+    let c = h.connect([10, 9, 9, 9]);
+    h.send(c, ClientMsg::Ping {});
+    assert!(matches!(h.last_to(c), Some(ServerMsg::Error { code: ErrorCode::BadState, .. })));
+    h.send(c, ClientMsg::Hello { protocol: 2 });
+    assert!(matches!(h.last_to(c), Some(ServerMsg::Error { code: ErrorCode::UnsupportedVersion, .. })));
+    assert_eq!(h.room.role(c), Some(ConnRole::Connected));
+    h.send(c, ClientMsg::Hello { protocol: 1 });
+    h.send(c, ClientMsg::AuthModerator { token: Secret::new("guess") });
+    assert!(matches!(h.last_to(c), Some(ServerMsg::Error { code: ErrorCode::JoinRefused, .. })));
+    assert_eq!(h.room.role(c), Some(ConnRole::Anonymous));
+    h.room.handle_text(c, r#"{"type":"chat","text":"hi"}"#, h.now);
+    h.drive();
+    assert!(matches!(h.last_to(c), Some(ServerMsg::Error { code: ErrorCode::BadMessage, .. })));
+}
+
+#[test]
+fn disconnect_cleans_up_and_full_meeting_refuses() {
+    let mut h = Harness::new(RoomConfig { max_participants: 2, ..test_config() });
+    let m = h.moderator();
+    let (id, pw) = h.create(m, false);
+    let a = h.join([10, 0, 2, 1], &id, &pw);
+    let b = h.join([10, 0, 2, 2], &id, &pw);
+    let c = h.join([10, 0, 2, 3], &id, &pw);
+    assert!(matches!(h.last_to(c), Some(ServerMsg::Error { code: ErrorCode::MeetingFull, .. })));
+    h.room.handle_disconnect(a, h.now);
+    h.drive();
+    match h.last_to(b) {
+        Some(ServerMsg::Participants { participants, .. }) => assert_eq!(participants.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    // A join whose verification returns after the connection dropped is dropped too.
+    h.auto_verify = false;
+    let d = h.join([10, 0, 2, 4], &id, &pw);
+    h.room.handle_disconnect(d, h.now);
+    let (t, v) = h.held.pop().expect("held");
+    h.room.handle_verified(t, Harness::verify(&v), h.now);
+    h.drive();
+    assert_eq!(h.room.admitted_count(&id.replace('-', "")), 1);
+}
+
+// ---- model-based: random sequences keep the invariants and refusals change nothing ----
+
+fn arb_msg() -> impl Strategy<Value = (usize, u8, u64)> {
+    (0usize..7, 0u8..23, 0u64..12)
+}
+
+fn pick(kind: u8, target: u64, meeting: &str, pw: &str) -> ClientMsg {
+    let p = ParticipantId(target);
+    match kind {
+        0 => ClientMsg::Hello { protocol: 1 },
+        1 => ClientMsg::AuthModerator { token: Secret::new(if target.is_multiple_of(2) { TOKEN } else { "nope" }) },
+        2 => ClientMsg::Join { meeting_id: meeting.into(), password: Secret::new(if target.is_multiple_of(3) { "nope" } else { pw }), display_name: "R".into() },
+        3 => ClientMsg::EnterMeeting { meeting_id: meeting.into(), display_name: "M".into() },
+        4 => ClientMsg::CreateMeeting { title: "t".into(), starts_at_unix: None, duration_min: None, lobby: Some(target.is_multiple_of(2)) },
+        5 => ClientMsg::ExportInvitation { meeting_id: meeting.into() },
+        6 => ClientMsg::Admit { participant: p },
+        7 => ClientMsg::Deny { participant: p },
+        8 => ClientMsg::Remove { participant: p },
+        9 => ClientMsg::GrantPresenter { participant: p },
+        10 => ClientMsg::RevokePresenter { participant: p },
+        11 => ClientMsg::Lock {},
+        12 => ClientMsg::Unlock {},
+        13 => ClientMsg::End {},
+        14 => ClientMsg::ShareStart {},
+        15 => ClientMsg::ShareStop {},
+        16 => ClientMsg::DocumentOffer { name: "d".into(), size_bytes: 1, sha256: "0".repeat(64) },
+        17 => ClientMsg::Offer { to: p, sdp: "s".into() },
+        18 => ClientMsg::Answer { to: p, sdp: "s".into() },
+        19 => ClientMsg::Candidate { to: p, candidate: "c".into(), sdp_mid: None, sdp_mline_index: None },
+        20 => ClientMsg::DeviceState { camera: target.is_multiple_of(2), microphone: true },
+        21 => ClientMsg::Leave {},
+        _ => ClientMsg::Ping {},
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+    #[test]
+    fn random_sequences_keep_invariants(steps in proptest::collection::vec(arb_msg(), 1..120)) {
+        let mut h = Harness::new(test_config());
+        let m = h.moderator();
+        let (meeting, pw) = h.create(m, true);
+        let conns: Vec<ConnId> = (0..7).map(|i| h.connect([10, 1, 0, i])).collect();
+        for (who, kind, target) in steps {
+            let c = conns[who];
+            let msg = pick(kind, target, &meeting, &pw);
+            let role = h.room.role(c);
+            let before = h.room.digest();
+            let start = h.log.len();
+            h.send(c, msg.clone());
+            let refused = h.log[start..].iter().any(|(cc, m)| *cc == c && matches!(m, ServerMsg::Error { code: ErrorCode::NotAllowed | ErrorCode::BadState, .. }));
+            if refused {
+                prop_assert_eq!(&h.room.digest(), &before, "{:?} by {:?}", msg, role);
+            }
+            // Only presenters share; everyone with a seat is in exactly one meeting's roster.
+            for cc in &conns {
+                if let Some(ConnRole::Waiting | ConnRole::Participant | ConnRole::Presenter | ConnRole::Moderator) = h.room.role(*cc) {
+                    prop_assert!(h.room.meeting_of(*cc).is_some());
+                }
+            }
+            for (cc, m) in &h.log[start..] {
+                if let ServerMsg::Share { active: true, from } = m {
+                    let sender_role = conns.iter().find(|x| h.room.participant(**x) == Some(*from)).and_then(|x| h.room.role(*x));
+                    prop_assert!(matches!(sender_role, Some(ConnRole::Presenter)), "share from {:?} seen by {:?}", sender_role, cc);
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+    /// Remote input never panics the machine, and unparseable input changes nothing.
+    #[test]
+    fn arbitrary_text_is_answered_not_crashed(texts in proptest::collection::vec(
+        prop_oneof![
+            any::<String>(),
+            "\\{\"type\":\"[a-z_]{1,20}\"(,\"[a-z_]{1,12}\":(1|\"x\"|true|null|\\[\\]))*\\}",
+        ],
+        1..20,
+    )) {
+        let mut h = Harness::new(test_config());
+        let m = h.moderator();
+        h.create(m, true);
+        let c = h.hello([10, 2, 0, 1]);
+        for text in texts {
+            let before = h.room.digest();
+            let parsed = crate::protocol::parse_client(&text).is_ok();
+            let start = h.log.len();
+            h.room.handle_text(c, &text, h.now);
+            h.drive();
+            if !parsed {
+                prop_assert_eq!(&h.room.digest(), &before);
+                let only_errors = h.log[start..].iter().all(|(cc, m)| *cc == c && matches!(m, ServerMsg::Error { code: ErrorCode::BadMessage | ErrorCode::TooLarge, .. }));
+                prop_assert!(only_errors, "unparseable input had effects");
+            }
+        }
+    }
+}

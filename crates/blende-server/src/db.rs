@@ -1,0 +1,189 @@
+//! Persistence through `sqlx::Any`: one code path for SQLite (embedded default) and
+//! PostgreSQL (several server instances). Queries use only `$n` placeholders, TEXT and BIGINT,
+//! which both databases accept.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use blende_room::protocol::MeetingInfo;
+use blende_room::{AuditEntry, MeetingRecord};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+#[derive(Debug)]
+pub struct ModeratorRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+pub fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)).unwrap_or(0)
+}
+
+/// `sqlite:` URLs without a mode get `mode=rwc`, so a fresh path is created.
+fn normalise_url(url: &str) -> String {
+    if url.starts_with("sqlite:") && !url.contains("mode=") && !url.contains(":memory:") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}mode=rwc")
+    } else {
+        url.to_owned()
+    }
+}
+
+/// The database kind, for logs (never the URL: it may hold a password).
+pub fn kind_of(url: &str) -> &'static str {
+    if url.starts_with("sqlite:") {
+        "sqlite"
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        "postgres"
+    } else {
+        "unknown"
+    }
+}
+
+impl Store {
+    pub async fn open(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let kind = kind_of(url);
+        anyhow::ensure!(kind != "unknown", "database URL must start with sqlite: or postgres:");
+        // SQLite serialises writers anyway; one connection avoids "database is locked".
+        let max = if kind == "sqlite" { 1 } else { 8 };
+        let pool = AnyPoolOptions::new().max_connections(max).connect(&normalise_url(url)).await.with_context(|| format!("opening the {kind} database"))?;
+        MIGRATOR.run(&pool).await.context("running database migrations")?;
+        Ok(Store { pool })
+    }
+
+    // ---- settings ----
+
+    pub async fn settings(&self) -> Result<BTreeMap<String, String>> {
+        let rows = sqlx::query("SELECT key, value FROM settings").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?))).collect()
+    }
+
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query("DELETE FROM settings WHERE key = $1").bind(key).execute(&self.pool).await?;
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2)").bind(key).bind(value).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // ---- moderators ----
+
+    pub async fn add_moderator(&self, id: &str, name: &str, token_hash: &str) -> Result<()> {
+        sqlx::query("INSERT INTO moderators (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(name)
+            .bind(token_hash)
+            .bind(unix_now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn remove_moderator(&self, id: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM moderators WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    pub async fn moderators(&self) -> Result<Vec<ModeratorRow>> {
+        let rows = sqlx::query("SELECT id, name, created_at FROM moderators ORDER BY created_at, id").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok(ModeratorRow { id: r.try_get(0)?, name: r.try_get(1)?, created_at: r.try_get(2)? })).collect()
+    }
+
+    pub async fn moderator_token_hash(&self, id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT token_hash FROM moderators WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
+    // ---- meetings ----
+
+    pub async fn insert_meeting(&self, info: &MeetingInfo, created_by: &str, password_hash: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO meetings (id, title, starts_at, duration_min, lobby, password_hash, created_by, created_at, ended_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+        )
+        .bind(compact(&info.id))
+        .bind(&info.title)
+        .bind(info.starts_at_unix)
+        .bind(i64::from(info.duration_min))
+        .bind(i64::from(info.lobby))
+        .bind(password_hash)
+        .bind(created_by)
+        .bind(unix_now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn end_meeting(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE meetings SET ended_at = $1 WHERE id = $2").bind(unix_now()).bind(compact(id)).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn meetings(&self) -> Result<Vec<MeetingRecord>> {
+        let rows = sqlx::query("SELECT id, title, starts_at, duration_min, lobby, password_hash, created_by, ended_at FROM meetings ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(meeting_from_row).collect()
+    }
+
+    // ---- audit ----
+
+    pub async fn audit(&self, id: &str, entry: &AuditEntry) -> Result<()> {
+        sqlx::query("INSERT INTO audit_log (id, at, moderator_id, action, meeting_id, target) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(id)
+            .bind(unix_now())
+            .bind(&entry.moderator_id)
+            .bind(entry.action)
+            .bind(entry.meeting_id.as_deref())
+            .bind(entry.target.map(|t| i64::try_from(t.0).unwrap_or(i64::MAX)))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn audit_entries(&self) -> Result<Vec<(i64, String, String, Option<String>)>> {
+        let rows = sqlx::query("SELECT at, moderator_id, action, meeting_id FROM audit_log ORDER BY at, id").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))).collect()
+    }
+
+    pub async fn prune_audit(&self, older_than_unix: i64) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM audit_log WHERE at < $1").bind(older_than_unix).execute(&self.pool).await?;
+        Ok(r.rows_affected())
+    }
+}
+
+fn compact(id: &str) -> String {
+    id.chars().filter(|c| *c != '-' && !c.is_whitespace()).collect::<String>().to_ascii_lowercase()
+}
+
+fn meeting_from_row(r: &AnyRow) -> Result<MeetingRecord> {
+    let id: String = r.try_get(0)?;
+    let grouped = blende_meeting::MeetingId::parse(&id).map(|m| m.to_string()).unwrap_or(id);
+    let duration: i64 = r.try_get(3)?;
+    let lobby: i64 = r.try_get(4)?;
+    let ended_at: Option<i64> = r.try_get(7)?;
+    Ok(MeetingRecord {
+        info: MeetingInfo {
+            id: grouped,
+            title: r.try_get(1)?,
+            starts_at_unix: r.try_get(2)?,
+            duration_min: u32::try_from(duration).unwrap_or(60),
+            lobby: lobby != 0,
+        },
+        created_by: r.try_get(6)?,
+        password_hash: r.try_get(5)?,
+        ended: ended_at.is_some(),
+    })
+}

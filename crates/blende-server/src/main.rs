@@ -1,0 +1,227 @@
+//! `blende-server`: Blende's room server. `serve` runs the TLS WebSocket signalling server
+//! around the sans-IO `blende_room::Room` (one hub task drives it, see `hub`); `admin` is the
+//! administrator's CLI on the same database.
+//!
+//! On start, `serve` prints one JSON line on stdout, `{"event":"listening","addr":…,"tls":…}`,
+//! so scripts and tests can bind port 0. Logs go to stderr, without display names, passwords
+//! or addresses at info level.
+
+mod admin;
+mod db;
+mod hub;
+mod janus;
+mod net;
+mod secrets;
+mod turn;
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use blende_meeting::OsEntropy;
+use blende_room::limiter::{LimitPolicy, LimiterConfig};
+use blende_room::protocol::Secret;
+use blende_room::{Room, RoomConfig};
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::db::Store;
+use crate::secrets::Cost;
+use crate::turn::TurnConfig;
+
+#[derive(Debug, Parser)]
+#[command(name = "blende-server", version, about = "Blende's room server")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the signalling server.
+    Serve(ServeArgs),
+    /// Administrator commands on the server's database.
+    Admin(admin::AdminArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// `sqlite:/path/file.db` (embedded default) or `postgres://user@host/db`.
+    #[arg(long, env = "BLENDE_DB", default_value = "sqlite:blende-server.db")]
+    db: String,
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// PEM certificate chain. Without `--tls-cert`/`--tls-key` the server only binds loopback.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Base of invitation links, e.g. `blende+wss://meet.example.org`.
+    #[arg(long)]
+    public_url: Option<String>,
+    #[arg(long, value_enum, default_value = "json")]
+    log_format: LogFormat,
+    /// Failed joins per address before back-off starts.
+    #[arg(long, default_value_t = 5)]
+    address_free_failures: u32,
+    /// Failed joins per address that lock it out.
+    #[arg(long, default_value_t = 20)]
+    address_lockout_failures: u32,
+    #[arg(long, default_value_t = 10)]
+    meeting_free_failures: u32,
+    #[arg(long, default_value_t = 50)]
+    meeting_lockout_failures: u32,
+    #[arg(long, default_value_t = 1000)]
+    backoff_base_ms: u64,
+    #[arg(long, default_value_t = 30_000)]
+    backoff_max_ms: u64,
+    /// Length of a lockout, and the quiet time after which failures are forgotten.
+    #[arg(long, default_value_t = 900)]
+    lockout_s: u64,
+    /// argon2id memory for new hashes, KiB (verification uses each hash's own parameters).
+    #[arg(long, default_value_t = 19 * 1024)]
+    argon2_m_kib: u32,
+    #[arg(long, default_value_t = 2)]
+    argon2_t: u32,
+    /// argon2id worker threads: password checks running at once (each holds `argon2_m_kib`).
+    #[arg(long, default_value_t = 2)]
+    argon2_workers: usize,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Json,
+    Text,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("blende-server").build()?;
+    match cli.cmd {
+        Cmd::Serve(args) => {
+            init_logs(args.log_format);
+            runtime.block_on(serve(args))
+        }
+        Cmd::Admin(args) => {
+            init_logs(LogFormat::Text);
+            runtime.block_on(admin::run(args))
+        }
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BLENDE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Server-wide parameters the administrator set with `blende-server admin set …`.
+struct Settings {
+    max_participants: usize,
+    lobby_default: bool,
+    turn: TurnConfig,
+    janus: Option<janus::JanusConfig>,
+    audit_retention_days: Option<u64>,
+}
+
+async fn settings(store: &Store) -> Result<Settings> {
+    let s = store.settings().await?;
+    let get = |k: &str| s.get(k).map(String::as_str);
+    Ok(Settings {
+        max_participants: get("max_participants").map(str::parse).transpose().context("setting max_participants")?.unwrap_or(100),
+        lobby_default: get("lobby_default").is_none_or(|v| v == "on"),
+        turn: TurnConfig {
+            urls: get("turn_urls").map(|u| u.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default(),
+            secret: get("turn_secret").map(Secret::new),
+            ttl_s: get("turn_ttl_s").map(str::parse).transpose().context("setting turn_ttl_s")?.unwrap_or(600),
+        },
+        janus: match (get("janus_api_url"), get("janus_client_url")) {
+            (Some(api_url), Some(client_url)) => Some(janus::JanusConfig {
+                api_url: api_url.to_owned(),
+                client_url: client_url.to_owned(),
+                admin_key: get("janus_admin_key").map(Secret::new),
+                threshold: get("janus_threshold").map(str::parse).transpose().context("setting janus_threshold")?.unwrap_or(10),
+            }),
+            _ => None,
+        },
+        audit_retention_days: get("audit_retention_days").map(str::parse).transpose().context("setting audit_retention_days")?,
+    })
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(net::tls_acceptor(cert, key)?),
+        _ => None,
+    };
+    anyhow::ensure!(tls.is_some() || args.listen.ip().is_loopback(), "plain ws:// is only allowed on a loopback address; give --tls-cert and --tls-key");
+    let store = Store::open(&args.db).await?;
+    let settings = settings(&store).await?;
+    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "blende+wss" } else { "blende+ws" };
+    let policy = |free, lockout_failures| LimitPolicy {
+        free_failures: free,
+        backoff_base: Duration::from_millis(args.backoff_base_ms),
+        backoff_max: Duration::from_millis(args.backoff_max_ms),
+        lockout_failures,
+        lockout: Duration::from_secs(args.lockout_s),
+    };
+    let config = RoomConfig {
+        max_participants: settings.max_participants,
+        lobby_default: settings.lobby_default,
+        public_url: args.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}")),
+        limiter: LimiterConfig {
+            per_address: policy(args.address_free_failures, args.address_lockout_failures),
+            per_meeting: policy(args.meeting_free_failures, args.meeting_lockout_failures),
+            ..LimiterConfig::default()
+        },
+    };
+    let mut room = Room::new(config, Box::new(OsEntropy));
+    let meetings = store.meetings().await?;
+    let count = meetings.len();
+    for m in meetings {
+        room.handle_meeting_loaded(m);
+    }
+    let cost = Cost { m_kib: args.argon2_m_kib, t: args.argon2_t };
+    let argon2 = secrets::Pool::new(args.argon2_workers)?;
+    let dummy_hash = argon2.hash("blende-dummy".to_owned(), cost).await?;
+    if let Some(j) = &settings.janus {
+        info!(threshold = j.threshold, "Janus-backed rooms enabled");
+    }
+    let (hub, hub_tx) = hub::Hub::new(room, store.clone(), cost, settings.turn, settings.janus, dummy_hash, argon2);
+    info!(db = db::kind_of(&args.db), meetings = count, tls = tls.is_some(), %addr, "listening");
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", serde_json::json!({ "event": "listening", "addr": addr.to_string(), "tls": tls.is_some() }))?;
+        out.flush()?;
+    }
+    if let Some(days) = settings.audit_retention_days {
+        tokio::spawn(prune_audit(store, days));
+    }
+    let hub_task = tokio::spawn(hub.run());
+    tokio::select! {
+        r = net::accept_loop(listener, tls, hub_tx) => r?,
+        r = tokio::signal::ctrl_c() => { r?; info!("interrupted; shutting down"); }
+        _ = hub_task => anyhow::bail!("the hub stopped"),
+    }
+    Ok(())
+}
+
+async fn prune_audit(store: Store, days: u64) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let cutoff = db::unix_now().saturating_sub(i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX));
+        match store.prune_audit(cutoff).await {
+            Ok(n) => info!(removed = n, "audit log pruned"),
+            Err(e) => tracing::warn!(error = %e, "pruning the audit log failed"),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Sockets: TLS (rustls with the `ring` provider) and WebSocket framing. One task per
+//! connection; all decisions are the hub's.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use blende_room::ConnId;
+use blende_room::protocol::MAX_MESSAGE_BYTES;
+use futures_util::{SinkExt, StreamExt};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tracing::debug;
+
+use crate::hub::{CONN_QUEUE, HubInput, Outgoing};
+
+/// Handshakes (TLS + WebSocket) that take longer are dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading {}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("parsing {}", cert.display()))?;
+    anyhow::ensure!(!certs.is_empty(), "{} holds no certificate", cert.display());
+    let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading the private key {}", key.display()))?;
+    // An explicit provider: other crates in the build may enable aws-lc-rs as well.
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("certificate and key do not match")?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+pub async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, hub: mpsc::Sender<HubInput>) -> Result<()> {
+    let next = AtomicU64::new(1);
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let conn = ConnId(next.fetch_add(1, Ordering::Relaxed));
+        let (tls, hub) = (tls.clone(), hub.clone());
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            if let Err(e) = connection(tcp, peer, tls, hub, conn).await {
+                debug!(conn = conn.0, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn connection(tcp: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>, hub: mpsc::Sender<HubInput>, conn: ConnId) -> Result<()> {
+    match tls {
+        Some(acceptor) => {
+            let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await.context("TLS handshake timed out")??;
+            websocket(stream, peer, hub, conn).await
+        }
+        None => websocket(tcp, peer, hub, conn).await,
+    }
+}
+
+async fn websocket<S>(stream: S, peer: SocketAddr, hub: mpsc::Sender<HubInput>, conn: ConnId) -> Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // Twice the protocol limit at the transport, so the machine can still answer `too_large`
+    // for moderately oversized messages; anything bigger ends the connection.
+    // Small buffers: signalling messages are small and there may be thousands of connections
+    // (tungstenite's 128 KiB defaults cost 256 KiB per idle client).
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(2 * MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(2 * MAX_MESSAGE_BYTES))
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1 << 20);
+    let ws = tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio_tungstenite::accept_async_with_config(stream, Some(config)))
+        .await
+        .context("WebSocket handshake timed out")??;
+    let (mut sink, mut source) = ws.split();
+    let (tx, mut rx) = mpsc::channel(CONN_QUEUE);
+    hub.send(HubInput::Connect { conn, addr: peer.ip(), tx }).await?;
+    let writer = async move {
+        while let Some(out) = rx.recv().await {
+            match out {
+                Outgoing::Text(text) => {
+                    if sink.send(Message::text(text)).await.is_err() {
+                        return;
+                    }
+                }
+                Outgoing::Close => break,
+            }
+        }
+        let _ = sink.send(Message::Close(None)).await;
+        let _ = sink.close().await;
+    };
+    let hub_in = hub.clone();
+    let reader = async move {
+        // A client that says nothing is not kept around: the first frame (its `hello`) must
+        // come within the handshake timeout.
+        let mut first = true;
+        loop {
+            let next = if first { tokio::time::timeout(HANDSHAKE_TIMEOUT, source.next()).await.ok().flatten() } else { source.next().await };
+            first = false;
+            let Some(msg) = next else { return };
+            match msg {
+                Ok(Message::Text(text)) => {
+                    if hub_in.send(HubInput::Text { conn, text: text.as_str().to_owned() }).await.is_err() {
+                        return;
+                    }
+                }
+                // The protocol is text only; a binary frame gets the same answer as bad JSON.
+                Ok(Message::Binary(_)) => {
+                    if hub_in.send(HubInput::Text { conn, text: String::new() }).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Message::Close(_)) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::select! {
+        () = writer => {}
+        () = reader => {}
+    }
+    hub.send(HubInput::Disconnect { conn }).await?;
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! Brute force: 1,000 wrong passwords from one address, spread over 100 meeting IDs and ten
+//! parallel connections. Locked out, never admitted; after the window the right password
+//! works from another address.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{Server, error_code};
+
+const LOCKOUT_S: u64 = 3;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_wrong_passwords_lock_out_and_never_admit() {
+    let lockout = LOCKOUT_S.to_string();
+    let server = Server::start(
+        "brute",
+        None,
+        &["--lockout-s", &lockout, "--backoff-base-ms", "100", "--backoff-max-ms", "1000", "--address-lockout-failures", "20", "--meeting-lockout-failures", "50"],
+    );
+    let token = server.add_moderator();
+    let mut mo = server.client().await;
+    mo.hello().await;
+    mo.auth(&token).await;
+    let (real_id, pw) = mo.create_meeting(false).await;
+
+    // 99 well-formed unknown IDs and the real one.
+    let mut ids: Vec<String> = (0..99u32)
+        .map(|i| {
+            let alphabet = blende_meeting::ALPHABET;
+            let s: String = (0..12).map(|k| char::from(alphabet[((i * 7 + k * 13) % 31) as usize])).collect();
+            format!("{}-{}-{}", &s[..4], &s[4..8], &s[8..])
+        })
+        .collect();
+    ids.push(real_id.clone());
+    let attacker = Ipv4Addr::new(127, 0, 0, 66);
+    let mut tasks = Vec::new();
+    for t in 0..10usize {
+        let mut c = server.client_from(attacker).await;
+        c.hello().await;
+        let ids = ids.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut refused, mut limited) = (0u32, 0u32);
+            for k in 0..100usize {
+                let id = &ids[(t * 100 + k) % ids.len()];
+                let m = c.join(id, "wrongwrongwrongw").await;
+                match error_code(&m) {
+                    Some("join_refused") => refused += 1,
+                    Some("rate_limited") => limited += 1,
+                    _ => panic!("attempt answered with {m}"),
+                }
+            }
+            (refused, limited)
+        }));
+    }
+    let (mut refused, mut limited) = (0, 0);
+    for t in tasks {
+        let (r, l) = t.await.expect("attacker task");
+        refused += r;
+        limited += l;
+    }
+    println!("brute force: {refused} attempts reached a password check, {limited} were rate-limited");
+    assert_eq!(refused + limited, 1000);
+    assert!(refused <= 25, "the address locks out after 20 failures: {refused}");
+
+    // The right password from the locked address: still refused, never admitted.
+    let mut c = server.client_from(attacker).await;
+    c.hello().await;
+    let m = c.join(&real_id, &pw).await;
+    assert_eq!(error_code(&m), Some("rate_limited"), "{m}");
+    assert!(m["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0));
+    let roster = mo.drain().await;
+    assert!(roster.iter().all(|m| m["type"] != "participants"), "nobody joined: {roster:?}");
+
+    // After the window, another address gets in with the right password.
+    tokio::time::sleep(Duration::from_secs(LOCKOUT_S) + Duration::from_millis(300)).await;
+    let mut good = server.client_from(Ipv4Addr::new(127, 0, 0, 77)).await;
+    good.hello().await;
+    let m = good.join(&real_id, &pw).await;
+    assert_eq!(m["type"], "lobby", "{m}");
+    assert_eq!(m["state"], "admitted", "{m}");
+    let _ = json!(null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_and_unknown_meeting_look_the_same() {
+    let server = Server::start("same-answer", None, &[]);
+    let token = server.add_moderator();
+    let mut mo = server.client().await;
+    mo.hello().await;
+    mo.auth(&token).await;
+    let (id, _) = mo.create_meeting(true).await;
+    let mut a = server.client_from(Ipv4Addr::new(127, 0, 0, 8)).await;
+    a.hello().await;
+    let wrong = a.join(&id, "wrongwrongwrongw").await;
+    let mut b = server.client_from(Ipv4Addr::new(127, 0, 0, 9)).await;
+    b.hello().await;
+    let unknown = b.join("zzzz-zzzz-zzzz", "wrongwrongwrongw").await;
+    assert_eq!(wrong, unknown);
+    assert_eq!(error_code(&wrong), Some("join_refused"));
+    // A wrong moderator token gets the same code.
+    a.send(json!({"type": "auth_moderator", "token": "bm1.mnobody.guess"})).await;
+    assert_eq!(error_code(&a.recv().await), Some("join_refused"));
+}

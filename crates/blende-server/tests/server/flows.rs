@@ -1,0 +1,149 @@
+//! Lobby admit/deny, remove, presenter grant/revoke, lock and end, seen by every party.
+
+use std::net::Ipv4Addr;
+
+use serde_json::json;
+
+use crate::support::{Server, error_code};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lobby_remove_presenter_lock_end() {
+    let server = Server::start("flows", None, &[]);
+    let token = server.add_moderator();
+    let mut mo = server.client().await;
+    mo.hello().await;
+    mo.auth(&token).await;
+    let (id, pw) = mo.create_meeting(true).await;
+    mo.enter(&id).await;
+
+    // Lobby: two wait; the moderator sees them, admits one, denies the other.
+    let mut a = server.client_from(Ipv4Addr::new(127, 0, 0, 2)).await;
+    let mut d = server.client_from(Ipv4Addr::new(127, 0, 0, 3)).await;
+    for c in [&mut a, &mut d] {
+        c.hello().await;
+        let m = c.join(&id, &pw).await;
+        assert_eq!(m["state"], "waiting", "{m}");
+    }
+    let roster = mo.drain().await;
+    let last = roster.iter().rev().find(|m| m["type"] == "participants").expect("roster");
+    assert_eq!(last["waiting"].as_array().map(Vec::len), Some(2), "{last}");
+    assert!(a.drain().await.is_empty(), "people in the lobby see nobody");
+    mo.send(json!({"type": "admit", "participant": a.pid})).await;
+    mo.until("done").await;
+    let (m, _) = a.until("lobby").await;
+    assert_eq!(m["state"], "admitted");
+    let (roster, _) = a.until("participants").await;
+    let roles: Vec<_> = roster["participants"].as_array().expect("list").iter().map(|p| p["role"].as_str().unwrap_or("").to_owned()).collect();
+    assert_eq!(roles, ["moderator", "participant"]);
+    assert_eq!(roster["waiting"], json!([]), "participants do not see the lobby");
+    mo.send(json!({"type": "deny", "participant": d.pid})).await;
+    mo.until("done").await;
+    let (m, _) = d.until("lobby").await;
+    assert_eq!(m["state"], "denied");
+    assert!(d.closed().await, "a denied client is disconnected");
+
+    // Presenter: a participant's share is refused; granted, it works and others see it.
+    a.drain().await;
+    a.send(json!({"type": "share_start"})).await;
+    assert_eq!(error_code(&a.recv().await), Some("not_allowed"));
+    mo.send(json!({"type": "grant_presenter", "participant": a.pid})).await;
+    mo.until("done").await;
+    a.drain().await;
+    a.send(json!({"type": "share_start"})).await;
+    a.until("done").await;
+    let (s, _) = mo.until("share").await;
+    assert_eq!((s["from"].as_u64(), s["active"].as_bool()), (a.pid, Some(true)));
+    a.send(json!({"type": "document_offer", "name": "Plan.pdf", "size_bytes": 1234, "sha256": "0f".repeat(32)})).await;
+    a.until("done").await;
+    let (doc, _) = mo.until("document_offered").await;
+    assert_eq!(doc["name"], "Plan.pdf");
+    mo.send(json!({"type": "revoke_presenter", "participant": a.pid})).await;
+    let (s, _) = mo.until("share").await;
+    assert_eq!(s["active"], false, "revoking stops the share");
+    a.drain().await;
+    a.send(json!({"type": "share_start"})).await;
+    assert_eq!(error_code(&a.recv().await), Some("not_allowed"));
+
+    // Devices: own state only, visible to all.
+    mo.drain().await;
+    a.send(json!({"type": "device_state", "camera": true, "microphone": true})).await;
+    let (r, _) = mo.until("participants").await;
+    assert!(r["participants"].as_array().expect("list").iter().any(|p| p["id"].as_u64() == a.pid && p["camera"] == true));
+    a.drain().await;
+    a.send(json!({"type": "device_state", "camera": false, "microphone": false, "participant": mo.pid})).await;
+    assert_eq!(error_code(&a.recv().await), Some("bad_message"), "no field to name someone else");
+
+    // Lock: the right password no longer gets in.
+    mo.send(json!({"type": "lock"})).await;
+    mo.until("done").await;
+    let mut late = server.client_from(Ipv4Addr::new(127, 0, 0, 4)).await;
+    late.hello().await;
+    assert_eq!(error_code(&late.join(&id, &pw).await), Some("meeting_locked"));
+    mo.send(json!({"type": "unlock"})).await;
+    mo.until("done").await;
+
+    // Remove.
+    let mut r = server.client_from(Ipv4Addr::new(127, 0, 0, 5)).await;
+    r.hello().await;
+    assert_eq!(r.join(&id, &pw).await["state"], "waiting");
+    mo.send(json!({"type": "admit", "participant": r.pid})).await;
+    mo.until("done").await;
+    mo.send(json!({"type": "remove", "participant": r.pid})).await;
+    mo.until("done").await;
+    r.until("removed").await;
+    assert!(r.closed().await);
+    // Relay to the removed participant: unknown now.
+    a.drain().await;
+    a.send(json!({"type": "offer", "to": r.pid, "sdp": "v=0"})).await;
+    assert_eq!(error_code(&a.recv().await), Some("unknown_participant"));
+
+    // Export: text and .ics without the password.
+    mo.send(json!({"type": "export_invitation", "meeting_id": id})).await;
+    let (inv, _) = mo.until("invitation").await;
+    let ics = inv["invitation"]["ics"].as_str().expect("ics");
+    assert!(ics.starts_with("BEGIN:VCALENDAR\r\n") && ics.contains("DTSTART:20260127T093000Z"));
+    assert!(!ics.contains(&pw) && !inv["invitation"]["text"].as_str().unwrap_or("").contains(&pw));
+    assert_eq!(inv["invitation"]["password_text"], json!(null));
+
+    // End: everyone is told, participants are disconnected, nobody gets in again.
+    mo.send(json!({"type": "end"})).await;
+    mo.until("done").await;
+    a.until("ended").await;
+    assert!(a.closed().await);
+    let mut after = server.client_from(Ipv4Addr::new(127, 0, 0, 6)).await;
+    after.hello().await;
+    assert_eq!(error_code(&after.join(&id, &pw).await), Some("meeting_ended"));
+
+    let audit = server.admin(&["audit"]);
+    for action in ["create_meeting", "enter_meeting", "admit", "deny", "grant_presenter", "revoke_presenter", "lock", "remove", "export_invitation", "end"] {
+        assert!(audit.contains(&format!("\"action\":\"{action}\"")), "audit lacks {action}: {audit}");
+    }
+    // Logs at info level carry no display names or passwords.
+    let log = std::fs::read_to_string(server.dir.join("server.log")).expect("log");
+    for secret in ["Bea", "Mo\"", &pw, &token] {
+        assert!(!log.contains(secret), "log contains {secret}");
+    }
+    assert!(!log.contains("127.0.0.2"), "no addresses at info level");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_parsing_and_size_limit() {
+    let server = Server::start("strict", None, &[]);
+    let mut c = server.client().await;
+    c.send(json!({"type": "ping"})).await;
+    assert_eq!(error_code(&c.recv().await), Some("bad_state"), "hello first");
+    c.send(json!({"type": "hello", "protocol": 2})).await;
+    assert_eq!(error_code(&c.recv().await), Some("unsupported_version"));
+    c.hello().await;
+    c.send(json!({"type": "chat", "text": "hi"})).await;
+    let m = c.recv().await;
+    assert_eq!(error_code(&m), Some("bad_message"));
+    assert!(m["message"].as_str().unwrap_or("").contains("unknown variant"), "{m}");
+    c.send(json!({"type": "ping", "extra": 1})).await;
+    assert_eq!(error_code(&c.recv().await), Some("bad_message"));
+    c.send_raw(format!("{{\"type\":\"offer\",\"to\":1,\"sdp\":\"{}\"}}", "a".repeat(70_000))).await;
+    assert_eq!(error_code(&c.recv().await), Some("too_large"));
+    // The server may close while the frame is still being written.
+    let _ = c.try_send_raw("a".repeat(200_000)).await;
+    assert!(c.closed().await, "far too large ends the connection");
+}

@@ -1,0 +1,64 @@
+//! The same persistence test for SQLite and PostgreSQL: a restart keeps scheduled meetings,
+//! moderators and the audit log.
+
+use std::net::Ipv4Addr;
+
+use serde_json::Value;
+
+use crate::support::{Server, error_code};
+
+async fn restart_keeps_meetings_and_moderators(name: &str, db: Option<String>) {
+    let mut server = Server::start(name, db, &[]);
+    let token = server.add_moderator();
+    let mut mo = server.client().await;
+    mo.hello().await;
+    mo.auth(&token).await;
+    let (id, pw) = mo.create_meeting(false).await;
+    let (ended_id, ended_pw) = mo.create_meeting(false).await;
+    mo.enter(&ended_id).await;
+    mo.send(serde_json::json!({"type": "end"})).await;
+    mo.until("done").await;
+    drop(mo);
+
+    server.restart();
+
+    let mut mo = server.client().await;
+    mo.hello().await;
+    mo.auth(&token).await;
+    let mut p = server.client_from(Ipv4Addr::new(127, 0, 0, 20)).await;
+    p.hello().await;
+    let m = p.join(&id, &pw).await;
+    assert_eq!(m["state"], "admitted", "meeting and password hash survive a restart: {m}");
+    p.drain().await;
+    let m = p.join(&ended_id, &ended_pw).await;
+    assert!(matches!(error_code(&m), Some("not_allowed")), "already seated: {m}");
+    let mut q = server.client_from(Ipv4Addr::new(127, 0, 0, 21)).await;
+    q.hello().await;
+    assert_eq!(error_code(&q.join(&ended_id, &ended_pw).await), Some("meeting_ended"));
+
+    let meetings: Vec<Value> = server.admin(&["list-meetings"]).lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    let m = meetings.iter().find(|m| m["id"] == id.as_str()).expect("listed");
+    assert_eq!((m["starts_at_unix"].as_i64(), m["duration_min"].as_u64(), m["ended"].as_bool()), (Some(1_769_506_200), Some(45), Some(false)));
+    assert!(!server.admin(&["list-moderators"]).is_empty());
+    let audit = server.admin(&["audit"]);
+    assert!(audit.contains(&id.replace('-', "")) || audit.contains(&id), "{audit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_restart_keeps_meetings_and_moderators() {
+    restart_keeps_meetings_and_moderators("sqlite", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restart_keeps_meetings_and_moderators() {
+    match std::env::var("BLENDE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => restart_keeps_meetings_and_moderators("postgres", Some(url)).await,
+        _ => {
+            assert!(
+                std::env::var("BLENDE_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "BLENDE_REQUIRE_POSTGRES=1 but BLENDE_TEST_POSTGRES_URL is unset (source crates/blende-server/tests/services.sh and run blende_start_postgres)"
+            );
+            println!("SKIPPED postgres persistence test: BLENDE_TEST_POSTGRES_URL is not set");
+        }
+    }
+}
