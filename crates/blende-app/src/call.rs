@@ -24,6 +24,7 @@ use blende_media::synthetic::{measure_frequency_hz, read_stamp, rms_dbfs};
 use blende_media::{DeviceKind, DeviceState};
 use blende_policy::ServerUrl;
 use blende_rtc::{ConnectionState, MediaKind, Peer, PeerConfig, PeerRole, RtcEvent};
+use blende_signal::blende::RoomAction;
 use blende_signal::{JoinOptions, Participant, SignalCommand, SignalEvent};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -54,8 +55,10 @@ pub struct CallSpec {
 }
 
 /// What the caller may ask of a running call.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum CallCommand {
+    /// A request to a Blende room server (moderators: admit, deny, remove, presenter, lock, end).
+    Room(blende_signal::blende::RoomAction),
     /// Share a window (or the screen, if the administrator allows it); the policy decides.
     ShareStart(Source),
     /// Stop sharing at once.
@@ -82,11 +85,23 @@ impl std::str::FromStr for CallCommand {
             "stats" => CallCommand::Stats,
             "leave" => CallCommand::Leave,
             "share stop" => CallCommand::ShareStop,
+            "lock" => CallCommand::Room(RoomAction::Lock),
+            "unlock" => CallCommand::Room(RoomAction::Unlock),
+            "end" => CallCommand::Room(RoomAction::End),
             "share screen" => CallCommand::ShareStart(Source::Screen),
-            other => match other.strip_prefix("share window ") {
-                Some(id) => CallCommand::ShareStart(Source::Window(crate::cli::parse_window_id(id.trim())?)),
-                None => return Err(format!("unknown command `{other}`")),
-            },
+            other => {
+                let (verb, arg) = other.rsplit_once(' ').unwrap_or((other, ""));
+                let arg = arg.trim().to_owned();
+                match verb.trim() {
+                    "share window" => CallCommand::ShareStart(Source::Window(crate::cli::parse_window_id(&arg)?)),
+                    "admit" => CallCommand::Room(RoomAction::Admit(arg)),
+                    "deny" => CallCommand::Room(RoomAction::Deny(arg)),
+                    "remove" => CallCommand::Room(RoomAction::Remove(arg)),
+                    "presenter on" => CallCommand::Room(RoomAction::GrantPresenter(arg)),
+                    "presenter off" => CallCommand::Room(RoomAction::RevokePresenter(arg)),
+                    _ => return Err(format!("unknown command `{other}`")),
+                }
+            }
         })
     }
 }
@@ -226,9 +241,45 @@ enum Input {
     Subscriber(String, RtcEvent),
     Device(DriverEvent),
     Command(Option<CallCommand>),
+    MeshPublisher(String, RtcEvent),
     Tick,
     ShareSignal(Option<SignalEvent>),
     ShareEvent(Value),
+}
+
+/// The encoders' receivers: one per publisher PeerConnection (one for a server, one per
+/// participant in a mesh). The media threads encode each picture once per receiver.
+#[derive(Clone, Default)]
+struct Sinks {
+    video: Arc<std::sync::Mutex<Vec<(String, blende_rtc::VideoInput)>>>,
+    audio: Arc<std::sync::Mutex<Vec<(String, blende_rtc::AudioInput)>>>,
+}
+
+impl Sinks {
+    fn add(&self, name: &str, peer: &Peer, video: bool, audio: bool) -> Result<(), blende_rtc::RtcError> {
+        if video {
+            let input = peer.video_input()?;
+            if let Ok(mut v) = self.video.lock() {
+                v.push((name.to_owned(), input));
+            }
+        }
+        if audio {
+            let input = peer.audio_input(1)?;
+            if let Ok(mut a) = self.audio.lock() {
+                a.push((name.to_owned(), input));
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&self, name: &str) {
+        if let Ok(mut v) = self.video.lock() {
+            v.retain(|(n, _)| n != name);
+        }
+        if let Ok(mut a) = self.audio.lock() {
+            a.retain(|(n, _)| n != name);
+        }
+    }
 }
 
 /// The share's own publisher session (see `share_send`).
@@ -283,67 +334,83 @@ pub async fn run(
     };
     let stop = Arc::new(AtomicBool::new(false));
     let send_stats = Arc::new(SendStats::default());
+    // A Blende room is a mesh: one publisher PeerConnection per other participant, created on
+    // `PublishTo`. Elsewhere one publisher for the server.
+    let mesh = spec.url.kind == blende_policy::ServerKind::Blende;
+    let sinks = Sinks::default();
     let mut publisher: Option<Peer> = None;
     let mut publisher_events: Option<mpsc::Receiver<RtcEvent>> = None;
-    if spec.camera || spec.mic {
-        let (peer, events) = Peer::new(peer_config).await?;
+    if (spec.camera || spec.mic) && !mesh {
+        let (peer, events) = Peer::new(peer_config.clone()).await?;
         let offer = peer.create_offer().await?;
         signal.commands.send(SignalCommand::Publish { sdp: offer }).await.map_err(|_| anyhow!("signalling closed"))?;
+        sinks.add("server", &peer, spec.camera, spec.mic)?;
         publisher = Some(peer);
         publisher_events = Some(events);
     }
+    let mut mesh_out: HashMap<String, Peer> = HashMap::new();
 
-    // Media threads: blocking receive from the driver, encode, hand to the network task.
+    // Media threads: blocking receive from the driver, encode once per receiver, hand to the
+    // network tasks.
     let blende_devices::DriverOutputs { video, audio, events: device_events } = outputs;
     let local_video = hooks.local_video.clone();
     let local_audio = hooks.local_audio.clone();
     let mut threads = Vec::new();
-    if let Some(peer) = &publisher {
-        if spec.camera {
-            let mut input = peer.video_input()?;
-            let stop = Arc::clone(&stop);
-            let stats = Arc::clone(&send_stats);
-            threads.push(std::thread::Builder::new().name("blende-video-send".into()).spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let Ok(frame) = video.recv_timeout(Duration::from_millis(100)) else { continue };
-                    if let Some(h) = &local_video {
-                        h(&frame);
+    if spec.camera {
+        let stop = Arc::clone(&stop);
+        let stats = Arc::clone(&send_stats);
+        let sinks = sinks.video.clone();
+        threads.push(std::thread::Builder::new().name("blende-video-send".into()).spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(frame) = video.recv_timeout(Duration::from_millis(100)) else { continue };
+                if let Some(h) = &local_video {
+                    h(&frame);
+                }
+                let counter = read_stamp(&frame).map(|s| s.sequence);
+                let Ok(mut inputs) = sinks.lock() else { break };
+                let mut queued = false;
+                // A closed receiver is dropped from the list; the others go on.
+                inputs.retain_mut(|(_, input)| match input.send(&frame) {
+                    Ok(q) => {
+                        queued |= q;
+                        stats.bitrate_bps.store(input.bitrate_bps(), Ordering::Relaxed);
+                        true
                     }
-                    let counter = read_stamp(&frame).map(|s| s.sequence);
-                    match input.send(&frame) {
-                        Ok(true) => {
-                            stats.video_frames.fetch_add(1, Ordering::Relaxed);
-                            if let Some(c) = counter {
-                                stats.last_counter.store(u64::from(c), Ordering::Relaxed);
-                            }
-                            stats.bitrate_bps.store(input.bitrate_bps(), Ordering::Relaxed);
-                        }
-                        Ok(false) => {}
-                        Err(_) => break,
+                    Err(_) => false,
+                });
+                if queued {
+                    stats.video_frames.fetch_add(1, Ordering::Relaxed);
+                    if let Some(c) = counter {
+                        stats.last_counter.store(u64::from(c), Ordering::Relaxed);
                     }
                 }
-            })?);
-        }
-        if spec.mic {
-            let mut input = peer.audio_input(1)?;
-            let stop = Arc::clone(&stop);
-            let stats = Arc::clone(&send_stats);
-            threads.push(std::thread::Builder::new().name("blende-audio-send".into()).spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let Ok(frame) = audio.recv_timeout(Duration::from_millis(100)) else { continue };
-                    if let Some(h) = &local_audio {
-                        h(&frame);
-                    }
-                    match input.send(&frame) {
-                        Ok(true) => {
-                            stats.audio_frames.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Ok(false) => {}
-                        Err(_) => break,
-                    }
+            }
+        })?);
+    }
+    if spec.mic {
+        let stop = Arc::clone(&stop);
+        let stats = Arc::clone(&send_stats);
+        let sinks = sinks.audio.clone();
+        threads.push(std::thread::Builder::new().name("blende-audio-send".into()).spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(frame) = audio.recv_timeout(Duration::from_millis(100)) else { continue };
+                if let Some(h) = &local_audio {
+                    h(&frame);
                 }
-            })?);
-        }
+                let Ok(mut inputs) = sinks.lock() else { break };
+                let mut queued = false;
+                inputs.retain_mut(|(_, input)| match input.send(&frame) {
+                    Ok(q) => {
+                        queued |= q;
+                        true
+                    }
+                    Err(_) => false,
+                });
+                if queued {
+                    stats.audio_frames.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })?);
     }
 
     let (input_tx, mut input_rx) = mpsc::channel::<Input>(256);
@@ -471,6 +538,10 @@ pub async fn run(
                     signal.commands.send(SignalCommand::Subscribe { feed: p.id }).await.ok();
                 }
                 SignalEvent::ParticipantLeft { id } => {
+                    sinks.remove(&id);
+                    if let Some(pc) = mesh_out.remove(&id) {
+                        pc.close().await;
+                    }
                     // Janus may say it three ways (unpublished, leaving, hangup): report it once.
                     let known = wanted.remove(&id).is_some();
                     offered.remove(&id);
@@ -496,6 +567,49 @@ pub async fn run(
                         Err(e) => out.emit(json!({"event": "error", "message": format!("subscribing to {feed}: {e}"), "fatal": false})),
                     }
                 }
+                SignalEvent::PublishTo { peer } => {
+                    if !(spec.camera || spec.mic) {
+                        continue;
+                    }
+                    let result = async {
+                        let (pc, mut events) = Peer::new(peer_config.clone()).await?;
+                        let offer = pc.create_offer().await?;
+                        sinks.add(&peer, &pc, spec.camera, spec.mic)?;
+                        // Publisher events (states, keyframe requests) of mesh connections.
+                        let tx = input_tx.clone();
+                        let name = peer.clone();
+                        tokio::spawn(async move {
+                            while let Some(ev) = events.recv().await {
+                                if tx.send(Input::MeshPublisher(name.clone(), ev)).await.is_err() {
+                                    break;
+                                }
+                            }
+                        });
+                        Ok::<_, blende_rtc::RtcError>((pc, offer))
+                    }
+                    .await;
+                    match result {
+                        Ok((pc, offer)) => {
+                            signal.commands.send(SignalCommand::PublishTo { peer: peer.clone(), sdp: offer }).await.ok();
+                            if let Some(old) = mesh_out.insert(peer, pc) {
+                                old.close().await;
+                            }
+                        }
+                        Err(e) => out.emit(json!({"event": "error", "message": format!("sending to {peer}: {e}"), "fatal": false})),
+                    }
+                }
+                SignalEvent::PeerAnswer { peer, sdp } => {
+                    if let Some(pc) = mesh_out.get(&peer)
+                        && let Err(e) = pc.apply_answer(&sdp).await
+                    {
+                        out.emit(json!({"event": "error", "message": format!("sending to {peer}: {e}"), "fatal": false}));
+                    }
+                }
+                SignalEvent::Lobby { state } => out.emit(json!({"event": "lobby", "state": state})),
+                SignalEvent::Waiting { participants } => {
+                    out.emit(json!({"event": "waiting", "participants": participants.iter().map(participant_json).collect::<Vec<_>>()}));
+                }
+                SignalEvent::Role { participant, role } => out.emit(json!({"event": "role", "participant": participant, "role": role})),
                 SignalEvent::SubscriptionNeedsOffer { feed } => {
                     offered.insert(feed.clone());
                     let display = wanted.get(&feed).and_then(|(d, _)| d.clone());
@@ -586,6 +700,11 @@ pub async fn run(
                     out.emit(json!({"event": "share", "state": "stopped", "reason": reason}));
                 }
             }
+            Input::MeshPublisher(peer, ev) => match ev {
+                RtcEvent::State(s) => out.emit(json!({"event": "connection", "to": peer, "state": conn_name(s)})),
+                RtcEvent::KeyframeRequested => keyframe_requests += 1,
+                _ => {}
+            },
             Input::Publisher(None) => publisher_events = None,
             Input::Publisher(Some(ev)) => match ev {
                 RtcEvent::State(s) => out.emit(json!({"event": "connection", "feed": null, "state": conn_name(s)})),
@@ -697,6 +816,7 @@ pub async fn run(
                             }
                         }
                     }
+                    CallCommand::Room(action) => signal.commands.send(SignalCommand::Room(action)).await.map_err(|_| "signalling closed".to_owned()),
                     CallCommand::ShareStop => {
                         if let Some(sh) = share.take() {
                             sh.stop().await;
@@ -742,6 +862,9 @@ pub async fn run(
         peer.close().await;
     }
     if let Some(peer) = &publisher {
+        peer.close().await;
+    }
+    for peer in mesh_out.values() {
         peer.close().await;
     }
     drop(signal);

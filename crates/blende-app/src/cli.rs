@@ -56,6 +56,11 @@ enum Command {
     /// Join a call (for now headless only: JSON-lines events on stdout, commands on stdin;
     /// see crates/blende-app/JOIN.md).
     Join(crate::join::JoinArgs),
+    /// Meetings on a Blende room server (as a moderator).
+    Meeting {
+        #[command(subcommand)]
+        command: MeetingCommand,
+    },
     /// Print a new meeting ID (from the OS random source).
     MeetingId {
         /// Also print its entropy in bits.
@@ -66,6 +71,31 @@ enum Command {
     Password {
         #[arg(long)]
         entropy: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MeetingCommand {
+    /// Schedule a meeting; prints the server's answer as JSON: `meeting` (ID, title, time),
+    /// `invitation` (`link`, `text` and `ics` without the password; `password_text` for the
+    /// second channel) and `password`.
+    Create {
+        /// `blende+wss://host[:port]` (`blende+ws://` on loopback only).
+        #[arg(long)]
+        server: String,
+        /// File whose first line is the moderator token.
+        #[arg(long, value_name = "FILE")]
+        moderator_token_file: PathBuf,
+        #[arg(long)]
+        title: String,
+        /// Start time, seconds since 1970 (UTC).
+        #[arg(long)]
+        starts_at_unix: Option<i64>,
+        #[arg(long)]
+        duration_min: Option<u32>,
+        /// Let participants in without the lobby.
+        #[arg(long)]
+        no_lobby: bool,
     },
 }
 
@@ -104,6 +134,9 @@ pub fn main() -> ExitCode {
             crate::preview::run(load_policy(policy.as_deref()), source, frames, &out, fps)
         }
         Some(Command::Join(args)) => crate::join::run(args),
+        Some(Command::Meeting { command: MeetingCommand::Create { server, moderator_token_file, title, starts_at_unix, duration_min, no_lobby } }) => {
+            create_meeting(&server, &moderator_token_file, blende_signal::blende::NewMeeting { title, starts_at_unix, duration_min, lobby: no_lobby.then_some(false) })
+        }
         Some(Command::MeetingId { entropy }) => MeetingId::generate(&mut OsEntropy).map_err(Into::into).map(|id| {
             println!("{id}");
             if entropy {
@@ -185,6 +218,19 @@ fn windows(policy: &Policy, json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(policy_exit(policy))
+}
+
+fn create_meeting(server: &str, token_file: &std::path::Path, meeting: blende_signal::blende::NewMeeting) -> anyhow::Result<ExitCode> {
+    let url = blende_policy::ServerUrl::parse(server).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if url.kind != blende_policy::ServerKind::Blende {
+        anyhow::bail!("{url}: meetings are created on a Blende room server (blende+wss://)");
+    }
+    load_policy(None).servers().check(&url).map_err(|e| anyhow::anyhow!(e))?;
+    let token = crate::join::read_password_file(token_file)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let created = runtime.block_on(blende_signal::blende::create_meeting(&url, &token, meeting))?;
+    println!("{created}");
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

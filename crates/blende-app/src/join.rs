@@ -51,6 +51,10 @@ pub struct JoinArgs {
     /// File whose first line is the room PIN (Janus) or bearer token (WHIP).
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// Blende room server: enter as a moderator with the token in this file (first line), as
+    /// `blende-server admin add-moderator` printed it.
+    #[arg(long, value_name = "FILE")]
+    pub moderator_token_file: Option<PathBuf>,
     /// Display name shown to the others.
     #[arg(long, default_value = "Blende")]
     pub name: String,
@@ -147,9 +151,10 @@ fn spec_from_args(args: &JoinArgs) -> anyhow::Result<(CallSpec, blende_policy::P
     let policy = load_policy(args.policy.as_deref());
     policy.servers().check(&url).map_err(|e| anyhow!(e))?;
     let password = args.password_file.as_deref().map(read_password_file).transpose()?;
+    let moderator_token = args.moderator_token_file.as_deref().map(read_password_file).transpose()?;
     let spec = CallSpec {
         url,
-        join: JoinOptions { room: args.room.clone(), password, display_name: args.name.clone() },
+        join: JoinOptions { room: args.room.clone(), password, display_name: args.name.clone(), moderator_token },
         camera: args.camera == CameraChoice::TestPattern,
         mic: args.mic == MicChoice::Tone,
         ice_servers: policy.servers().ice_servers.clone(),

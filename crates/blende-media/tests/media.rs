@@ -202,8 +202,12 @@ fn kill_switch_under_cpu_load_real_threads() {
 
     let (frame_tx, frame_rx) = sync_channel(4);
     let capture_stop = Arc::new(AtomicBool::new(false));
+    // Frames handed to the encoder so far: the test waits for counts, not for time, so a
+    // starved capture thread makes it slower, never wrong.
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let capture = {
         let capture_stop = Arc::clone(&capture_stop);
+        let sent = Arc::clone(&sent);
         std::thread::Builder::new()
             .name("test-capture".into())
             .spawn(move || {
@@ -213,6 +217,7 @@ fn kill_switch_under_cpu_load_real_threads() {
                     if frame_tx.send(frame).is_err() {
                         break;
                     }
+                    sent.fetch_add(1, Ordering::Relaxed);
                     std::thread::sleep(Duration::from_millis(5));
                 }
             })
@@ -237,7 +242,14 @@ fn kill_switch_under_cpu_load_real_threads() {
         })
         .expect("spawn encoder");
 
-    std::thread::sleep(Duration::from_millis(300));
+    let wait_for_sent = |n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while sent.load(Ordering::Relaxed) < n {
+            assert!(Instant::now() < deadline, "the capture thread delivered only {} frames", sent.load(Ordering::Relaxed));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_for_sent(12);
     let kill_at = now_us(epoch);
     ks.handle_input(
         kill_at,
@@ -246,8 +258,10 @@ fn kill_switch_under_cpu_load_real_threads() {
             on: false,
         },
     );
-    // The device keeps delivering for a while (as a slow driver would).
-    std::thread::sleep(Duration::from_millis(300));
+    // The device keeps delivering for a while (as a slow driver would): 12 more frames, plus
+    // the channel's 4 that may have been queued before the kill.
+    let at_kill = sent.load(Ordering::Relaxed);
+    wait_for_sent(at_kill + 16);
     capture_stop.store(true, Ordering::Relaxed);
     capture.join().expect("capture thread");
     let decoded = encoder.join().expect("encoder thread");

@@ -172,10 +172,9 @@ impl JanusMachine {
             }
             SignalCommand::Leave => self.leave(),
             // Janus offers subscriptions itself; a client offer is a caller's mistake.
-            SignalCommand::OfferSubscription { .. } => self.events.push_back(SignalEvent::Error {
-                message: "Janus offers subscriptions; a client offer is not used".into(),
-                fatal: false,
-            }),
+            SignalCommand::OfferSubscription { .. } | SignalCommand::PublishTo { .. } | SignalCommand::Room(_) => {
+                self.events.push_back(SignalEvent::Error { message: "not available on a Janus server".into(), fatal: false });
+            }
         }
     }
 
@@ -510,6 +509,7 @@ mod tests {
     fn machine() -> (JanusMachine, Instant) {
         let now = Instant::now();
         let mut m = JanusMachine::new(JoinOptions {
+            moderator_token: None,
             room: Some("1234".into()),
             password: Some("s3cret".into()),
             display_name: "Amt A".into(),

@@ -8,6 +8,8 @@
 //!   ([`janus::JanusMachine`]: messages in, messages and events out, its own transaction ids, the
 //!   caller's clock); [`janus_ws`] is the thin WebSocket driver (subprotocol `janus-protocol`).
 //! - **WHIP** ([`whip`], RFC 9725): publish only; POST the offer, DELETE the resource to leave.
+//! - **Blende's room server** ([`blende`]): lobby, roles, and a peer-to-peer mesh whose
+//!   signalling the server relays.
 //! - **WHEP** ([`whep`]): receive only; the client offers, the endpoint is one feed.
 //!   Both over [`http`] (TLS through the system's trust store for `https`).
 //!
@@ -15,6 +17,7 @@
 //! loopback addresses — [`ServerUrl::parse`] refuses anything else, and [`connect`] checks again.
 //! This crate knows nothing about WebRTC itself: SDP is an opaque string here.
 
+pub mod blende;
 pub mod http;
 pub mod janus;
 pub mod janus_ws;
@@ -36,6 +39,9 @@ pub struct JoinOptions {
     /// Room PIN (Janus) or bearer token (WHIP). Never logged.
     pub password: Option<String>,
     pub display_name: String,
+    /// Blende room server: enter as a moderator with this token (no password, no lobby).
+    /// Never logged.
+    pub moderator_token: Option<String>,
 }
 
 impl std::fmt::Debug for JoinOptions {
@@ -44,6 +50,7 @@ impl std::fmt::Debug for JoinOptions {
             .field("room", &self.room)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("display_name", &self.display_name)
+            .field("moderator_token", &self.moderator_token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -66,6 +73,10 @@ pub enum SignalCommand {
     /// Our offer for a subscription where the client offers (WHEP), after
     /// [`SignalEvent::SubscriptionNeedsOffer`].
     OfferSubscription { feed: String, sdp: String },
+    /// Mesh: our media for one participant, this offer (after [`SignalEvent::PublishTo`]).
+    PublishTo { peer: String, sdp: String },
+    /// A room server request (moderator actions); refused by servers without rooms.
+    Room(blende::RoomAction),
     /// Our answer to a subscription offer.
     AnswerSubscription { feed: String, sdp: String },
     /// Stop receiving a participant.
@@ -91,6 +102,16 @@ pub enum SignalEvent {
     ParticipantLeft { id: String },
     /// The server offers us a participant's media.
     SubscriptionOffer { feed: String, sdp: String },
+    /// Mesh: offer our media to this participant on a PeerConnection of its own.
+    PublishTo { peer: String },
+    /// Mesh: a participant's answer to our [`SignalCommand::PublishTo`] offer.
+    PeerAnswer { peer: String, sdp: String },
+    /// Blende room: we wait in the lobby (`waiting`) or were let in (`admitted`).
+    Lobby { state: String },
+    /// Blende room, for moderators: who waits in the lobby now (empty: nobody).
+    Waiting { participants: Vec<Participant> },
+    /// Blende room: a participant's role (`moderator`, `presenter`, `participant`).
+    Role { participant: String, role: String },
     /// This server wants the client's offer for a subscription (WHEP): answer with
     /// [`SignalCommand::OfferSubscription`].
     SubscriptionNeedsOffer { feed: String },
@@ -146,6 +167,6 @@ pub async fn connect(url: &ServerUrl, options: JoinOptions) -> Result<SignalHand
         ServerKind::Janus => janus_ws::connect(url, options).await,
         ServerKind::Whip => whip::connect(url, options),
         ServerKind::Whep => whep::connect(url, options),
-        _ => Err(SignalError::Unsupported(url.to_string())),
+        ServerKind::Blende => blende::connect(url, options).await,
     }
 }

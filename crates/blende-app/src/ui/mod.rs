@@ -18,6 +18,7 @@ use blende_devices::{enumerate, DeviceInfo, MediaKind};
 use blende_media::kill_switch::{DeviceKind, DeviceState};
 use blende_policy::{Category, Policy, ServerUrl, Verdict};
 use blende_signal::JoinOptions;
+use blende_signal::blende::RoomAction;
 use blende_windows::share::thumbnail;
 use blende_windows::JudgedWindow;
 use eframe::egui;
@@ -89,6 +90,8 @@ struct JoinForm {
     meeting_id: String,
     password: String,
     name: String,
+    /// Blende room servers: a moderator's token (enters without password and lobby).
+    moderator_token: String,
     devices: Vec<DeviceInfo>,
     camera_id: String,
     microphone_id: String,
@@ -152,6 +155,14 @@ struct Call {
     drawn: std::collections::HashSet<String>,
     print_events: bool,
     sharing: Option<Sharing>,
+    /// Blende rooms: `Some("waiting")` while we wait in the lobby.
+    lobby: Option<String>,
+    /// Blende rooms, moderators: who waits (id, name).
+    waiting: Vec<(String, String)>,
+    /// Blende rooms: each participant's role by id.
+    roles: HashMap<String, String>,
+    /// Blende rooms: id of our own participant.
+    me: Option<String>,
 }
 
 /// Key of our own picture among the tiles.
@@ -228,6 +239,7 @@ impl BlendeApp {
             meeting_id: String::new(),
             password: String::new(),
             name: String::new(),
+            moderator_token: String::new(),
             camera_id: first(MediaKind::Camera),
             microphone_id: first(MediaKind::Microphone),
             speaker_id: first(MediaKind::Speaker),
@@ -258,6 +270,10 @@ impl BlendeApp {
             drawn: std::collections::HashSet::new(),
             print_events,
             sharing: None,
+            lobby: None,
+            waiting: Vec::new(),
+            roles: HashMap::new(),
+            me: None,
         });
     }
 
@@ -291,6 +307,7 @@ impl BlendeApp {
                 room: (!room.is_empty()).then(|| room.to_owned()),
                 password: (!self.join.password.is_empty()).then(|| self.join.password.clone()),
                 display_name: if self.join.name.trim().is_empty() { "Blende".to_owned() } else { self.join.name.trim().to_owned() },
+                moderator_token: (!self.join.moderator_token.trim().is_empty()).then(|| self.join.moderator_token.trim().to_owned()),
             },
             camera: !self.join.camera_id.is_empty(),
             mic: !self.join.microphone_id.is_empty(),
@@ -366,7 +383,12 @@ impl BlendeApp {
             .response
             .labelled_by(label.id);
             ui.end_row();
-            for (key, value, password) in [("join-meeting-id", &mut self.join.meeting_id, false), ("join-password", &mut self.join.password, true), ("join-name", &mut self.join.name, false)] {
+            for (key, value, password) in [
+                ("join-meeting-id", &mut self.join.meeting_id, false),
+                ("join-password", &mut self.join.password, true),
+                ("join-name", &mut self.join.name, false),
+                ("join-moderator-token", &mut self.join.moderator_token, true),
+            ] {
                 let label = ui.label(t(key));
                 ui.add(egui::TextEdit::singleline(value).password(password)).labelled_by(label.id);
                 ui.end_row();
@@ -438,7 +460,22 @@ impl BlendeApp {
             Engine::Live(live) => {
                 while let Ok(ev) = live.events.try_recv() {
                     match ev["event"].as_str() {
-                        Some("joined") => call.status = CallStatus::Joined,
+                        Some("joined") => {
+                            call.status = CallStatus::Joined;
+                            call.me = ev["participant_id"].as_str().map(str::to_owned);
+                        }
+                        Some("lobby") => call.lobby = ev["state"].as_str().filter(|s| *s == "waiting").map(str::to_owned),
+                        Some("waiting") => {
+                            call.waiting = ev["participants"]
+                                .as_array()
+                                .map(|l| l.iter().map(|p| (p["id"].as_str().unwrap_or_default().to_owned(), p["display"].as_str().unwrap_or_default().to_owned())).collect())
+                                .unwrap_or_default();
+                        }
+                        Some("role") => {
+                            if let (Some(p), Some(r)) = (ev["participant"].as_str(), ev["role"].as_str()) {
+                                call.roles.insert(p.to_owned(), r.to_owned());
+                            }
+                        }
                         Some("left") => call.status = CallStatus::Ended(ev["reason"].as_str().unwrap_or_default().to_owned()),
                         Some("error") if ev["fatal"] == true => call.status = CallStatus::Ended(ev["message"].as_str().unwrap_or_default().to_owned()),
                         // The engine stopped without a `left` before it (e.g. no connection).
@@ -543,21 +580,47 @@ impl BlendeApp {
             }
             CallStatus::Joined => {}
         }
-        let mut tiles = vec![(self.i18n.t("call-you"), call.textures.get(LOCAL_TILE).map(|(_, t)| t.clone()))];
+        let mut tiles = vec![(None, self.i18n.t("call-you"), call.textures.get(LOCAL_TILE).map(|(_, t)| t.clone()))];
         match &call.engine {
-            Engine::Demo(_) => tiles.push((self.i18n.t("call-demo-participant"), call.textures.get("demo").map(|(_, t)| t.clone()))),
+            Engine::Demo(_) => tiles.push((None, self.i18n.t("call-demo-participant"), call.textures.get("demo").map(|(_, t)| t.clone()))),
             Engine::Live(live) => {
                 if let Ok(feeds) = live.feeds.lock() {
                     for (id, feed) in feeds.iter() {
                         let name = feed.display.clone().unwrap_or_else(|| id.clone());
-                        tiles.push((name, call.textures.get(id).map(|(_, t)| t.clone())));
+                        tiles.push((Some(id.clone()), name, call.textures.get(id).map(|(_, t)| t.clone())));
                     }
                 }
             }
         }
+        let moderator = call.me.as_ref().and_then(|me| call.roles.get(me)).is_some_and(|r| r == "moderator");
+        let mut room_actions: Vec<RoomAction> = Vec::new();
+        if call.lobby.is_some() {
+            ui.heading(self.i18n.t("lobby-waiting"));
+        }
+        if moderator {
+            ui.horizontal(|ui| {
+                ui.label(self.i18n.t("mod-heading"));
+                for (key, action) in [("mod-lock", RoomAction::Lock), ("mod-unlock", RoomAction::Unlock), ("mod-end", RoomAction::End)] {
+                    if ui.button(self.i18n.t(key)).clicked() {
+                        room_actions.push(action);
+                    }
+                }
+            });
+            for (id, name) in &call.waiting {
+                ui.horizontal(|ui| {
+                    ui.label(self.i18n.t1("lobby-someone-waits", "name", name));
+                    if ui.button(self.i18n.t1("lobby-admit", "name", name)).clicked() {
+                        room_actions.push(RoomAction::Admit(id.clone()));
+                    }
+                    if ui.button(self.i18n.t1("lobby-deny", "name", name)).clicked() {
+                        room_actions.push(RoomAction::Deny(id.clone()));
+                    }
+                });
+            }
+        }
         let newly_drawn: Vec<String> = call.textures.keys().filter(|k| !call.drawn.contains(*k)).cloned().collect();
         ui.horizontal_wrapped(|ui| {
-            for (name, tex) in tiles {
+            for (id, name, tex) in tiles {
                 ui.vertical(|ui| {
                     let size = egui::vec2(480.0, 270.0);
                     match tex {
@@ -571,10 +634,33 @@ impl BlendeApp {
                             ui.painter().text(rect.center(), egui::Align2::CENTER_CENTER, self.i18n.t("call-camera-off"), egui::FontId::proportional(18.0), egui::Color32::GRAY);
                         }
                     }
-                    ui.label(name);
+                    let role = id.as_ref().and_then(|id| call.roles.get(id)).map(|r| self.i18n.t(&format!("role-{r}")));
+                    ui.label(match &role {
+                        Some(r) => format!("{name} ({r})"),
+                        None => name.clone(),
+                    });
+                    if let (true, Some(id)) = (moderator, &id) {
+                        ui.horizontal(|ui| {
+                            let presenter = call.roles.get(id).is_some_and(|r| r == "presenter");
+                            let (key, action) = if presenter { ("mod-presenter-off", RoomAction::RevokePresenter(id.clone())) } else { ("mod-presenter-on", RoomAction::GrantPresenter(id.clone())) };
+                            if ui.button(self.i18n.t1(key, "name", &name)).clicked() {
+                                room_actions.push(action);
+                            }
+                            if ui.button(self.i18n.t1("mod-remove", "name", &name)).clicked() {
+                                room_actions.push(RoomAction::Remove(id.clone()));
+                            }
+                        });
+                    }
                 });
             }
         });
+        if let Engine::Live(live) = &call.engine {
+            for action in room_actions {
+                if let Err(e) = live.command(crate::call::CallCommand::Room(action)) {
+                    self.error = Some(e);
+                }
+            }
+        }
         ui.separator();
         if ui.button(self.i18n.t("call-leave")).clicked() {
             self.call = None;

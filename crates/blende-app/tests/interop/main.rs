@@ -7,6 +7,7 @@ mod app;
 mod bench;
 mod browser;
 mod harness;
+mod mesh;
 mod share;
 mod whep;
 mod whip;

@@ -1,0 +1,465 @@
+//! Blende's own room server (`blende+wss://`, protocol v1 in `blende-room`, documented in
+//! `crates/blende-server/PROTOCOL.md`): the lobby, roles, and a peer-to-peer mesh whose offers,
+//! answers and candidates the server only relays.
+//!
+//! [`BlendeMachine`] is sans-IO: server messages in ([`BlendeMachine::handle_message`]),
+//! client messages ([`BlendeMachine::poll_transmit`]) and [`SignalEvent`]s out; the WebSocket
+//! driver is [`connect`].
+//!
+//! Mesh media: every participant offers its own media to every other one on a PeerConnection
+//! of its own ([`SignalEvent::PublishTo`] → [`SignalCommand::PublishTo`]); offers that arrive
+//! are the other side's media for us ([`SignalEvent::SubscriptionOffer`], answered with
+//! [`SignalCommand::AnswerSubscription`]). One direction per PeerConnection, so both sides
+//! offer at once without glare. Offers and answers carry all candidates; trickled candidates
+//! from others are passed on as they come.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use blende_policy::ServerUrl;
+use blende_room::protocol::{
+    ClientMsg, ErrorCode, LobbyState, PROTOCOL_VERSION, ParticipantId, ParticipantInfo, Role, Secret, ServerMsg, parse_server,
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::{COMMAND_QUEUE, EVENT_QUEUE, JoinOptions, Participant, SignalCommand, SignalError, SignalEvent, SignalHandle};
+
+/// What a moderator (or anyone, for their own share) may ask the room server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RoomAction {
+    Admit(String),
+    Deny(String),
+    Remove(String),
+    GrantPresenter(String),
+    RevokePresenter(String),
+    Lock,
+    Unlock,
+    End,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Phase {
+    Hello,
+    Lobby,
+    InMeeting,
+    Closed,
+}
+
+/// The client side of protocol v1 for one participant.
+#[derive(Debug)]
+pub struct BlendeMachine {
+    options: JoinOptions,
+    phase: Phase,
+    me: Option<ParticipantId>,
+    /// Others in the meeting, by id, with what we last told the engine.
+    others: BTreeMap<ParticipantId, ParticipantInfo>,
+    /// Who waits in the lobby, as last reported.
+    waiting: Vec<Participant>,
+    /// `Joined` was reported (the first participant list after admission).
+    reported_joined: bool,
+    transmit: VecDeque<String>,
+    events: VecDeque<SignalEvent>,
+}
+
+fn pid(s: &str) -> Option<ParticipantId> {
+    s.strip_prefix('p').unwrap_or(s).parse().ok().map(ParticipantId)
+}
+
+fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Moderator => "moderator",
+        Role::Presenter => "presenter",
+        _ => "participant",
+    }
+}
+
+impl BlendeMachine {
+    #[must_use]
+    pub fn new(options: JoinOptions) -> Self {
+        let mut m = Self { options, phase: Phase::Hello, me: None, others: BTreeMap::new(), reported_joined: false, waiting: Vec::new(), transmit: VecDeque::new(), events: VecDeque::new() };
+        m.send(&ClientMsg::Hello { protocol: PROTOCOL_VERSION });
+        m
+    }
+
+    fn send(&mut self, msg: &ClientMsg) {
+        match serde_json::to_string(msg) {
+            Ok(text) => self.transmit.push_back(text),
+            Err(e) => self.events.push_back(SignalEvent::Error { message: format!("cannot encode {}: {e}", msg.kind()), fatal: false }),
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<String> {
+        self.transmit.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<SignalEvent> {
+        self.events.pop_front()
+    }
+
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    fn close(&mut self, event: SignalEvent) {
+        if self.phase != Phase::Closed {
+            self.phase = Phase::Closed;
+            self.events.push_back(event);
+        }
+    }
+
+    /// The connection is gone.
+    pub fn handle_transport_closed(&mut self, reason: &str) {
+        self.close(SignalEvent::Closed { reason: reason.to_owned() });
+    }
+
+    /// One text message from the server. A malformed one is reported and skipped: a broken
+    /// message must not end the call.
+    ///
+    /// # Errors
+    /// [`SignalError::Protocol`] for text that is not a v1 server message.
+    pub fn handle_message(&mut self, text: &str) -> Result<(), SignalError> {
+        let msg = parse_server(text).map_err(|e| SignalError::Protocol(e.to_string()))?;
+        match msg {
+            ServerMsg::Welcome { .. } => match self.options.moderator_token.clone() {
+                Some(token) => self.send(&ClientMsg::AuthModerator { token: Secret::new(token) }),
+                None => {
+                    let room = self.options.room.clone().unwrap_or_default();
+                    let password = Secret::new(self.options.password.clone().unwrap_or_default());
+                    self.send(&ClientMsg::Join { meeting_id: room, password, display_name: self.options.display_name.clone() });
+                }
+            },
+            ServerMsg::Authenticated { .. } => {
+                let room = self.options.room.clone().unwrap_or_default();
+                self.send(&ClientMsg::EnterMeeting { meeting_id: room, display_name: self.options.display_name.clone() });
+            }
+            ServerMsg::Lobby { state, participant_id, .. } => {
+                self.me = Some(participant_id);
+                match state {
+                    LobbyState::Waiting => {
+                        self.phase = Phase::Lobby;
+                        self.events.push_back(SignalEvent::Lobby { state: "waiting".into() });
+                    }
+                    LobbyState::Admitted => {
+                        self.phase = Phase::InMeeting;
+                        self.events.push_back(SignalEvent::Lobby { state: "admitted".into() });
+                    }
+                    LobbyState::Denied => self.close(SignalEvent::Error { message: "the moderator did not admit you".into(), fatal: true }),
+                }
+            }
+            ServerMsg::Participants { participants, waiting, .. } => {
+                let waiting: Vec<Participant> = waiting.into_iter().map(|w| Participant { id: w.id.0.to_string(), display: Some(w.display_name) }).collect();
+                if waiting != self.waiting {
+                    self.waiting.clone_from(&waiting);
+                    self.events.push_back(SignalEvent::Waiting { participants: waiting });
+                }
+                self.handle_participants(participants);
+            }
+            ServerMsg::Offer { from, sdp } => self.events.push_back(SignalEvent::SubscriptionOffer { feed: from.0.to_string(), sdp }),
+            ServerMsg::Answer { from, sdp } => self.events.push_back(SignalEvent::PeerAnswer { peer: from.0.to_string(), sdp }),
+            ServerMsg::Candidate { from, candidate, sdp_mid, sdp_mline_index } => {
+                self.events.push_back(SignalEvent::RemoteCandidate { feed: Some(from.0.to_string()), candidate, sdp_mid, sdp_mline_index });
+            }
+            ServerMsg::Removed {} => self.close(SignalEvent::Kicked),
+            ServerMsg::Ended {} => self.close(SignalEvent::RoomDestroyed),
+            ServerMsg::Error { code, message, .. } => {
+                // Before we are in, every refusal ends the attempt; inside, a refused request
+                // (say, a share without the presenter role) does not end the call.
+                let fatal = self.phase != Phase::InMeeting
+                    || matches!(code, ErrorCode::MeetingEnded | ErrorCode::UnsupportedVersion);
+                let text = format!("room server: {message}");
+                if fatal {
+                    self.close(SignalEvent::Error { message: text, fatal: true });
+                } else {
+                    self.events.push_back(SignalEvent::Error { message: text, fatal: false });
+                }
+            }
+            // Roles, shares and documents are shown by the app; the call itself needs none.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn handle_participants(&mut self, list: Vec<ParticipantInfo>) {
+        if self.phase != Phase::InMeeting {
+            // The list can arrive before our own admission message: it says we are in.
+            if self.me.is_some_and(|me| list.iter().any(|p| p.id == me)) {
+                self.phase = Phase::InMeeting;
+            } else {
+                return;
+            }
+        }
+        let me = self.me;
+        let mut current: BTreeMap<ParticipantId, ParticipantInfo> = list.into_iter().filter(|p| Some(p.id) != me).map(|p| (p.id, p)).collect();
+        if !self.reported_joined {
+            let participants = current.values().map(|p| Participant { id: p.id.0.to_string(), display: Some(p.display_name.clone()) }).collect();
+            self.events.push_back(SignalEvent::Joined { participant_id: me.map(|m| m.0.to_string()).unwrap_or_default(), participants });
+            for id in current.keys() {
+                self.events.push_back(SignalEvent::PublishTo { peer: id.0.to_string() });
+            }
+        } else {
+            for (id, p) in &current {
+                if !self.others.contains_key(id) {
+                    self.events.push_back(SignalEvent::ParticipantJoined(Participant { id: id.0.to_string(), display: Some(p.display_name.clone()) }));
+                    self.events.push_back(SignalEvent::PublishTo { peer: id.0.to_string() });
+                }
+            }
+            for id in self.others.keys() {
+                if !current.contains_key(id) {
+                    self.events.push_back(SignalEvent::ParticipantLeft { id: id.0.to_string() });
+                }
+            }
+        }
+        for (id, p) in &mut current {
+            let role = if p.presenter { Role::Presenter } else { p.role };
+            if self.others.get(id).is_none_or(|old| old.role != p.role || old.presenter != p.presenter) {
+                self.events.push_back(SignalEvent::Role { participant: id.0.to_string(), role: role_name(role).into() });
+            }
+        }
+        self.others = current;
+        self.reported_joined = true;
+    }
+
+    /// A command from the engine.
+    pub fn handle_command(&mut self, command: SignalCommand) {
+        match command {
+            SignalCommand::PublishTo { peer, sdp } => match pid(&peer) {
+                Some(to) => self.send(&ClientMsg::Offer { to, sdp }),
+                None => self.events.push_back(SignalEvent::Error { message: format!("unknown participant `{peer}`"), fatal: false }),
+            },
+            SignalCommand::AnswerSubscription { feed, sdp } => match pid(&feed) {
+                Some(to) => self.send(&ClientMsg::Answer { to, sdp }),
+                None => self.events.push_back(SignalEvent::Error { message: format!("unknown participant `{feed}`"), fatal: false }),
+            },
+            SignalCommand::Room(action) => {
+                let target = |s: &str| pid(s).ok_or_else(|| format!("unknown participant `{s}`"));
+                let msg = match action {
+                    RoomAction::Admit(p) => target(&p).map(|participant| ClientMsg::Admit { participant }),
+                    RoomAction::Deny(p) => target(&p).map(|participant| ClientMsg::Deny { participant }),
+                    RoomAction::Remove(p) => target(&p).map(|participant| ClientMsg::Remove { participant }),
+                    RoomAction::GrantPresenter(p) => target(&p).map(|participant| ClientMsg::GrantPresenter { participant }),
+                    RoomAction::RevokePresenter(p) => target(&p).map(|participant| ClientMsg::RevokePresenter { participant }),
+                    RoomAction::Lock => Ok(ClientMsg::Lock {}),
+                    RoomAction::Unlock => Ok(ClientMsg::Unlock {}),
+                    RoomAction::End => Ok(ClientMsg::End {}),
+                };
+                match msg {
+                    Ok(m) => self.send(&m),
+                    Err(message) => self.events.push_back(SignalEvent::Error { message, fatal: false }),
+                }
+            }
+            SignalCommand::Leave => {
+                self.send(&ClientMsg::Leave {});
+                self.close(SignalEvent::Closed { reason: "left".into() });
+            }
+            // In a mesh nobody subscribes: the others offer on their own.
+            SignalCommand::Subscribe { .. } | SignalCommand::Unsubscribe { .. } => {}
+            SignalCommand::Publish { .. } | SignalCommand::Unpublish | SignalCommand::OfferSubscription { .. } => {
+                self.events.push_back(SignalEvent::Error { message: "a Blende room publishes to each participant (PublishTo)".into(), fatal: false });
+            }
+        }
+    }
+}
+
+/// `ws[s]://host:port/` for a `blende+ws[s]://` address (default ports 443 / 8080).
+#[must_use]
+pub fn websocket_url(url: &ServerUrl) -> String {
+    let scheme = if url.tls { "wss" } else { "ws" };
+    let port = url.port.unwrap_or(if url.tls { 443 } else { 8080 });
+    let path = if url.path.is_empty() { "/" } else { url.path.as_str() };
+    format!("{scheme}://{}:{port}{path}", url.host)
+}
+
+/// Connects, joins and spawns the driver task.
+///
+/// # Errors
+/// [`SignalError::Connect`] when the WebSocket cannot be opened.
+pub async fn connect(url: &ServerUrl, options: JoinOptions) -> Result<SignalHandle, SignalError> {
+    let ws_url = websocket_url(url);
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .map_err(|e| SignalError::Connect { url: ws_url.clone(), message: e.to_string() })?;
+    let (commands_tx, mut commands_rx) = mpsc::channel::<SignalCommand>(COMMAND_QUEUE);
+    let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+    let mut machine = BlendeMachine::new(options);
+    tokio::spawn(async move {
+        let (mut sink, mut stream) = ws.split();
+        let mut commands_open = true;
+        loop {
+            while let Some(text) = machine.poll_transmit() {
+                if let Err(e) = sink.send(Message::text(text)).await {
+                    machine.handle_transport_closed(&format!("send failed: {e}"));
+                    break;
+                }
+            }
+            while let Some(event) = machine.poll_event() {
+                if events_tx.send(event).await.is_err() {
+                    machine.handle_command(SignalCommand::Leave);
+                }
+            }
+            if machine.is_closed() {
+                while let Some(text) = machine.poll_transmit() {
+                    let _ = sink.send(Message::text(text)).await;
+                }
+                let _ = sink.close().await;
+                break;
+            }
+            tokio::select! {
+                msg = stream.next() => match msg {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Err(e) = machine.handle_message(text.as_str()) {
+                            log::warn!("blende room: {e}");
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None => machine.handle_transport_closed("the server closed the connection"),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => machine.handle_transport_closed(&format!("connection lost: {e}")),
+                },
+                cmd = commands_rx.recv(), if commands_open => match cmd {
+                    Some(c) => machine.handle_command(c),
+                    None => {
+                        commands_open = false;
+                        machine.handle_command(SignalCommand::Leave);
+                    }
+                },
+            }
+        }
+    });
+    Ok(SignalHandle { commands: commands_tx, events: events_rx })
+}
+
+/// What a moderator asks for when scheduling a meeting.
+#[derive(Clone, Debug, Default)]
+pub struct NewMeeting {
+    pub title: String,
+    pub starts_at_unix: Option<i64>,
+    pub duration_min: Option<u32>,
+    /// `None`: the server's default (lobby on unless the administrator changed it).
+    pub lobby: Option<bool>,
+}
+
+/// Creates a meeting as a moderator and returns the server's `meeting_created` message as JSON
+/// (meeting, password, invitation with link, text and `.ics`).
+///
+/// # Errors
+/// Connection failures, the server's refusal (as its message), or no answer within 10 s.
+pub async fn create_meeting(url: &ServerUrl, moderator_token: &str, meeting: NewMeeting) -> Result<serde_json::Value, SignalError> {
+    let ws_url = websocket_url(url);
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .map_err(|e| SignalError::Connect { url: ws_url.clone(), message: e.to_string() })?;
+    let steps = [
+        ClientMsg::Hello { protocol: PROTOCOL_VERSION },
+        ClientMsg::AuthModerator { token: Secret::new(moderator_token) },
+        ClientMsg::CreateMeeting { title: meeting.title, starts_at_unix: meeting.starts_at_unix, duration_min: meeting.duration_min, lobby: meeting.lobby },
+    ];
+    let exchange = async {
+        for step in steps {
+            let text = serde_json::to_string(&step).map_err(|e| SignalError::Protocol(e.to_string()))?;
+            ws.send(Message::text(text)).await.map_err(|e| SignalError::Connect { url: ws_url.clone(), message: e.to_string() })?;
+            loop {
+                let msg = match ws.next().await {
+                    Some(Ok(Message::Text(t))) => parse_server(t.as_str()).map_err(|e| SignalError::Protocol(e.to_string()))?,
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(SignalError::Connect { url: ws_url.clone(), message: e.to_string() }),
+                    None => return Err(SignalError::Closed),
+                };
+                match msg {
+                    ServerMsg::Welcome { .. } | ServerMsg::Authenticated { .. } => break,
+                    created @ ServerMsg::MeetingCreated { .. } => {
+                        let _ = ws.close(None).await;
+                        return serde_json::to_value(&created).map_err(|e| SignalError::Protocol(e.to_string()));
+                    }
+                    ServerMsg::Error { message, .. } => return Err(SignalError::Server(format!("room server: {message}"))),
+                    _ => {}
+                }
+            }
+        }
+        Err(SignalError::Protocol("no meeting_created answer".into()))
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), exchange).await.map_err(|_| SignalError::Protocol("no answer within 10 s".into()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine() -> BlendeMachine {
+        BlendeMachine::new(JoinOptions { room: Some("k7dm3xqa9fhp".into()), password: Some("pw".into()), display_name: "Ada".into(), moderator_token: None })
+    }
+
+    fn sent(m: &mut BlendeMachine) -> Vec<serde_json::Value> {
+        std::iter::from_fn(|| m.poll_transmit()).map(|t| serde_json::from_str(&t).expect("json")).collect()
+    }
+
+    fn events(m: &mut BlendeMachine) -> Vec<SignalEvent> {
+        std::iter::from_fn(|| m.poll_event()).collect()
+    }
+
+    fn info(id: u64, name: &str) -> serde_json::Value {
+        serde_json::json!({"id": id, "display_name": name, "role": "participant", "presenter": false, "camera": true, "microphone": true, "sharing": false})
+    }
+
+    fn participants(list: &[serde_json::Value]) -> String {
+        serde_json::json!({"type": "participants", "meeting_id": "k7dm3xqa9fhp", "locked": false, "participants": list, "waiting": []}).to_string()
+    }
+
+    #[test]
+    fn hello_then_join_then_mesh_offers_to_everyone_present() {
+        let mut m = machine();
+        assert_eq!(sent(&mut m)[0]["type"], "hello");
+        m.handle_message(r#"{"type":"welcome","protocol":1,"max_message_bytes":65536}"#).expect("welcome");
+        let join = sent(&mut m);
+        assert_eq!(join[0]["type"], "join");
+        assert_eq!(join[0]["password"], "pw");
+        m.handle_message(r#"{"type":"lobby","state":"waiting","meeting_id":"k7dm3xqa9fhp","participant_id":7}"#).expect("lobby");
+        assert_eq!(events(&mut m), vec![SignalEvent::Lobby { state: "waiting".into() }]);
+        // While waiting, lists of others do not let us in.
+        m.handle_message(&participants(&[info(3, "Bob")])).expect("list");
+        assert!(events(&mut m).is_empty());
+        m.handle_message(r#"{"type":"lobby","state":"admitted","meeting_id":"k7dm3xqa9fhp","participant_id":7}"#).expect("admitted");
+        m.handle_message(&participants(&[info(3, "Bob"), info(7, "Ada")])).expect("list");
+        let ev = events(&mut m);
+        assert!(ev.contains(&SignalEvent::Joined { participant_id: "7".into(), participants: vec![Participant { id: "3".into(), display: Some("Bob".into()) }] }));
+        assert!(ev.contains(&SignalEvent::PublishTo { peer: "3".into() }));
+        // Someone new: joined + offer; someone gone: left.
+        m.handle_message(&participants(&[info(7, "Ada"), info(9, "Cem")])).expect("list");
+        let ev = events(&mut m);
+        assert!(ev.contains(&SignalEvent::ParticipantJoined(Participant { id: "9".into(), display: Some("Cem".into()) })));
+        assert!(ev.contains(&SignalEvent::PublishTo { peer: "9".into() }));
+        assert!(ev.contains(&SignalEvent::ParticipantLeft { id: "3".into() }));
+        // Offers in are the others' media; our offers and answers go to one participant.
+        m.handle_message(r#"{"type":"offer","from":9,"sdp":"v=0"}"#).expect("offer");
+        assert_eq!(events(&mut m), vec![SignalEvent::SubscriptionOffer { feed: "9".into(), sdp: "v=0".into() }]);
+        m.handle_command(SignalCommand::AnswerSubscription { feed: "9".into(), sdp: "v=0 a".into() });
+        m.handle_command(SignalCommand::PublishTo { peer: "9".into(), sdp: "v=0 o".into() });
+        let out = sent(&mut m);
+        assert_eq!((out[0]["type"].as_str(), out[0]["to"].as_u64()), (Some("answer"), Some(9)));
+        assert_eq!((out[1]["type"].as_str(), out[1]["to"].as_u64()), (Some("offer"), Some(9)));
+        m.handle_message(r#"{"type":"answer","from":9,"sdp":"v=0 b"}"#).expect("answer");
+        assert_eq!(events(&mut m), vec![SignalEvent::PeerAnswer { peer: "9".into(), sdp: "v=0 b".into() }]);
+    }
+
+    #[test]
+    fn refusals_before_admission_are_fatal_and_malformed_messages_change_nothing() {
+        let mut m = machine();
+        assert!(m.handle_message("{not json").is_err());
+        assert!(m.handle_message(r#"{"type":"offer","from":"x"}"#).is_err());
+        assert!(events(&mut m).is_empty());
+        m.handle_message(r#"{"type":"error","code":"join_refused","message":"unknown meeting or wrong password","request":"join","retry_after_ms":null}"#).expect("error");
+        assert_eq!(events(&mut m), vec![SignalEvent::Error { message: "room server: unknown meeting or wrong password".into(), fatal: true }]);
+        assert!(m.is_closed());
+    }
+
+    #[test]
+    fn removal_and_end_close_the_session() {
+        let mut m = machine();
+        m.handle_message(r#"{"type":"removed"}"#).expect("removed");
+        assert_eq!(events(&mut m), vec![SignalEvent::Kicked]);
+        let mut m = machine();
+        m.handle_message(r#"{"type":"ended"}"#).expect("ended");
+        assert_eq!(events(&mut m), vec![SignalEvent::RoomDestroyed]);
+    }
+}
