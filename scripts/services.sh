@@ -41,6 +41,23 @@ blende_start_dbus() {
   fi
 }
 
+# The Secret Service (gnome-keyring) on the session bus, unlocked with a throw-away password,
+# for the keychain tests; only if nothing answers on org.freedesktop.secrets yet.
+blende_start_keyring() {
+  blende_start_dbus
+  if ! dbus-send --session --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner \
+      string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true'; then
+    export XDG_DATA_HOME=${XDG_DATA_HOME:-/tmp/blende-keyring-data}
+    mkdir -p "$XDG_DATA_HOME"
+    printf 'blende-test' | gnome-keyring-daemon --unlock --components=secrets --daemonize >/tmp/blende-keyring.env 2>/tmp/blende-keyring.log || true
+    for _ in $(seq 50); do
+      dbus-send --session --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner \
+        string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true' && break
+      sleep 0.1
+    done
+  fi
+}
+
 # Janus (VideoRoom) inside the `blende-ns` network namespace for the interop tests; only if it
 # is not already up. Needs root for `ip netns`. Exports BLENDE_NETNS.
 blende_start_janus() {

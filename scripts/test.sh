@@ -9,12 +9,13 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/blende-target}
 blende_start_x
 blende_start_pulse
 blende_start_dbus
+blende_start_keyring
 blende_start_janus
 blende_start_postgres
 tests/interop/setup-browser.sh
 tests/interop/setup-whip.sh
 # Tests that need these services fail instead of skipping.
-export BLENDE_REQUIRE_X11=1 BLENDE_REQUIRE_PULSE=1 BLENDE_REQUIRE_JANUS=1 BLENDE_REQUIRE_POSTGRES=1
+export BLENDE_REQUIRE_X11=1 BLENDE_REQUIRE_PULSE=1 BLENDE_REQUIRE_JANUS=1 BLENDE_REQUIRE_POSTGRES=1 BLENDE_REQUIRE_KEYRING=1
 
 cargo xtask check-deps
 cargo clippy --workspace --all-targets --locked -- -D warnings

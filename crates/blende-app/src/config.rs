@@ -30,8 +30,13 @@ fn read_layer(path: &Path) -> Result<Option<String>, PolicyError> {
 /// The effective policy. `admin_override` replaces the system policy path (for IT checking a
 /// file before rolling it out); it is only offered by read-only commands.
 pub fn load_policy(admin_override: Option<&Path>) -> Policy {
+    load_policy_with(admin_override, user_settings_path().as_deref())
+}
+
+/// As [`load_policy`], with the user's settings file given (the app's settings screen, tests).
+pub fn load_policy_with(admin_override: Option<&Path>, user_path: Option<&Path>) -> Policy {
     let admin_path = admin_override.map_or_else(|| PathBuf::from(blende_policy::system_policy_path()), Path::to_path_buf);
-    let user_path = user_settings_path();
+    let user_path = user_path.map(Path::to_path_buf);
     let load = || -> Result<Policy, PolicyError> {
         let admin_text = match read_layer(&admin_path)? {
             None if admin_override.is_some() => {
@@ -51,4 +56,25 @@ pub fn load_policy(admin_override: Option<&Path>) -> Policy {
         )
     };
     load().unwrap_or_else(Policy::fail_closed)
+}
+
+/// Adds a personal block rule to the user's settings file (created if missing). The new text
+/// is checked before it is written, and written whole (temporary file, then rename), so a
+/// crash never leaves a half-written file that would block every share.
+///
+/// # Errors
+/// The rule is refused ([`blende_policy::AddRuleError`]) or the file cannot be read or written.
+pub fn add_user_block(path: &Path, rule: &blende_policy::NewBlock, reason: Option<&str>) -> Result<(), String> {
+    let existing = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let text = blende_policy::add_user_block(&existing, rule, reason).map_err(|e| e.to_string())?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let tmp = path.with_extension("toml.new");
+    std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -9,6 +9,7 @@ pub mod call;
 pub mod join;
 #[cfg(target_os = "linux")]
 pub mod preview;
+pub mod secrets;
 #[cfg(target_os = "linux")]
 pub mod share_send;
 pub mod ui;

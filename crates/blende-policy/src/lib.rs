@@ -16,6 +16,7 @@ pub mod normalize;
 mod policy;
 mod rules;
 mod server;
+mod user_rules;
 mod verdict;
 mod window;
 
@@ -24,6 +25,7 @@ pub use hotkey::{Hotkey, Hotkeys, Modifiers};
 pub use policy::{Origin, Policy, ServerPolicy, Source};
 pub use rules::{Matcher, Rule};
 pub use server::{ServerKind, ServerUrl, ServerUrlError};
+pub use user_rules::{AddRuleError, NewBlock, add_user_block};
 pub use verdict::{Category, Verdict};
 pub use window::{Os, WindowInfo, WindowKind};
 

@@ -49,6 +49,10 @@ pub struct ServerPolicy {
     pub require_tls: bool,
     /// STUN/TURN servers from the administrator. Empty by default: no third-party servers.
     pub ice_servers: Vec<String>,
+    /// ICE transport policy "relay": offer and use only TURN-relayed candidates, never a host
+    /// address (as behind a strict firewall). Set for one run by `blende join --relay-only`;
+    /// no policy file key yet.
+    pub relay_only: bool,
 }
 
 impl ServerPolicy {
@@ -109,7 +113,7 @@ impl Policy {
             admin_blocks: Vec::new(),
             admin_allows: Vec::new(),
             user_blocks: Vec::new(),
-            servers: ServerPolicy { allowed: None, known: Vec::new(), require_tls: true, ice_servers: Vec::new() },
+            servers: ServerPolicy { allowed: None, known: Vec::new(), require_tls: true, ice_servers: Vec::new(), relay_only: false },
             hotkeys: Hotkeys::default(),
             origins: HashMap::new(),
             failure: None,
@@ -190,6 +194,17 @@ impl Policy {
 
     pub fn servers(&self) -> &ServerPolicy {
         &self.servers
+    }
+
+    /// Only relayed ICE candidates from now on (see [`ServerPolicy::relay_only`]). It can only
+    /// narrow what the connection may use, so a caller may set it on any layer's result.
+    pub fn set_relay_only(&mut self) {
+        self.servers.relay_only = true;
+    }
+
+    /// The user's own block rules (from the settings file), in file order.
+    pub fn user_blocks(&self) -> &[Rule] {
+        &self.user_blocks
     }
 
     pub fn hotkeys(&self) -> &Hotkeys {

@@ -54,6 +54,16 @@ const REMOTE_FPS: u32 = 15;
 impl Demo {
     /// Starts the demo with camera and microphone on.
     pub fn start(ctx: &egui::Context, camera_id: &str, microphone_id: &str) -> Result<Self, DeviceError> {
+        Self::start_with(ctx, camera_id, microphone_id, true)
+    }
+
+    /// The join screen's device check: the chosen camera and microphone through the same
+    /// driver, with no demo participant. Opened only when the user asks for it.
+    pub fn device_check(ctx: &egui::Context, camera_id: &str, microphone_id: &str) -> Result<Self, DeviceError> {
+        Self::start_with(ctx, camera_id, microphone_id, false)
+    }
+
+    fn start_with(ctx: &egui::Context, camera_id: &str, microphone_id: &str, participant: bool) -> Result<Self, DeviceError> {
         let config = DriverConfig {
             camera_id: camera_id.to_owned(),
             microphone_id: microphone_id.to_owned(),
@@ -71,7 +81,7 @@ impl Demo {
             let (ctx, local, remote, mic_level, stop) = (ctx.clone(), local.clone(), remote.clone(), mic_level.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("blende-demo-engine".into())
-                .spawn(move || engine(&ctx, &outputs, &tx, &local, &remote, &mic_level, &stop))
+                .spawn(move || engine(&ctx, &outputs, &tx, &local, participant.then_some(&remote), &mic_level, &stop))
                 .map_err(|source| DeviceError::Thread { name: "blende-demo-engine", source })?
         };
         let demo = Demo { driver: Some(Arc::new(driver)), local, remote, mic_level, updates, stop, engine: Some(engine) };
@@ -137,7 +147,7 @@ fn engine(
     outputs: &DriverOutputs,
     updates: &SyncSender<DeviceUpdate>,
     local: &LatestFrame,
-    remote: &LatestFrame,
+    remote: Option<&LatestFrame>,
     mic_level: &AtomicU32,
     stop: &AtomicBool,
 ) {
@@ -171,7 +181,9 @@ fn engine(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
-        if Instant::now() >= next_remote {
+        if let Some(remote) = remote
+            && Instant::now() >= next_remote
+        {
             let t_us = start.elapsed().as_micros() as u64;
             store(remote, image(&participant.next_frame(t_us)));
             next_remote += Duration::from_micros(participant.frame_interval_us());

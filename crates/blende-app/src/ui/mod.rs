@@ -7,6 +7,7 @@
 mod demo;
 mod hotkeys;
 mod live;
+mod settings;
 mod share;
 pub mod i18n;
 
@@ -39,6 +40,12 @@ pub struct AppOptions {
     pub autojoin: Option<AutoJoin>,
     /// When the process started: `t_ms` of printed events and "first frame drawn" count from here.
     pub started: Instant,
+    /// The user's settings file (personal block rules); `None`: none can be added.
+    pub user_settings: Option<std::path::PathBuf>,
+    /// The administrator's policy file when not the system one (`--policy`), for reloading.
+    pub admin_policy: Option<std::path::PathBuf>,
+    /// Where remembered meeting passwords live (the OS keychain).
+    pub secrets: std::sync::Arc<dyn crate::secrets::SecretStore>,
 }
 
 /// A call to join at start, and whether to print its events (JOIN.md) on stdout.
@@ -54,7 +61,16 @@ impl AppOptions {
         let policy = load_policy(None);
         // With no server configured there is nothing to join: show the demo right away.
         let start_in_demo = policy.servers().known.is_empty();
-        AppOptions { language: Language::from_system(), start_in_demo, policy, autojoin: None, started: Instant::now() }
+        AppOptions {
+            language: Language::from_system(),
+            start_in_demo,
+            policy,
+            autojoin: None,
+            started: Instant::now(),
+            user_settings: crate::config::user_settings_path(),
+            admin_policy: None,
+            secrets: std::sync::Arc::new(crate::secrets::OsKeychain),
+        }
     }
 }
 
@@ -97,6 +113,11 @@ struct JoinForm {
     microphone_id: String,
     speaker_id: String,
     message: Option<String>,
+    /// The device check (camera preview and mic level), while the user runs it.
+    check: Option<Demo>,
+    check_texture: Option<(u64, egui::TextureHandle)>,
+    /// Keep the typed password in the OS keychain for this server and meeting.
+    remember: bool,
 }
 
 /// What runs the call: the local demo or a real server.
@@ -224,6 +245,10 @@ pub struct BlendeApp {
     i18n: I18n,
     policy: Policy,
     started: Instant,
+    settings: settings::SettingsState,
+    user_settings: Option<std::path::PathBuf>,
+    admin_policy: Option<std::path::PathBuf>,
+    secrets: std::sync::Arc<dyn crate::secrets::SecretStore>,
     join: JoinForm,
     call: Option<Call>,
     picker: Option<Picker>,
@@ -245,8 +270,23 @@ impl BlendeApp {
             speaker_id: first(MediaKind::Speaker),
             devices,
             message: None,
+            check: None,
+            check_texture: None,
+            remember: false,
         };
-        let mut app = BlendeApp { i18n: I18n::new(options.language), policy: options.policy, started: options.started, join, call: None, picker: None, error: None };
+        let mut app = BlendeApp {
+            i18n: I18n::new(options.language),
+            policy: options.policy,
+            started: options.started,
+            settings: settings::SettingsState::default(),
+            user_settings: options.user_settings,
+            admin_policy: options.admin_policy,
+            secrets: options.secrets,
+            join,
+            call: None,
+            picker: None,
+            error: None,
+        };
         if let Some(auto) = options.autojoin {
             app.start_live(ctx, auto.spec, &auto.devices, auto.print_events);
         } else if options.start_in_demo {
@@ -297,7 +337,7 @@ impl BlendeApp {
     }
 
     /// The join form's server, checked against the policy, as a call to start.
-    fn spec_from_form(&self) -> Result<crate::call::CallSpec, String> {
+    fn spec_from_form(&self, password: Option<String>) -> Result<crate::call::CallSpec, String> {
         let url = ServerUrl::parse(self.join.server.trim()).map_err(|e| e.to_string())?;
         self.policy.servers().check(&url)?;
         let room = self.join.meeting_id.trim();
@@ -305,7 +345,7 @@ impl BlendeApp {
             url,
             join: JoinOptions {
                 room: (!room.is_empty()).then(|| room.to_owned()),
-                password: (!self.join.password.is_empty()).then(|| self.join.password.clone()),
+                password,
                 display_name: if self.join.name.trim().is_empty() { "Blende".to_owned() } else { self.join.name.trim().to_owned() },
                 moderator_token: (!self.join.moderator_token.trim().is_empty()).then(|| self.join.moderator_token.trim().to_owned()),
             },
@@ -355,6 +395,9 @@ impl BlendeApp {
                     }
                 }
                 ui.label(self.i18n.t("settings-language"));
+                if ui.button(self.i18n.t("settings-button")).clicked() {
+                    self.settings.open = !self.settings.open;
+                }
             });
         });
         if let Some(e) = self.policy.failure() {
@@ -364,6 +407,68 @@ impl BlendeApp {
             ui.colored_label(egui::Color32::RED, e);
         }
         ui.separator();
+    }
+
+    /// Camera preview and microphone level before joining. Devices open only on request and
+    /// close again with "Stop test" or on joining.
+    fn device_check(&mut self, ui: &mut egui::Ui) {
+        let running = self.join.check.is_some();
+        let label = if running { self.i18n.t("check-stop") } else { self.i18n.t("check-start") };
+        if ui.button(label).clicked() {
+            if running {
+                self.join.check = None;
+                self.join.check_texture = None;
+            } else {
+                match Demo::device_check(ui.ctx(), &self.join.camera_id, &self.join.microphone_id) {
+                    Ok(check) => self.join.check = Some(check),
+                    Err(e) => self.join.message = Some(e.to_string()),
+                }
+            }
+        }
+        let Some(check) = &self.join.check else { return };
+        let latest = check.local.lock().ok().and_then(|s| s.clone());
+        match (latest, &mut self.join.check_texture) {
+            (Some((n, img)), Some((seen, tex))) if *seen != n => {
+                tex.set(img, egui::TextureOptions::LINEAR);
+                *seen = n;
+            }
+            (Some((n, img)), None) => self.join.check_texture = Some((n, ui.ctx().load_texture("check", img, egui::TextureOptions::LINEAR))),
+            _ => {}
+        }
+        ui.horizontal(|ui| {
+            if let Some((_, tex)) = &self.join.check_texture {
+                ui.add(egui::Image::new(tex).max_size(egui::vec2(240.0, 135.0))).on_hover_text(self.i18n.t("check-preview"));
+            }
+            ui.vertical(|ui| {
+                let level = check.mic_level_dbfs();
+                ui.label(self.i18n.t1("check-level", "dbfs", &format!("{level:.0}")));
+                ui.add(egui::ProgressBar::new(((level + 60.0) / 60.0).clamp(0.0, 1.0)).desired_width(160.0));
+            });
+        });
+    }
+
+    /// Camera, microphone and speaker choice (join screen and settings).
+    fn device_choices(&mut self, ui: &mut egui::Ui) {
+        let t = |k: &str| self.i18n.t(k);
+        egui::Grid::new(ui.next_auto_id()).num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
+            for (key, kind) in [("join-camera", MediaKind::Camera), ("join-microphone", MediaKind::Microphone), ("join-speaker", MediaKind::Speaker)] {
+                let label = ui.label(t(key));
+                let slot = match kind {
+                    MediaKind::Camera => &mut self.join.camera_id,
+                    MediaKind::Microphone => &mut self.join.microphone_id,
+                    _ => &mut self.join.speaker_id,
+                };
+                let current = self.join.devices.iter().find(|d| &d.id == slot).map_or_else(String::new, |d| d.name.clone());
+                egui::ComboBox::from_id_salt((ui.scope_id(), key)).selected_text(current).show_ui(ui, |ui| {
+                    for d in self.join.devices.iter().filter(|d| d.kind == kind) {
+                        ui.selectable_value(slot, d.id.clone(), &d.name);
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+                ui.end_row();
+            }
+        });
     }
 
     fn join_screen(&mut self, ui: &mut egui::Ui) {
@@ -393,24 +498,11 @@ impl BlendeApp {
                 ui.add(egui::TextEdit::singleline(value).password(password)).labelled_by(label.id);
                 ui.end_row();
             }
-            for (key, kind) in [("join-camera", MediaKind::Camera), ("join-microphone", MediaKind::Microphone), ("join-speaker", MediaKind::Speaker)] {
-                let label = ui.label(t(key));
-                let slot = match kind {
-                    MediaKind::Camera => &mut self.join.camera_id,
-                    MediaKind::Microphone => &mut self.join.microphone_id,
-                    _ => &mut self.join.speaker_id,
-                };
-                let current = self.join.devices.iter().find(|d| &d.id == slot).map_or_else(String::new, |d| d.name.clone());
-                egui::ComboBox::from_id_salt(key).selected_text(current).show_ui(ui, |ui| {
-                    for d in self.join.devices.iter().filter(|d| d.kind == kind) {
-                        ui.selectable_value(slot, d.id.clone(), &d.name);
-                    }
-                })
-                .response
-                .labelled_by(label.id);
-                ui.end_row();
-            }
         });
+        ui.checkbox(&mut self.join.remember, self.i18n.t("join-remember"));
+        self.device_choices(ui);
+        self.device_check(ui);
+        let t = |k: &str| self.i18n.t(k);
         ui.small(t("join-password-hint"));
         let speaker_name = self.join.devices.iter().find(|d| d.kind == MediaKind::Speaker && d.id == self.join.speaker_id).map(|d| d.name.clone());
         if speaker_name.as_deref().is_some_and(looks_like_loudspeakers) {
@@ -420,10 +512,18 @@ impl BlendeApp {
             ui.colored_label(egui::Color32::from_rgb(190, 120, 0), m);
         }
         if ui.button(t("join-button")).clicked() {
+            // The call opens the devices itself: the check releases them first.
+            self.join.check = None;
+            self.join.check_texture = None;
             if self.join.server == DEMO_SERVER {
                 self.start_demo(ui.ctx());
             } else {
-                match self.spec_from_form() {
+                let key = crate::secrets::meeting_key(&self.join.server, &self.join.meeting_id);
+                let (password, warning) = crate::secrets::password_for_join(&*self.secrets, &key, &self.join.password, self.join.remember);
+                if let Some(w) = warning {
+                    self.error = Some(self.i18n.t1("keychain-unavailable", "reason", &w));
+                }
+                match self.spec_from_form(password) {
                     Ok(spec) => {
                         let devices = Devices {
                             camera_id: self.join.camera_id.clone(),
@@ -867,5 +967,6 @@ impl eframe::App for BlendeApp {
         });
         let ctx = ui.ctx().clone();
         self.picker_window(&ctx);
+        self.settings_window(&ctx);
     }
 }

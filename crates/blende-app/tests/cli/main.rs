@@ -166,3 +166,21 @@ fn windows_json_reports_verdicts_of_real_x_windows() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// The real keychain (Secret Service from gnome-keyring on the test's D-Bus session bus):
+/// a password is stored, found and deleted. Skips without a Secret Service unless
+/// `BLENDE_REQUIRE_KEYRING=1` (scripts/test.sh starts one).
+#[test]
+fn meeting_passwords_round_trip_through_the_os_keychain() {
+    use blende_app::secrets::{OsKeychain, SecretStore, meeting_key};
+    let key = meeting_key("blende+wss://meet.example.org", &format!("test-{}", std::process::id()));
+    let store = OsKeychain;
+    if let Err(e) = store.set(&key, "k7dm-3xqa-9fhp-2wvb") {
+        assert!(std::env::var("BLENDE_REQUIRE_KEYRING").as_deref() != Ok("1"), "keychain unavailable but BLENDE_REQUIRE_KEYRING=1: {e}");
+        eprintln!("skipped: no Secret Service ({e}); scripts/test.sh starts gnome-keyring");
+        return;
+    }
+    assert_eq!(store.get(&key).expect("get").as_deref(), Some("k7dm-3xqa-9fhp-2wvb"));
+    store.delete(&key).expect("delete");
+    assert_eq!(store.get(&key).expect("get after delete"), None);
+}

@@ -15,9 +15,22 @@ use crate::{display_or_skip, xterm, Windows};
 static ONE_APP: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn app(language: Language, start_in_demo: bool) -> Harness<'static, BlendeApp> {
+    app_with_settings(language, start_in_demo, None)
+}
+
+fn app_with_settings(language: Language, start_in_demo: bool, user_settings: Option<std::path::PathBuf>) -> Harness<'static, BlendeApp> {
     Harness::builder()
         .with_size(egui::vec2(1100.0, 720.0))
-        .build_eframe(move |cc| BlendeApp::new(&cc.egui_ctx, AppOptions { language, start_in_demo, policy: Policy::builtin(), autojoin: None, started: std::time::Instant::now() }))
+        .build_eframe(move |cc| BlendeApp::new(&cc.egui_ctx, AppOptions {
+            language,
+            start_in_demo,
+            policy: Policy::builtin(),
+            autojoin: None,
+            started: std::time::Instant::now(),
+            user_settings: user_settings.clone(),
+            admin_policy: None,
+            secrets: std::sync::Arc::new(blende_app::secrets::OsKeychain),
+        }))
 }
 
 /// Steps the UI until a widget with exactly this label exists (devices and workers answer on
@@ -151,4 +164,65 @@ fn snapshots_of_the_main_screens() {
     h.run();
     results.add(h.try_snapshot_options("call_screen_all_off", &SnapshotOptions::new().max_failed_pixels(480 * 270 + 2_000)));
     results.unwrap();
+}
+
+/// A personal rule added in the settings is written to the user's settings file, applies at
+/// once, and the picker then shows the matching window disabled with "blocked by you".
+#[test]
+fn a_block_rule_added_in_settings_disables_the_window_in_the_picker() {
+    if !display_or_skip() {
+        return;
+    }
+    let title = format!("Geheimprojekt {} - Editor", std::process::id());
+    let _w = Windows(vec![xterm("XTerm", &title)]);
+    let dir = std::env::temp_dir().join(format!("blende-settings-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let settings = dir.join("blende").join("settings.toml");
+    std::thread::sleep(Duration::from_millis(800));
+    let _one = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut h = app_with_settings(Language::English, true, Some(settings.clone()));
+    wait_for(&mut h, "Settings…");
+    h.get_by_label("Settings…").click();
+    wait_for(&mut h, "Add rule");
+    h.get_by_label("Text").focus();
+    h.step();
+    h.get_by_label("Text").type_text("Geheimprojekt");
+    h.step();
+    h.get_by_label("Add rule").click();
+    wait_for(&mut h, "Added: windows with “Geheimprojekt” can no longer be shared.");
+    let written = std::fs::read_to_string(&settings).expect("settings written");
+    assert!(written.contains("[[share.block]]") && written.contains("title_contains = \"Geheimprojekt\""), "{written}");
+    // Rules are shown as they match: normalised (case folded).
+    wait_for(&mut h, "• Title contains: geheimprojekt");
+    // Close the settings (its shortcut list names "Share a window" too), then open the picker.
+    h.get_by_label("Settings…").click();
+    h.run();
+    h.get_by_label("Share a window").click();
+    let entry = format!("XTerm – {title}");
+    wait_for(&mut h, &entry);
+    assert!(h.get_by_label(&entry).accesskit_node().is_disabled(), "a window the user blocked must not be selectable");
+    assert!(h.query_all_by_label("blocked: blocked by you").next().is_some(), "the reason names the user's own rule");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The device check on the join screen opens camera and microphone only when asked, shows
+/// the level, and closes them again.
+#[test]
+fn the_device_check_opens_devices_only_on_request() {
+    let _one = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut h = app(Language::English, false);
+    wait_for(&mut h, "Test camera and microphone");
+    assert!(h.query_by_label_contains("Microphone level").is_none(), "no device is open before the user asks");
+    h.get_by_label("Test camera and microphone").click();
+    wait_for(&mut h, "Stop test");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.query_by_label_contains("Microphone level").is_none() {
+        assert!(Instant::now() < deadline, "no microphone level shown");
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.get_by_label("Stop test").click();
+    wait_for(&mut h, "Test camera and microphone");
+    h.run();
+    assert!(h.query_by_label_contains("Microphone level").is_none());
 }
