@@ -9,7 +9,7 @@ BUILD=(pkg-config cmake clang libclang-dev libxcb1-dev libxcb-shm0-dev libxcb-ra
   libgl1-mesa-dri libegl-mesa0 libxkbcommon-x11-0 xvfb openbox)
 TEST=(xdotool xterm x11-utils pulseaudio pulseaudio-utils dbus dbus-x11 imagemagick
   janus libjs-janus-gateway iproute2 chromium chromium-driver python3-venv openssl
-  postgresql)
+  postgresql gnome-keyring coturn)
 
 want=("${BUILD[@]}")
 for arg in "$@"; do [ "$arg" = test ] && want+=("${TEST[@]}"); done

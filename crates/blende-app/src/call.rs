@@ -23,7 +23,7 @@ use blende_media::frame::{AudioFrame, VideoFrame};
 use blende_media::synthetic::{measure_frequency_hz, read_stamp, rms_dbfs};
 use blende_media::{DeviceKind, DeviceState};
 use blende_policy::ServerUrl;
-use blende_rtc::{ConnectionState, MediaKind, Peer, PeerConfig, PeerRole, RtcEvent};
+use blende_rtc::{ConnectionState, MediaKind, Peer, PeerConfig, PeerRole, RtcEvent, TurnServer};
 use blende_signal::blende::RoomAction;
 use blende_signal::{JoinOptions, Participant, SignalCommand, SignalEvent};
 use serde_json::{Value, json};
@@ -237,11 +237,15 @@ struct SendStats {
 
 enum Input {
     Signal(Option<SignalEvent>),
+    /// From the Janus adapter of a Blende meeting that moved to Janus.
+    Janus(Option<SignalEvent>),
     Publisher(Option<RtcEvent>),
     Subscriber(String, RtcEvent),
     Device(DriverEvent),
     Command(Option<CallCommand>),
-    MeshPublisher(String, RtcEvent),
+    /// An event of a mesh publisher: participant, generation (events of a replaced
+    /// PeerConnection are stale), event.
+    MeshPublisher(String, u64, RtcEvent),
     Tick,
     ShareSignal(Option<SignalEvent>),
     ShareEvent(Value),
@@ -321,10 +325,18 @@ pub async fn run(
     }
     let hooks = Hooks { event: None, ..hooks };
     let mut signal = blende_signal::connect(&spec.url, spec.join.clone()).await?;
+    // Where media signalling goes: the server we joined, or the Janus VideoRoom a Blende
+    // meeting moved to (whose adapter is `janus`; the Blende session stays for roles and
+    // the end of the meeting).
+    let mut media_cmds = signal.commands.clone();
+    let mut janus: Option<blende_signal::SignalHandle> = None;
 
-    let peer_config = PeerConfig {
+    // TURN servers arrive from a Blende room server (`IceServers`) and go into this config
+    // for every PeerConnection made after that.
+    let mut peer_config = PeerConfig {
         role: PeerRole::Publisher,
         ice_servers: spec.ice_servers.clone(),
+        relay_only: spec.policy.servers().relay_only,
         ice_bind_ip: spec.ice_ip,
         video: spec.camera.then_some((spec.width, spec.height)),
         audio: spec.mic,
@@ -349,6 +361,7 @@ pub async fn run(
         publisher_events = Some(events);
     }
     let mut mesh_out: HashMap<String, Peer> = HashMap::new();
+    let mut book = MeshBook::default();
 
     // Media threads: blocking receive from the driver, encode once per receiver, hand to the
     // network tasks.
@@ -491,6 +504,12 @@ pub async fn run(
         let input = tokio::select! {
             ev = signal.events.recv() => Input::Signal(ev),
             ev = async {
+                match janus.as_mut() {
+                    Some(j) => j.events.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => Input::Janus(ev),
+            ev = async {
                 match share.as_mut() {
                     Some(sh) => sh.signal.events.recv().await,
                     None => std::future::pending().await,
@@ -503,6 +522,16 @@ pub async fn run(
                 }
             } => Input::Publisher(ev),
             Some(i) = input_rx.recv() => i,
+        };
+        // The Janus adapter's events drive the media exactly as a Janus server's would.
+        let input = match input {
+            Input::Janus(Some(ev)) => Input::Signal(Some(ev)),
+            Input::Janus(None) => {
+                out.emit(json!({"event": "error", "message": "the connection to the meeting's Janus server ended", "fatal": true}));
+                exit = ExitCode::FAILURE;
+                break;
+            }
+            other => other,
         };
         match input {
             Input::Signal(None) => {
@@ -518,7 +547,7 @@ pub async fn run(
                             continue;
                         }
                         wanted.insert(p.id.clone(), (p.display.clone(), Instant::now()));
-                        signal.commands.send(SignalCommand::Subscribe { feed: p.id }).await.ok();
+                        media_cmds.send(SignalCommand::Subscribe { feed: p.id }).await.ok();
                     }
                 }
                 SignalEvent::PublishAnswer { sdp } => {
@@ -535,10 +564,11 @@ pub async fn run(
                 SignalEvent::ParticipantJoined(p) => {
                     out.emit(json!({"event": "participant_joined", "id": p.id, "display": p.display}));
                     wanted.insert(p.id.clone(), (p.display.clone(), Instant::now()));
-                    signal.commands.send(SignalCommand::Subscribe { feed: p.id }).await.ok();
+                    media_cmds.send(SignalCommand::Subscribe { feed: p.id }).await.ok();
                 }
                 SignalEvent::ParticipantLeft { id } => {
                     sinks.remove(&id);
+                    book.remove(&id);
                     if let Some(pc) = mesh_out.remove(&id) {
                         pc.close().await;
                     }
@@ -556,9 +586,9 @@ pub async fn run(
                 SignalEvent::SubscriptionOffer { feed, sdp } => {
                     offered.insert(feed.clone());
                     let display = wanted.get(&feed).and_then(|(d, _)| d.clone());
-                    match subscribe(&feed, Offer::FromServer(&sdp), &spec.ice_servers, spec.ice_ip, &input_tx).await {
+                    match subscribe(&feed, Offer::FromServer(&sdp), &peer_config, &input_tx).await {
                         Ok((peer, answer)) => {
-                            signal.commands.send(SignalCommand::AnswerSubscription { feed: feed.clone(), sdp: answer }).await.ok();
+                            media_cmds.send(SignalCommand::AnswerSubscription { feed: feed.clone(), sdp: answer }).await.ok();
                             if let Some(old) = subscribers.insert(feed.clone(), peer) {
                                 old.close().await;
                             }
@@ -571,26 +601,12 @@ pub async fn run(
                     if !(spec.camera || spec.mic) {
                         continue;
                     }
-                    let result = async {
-                        let (pc, mut events) = Peer::new(peer_config.clone()).await?;
-                        let offer = pc.create_offer().await?;
-                        sinks.add(&peer, &pc, spec.camera, spec.mic)?;
-                        // Publisher events (states, keyframe requests) of mesh connections.
-                        let tx = input_tx.clone();
-                        let name = peer.clone();
-                        tokio::spawn(async move {
-                            while let Some(ev) = events.recv().await {
-                                if tx.send(Input::MeshPublisher(name.clone(), ev)).await.is_err() {
-                                    break;
-                                }
-                            }
-                        });
-                        Ok::<_, blende_rtc::RtcError>((pc, offer))
-                    }
-                    .await;
-                    match result {
+                    let generation = book.next_generation();
+                    let opened = open_mesh_publisher(&peer, generation, &peer_config, &sinks, (spec.camera, spec.mic), &input_tx).await;
+                    match opened {
                         Ok((pc, offer)) => {
-                            signal.commands.send(SignalCommand::PublishTo { peer: peer.clone(), sdp: offer }).await.ok();
+                            media_cmds.send(SignalCommand::PublishTo { peer: peer.clone(), sdp: offer }).await.ok();
+                            book.opened(&peer, generation);
                             if let Some(old) = mesh_out.insert(peer, pc) {
                                 old.close().await;
                             }
@@ -599,10 +615,105 @@ pub async fn run(
                     }
                 }
                 SignalEvent::PeerAnswer { peer, sdp } => {
+                    if !book.answer(&peer) {
+                        continue;
+                    }
                     if let Some(pc) = mesh_out.get(&peer)
                         && let Err(e) = pc.apply_answer(&sdp).await
                     {
                         out.emit(json!({"event": "error", "message": format!("sending to {peer}: {e}"), "fatal": false}));
+                    }
+                }
+                SignalEvent::IceServers(servers) => {
+                    let turn: Vec<TurnServer> = servers
+                        .into_iter()
+                        .map(|s| TurnServer { urls: s.urls, username: s.username, credential: s.credential })
+                        .collect();
+                    if turn == peer_config.turn {
+                        continue;
+                    }
+                    peer_config.turn = turn;
+                    out.emit(json!({"event": "ice_servers", "turn": peer_config.turn.len(), "relay_only": peer_config.relay_only}));
+                    // Mesh connections made before the TURN servers arrived that are not up yet
+                    // may never come up without them (relay only, or hosts that cannot reach
+                    // each other): make them again with TURN and offer again. The other side
+                    // replaces its subscriber on the new offer. Connections already up stay.
+                    for peer in book.not_connected() {
+                        let generation = book.next_generation();
+                        match open_mesh_publisher(&peer, generation, &peer_config, &sinks, (spec.camera, spec.mic), &input_tx).await {
+                            Ok((pc, offer)) => {
+                                media_cmds.send(SignalCommand::PublishTo { peer: peer.clone(), sdp: offer }).await.ok();
+                                book.opened(&peer, generation);
+                                if let Some(old) = mesh_out.insert(peer, pc) {
+                                    old.close().await;
+                                }
+                            }
+                            Err(e) => out.emit(json!({"event": "error", "message": format!("sending to {peer}: {e}"), "fatal": false})),
+                        }
+                    }
+                }
+                SignalEvent::MovedToJanus(room) => {
+                    if janus.is_some() {
+                        continue;
+                    }
+                    let url = match ServerUrl::parse(&room.url).map_err(|e| e.to_string()).and_then(|u| spec.policy.servers().check(&u).map(|()| u)) {
+                        Ok(u) if u.kind == blende_policy::ServerKind::Janus => u,
+                        Ok(_) => {
+                            out.emit(json!({"event": "error", "message": "the meeting moved to a server that is not Janus", "fatal": true}));
+                            exit = ExitCode::FAILURE;
+                            break;
+                        }
+                        Err(why) => {
+                            out.emit(json!({"event": "error", "message": format!("the meeting moved to Janus: {why}"), "fatal": true}));
+                            exit = ExitCode::FAILURE;
+                            break;
+                        }
+                    };
+                    // The mesh ends: our media goes to Janus once, the others' comes from there.
+                    for (peer, pc) in mesh_out.drain() {
+                        sinks.remove(&peer);
+                        pc.close().await;
+                    }
+                    book = MeshBook::default();
+                    for (_, pc) in subscribers.drain() {
+                        pc.close().await;
+                    }
+                    feeds.clear();
+                    wanted.clear();
+                    offered.clear();
+                    let options = JoinOptions { room: Some(room.room.to_string()), password: Some(room.pin), display_name: spec.join.display_name.clone(), moderator_token: None };
+                    let access = blende_signal::janus::JanusAccess { token: Some(room.token), feed: Some(room.feed) };
+                    let handle = match blende_signal::janus_ws::connect_with_access(&url, options, access).await {
+                        Ok(h) => h,
+                        Err(e) => {
+                            out.emit(json!({"event": "error", "message": format!("the meeting moved to Janus: {e}"), "fatal": true}));
+                            exit = ExitCode::FAILURE;
+                            break;
+                        }
+                    };
+                    media_cmds = handle.commands.clone();
+                    janus = Some(handle);
+                    out.emit(json!({"event": "janus", "room": room.room, "feed": room.feed.to_string()}));
+                    if spec.camera || spec.mic {
+                        let published = async {
+                            let (peer, events) = Peer::new(peer_config.clone()).await?;
+                            let offer = peer.create_offer().await?;
+                            sinks.add("server", &peer, spec.camera, spec.mic)?;
+                            Ok::<_, blende_rtc::RtcError>((peer, events, offer))
+                        }
+                        .await;
+                        match published {
+                            Ok((peer, events, offer)) => {
+                                media_cmds.send(SignalCommand::Publish { sdp: offer }).await.ok();
+                                publisher = Some(peer);
+                                publisher_events = Some(events);
+                            }
+                            Err(e) => {
+                                out.emit(json!({"event": "error", "message": format!("publishing to Janus: {e}"), "fatal": true}));
+                                exit = ExitCode::FAILURE;
+                                break;
+                            }
+                        }
                     }
                 }
                 SignalEvent::Lobby { state } => out.emit(json!({"event": "lobby", "state": state})),
@@ -613,9 +724,9 @@ pub async fn run(
                 SignalEvent::SubscriptionNeedsOffer { feed } => {
                     offered.insert(feed.clone());
                     let display = wanted.get(&feed).and_then(|(d, _)| d.clone());
-                    match subscribe(&feed, Offer::Ours, &spec.ice_servers, spec.ice_ip, &input_tx).await {
+                    match subscribe(&feed, Offer::Ours, &peer_config, &input_tx).await {
                         Ok((peer, offer)) => {
-                            signal.commands.send(SignalCommand::OfferSubscription { feed: feed.clone(), sdp: offer }).await.ok();
+                            media_cmds.send(SignalCommand::OfferSubscription { feed: feed.clone(), sdp: offer }).await.ok();
                             if let Some(old) = subscribers.insert(feed.clone(), peer) {
                                 old.close().await;
                             }
@@ -700,11 +811,28 @@ pub async fn run(
                     out.emit(json!({"event": "share", "state": "stopped", "reason": reason}));
                 }
             }
-            Input::MeshPublisher(peer, ev) => match ev {
-                RtcEvent::State(s) => out.emit(json!({"event": "connection", "to": peer, "state": conn_name(s)})),
-                RtcEvent::KeyframeRequested => keyframe_requests += 1,
-                _ => {}
-            },
+            Input::MeshPublisher(peer, generation, ev) => {
+                if !book.is_current(&peer, generation) {
+                    continue;
+                }
+                let Some(pc) = mesh_out.get(&peer) else { continue };
+                match ev {
+                    RtcEvent::State(s) => {
+                        let mut event = json!({"event": "connection", "to": peer, "state": conn_name(s)});
+                        if s == ConnectionState::Connected {
+                            book.connected(&peer, generation);
+                            // Whether media goes through TURN: the selected pair's candidate types.
+                            if let Some((local, remote)) = pc.selected_candidate_types().await {
+                                event["local_candidate"] = json!(local);
+                                event["remote_candidate"] = json!(remote);
+                            }
+                        }
+                        out.emit(event);
+                    }
+                    RtcEvent::KeyframeRequested => keyframe_requests += 1,
+                    _ => {}
+                }
+            }
             Input::Publisher(None) => publisher_events = None,
             Input::Publisher(Some(ev)) => match ev {
                 RtcEvent::State(s) => out.emit(json!({"event": "connection", "feed": null, "state": conn_name(s)})),
@@ -714,7 +842,19 @@ pub async fn run(
             Input::Subscriber(feed, ev) => {
                 let Some(stats) = feeds.get_mut(&feed) else { continue };
                 match ev {
-                    RtcEvent::State(s) => out.emit(json!({"event": "connection", "feed": feed, "state": conn_name(s)})),
+                    RtcEvent::State(s) => {
+                        let mut event = json!({"event": "connection", "feed": feed, "state": conn_name(s)});
+                        if s == ConnectionState::Connected
+                            && let Some((local, remote)) = match subscribers.get(&feed) {
+                                Some(pc) => pc.selected_candidate_types().await,
+                                None => None,
+                            }
+                        {
+                            event["local_candidate"] = json!(local);
+                            event["remote_candidate"] = json!(remote);
+                        }
+                        out.emit(event);
+                    }
                     RtcEvent::TrackStarted { kind, .. } => {
                         out.emit(json!({"event": "track", "feed": feed, "kind": media_name(kind)}));
                     }
@@ -769,8 +909,13 @@ pub async fn run(
                 out.emit(json!({"event": "device", "kind": kind_name(e.kind), "from": state_name(&e.from), "to": state_name(&e.to), "at_us": e.at_us}));
             }
             Input::Device(_) => {}
+            // Turned into `Signal` above.
+            Input::Janus(_) => {}
             Input::Command(None) => {
                 signal.commands.send(SignalCommand::Leave).await.ok();
+                if let Some(j) = &janus {
+                    j.commands.send(SignalCommand::Leave).await.ok();
+                }
                 out.emit(json!({"event": "left", "reason": "end of input"}));
                 break;
             }
@@ -826,6 +971,9 @@ pub async fn run(
                     }
                     CallCommand::Leave => {
                         signal.commands.send(SignalCommand::Leave).await.ok();
+                        if let Some(j) = &janus {
+                            j.commands.send(SignalCommand::Leave).await.ok();
+                        }
                         out.emit(json!({"event": "left", "reason": "leave"}));
                         break;
                     }
@@ -845,7 +993,7 @@ pub async fn run(
                 for (feed, (_, since)) in &mut wanted {
                     if !offered.contains(feed) && since.elapsed() > Duration::from_secs(2) {
                         *since = Instant::now();
-                        signal.commands.send(SignalCommand::Subscribe { feed: feed.clone() }).await.ok();
+                        media_cmds.send(SignalCommand::Subscribe { feed: feed.clone() }).await.ok();
                     }
                 }
             }
@@ -864,10 +1012,11 @@ pub async fn run(
     if let Some(peer) = &publisher {
         peer.close().await;
     }
-    for peer in mesh_out.values() {
-        peer.close().await;
+    for pc in mesh_out.values() {
+        pc.close().await;
     }
     drop(signal);
+    drop(janus);
     for t in threads {
         let _ = t.join();
     }
@@ -898,6 +1047,110 @@ fn media_name(k: MediaKind) -> &'static str {
     }
 }
 
+/// Which mesh PeerConnection (publisher to one participant) is current, whether its answer
+/// came and whether it came up, and the answers still owed to replaced ones. Kept apart from
+/// the PeerConnections so the replace-and-offer-again rules are tested without a network.
+#[derive(Debug, Default)]
+struct MeshBook {
+    last_generation: u64,
+    current: HashMap<String, MeshState>,
+    /// Answers still to come for offers of PeerConnections replaced before their answer
+    /// arrived. Answers come in the order of our offers (the other side answers each offer in
+    /// turn, over one relay), so the next that many answers from that participant are stale.
+    stale_answers: HashMap<String, u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct MeshState {
+    generation: u64,
+    answered: bool,
+    connected: bool,
+}
+
+impl MeshBook {
+    /// A number for the next PeerConnection (its events carry it).
+    fn next_generation(&mut self) -> u64 {
+        self.last_generation += 1;
+        self.last_generation
+    }
+
+    /// The PeerConnection `generation` now carries our media to `peer`, replacing any earlier
+    /// one; its offer was sent.
+    fn opened(&mut self, peer: &str, generation: u64) {
+        let fresh = MeshState { generation, answered: false, connected: false };
+        if let Some(old) = self.current.insert(peer.to_owned(), fresh)
+            && !old.answered
+        {
+            *self.stale_answers.entry(peer.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// An answer from `peer` arrived: `true` when it belongs to the current PeerConnection.
+    fn answer(&mut self, peer: &str) -> bool {
+        if let Some(n) = self.stale_answers.get_mut(peer).filter(|n| **n > 0) {
+            *n -= 1;
+            return false;
+        }
+        match self.current.get_mut(peer) {
+            Some(m) if !m.answered => {
+                m.answered = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn is_current(&self, peer: &str, generation: u64) -> bool {
+        self.current.get(peer).is_some_and(|m| m.generation == generation)
+    }
+
+    fn connected(&mut self, peer: &str, generation: u64) {
+        if let Some(m) = self.current.get_mut(peer).filter(|m| m.generation == generation) {
+            m.connected = true;
+        }
+    }
+
+    /// Participants whose current PeerConnection never came up (to be made again when TURN
+    /// servers arrive), in a stable order.
+    fn not_connected(&self) -> Vec<String> {
+        let mut peers: Vec<String> = self.current.iter().filter(|(_, m)| !m.connected).map(|(p, _)| p.clone()).collect();
+        peers.sort();
+        peers
+    }
+
+    fn remove(&mut self, peer: &str) {
+        self.current.remove(peer);
+        self.stale_answers.remove(peer);
+    }
+}
+
+/// A publisher PeerConnection to one mesh participant: its encoders join the media threads'
+/// receivers (replacing an earlier connection's), its events are forwarded into the main loop
+/// with `generation`. Returns the PeerConnection and its offer.
+async fn open_mesh_publisher(
+    peer: &str,
+    generation: u64,
+    config: &PeerConfig,
+    sinks: &Sinks,
+    (camera, mic): (bool, bool),
+    input_tx: &mpsc::Sender<Input>,
+) -> Result<(Peer, String), blende_rtc::RtcError> {
+    let (pc, mut events) = Peer::new(config.clone()).await?;
+    let offer = pc.create_offer().await?;
+    sinks.remove(peer);
+    sinks.add(peer, &pc, camera, mic)?;
+    let tx = input_tx.clone();
+    let name = peer.to_owned();
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            if tx.send(Input::MeshPublisher(name.clone(), generation, ev)).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok((pc, offer))
+}
+
 /// Who makes the offer for a subscription.
 enum Offer<'a> {
     /// The server offered (Janus): we answer.
@@ -911,14 +1164,15 @@ enum Offer<'a> {
 async fn subscribe(
     feed: &str,
     offer: Offer<'_>,
-    ice_servers: &[String],
-    ice_ip: Option<IpAddr>,
+    base: &PeerConfig,
     input_tx: &mpsc::Sender<Input>,
 ) -> Result<(Peer, String), blende_rtc::RtcError> {
     let (peer, mut events) = Peer::new(PeerConfig {
         role: PeerRole::Subscriber,
-        ice_servers: ice_servers.to_vec(),
-        ice_bind_ip: ice_ip,
+        ice_servers: base.ice_servers.clone(),
+        turn: base.turn.clone(),
+        relay_only: base.relay_only,
+        ice_bind_ip: base.ice_bind_ip,
         video: None,
         audio: false,
         ..PeerConfig::default()
@@ -994,7 +1248,13 @@ async fn start_share(
     preview: Option<crate::share_send::PictureHook>,
 ) -> Result<Share, StartError> {
     let display = format!("{} (screen)", spec.join.display_name);
-    let peer_config = PeerConfig { ice_servers: spec.ice_servers.clone(), ice_bind_ip: spec.ice_ip, congestion_control: spec.congestion_control, ..PeerConfig::default() };
+    let peer_config = PeerConfig {
+        ice_servers: spec.ice_servers.clone(),
+        relay_only: spec.policy.servers().relay_only,
+        ice_bind_ip: spec.ice_ip,
+        congestion_control: spec.congestion_control,
+        ..PeerConfig::default()
+    };
     if spec.url.kind != blende_policy::ServerKind::Janus {
         return Err(StartError::Failed("sharing is available on Janus servers so far".to_owned()));
     }
@@ -1016,4 +1276,51 @@ fn centre_luma(frame: &VideoFrame) -> Option<f64> {
     let (x0, y0) = ((w - bw) / 2, (h - bh) / 2);
     let sum: u64 = (y0..y0 + bh).flat_map(|row| y[row * w + x0..row * w + x0 + bw].iter()).map(|&v| u64::from(v)).sum();
     Some(sum as f64 / (bw * bh) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MeshBook;
+
+    #[test]
+    fn a_replaced_connection_s_late_answer_is_not_applied_to_its_successor() {
+        let mut book = MeshBook::default();
+        let g1 = book.next_generation();
+        book.opened("3", g1);
+        // TURN servers arrive before the answer: made again and offered again.
+        assert_eq!(book.not_connected(), vec!["3".to_owned()]);
+        let g2 = book.next_generation();
+        book.opened("3", g2);
+        assert!(!book.is_current("3", g1), "events of the replaced connection are stale");
+        assert!(book.is_current("3", g2));
+        // The answer to the first offer comes first and is dropped; the second is ours.
+        assert!(!book.answer("3"));
+        assert!(book.answer("3"));
+        // A duplicate answer is not applied twice.
+        assert!(!book.answer("3"));
+        book.connected("3", g1);
+        assert_eq!(book.not_connected(), vec!["3".to_owned()], "a stale `connected` counts for nothing");
+        book.connected("3", g2);
+        assert!(book.not_connected().is_empty(), "a connection that is up stays");
+    }
+
+    #[test]
+    fn an_answered_connection_leaves_no_stale_answer_and_removal_forgets_everything() {
+        let mut book = MeshBook::default();
+        let g1 = book.next_generation();
+        book.opened("5", g1);
+        assert!(book.answer("5"));
+        // Answered but not up yet (relay only without TURN): replaced, and no answer is owed.
+        let g2 = book.next_generation();
+        book.opened("5", g2);
+        assert!(book.answer("5"), "the next answer belongs to the new connection");
+        // Replaced before its answer, then the participant left and came back.
+        let g3 = book.next_generation();
+        book.opened("5", g3);
+        book.remove("5");
+        let g4 = book.next_generation();
+        book.opened("5", g4);
+        assert!(book.answer("5"), "nothing stale is owed to a participant who left");
+        assert!(!book.answer("7"), "an answer from someone we never offered to is dropped");
+    }
 }

@@ -85,6 +85,11 @@ pub struct JoinArgs {
     /// feed "<name> (screen)", through the share guard; `share stop` on stdin ends it.
     #[arg(long, value_name = "ID", value_parser = crate::cli::parse_window_id)]
     pub share_window: Option<u32>,
+    /// Diagnostic, as behind a strict firewall: use only TURN-relayed ICE candidates (ICE
+    /// transport policy "relay"), never a host address. Without a TURN server (from the policy
+    /// or the room server) no connection comes up.
+    #[arg(long)]
+    pub relay_only: bool,
     /// Start (and, without congestion control, fixed) video bitrate.
     #[arg(long, default_value_t = 800_000)]
     pub bitrate_bps: u32,
@@ -110,6 +115,7 @@ pub fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
             start_in_demo: false,
             autojoin: Some(crate::ui::AutoJoin { spec, devices, print_events: true }),
             started,
+            admin_policy: args.policy.clone(),
             ..crate::ui::AppOptions::from_system()
         };
         return crate::ui::run_with(options);
@@ -148,8 +154,12 @@ pub fn read_password_file(path: &std::path::Path) -> anyhow::Result<String> {
 /// The call `args` describe, checked against the policy (which is returned too).
 fn spec_from_args(args: &JoinArgs) -> anyhow::Result<(CallSpec, blende_policy::Policy)> {
     let url = ServerUrl::parse(&args.server).map_err(|e| anyhow!("{e}"))?;
-    let policy = load_policy(args.policy.as_deref());
+    let mut policy = load_policy(args.policy.as_deref());
     policy.servers().check(&url).map_err(|e| anyhow!(e))?;
+    if args.relay_only {
+        // Through the policy, so the app window's call honours it too.
+        policy.set_relay_only();
+    }
     let password = args.password_file.as_deref().map(read_password_file).transpose()?;
     let moderator_token = args.moderator_token_file.as_deref().map(read_password_file).transpose()?;
     let spec = CallSpec {

@@ -13,14 +13,15 @@
 //! the encoder through atomics that `send` reads before each frame.
 //!
 //! **Architecture invariant:** no STUN or TURN server is ever configured unless the caller passes
-//! one in [`PeerConfig::ice_servers`]; mDNS is off; the ICE socket binds only where
-//! [`PeerConfig::ice_bind_ip`] says (all interfaces otherwise).
+//! one in [`PeerConfig::ice_servers`] or [`PeerConfig::turn`]; mDNS is off; the ICE socket binds
+//! only where [`PeerConfig::ice_bind_ip`] says (all interfaces otherwise).
+//! [`PeerConfig::relay_only`] (ICE transport policy "relay") offers no host address at all.
 
 mod peer;
 mod receive;
 
 pub use blende_media::ContentKind;
-pub use peer::{AudioInput, Peer, PeerConfig, PeerRole, VideoInput};
+pub use peer::{AudioInput, Peer, PeerConfig, PeerRole, TurnServer, VideoInput};
 
 use blende_media::{AudioFrame, VideoFrame};
 

@@ -15,7 +15,7 @@ use rtc::interceptor::{
 };
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::{RTCConfigurationBuilder, RTCIceTransportPolicy};
 use rtc::peer_connection::configuration::interceptor_registry::{
     CongestionFeedback, Registry, configure_congestion_control, register_default_interceptors,
 };
@@ -39,6 +39,7 @@ use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
     RTCPeerConnectionState,
 };
+use webrtc::peer_connection::{RTCStatsReportEntry, StatsSelector};
 use webrtc::rtp_transceiver::RtpSender;
 
 use crate::{ConnectionState, MediaKind, RtcError, RtcEvent};
@@ -63,8 +64,13 @@ pub enum PeerRole {
 #[derive(Clone, Debug)]
 pub struct PeerConfig {
     pub role: PeerRole,
-    /// STUN/TURN URLs from the policy or the server; empty: host candidates only.
+    /// STUN/TURN URLs from the policy (no credentials); empty: host candidates only.
     pub ice_servers: Vec<String>,
+    /// TURN servers with the credentials to use them (the room server's short-lived ones).
+    pub turn: Vec<TurnServer>,
+    /// ICE transport policy "relay": gather and use only TURN-relayed candidates. Without a
+    /// TURN server the connection then has no candidate at all and cannot come up.
+    pub relay_only: bool,
     /// Bind the ICE socket to this address only (127.0.0.2 in the interop tests).
     pub ice_bind_ip: Option<IpAddr>,
     /// Publisher: send a VP8 video track of this size.
@@ -87,6 +93,8 @@ impl Default for PeerConfig {
         Self {
             role: PeerRole::Publisher,
             ice_servers: Vec::new(),
+            turn: Vec::new(),
+            relay_only: false,
             ice_bind_ip: None,
             video: Some((640, 360)),
             video_content: ContentKind::Camera,
@@ -96,6 +104,23 @@ impl Default for PeerConfig {
             max_bitrate_bps: 2_500_000,
             congestion_control: true,
         }
+    }
+}
+
+/// A TURN server and the credentials for it (RFC 8656 long-term credentials; with coturn's
+/// shared-secret scheme the username carries the expiry).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TurnServer {
+    /// `turn:host:port?transport=udp`, `turns:…`.
+    pub urls: Vec<String>,
+    pub username: String,
+    /// Never logged: `Debug` prints `***`.
+    pub credential: String,
+}
+
+impl std::fmt::Debug for TurnServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnServer").field("urls", &self.urls).field("username", &self.username).field("credential", &"***").finish()
     }
 }
 
@@ -190,8 +215,17 @@ impl Peer {
             .ice_servers
             .iter()
             .map(|url| RTCIceServer { urls: vec![url.clone()], ..Default::default() })
+            .chain(config.turn.iter().map(|t| RTCIceServer {
+                urls: t.urls.clone(),
+                username: t.username.clone(),
+                credential: t.credential.clone(),
+            }))
             .collect::<Vec<_>>();
-        let rtc_config = RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build();
+        let transport_policy = if config.relay_only { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All };
+        let rtc_config = RTCConfigurationBuilder::new()
+            .with_ice_servers(ice_servers)
+            .with_ice_transport_policy(transport_policy)
+            .build();
         // mDNS on by default breaks build() where there is no multicast route (namespaces).
         let setting_engine = SettingEngineBuilder::new()
             .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
@@ -342,6 +376,34 @@ impl Peer {
         let encoder = OpusEncoder::new(OpusConfig { channels, ..OpusConfig::default() })?;
         let tx = spawn_writer(Arc::clone(&local.track), Arc::clone(&local.sender), local.ssrc, self.closed_tx.subscribe());
         Ok(AudioInput { encoder, tx })
+    }
+
+    /// The candidate types (`host`, `srflx`, `prflx`, `relay`) of the pair ICE selected, local
+    /// and remote (the remote one when the stack knows it); `None` before a pair is selected.
+    /// Tells whether media goes through TURN.
+    pub async fn selected_candidate_types(&self) -> Option<(String, Option<String>)> {
+        let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;
+        let selected = report.transport().map(|t| t.selected_candidate_pair_id.clone()).unwrap_or_default();
+        let pair = report
+            .candidate_pairs()
+            .find(|p| p.stats.id == selected)
+            .or_else(|| report.candidate_pairs().find(|p| p.nominated))?;
+        // rtc 0.21.1 names candidate entries `RTCLocalIceCandidate_<id>` /
+        // `RTCRemoteIceCandidate_<id>` but a pair's ids are the bare candidate ids.
+        let find = |id: &str, prefix: &str| {
+            let prefixed = format!("{prefix}{id}");
+            report.iter().find_map(|e| match e {
+                RTCStatsReportEntry::LocalCandidate(c) | RTCStatsReportEntry::RemoteCandidate(c)
+                    if (c.stats.id == id || c.stats.id == prefixed) =>
+                {
+                    Some(c.candidate_type.to_string())
+                }
+                _ => None,
+            })
+        };
+        let local = find(&pair.local_candidate_id, "RTCLocalIceCandidate_")?;
+        let remote = find(&pair.remote_candidate_id, "RTCRemoteIceCandidate_");
+        Some((local, remote))
     }
 
     /// Closes the PeerConnection; remote tracks end, writers stop.

@@ -12,6 +12,12 @@
 //! [`SignalCommand::AnswerSubscription`]). One direction per PeerConnection, so both sides
 //! offer at once without glare. Offers and answers carry all candidates; trickled candidates
 //! from others are passed on as they come.
+//!
+//! TURN: the server's short-lived TURN credentials become [`SignalEvent::IceServers`] (TURN
+//! URLs only; never a third party's). Janus: when the meeting outgrows the mesh the server's
+//! `janus` message becomes [`SignalEvent::MovedToJanus`]; from then on this adapter reports no
+//! mesh signalling and no membership (the engine's Janus adapter does), only roles, the lobby
+//! for moderators, removal and the end.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -23,7 +29,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{COMMAND_QUEUE, EVENT_QUEUE, JoinOptions, Participant, SignalCommand, SignalError, SignalEvent, SignalHandle};
+use crate::{COMMAND_QUEUE, EVENT_QUEUE, JanusRoom, JoinOptions, Participant, SignalCommand, SignalError, SignalEvent, SignalHandle, TurnCredentials};
 
 /// What a moderator (or anyone, for their own share) may ask the room server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +65,8 @@ pub struct BlendeMachine {
     waiting: Vec<Participant>,
     /// `Joined` was reported (the first participant list after admission).
     reported_joined: bool,
+    /// The meeting runs on Janus: no mesh signalling and no membership events from here.
+    on_janus: bool,
     transmit: VecDeque<String>,
     events: VecDeque<SignalEvent>,
 }
@@ -78,7 +86,7 @@ fn role_name(r: Role) -> &'static str {
 impl BlendeMachine {
     #[must_use]
     pub fn new(options: JoinOptions) -> Self {
-        let mut m = Self { options, phase: Phase::Hello, me: None, others: BTreeMap::new(), reported_joined: false, waiting: Vec::new(), transmit: VecDeque::new(), events: VecDeque::new() };
+        let mut m = Self { options, phase: Phase::Hello, me: None, others: BTreeMap::new(), reported_joined: false, on_janus: false, waiting: Vec::new(), transmit: VecDeque::new(), events: VecDeque::new() };
         m.send(&ClientMsg::Hello { protocol: PROTOCOL_VERSION });
         m
     }
@@ -157,10 +165,33 @@ impl BlendeMachine {
                 }
                 self.handle_participants(participants);
             }
+            // Once: a repeated message changes nothing (the call is already there).
+            ServerMsg::Janus { url, room, pin, token, feed } if !self.on_janus => {
+                self.on_janus = true;
+                let room = JanusRoom { url, room, pin: pin.expose().to_owned(), token: token.expose().to_owned(), feed: feed.0 };
+                self.events.push_back(SignalEvent::MovedToJanus(room));
+            }
+            // Mesh signalling still in flight when the meeting moved to Janus: nobody needs it.
+            ServerMsg::Offer { .. } | ServerMsg::Answer { .. } | ServerMsg::Candidate { .. } if self.on_janus => {}
             ServerMsg::Offer { from, sdp } => self.events.push_back(SignalEvent::SubscriptionOffer { feed: from.0.to_string(), sdp }),
             ServerMsg::Answer { from, sdp } => self.events.push_back(SignalEvent::PeerAnswer { peer: from.0.to_string(), sdp }),
             ServerMsg::Candidate { from, candidate, sdp_mid, sdp_mline_index } => {
                 self.events.push_back(SignalEvent::RemoteCandidate { feed: Some(from.0.to_string()), candidate, sdp_mid, sdp_mline_index });
+            }
+            ServerMsg::IceServers { servers } => {
+                // Only TURN: the server never hands out anything else, and a STUN or unknown
+                // scheme here would be a server bug, not a reason to contact a third party.
+                let servers: Vec<TurnCredentials> = servers
+                    .into_iter()
+                    .map(|s| TurnCredentials {
+                        urls: s.urls.into_iter().filter(|u| u.starts_with("turn:") || u.starts_with("turns:")).collect(),
+                        username: s.username,
+                        credential: s.credential.expose().to_owned(),
+                        ttl_s: s.ttl_s,
+                    })
+                    .filter(|s| !s.urls.is_empty())
+                    .collect();
+                self.events.push_back(SignalEvent::IceServers(servers));
             }
             ServerMsg::Removed {} => self.close(SignalEvent::Kicked),
             ServerMsg::Ended {} => self.close(SignalEvent::RoomDestroyed),
@@ -193,7 +224,9 @@ impl BlendeMachine {
         }
         let me = self.me;
         let mut current: BTreeMap<ParticipantId, ParticipantInfo> = list.into_iter().filter(|p| Some(p.id) != me).map(|p| (p.id, p)).collect();
-        if !self.reported_joined {
+        if self.on_janus {
+            // Janus reports who publishes (and our own `Joined`); only roles come from here.
+        } else if !self.reported_joined {
             let participants = current.values().map(|p| Participant { id: p.id.0.to_string(), display: Some(p.display_name.clone()) }).collect();
             self.events.push_back(SignalEvent::Joined { participant_id: me.map(|m| m.0.to_string()).unwrap_or_default(), participants });
             for id in current.keys() {
@@ -451,6 +484,68 @@ mod tests {
         m.handle_message(r#"{"type":"error","code":"join_refused","message":"unknown meeting or wrong password","request":"join","retry_after_ms":null}"#).expect("error");
         assert_eq!(events(&mut m), vec![SignalEvent::Error { message: "room server: unknown meeting or wrong password".into(), fatal: true }]);
         assert!(m.is_closed());
+    }
+
+    #[test]
+    fn ice_servers_are_handed_to_the_engine_turn_only() {
+        let mut m = machine();
+        m.handle_message(r#"{"type":"lobby","state":"admitted","meeting_id":"k7dm3xqa9fhp","participant_id":7}"#).expect("admitted");
+        let _ = events(&mut m);
+        m.handle_message(
+            r#"{"type":"ice_servers","servers":[
+                {"urls":["turn:127.0.0.1:3478?transport=udp","stun:stun.example.org"],"username":"1700000600:p7","credential":"c3Ry","ttl_s":600},
+                {"urls":["stun:only.example.org"],"username":"x","credential":"y","ttl_s":600}]}"#,
+        )
+        .expect("ice_servers");
+        let ev = events(&mut m);
+        assert_eq!(
+            ev,
+            vec![SignalEvent::IceServers(vec![TurnCredentials {
+                urls: vec!["turn:127.0.0.1:3478?transport=udp".into()],
+                username: "1700000600:p7".into(),
+                credential: "c3Ry".into(),
+                ttl_s: 600,
+            }])]
+        );
+        // The credential never shows in debug output (logs).
+        assert!(!format!("{ev:?}").contains("c3Ry"));
+        // An empty list is passed on too: it withdraws earlier servers.
+        m.handle_message(r#"{"type":"ice_servers","servers":[]}"#).expect("empty");
+        assert_eq!(events(&mut m), vec![SignalEvent::IceServers(vec![])]);
+        // A malformed list changes nothing.
+        assert!(m.handle_message(r#"{"type":"ice_servers","servers":[{"urls":"turn:x"}]}"#).is_err());
+        assert!(events(&mut m).is_empty());
+        assert!(!m.is_closed());
+    }
+
+    #[test]
+    fn janus_message_moves_the_meeting_and_stops_mesh_events() {
+        let mut m = machine();
+        m.handle_message(r#"{"type":"lobby","state":"admitted","meeting_id":"k7dm3xqa9fhp","participant_id":7}"#).expect("admitted");
+        let _ = events(&mut m);
+        let janus = r#"{"type":"janus","url":"janus+ws://127.0.0.1:8188/","room":4711,"pin":"p1n","token":"t0k","feed":7}"#;
+        m.handle_message(janus).expect("janus");
+        let ev = events(&mut m);
+        assert_eq!(
+            ev,
+            vec![SignalEvent::MovedToJanus(JanusRoom { url: "janus+ws://127.0.0.1:8188/".into(), room: 4711, pin: "p1n".into(), token: "t0k".into(), feed: 7 })]
+        );
+        let shown = format!("{ev:?}");
+        assert!(!shown.contains("p1n") && !shown.contains("t0k"), "secrets in debug output: {shown}");
+        // A repeated message changes nothing.
+        m.handle_message(janus).expect("janus again");
+        assert!(events(&mut m).is_empty());
+        // The participant list now only gives roles: no Joined, no PublishTo, no joined/left.
+        m.handle_message(&participants(&[info(3, "Bob"), info(7, "Ada")])).expect("list");
+        assert_eq!(events(&mut m), vec![SignalEvent::Role { participant: "3".into(), role: "participant".into() }]);
+        m.handle_message(&participants(&[info(7, "Ada")])).expect("list");
+        assert!(events(&mut m).is_empty());
+        // Late mesh signalling is dropped; removal and end still close the session.
+        m.handle_message(r#"{"type":"offer","from":3,"sdp":"v=0"}"#).expect("offer");
+        m.handle_message(r#"{"type":"answer","from":3,"sdp":"v=0"}"#).expect("answer");
+        assert!(events(&mut m).is_empty());
+        m.handle_message(r#"{"type":"removed"}"#).expect("removed");
+        assert_eq!(events(&mut m), vec![SignalEvent::Kicked]);
     }
 
     #[test]

@@ -61,10 +61,27 @@ impl Pending {
     }
 }
 
+/// Access to a VideoRoom with an ACL, as a Blende room server hands it out (`janus` message):
+/// the participant's own `allowed` token and the feed id to publish with.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct JanusAccess {
+    /// Sent as `token` in every `join` (publisher and subscriber). Never logged.
+    pub token: Option<String>,
+    /// Publish with this feed id (`id` in the publisher `join`), so the server can moderate it.
+    pub feed: Option<u64>,
+}
+
+impl std::fmt::Debug for JanusAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JanusAccess").field("token", &self.token.as_ref().map(|_| "***")).field("feed", &self.feed).finish()
+    }
+}
+
 /// The Janus VideoRoom client state.
 #[derive(Debug)]
 pub struct JanusMachine {
     options: JoinOptions,
+    access: JanusAccess,
     next_transaction: u64,
     pending: HashMap<String, Pending>,
     session_id: Option<u64>,
@@ -99,8 +116,15 @@ fn room_value(room: &str) -> Value {
 impl JanusMachine {
     /// A machine that will create a session, attach and join as a publisher.
     pub fn new(options: JoinOptions) -> Self {
+        Self::with_access(options, JanusAccess::default())
+    }
+
+    /// A machine for a room with an ACL: every join carries `access.token`, the publisher joins
+    /// with feed id `access.feed`.
+    pub fn with_access(options: JoinOptions, access: JanusAccess) -> Self {
         Self {
             options,
+            access,
             next_transaction: 1,
             pending: HashMap::new(),
             session_id: None,
@@ -309,9 +333,15 @@ impl JanusMachine {
         room_value(self.options.room.as_deref().unwrap_or("1234"))
     }
 
+    /// The room's PIN and, for rooms with an ACL, our token: both go into every `join`.
     fn with_pin(&self, mut body: Value) -> Value {
-        if let (Some(pin), Some(obj)) = (&self.options.password, body.as_object_mut()) {
-            obj.insert("pin".into(), json!(pin));
+        if let Some(obj) = body.as_object_mut() {
+            if let Some(pin) = &self.options.password {
+                obj.insert("pin".into(), json!(pin));
+            }
+            if let Some(token) = &self.access.token {
+                obj.insert("token".into(), json!(token));
+            }
         }
         body
     }
@@ -376,12 +406,15 @@ impl JanusMachine {
             }
             (Some(Pending::AttachPublisher), Some(handle)) => {
                 self.publisher_handle = Some(handle);
-                let body = self.with_pin(json!({
+                let mut body = self.with_pin(json!({
                     "request": "join",
                     "ptype": "publisher",
                     "room": self.room(),
                     "display": self.options.display_name,
                 }));
+                if let (Some(feed), Some(obj)) = (self.access.feed, body.as_object_mut()) {
+                    obj.insert("id".into(), json!(feed));
+                }
                 self.message(handle, body, None, Pending::JoinPublisher);
             }
             (Some(Pending::AttachSubscriber { feed }), Some(handle)) => {
@@ -587,6 +620,33 @@ mod tests {
         assert!(events.contains(&SignalEvent::PublishAnswer { sdp: "v=0 answer".into() }), "{events:?}");
         m.handle_message(&json!({"janus": "webrtcup", "session_id": 1, "sender": 2}).to_string()).expect("ok");
         assert_eq!(m.poll_event(), Some(SignalEvent::PublishUp));
+    }
+
+    #[test]
+    fn acl_token_and_feed_id_go_into_every_join() {
+        let now = Instant::now();
+        let options = JoinOptions { room: Some("88".into()), password: Some("pin".into()), display_name: "A".into(), moderator_token: None };
+        let access = JanusAccess { token: Some("tok3n".into()), feed: Some(7) };
+        assert!(!format!("{access:?}").contains("tok3n"));
+        let mut m = JanusMachine::with_access(options, access);
+        m.start(now);
+        let create = sent(&mut m);
+        m.handle_message(&json!({"janus": "success", "transaction": tx(&create), "data": {"id": 1}}).to_string()).expect("ok");
+        let attach = sent(&mut m);
+        m.handle_message(&json!({"janus": "success", "transaction": tx(&attach), "data": {"id": 2}}).to_string()).expect("ok");
+        let join = sent(&mut m);
+        assert_eq!((join["body"]["ptype"].as_str(), join["body"]["room"].as_u64()), (Some("publisher"), Some(88)));
+        assert_eq!((join["body"]["token"].as_str(), join["body"]["id"].as_u64(), join["body"]["pin"].as_str()), (Some("tok3n"), Some(7), Some("pin")));
+        m.handle_message(&json!({"janus": "event", "transaction": tx(&join), "sender": 2,
+            "plugindata": {"plugin": PLUGIN, "data": {"videoroom": "joined", "room": 88, "id": 7, "private_id": 9,
+                "publishers": [{"id": 8, "display": "B"}]}}}).to_string()).expect("ok");
+        assert!(matches!(m.poll_event(), Some(SignalEvent::Joined { participant_id, .. }) if participant_id == "7"));
+        m.handle_command(SignalCommand::Subscribe { feed: "8".into() });
+        let attach = sent(&mut m);
+        m.handle_message(&json!({"janus": "success", "transaction": tx(&attach), "data": {"id": 3}}).to_string()).expect("ok");
+        let join = sent(&mut m);
+        assert_eq!((join["body"]["ptype"].as_str(), join["body"]["token"].as_str()), (Some("subscriber"), Some("tok3n")));
+        assert!(join["body"].get("id").is_none(), "a subscriber join names no feed id of its own");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use crate::janus::JanusMachine;
+use crate::janus::{JanusAccess, JanusMachine};
 use crate::{COMMAND_QUEUE, EVENT_QUEUE, JoinOptions, SignalCommand, SignalError, SignalHandle};
 
 /// `ws[s]://host:port/path` for a `janus+ws[s]://` address (Janus's defaults: 8188 / 8989).
@@ -24,6 +24,15 @@ pub fn websocket_url(url: &ServerUrl) -> String {
 /// # Errors
 /// [`SignalError::Connect`] when the WebSocket cannot be opened.
 pub async fn connect(url: &ServerUrl, options: JoinOptions) -> Result<SignalHandle, SignalError> {
+    connect_with_access(url, options, JanusAccess::default()).await
+}
+
+/// [`connect`] for a room with an ACL (a Blende meeting that moved to Janus): every join carries
+/// the token, the publisher joins with the given feed id.
+///
+/// # Errors
+/// [`SignalError::Connect`] when the WebSocket cannot be opened.
+pub async fn connect_with_access(url: &ServerUrl, options: JoinOptions, access: JanusAccess) -> Result<SignalHandle, SignalError> {
     let ws_url = websocket_url(url);
     let connect_err = |message: String| SignalError::Connect { url: ws_url.clone(), message };
     let mut request = ws_url.as_str().into_client_request().map_err(|e| connect_err(e.to_string()))?;
@@ -32,7 +41,7 @@ pub async fn connect(url: &ServerUrl, options: JoinOptions) -> Result<SignalHand
 
     let (commands_tx, mut commands_rx) = mpsc::channel::<SignalCommand>(COMMAND_QUEUE);
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
-    let mut machine = JanusMachine::new(options);
+    let mut machine = JanusMachine::with_access(options, access);
     machine.start(Instant::now());
     tokio::spawn(async move {
         let (mut sink, mut stream) = ws.split();

@@ -62,6 +62,57 @@ pub struct Participant {
     pub display: Option<String>,
 }
 
+/// A TURN server with short-lived credentials, as a Blende room server hands them out
+/// (coturn's shared-secret scheme: the username carries the expiry).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TurnCredentials {
+    /// `turn:host:port?transport=udp`, `turns:…`.
+    pub urls: Vec<String>,
+    pub username: String,
+    /// Never logged: `Debug` prints `***`.
+    pub credential: String,
+    /// How long the credentials are valid from when they were handed out.
+    pub ttl_s: u64,
+}
+
+impl std::fmt::Debug for TurnCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnCredentials")
+            .field("urls", &self.urls)
+            .field("username", &self.username)
+            .field("credential", &"***")
+            .field("ttl_s", &self.ttl_s)
+            .finish()
+    }
+}
+
+/// A Blende meeting that moved to a Janus VideoRoom: what the Janus adapter needs to continue
+/// the call there ([`janus_ws::connect_with_access`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct JanusRoom {
+    /// `janus+wss://…` (or `janus+ws://` on loopback), as the room server's administrator set it.
+    pub url: String,
+    pub room: u64,
+    /// Never logged.
+    pub pin: String,
+    /// Ours alone (the room's `allowed` list). Never logged.
+    pub token: String,
+    /// Publish with this feed id: our participant id.
+    pub feed: u64,
+}
+
+impl std::fmt::Debug for JanusRoom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JanusRoom")
+            .field("url", &self.url)
+            .field("room", &self.room)
+            .field("pin", &"***")
+            .field("token", &"***")
+            .field("feed", &self.feed)
+            .finish()
+    }
+}
+
 /// What the engine asks the signalling adapter to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -108,6 +159,13 @@ pub enum SignalEvent {
     PeerAnswer { peer: String, sdp: String },
     /// Blende room: we wait in the lobby (`waiting`) or were let in (`admitted`).
     Lobby { state: String },
+    /// Blende room: TURN servers to use for every PeerConnection from now on (they replace
+    /// any earlier ones). Sent on admission when the administrator configured TURN.
+    IceServers(Vec<TurnCredentials>),
+    /// Blende room: the meeting moved to Janus. Media goes there from now on (publish once,
+    /// subscribe to the others' feeds); this adapter stops mesh signalling and membership
+    /// events (Janus reports publishers), but still reports roles, removal and the end.
+    MovedToJanus(JanusRoom),
     /// Blende room, for moderators: who waits in the lobby now (empty: nobody).
     Waiting { participants: Vec<Participant> },
     /// Blende room: a participant's role (`moderator`, `presenter`, `participant`).

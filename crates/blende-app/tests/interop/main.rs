@@ -7,8 +7,10 @@ mod app;
 mod bench;
 mod browser;
 mod harness;
+mod janus_room;
 mod mesh;
 mod share;
+mod turn;
 mod whep;
 mod whip;
 

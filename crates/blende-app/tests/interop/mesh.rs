@@ -13,20 +13,20 @@ use serde_json::Value;
 
 use crate::harness::{Participant, janus_or_skip, netns, serial};
 
-fn server_binary() -> PathBuf {
+pub(crate) fn server_binary() -> PathBuf {
     let bin = Path::new(env!("CARGO_BIN_EXE_blende")).with_file_name("blende-server");
     assert!(bin.exists(), "{} is missing: build it with `cargo build -p blende-server` (cargo test --workspace does)", bin.display());
     bin
 }
 
-struct RoomServer {
+pub(crate) struct RoomServer {
     child: Child,
     addr: String,
 }
 
 impl RoomServer {
     /// `blende-server serve` on 127.0.0.1 inside the test namespace (plain WebSocket: loopback).
-    fn start(db: &str) -> Self {
+    pub(crate) fn start(db: &str) -> Self {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &netns()])
             .arg(server_binary())
@@ -41,7 +41,7 @@ impl RoomServer {
         RoomServer { child, addr: v["addr"].as_str().expect("addr").to_owned() }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("blende+ws://{}", self.addr)
     }
 
