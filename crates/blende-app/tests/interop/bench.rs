@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::browser::{run_chromium, run_chromium_capture};
+use crate::browser::run_chromium_capture;
 use crate::harness::{Participant, janus_or_skip, serial};
 
 /// (CPU seconds, peak RSS bytes) of a process from /proc.
@@ -111,12 +111,15 @@ fn bench_blende_vs_chromium_resources() {
     if !janus_or_skip("bench_blende_vs_chromium_resources") {
         return;
     }
-    // Blende and Chromium in one two-way 640x480 call for 20 s; each process group's cost.
-    let blende = Participant::spawn("Blende", 8888, &["--width", "640", "--height", "480"]);
+    // Blende and Chromium in one two-way call for 20 s; each process group's cost.
+    // BLENDE_BENCH_720P=1: both at 1280x720 (Chromium's fake camera "hires"), else 640x480.
+    let hd = std::env::var("BLENDE_BENCH_720P").is_ok_and(|v| v == "1");
+    let (w, h, capture) = if hd { ("1280", "720", "hires") } else { ("640", "480", "stdres") };
+    let blende = Participant::spawn("Blende", 8888, &["--width", w, "--height", h, "--bitrate-bps", "1500000"]);
     blende.wait_for("published", Duration::from_secs(10), |v| v["event"] == "published");
     let chromium = std::thread::Builder::new()
         .name("chromium".into())
-        .spawn(|| run_chromium("both", 8888, 20, 1, false))
+        .spawn(move || run_chromium_capture("both", 8888, 20, 1, false, capture))
         .expect("thread");
     let before = cpu_and_peak_rss(blende.pid());
     let verdict = chromium.join().expect("chromium");
@@ -129,15 +132,18 @@ fn bench_blende_vs_chromium_resources() {
         .map(|v| v["frames_decoded"].clone())
         .unwrap_or_default();
     println!(
-        "2-party 640x480 call, 20 s: Blende {:.2} CPU s (whole process life {:.2} s), peak RSS {:.1} MB, decoded {} frames; \
-         Chromium {} CPU s summed over its processes, peak RSS {:.1} MB summed, framesDecoded {}",
+        "2-party {w}x{h} call, 20 s: Blende {:.2} CPU s (whole process life {:.2} s), peak RSS {:.1} MB, decoded {} frames; \
+         Chromium {} CPU s summed over its processes, peak RSS {:.1} MB summed, framesDecoded {} ({}x{}), bytesSent {}",
         after.0 - before.0,
         after.0,
         after.1 as f64 / 1e6,
         decoded_by_blende,
         verdict["chromium_cpu_s"],
         verdict["chromium_peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1e6,
-        verdict["stats"]["framesDecoded"]
+        verdict["stats"]["framesDecoded"],
+        verdict["stats"]["frameWidth"],
+        verdict["stats"]["frameHeight"],
+        verdict["stats"]["bytesSent"]
     );
     assert_eq!(verdict["ok"], true, "{verdict}");
     blende.leave();
