@@ -132,6 +132,23 @@ pub async fn exchange(url: &ServerUrl, request: String) -> Result<Vec<u8>, Signa
     }
 }
 
+/// POSTs an SDP offer and reads the answer and the session resource (WHIP §4.2; WHEP alike).
+///
+/// # Errors
+/// As [`exchange`] and [`parse_offer_response`].
+pub async fn post_offer(url: &ServerUrl, token: Option<&str>, sdp: &str) -> Result<OfferResponse, SignalError> {
+    exchange(url, offer_request(url, token, sdp)).await.and_then(|raw| parse_offer_response(&raw))
+}
+
+/// DELETEs the session resource when leaving; a failure is only logged (the server times the
+/// session out anyway, and leaving must not wait for it).
+pub async fn delete_session(url: &ServerUrl, resource: &str, token: Option<&str>) {
+    let path = strip_origin(resource);
+    if let Err(e) = exchange(url, delete_request(url, &path, token)).await {
+        log::debug!("DELETE {path}: {e}");
+    }
+}
+
 enum Io {
     Net(std::io::Error),
     TooLarge,

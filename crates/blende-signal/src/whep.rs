@@ -8,7 +8,7 @@
 use blende_policy::ServerUrl;
 use tokio::sync::mpsc;
 
-use crate::http::{delete_request, exchange, offer_request, parse_offer_response, strip_origin};
+use crate::http::{delete_session, post_offer};
 use crate::{COMMAND_QUEUE, EVENT_QUEUE, JoinOptions, Participant, SignalCommand, SignalError, SignalEvent, SignalHandle};
 
 /// The feed id of the endpoint's stream.
@@ -33,7 +33,7 @@ pub fn connect(url: &ServerUrl, options: JoinOptions) -> Result<SignalHandle, Si
                     let _ = events_tx.send(SignalEvent::SubscriptionNeedsOffer { feed }).await;
                 }
                 SignalCommand::OfferSubscription { feed, sdp } => {
-                    let result = exchange(&url, offer_request(&url, token.as_deref(), &sdp)).await.and_then(|raw| parse_offer_response(&raw));
+                    let result = post_offer(&url, token.as_deref(), &sdp).await;
                     match result {
                         Ok(r) => {
                             resource = Some(r.resource);
@@ -52,10 +52,7 @@ pub fn connect(url: &ServerUrl, options: JoinOptions) -> Result<SignalHandle, Si
             }
         }
         if let Some(res) = resource {
-            let path = strip_origin(&res);
-            if let Err(e) = exchange(&url, delete_request(&url, &path, token.as_deref())).await {
-                log::debug!("WHEP DELETE: {e}");
-            }
+            delete_session(&url, &res, token.as_deref()).await;
         }
         let _ = events_tx.send(SignalEvent::Closed { reason: "left".into() }).await;
     });

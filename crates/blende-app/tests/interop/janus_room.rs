@@ -4,35 +4,10 @@
 //! own token, feed id). Both continue the call there with the Janus adapter: they publish once to
 //! Janus (no mesh PeerConnection) and see and hear each other through it.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::harness::{JANUS_WS, Participant, janus_or_skip, netns, serial};
-use crate::mesh::{RoomServer, server_binary};
-
-fn admin(db: &str, args: &[&str]) -> Value {
-    let out = Command::new(server_binary()).args(["admin", "--db", db, "--json"]).args(args).output().expect("blende-server admin");
-    assert!(out.status.success(), "admin {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
-/// Remote feeds `p` decodes with readable test-pattern stamps and the 440 Hz tone.
-fn feeds_ok(p: &Participant) -> usize {
-    let mut ok = std::collections::HashSet::new();
-    for v in p.events() {
-        if v["event"] == "stats"
-            && !v["feed"].is_null()
-            && v["stamped_frames"].as_u64().unwrap_or(0) >= 15
-            && v["audio_hz"].as_f64().is_some_and(|hz| (hz - 440.0).abs() <= 5.0)
-        {
-            ok.insert(v["feed"].as_str().unwrap_or_default().to_owned());
-        }
-    }
-    ok.len()
-}
+use crate::harness::{JANUS_WS, Participant, janus_or_skip, serial};
+use crate::room::{RoomServer, RoomSetup, admin, feeds_ok};
 
 #[test]
 fn a_meeting_at_the_threshold_moves_to_janus_and_media_flows_there() {
@@ -40,28 +15,13 @@ fn a_meeting_at_the_threshold_moves_to_janus_and_media_flows_there() {
     if !janus_or_skip("a_meeting_at_the_threshold_moves_to_janus_and_media_flows_there") {
         return;
     }
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("janus-room-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let db = format!("sqlite:{}", dir.join("blende.db").display());
-    let token = admin(&db, &["add-moderator", "--name", "Leitung"]);
-    let token_file = dir.join("moderator-token");
-    std::fs::write(&token_file, format!("{}\n", token["token"].as_str().expect("token"))).expect("token file");
+    let setup = RoomSetup::new("janus-room");
+    let (dir, db) = (setup.dir.clone(), setup.db.clone());
     // The namespace's Janus: the server reaches its HTTP API, clients its WebSocket.
     admin(&db, &["set", "janus", "--api-url", "http://127.0.0.1:8088/janus", "--client-url", JANUS_WS, "--threshold", "2"]);
     let server = RoomServer::start(&db);
-    let created = Command::new("ip")
-        .args(["netns", "exec", &netns(), env!("CARGO_BIN_EXE_blende"), "meeting", "create", "--server", &server.url(), "--moderator-token-file"])
-        .arg(&token_file)
-        .args(["--title", "Großer Kreis", "--no-lobby"])
-        .output()
-        .expect("blende meeting create");
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
-    let created: Value = serde_json::from_slice(&created.stdout).expect("meeting json");
-    let meeting = created["meeting"]["id"].as_str().expect("meeting id").to_owned();
-    let pw_file = dir.join("password");
-    std::fs::write(&pw_file, format!("{}\n", created["password"].as_str().expect("password"))).expect("password file");
-    let pw = pw_file.to_str().expect("path").to_owned();
+    let m = setup.create_meeting(&server, "Großer Kreis", false);
+    let (meeting, pw) = (m.id.clone(), m.password_path().to_owned());
     let args = ["--room", meeting.as_str(), "--password-file", pw.as_str()];
 
     let url = server.url();
@@ -78,7 +38,7 @@ fn a_meeting_at_the_threshold_moves_to_janus_and_media_flows_there() {
 
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
-        let counts = [feeds_ok(&a), feeds_ok(&b)];
+        let counts = [feeds_ok(&a, 0), feeds_ok(&b, 0)];
         if counts == [1, 1] {
             break;
         }

@@ -9,6 +9,7 @@ mod browser;
 mod harness;
 mod janus_room;
 mod mesh;
+mod room;
 mod share;
 mod turn;
 mod whep;

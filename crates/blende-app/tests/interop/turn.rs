@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::{Participant, janus_or_skip, netns, serial};
-use crate::mesh::{RoomServer, server_binary};
+use crate::room::{RoomServer, RoomSetup, admin, feeds_ok};
 
 const TURN_SECRET: &str = "blende-turn-test-secret";
 const TURN_URL: &str = "turn:127.0.0.1:3478?transport=udp";
@@ -78,27 +78,6 @@ impl Drop for Coturn {
     }
 }
 
-fn admin(db: &str, args: &[&str]) -> Value {
-    let out = Command::new(server_binary()).args(["admin", "--db", db, "--json"]).args(args).output().expect("blende-server admin");
-    assert!(out.status.success(), "admin {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
-/// Remote feeds `p` decodes with readable test-pattern stamps and the 440 Hz tone.
-fn feeds_ok(p: &Participant) -> usize {
-    let mut ok = std::collections::HashSet::new();
-    for v in p.events() {
-        if v["event"] == "stats"
-            && !v["feed"].is_null()
-            && v["stamped_frames"].as_u64().unwrap_or(0) >= 15
-            && v["audio_hz"].as_f64().is_some_and(|hz| (hz - 440.0).abs() <= 5.0)
-        {
-            ok.insert(v["feed"].as_str().unwrap_or_default().to_owned());
-        }
-    }
-    ok.len()
-}
-
 fn connected(p: &Participant) -> Vec<Value> {
     p.events().into_iter().filter(|v| v["event"] == "connection" && v["state"] == "connected").collect()
 }
@@ -114,28 +93,13 @@ fn relay_only_participants_connect_through_coturn_with_the_servers_credentials()
     if !janus_or_skip("relay_only_participants_connect_through_coturn_with_the_servers_credentials") {
         return;
     }
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("turn-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let db = format!("sqlite:{}", dir.join("blende.db").display());
-    let token = admin(&db, &["add-moderator", "--name", "Leitung"]);
-    let token_file = dir.join("moderator-token");
-    std::fs::write(&token_file, format!("{}\n", token["token"].as_str().expect("token"))).expect("token file");
+    let setup = RoomSetup::new("turn");
+    let (dir, db) = (setup.dir.clone(), setup.db.clone());
 
     // 1. No TURN on the room server: relay-only participants have no candidate to offer.
     let server = RoomServer::start(&db);
-    let created = Command::new("ip")
-        .args(["netns", "exec", &netns(), env!("CARGO_BIN_EXE_blende"), "meeting", "create", "--server", &server.url(), "--moderator-token-file"])
-        .arg(&token_file)
-        .args(["--title", "Hinter der Firewall", "--no-lobby"])
-        .output()
-        .expect("blende meeting create");
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
-    let created: Value = serde_json::from_slice(&created.stdout).expect("meeting json");
-    let meeting = created["meeting"]["id"].as_str().expect("meeting id").to_owned();
-    let pw_file = dir.join("password");
-    std::fs::write(&pw_file, format!("{}\n", created["password"].as_str().expect("password"))).expect("password file");
-    let pw = pw_file.to_str().expect("path").to_owned();
+    let m = setup.create_meeting(&server, "Hinter der Firewall", false);
+    let (meeting, pw) = (m.id.clone(), m.password_path().to_owned());
     let args = ["--room", meeting.as_str(), "--password-file", pw.as_str(), "--relay-only"];
 
     let url = server.url();
@@ -173,7 +137,7 @@ fn relay_only_participants_connect_through_coturn_with_the_servers_credentials()
     }
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
-        let counts = [feeds_ok(&a), feeds_ok(&b)];
+        let counts = [feeds_ok(&a, 0), feeds_ok(&b, 0)];
         if counts == [1, 1] {
             break;
         }
