@@ -286,6 +286,20 @@ impl Sinks {
     }
 }
 
+/// Hands one frame to every receiver's encoder; a receiver whose connection closed is dropped
+/// from the list, the others go on. Returns whether any of them queued the frame.
+fn fan_out<I>(inputs: &mut Vec<(String, I)>, mut send: impl FnMut(&mut I) -> Result<bool, blende_rtc::RtcError>) -> bool {
+    let mut queued = false;
+    inputs.retain_mut(|(_, input)| match send(input) {
+        Ok(q) => {
+            queued |= q;
+            true
+        }
+        Err(_) => false,
+    });
+    queued
+}
+
 /// The share's own publisher session (see `share_send`).
 struct Share {
     sender: ShareSender,
@@ -381,15 +395,10 @@ pub async fn run(
                 }
                 let counter = read_stamp(&frame).map(|s| s.sequence);
                 let Ok(mut inputs) = sinks.lock() else { break };
-                let mut queued = false;
-                // A closed receiver is dropped from the list; the others go on.
-                inputs.retain_mut(|(_, input)| match input.send(&frame) {
-                    Ok(q) => {
-                        queued |= q;
-                        stats.bitrate_bps.store(input.bitrate_bps(), Ordering::Relaxed);
-                        true
-                    }
-                    Err(_) => false,
+                let queued = fan_out(&mut inputs, |input| {
+                    let q = input.send(&frame);
+                    stats.bitrate_bps.store(input.bitrate_bps(), Ordering::Relaxed);
+                    q
                 });
                 if queued {
                     stats.video_frames.fetch_add(1, Ordering::Relaxed);
@@ -411,15 +420,7 @@ pub async fn run(
                     h(&frame);
                 }
                 let Ok(mut inputs) = sinks.lock() else { break };
-                let mut queued = false;
-                inputs.retain_mut(|(_, input)| match input.send(&frame) {
-                    Ok(q) => {
-                        queued |= q;
-                        true
-                    }
-                    Err(_) => false,
-                });
-                if queued {
+                if fan_out(&mut inputs, |input| input.send(&frame)) {
                     stats.audio_frames.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -1281,6 +1282,21 @@ fn centre_luma(frame: &VideoFrame) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::MeshBook;
+
+    #[test]
+    fn fan_out_drops_closed_receivers_and_reports_queueing() {
+        // (name, state): 0 = queues, 1 = skips this frame (busy), 2 = closed.
+        let mut inputs = vec![("a".to_owned(), 1u8), ("b".to_owned(), 2), ("c".to_owned(), 0)];
+        let send = |state: &mut u8| match *state {
+            0 => Ok(true),
+            1 => Ok(false),
+            _ => Err(blende_rtc::RtcError::Closed),
+        };
+        assert!(super::fan_out(&mut inputs, send));
+        assert_eq!(inputs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["a", "c"]);
+        inputs.retain(|(n, _)| n == "a");
+        assert!(!super::fan_out(&mut inputs, send), "nobody queued the frame");
+    }
 
     #[test]
     fn a_replaced_connection_s_late_answer_is_not_applied_to_its_successor() {
