@@ -78,13 +78,7 @@ impl AudioHost {
     /// # Errors
     /// [`DeviceError::HostUnavailable`] when the host cannot list devices.
     pub fn microphones(&self) -> Result<Vec<DeviceInfo>, DeviceError> {
-        let devices = self
-            .host
-            .input_devices()
-            .map_err(|e| DeviceError::HostUnavailable(e.to_string()))?;
-        Ok(devices
-            .filter_map(|d| describe(&d, MediaKind::Microphone))
-            .collect())
+        self.describe_all(MediaKind::Microphone)
     }
 
     /// Speakers (sinks), with stable ids `audio-out:<host id>`.
@@ -92,13 +86,20 @@ impl AudioHost {
     /// # Errors
     /// [`DeviceError::HostUnavailable`] when the host cannot list devices.
     pub fn speakers(&self) -> Result<Vec<DeviceInfo>, DeviceError> {
-        let devices = self
-            .host
-            .output_devices()
-            .map_err(|e| DeviceError::HostUnavailable(e.to_string()))?;
-        Ok(devices
-            .filter_map(|d| describe(&d, MediaKind::Speaker))
-            .collect())
+        self.describe_all(MediaKind::Speaker)
+    }
+
+    /// The host's devices of one kind: outputs for speakers, inputs otherwise.
+    fn devices(&self, kind: MediaKind) -> Result<Vec<cpal::Device>, DeviceError> {
+        match kind {
+            MediaKind::Speaker => self.host.output_devices().map(Iterator::collect),
+            _ => self.host.input_devices().map(Iterator::collect),
+        }
+        .map_err(|e| DeviceError::HostUnavailable(e.to_string()))
+    }
+
+    fn describe_all(&self, kind: MediaKind) -> Result<Vec<DeviceInfo>, DeviceError> {
+        Ok(self.devices(kind)?.iter().filter_map(|d| describe(d, kind)).collect())
     }
 
     fn find(&self, id: Option<&str>, kind: MediaKind) -> Result<cpal::Device, DeviceError> {
@@ -109,12 +110,7 @@ impl AudioHost {
             };
             return dev.ok_or_else(|| DeviceError::NoSuchDevice(format!("default {kind:?}")));
         };
-        let devices = match kind {
-            MediaKind::Speaker => self.host.output_devices().map(|d| d.collect::<Vec<_>>()),
-            _ => self.host.input_devices().map(|d| d.collect::<Vec<_>>()),
-        }
-        .map_err(|e| DeviceError::HostUnavailable(e.to_string()))?;
-        devices
+        self.devices(kind)?
             .into_iter()
             .find(|d| describe(d, kind).is_some_and(|info| info.id == id))
             .ok_or_else(|| DeviceError::NoSuchDevice(id.to_owned()))

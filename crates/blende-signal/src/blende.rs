@@ -26,10 +26,9 @@ use blende_room::protocol::{
     ClientMsg, ErrorCode, LobbyState, PROTOCOL_VERSION, ParticipantId, ParticipantInfo, Role, Secret, ServerMsg, parse_server,
 };
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{COMMAND_QUEUE, EVENT_QUEUE, JanusRoom, JoinOptions, Participant, SignalCommand, SignalError, SignalEvent, SignalHandle, TurnCredentials};
+use crate::{JanusRoom, JoinOptions, Participant, SignalCommand, SignalError, SignalEvent, SignalHandle, TurnCredentials};
 
 /// What a moderator (or anyone, for their own share) may ask the room server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -314,53 +313,30 @@ pub async fn connect(url: &ServerUrl, options: JoinOptions) -> Result<SignalHand
     let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
         .await
         .map_err(|e| SignalError::Connect { url: ws_url.clone(), message: e.to_string() })?;
-    let (commands_tx, mut commands_rx) = mpsc::channel::<SignalCommand>(COMMAND_QUEUE);
-    let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
-    let mut machine = BlendeMachine::new(options);
-    tokio::spawn(async move {
-        let (mut sink, mut stream) = ws.split();
-        let mut commands_open = true;
-        loop {
-            while let Some(text) = machine.poll_transmit() {
-                if let Err(e) = sink.send(Message::text(text)).await {
-                    machine.handle_transport_closed(&format!("send failed: {e}"));
-                    break;
-                }
-            }
-            while let Some(event) = machine.poll_event() {
-                if events_tx.send(event).await.is_err() {
-                    machine.handle_command(SignalCommand::Leave);
-                }
-            }
-            if machine.is_closed() {
-                while let Some(text) = machine.poll_transmit() {
-                    let _ = sink.send(Message::text(text)).await;
-                }
-                let _ = sink.close().await;
-                break;
-            }
-            tokio::select! {
-                msg = stream.next() => match msg {
-                    Some(Ok(Message::Text(text))) => {
-                        if let Err(e) = machine.handle_message(text.as_str()) {
-                            log::warn!("blende room: {e}");
-                        }
-                    }
-                    Some(Ok(Message::Close(_))) | None => machine.handle_transport_closed("the server closed the connection"),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => machine.handle_transport_closed(&format!("connection lost: {e}")),
-                },
-                cmd = commands_rx.recv(), if commands_open => match cmd {
-                    Some(c) => machine.handle_command(c),
-                    None => {
-                        commands_open = false;
-                        machine.handle_command(SignalCommand::Leave);
-                    }
-                },
-            }
-        }
-    });
-    Ok(SignalHandle { commands: commands_tx, events: events_rx })
+    Ok(crate::ws_driver::spawn(ws, BlendeMachine::new(options)))
+}
+
+impl crate::ws_driver::Machine for BlendeMachine {
+    const NAME: &'static str = "blende room";
+
+    fn poll_transmit(&mut self) -> Option<String> {
+        BlendeMachine::poll_transmit(self)
+    }
+    fn poll_event(&mut self) -> Option<SignalEvent> {
+        BlendeMachine::poll_event(self)
+    }
+    fn is_closed(&self) -> bool {
+        BlendeMachine::is_closed(self)
+    }
+    fn handle_message(&mut self, text: &str) -> Result<(), SignalError> {
+        BlendeMachine::handle_message(self, text)
+    }
+    fn handle_command(&mut self, command: SignalCommand) {
+        BlendeMachine::handle_command(self, command);
+    }
+    fn handle_transport_closed(&mut self, reason: &str) {
+        BlendeMachine::handle_transport_closed(self, reason);
+    }
 }
 
 /// What a moderator asks for when scheduling a meeting.

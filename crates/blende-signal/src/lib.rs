@@ -6,7 +6,8 @@
 //!
 //! - **Janus VideoRoom** ([`janus`]): the protocol is a sans-IO state machine
 //!   ([`janus::JanusMachine`]: messages in, messages and events out, its own transaction ids, the
-//!   caller's clock); [`janus_ws`] is the thin WebSocket driver (subprotocol `janus-protocol`).
+//!   caller's clock); [`janus_ws`] connects (subprotocol `janus-protocol`) and one WebSocket driver loop
+//!   (`ws_driver`) runs this machine and the Blende room one.
 //! - **WHIP** ([`whip`], RFC 9725): publish only; POST the offer, DELETE the resource to leave.
 //! - **Blende's room server** ([`blende`]): lobby, roles, and a peer-to-peer mesh whose
 //!   signalling the server relays.
@@ -23,6 +24,7 @@ pub mod janus;
 pub mod janus_ws;
 pub mod whep;
 pub mod whip;
+mod ws_driver;
 
 use blende_policy::{ServerKind, ServerUrl};
 use tokio::sync::mpsc;

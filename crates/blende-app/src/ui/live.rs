@@ -119,7 +119,11 @@ impl LiveCall {
                     c4.request_repaint_after(FRAME_REPAINT);
                 })),
                 remote_video: Some(Arc::new(move |feed: &str, frame| {
-                    let slot = feeds_v.lock().ok().map(|mut f| f.entry(feed.to_owned()).or_default().picture.clone());
+                    // Per picture: look up without allocating; only a new feed gets an entry.
+                    let slot = feeds_v.lock().ok().map(|mut f| match f.get(feed) {
+                        Some(known) => known.picture.clone(),
+                        None => f.entry(feed.to_owned()).or_default().picture.clone(),
+                    });
                     if let Some(slot) = slot {
                         store(&slot, image(frame));
                         c3.request_repaint_after(FRAME_REPAINT);
