@@ -17,6 +17,7 @@ tests/interop/setup-whip.sh
 # Tests that need these services fail instead of skipping.
 export BLENDE_REQUIRE_X11=1 BLENDE_REQUIRE_PULSE=1 BLENDE_REQUIRE_JANUS=1 BLENDE_REQUIRE_POSTGRES=1 BLENDE_REQUIRE_KEYRING=1
 
+cargo fmt --all -- --check
 cargo xtask check-deps
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked --no-fail-fast "$@"

@@ -10,8 +10,23 @@ use serde_json::Value;
 /// Crates that must stay sans-IO, and what they may never depend on.
 const PURE: &[&str] = &["blende-policy", "blende-meeting", "blende-guard", "blende-media", "blende-room"];
 const FORBIDDEN: &[&str] = &[
-    "tokio", "async-std", "smol", "mio", "egui", "eframe", "winit", "xcap", "x11rb", "webrtc", "rtc", "cpal", "nokhwa", "keyring",
-    "reqwest", "tungstenite", "global-hotkey",
+    "tokio",
+    "async-std",
+    "smol",
+    "mio",
+    "egui",
+    "eframe",
+    "winit",
+    "xcap",
+    "x11rb",
+    "webrtc",
+    "rtc",
+    "cpal",
+    "nokhwa",
+    "keyring",
+    "reqwest",
+    "tungstenite",
+    "global-hotkey",
 ];
 
 fn main() -> ExitCode {
@@ -31,10 +46,8 @@ fn main() -> ExitCode {
 
 fn check_deps() -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--locked"])
-        .output()
-        .map_err(|e| format!("cargo metadata: {e}"))?;
+    let out =
+        Command::new(cargo).args(["metadata", "--format-version", "1", "--locked"]).output().map_err(|e| format!("cargo metadata: {e}"))?;
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
@@ -58,7 +71,10 @@ fn forbidden_paths(meta: &Value, pure: &[&str], forbidden: &[&str]) -> Result<Ve
     let mut violations = Vec::new();
     for root in pure {
         // A pure crate that was renamed away must not make the check pass silently.
-        let root_pkg = packages.iter().find(|p| p["name"] == *root && p["source"].is_null()).ok_or(format!("pure crate {root} not in the workspace"))?;
+        let root_pkg = packages
+            .iter()
+            .find(|p| p["name"] == *root && p["source"].is_null())
+            .ok_or(format!("pure crate {root} not in the workspace"))?;
         let mut stack = vec![(root_pkg["id"].as_str().unwrap_or_default().to_owned(), vec![(*root).to_owned()])];
         let mut seen = std::collections::HashSet::new();
         while let Some((id, path)) = stack.pop() {

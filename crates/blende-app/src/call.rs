@@ -64,7 +64,10 @@ pub enum CallCommand {
     /// Stop sharing at once.
     ShareStop,
     /// A kill switch (the same as calling the driver directly, plus a `switch` event).
-    Switch { kind: DeviceKind, on: bool },
+    Switch {
+        kind: DeviceKind,
+        on: bool,
+    },
     AllOff,
     /// Print the `stats` events now.
     Stats,
@@ -626,10 +629,8 @@ pub async fn run(
                     }
                 }
                 SignalEvent::IceServers(servers) => {
-                    let turn: Vec<TurnServer> = servers
-                        .into_iter()
-                        .map(|s| TurnServer { urls: s.urls, username: s.username, credential: s.credential })
-                        .collect();
+                    let turn: Vec<TurnServer> =
+                        servers.into_iter().map(|s| TurnServer { urls: s.urls, username: s.username, credential: s.credential }).collect();
                     if turn == peer_config.turn {
                         continue;
                     }
@@ -657,10 +658,15 @@ pub async fn run(
                     if janus.is_some() {
                         continue;
                     }
-                    let url = match ServerUrl::parse(&room.url).map_err(|e| e.to_string()).and_then(|u| spec.policy.servers().check(&u).map(|()| u)) {
+                    let url = match ServerUrl::parse(&room.url)
+                        .map_err(|e| e.to_string())
+                        .and_then(|u| spec.policy.servers().check(&u).map(|()| u))
+                    {
                         Ok(u) if u.kind == blende_policy::ServerKind::Janus => u,
                         Ok(_) => {
-                            out.emit(json!({"event": "error", "message": "the meeting moved to a server that is not Janus", "fatal": true}));
+                            out.emit(
+                                json!({"event": "error", "message": "the meeting moved to a server that is not Janus", "fatal": true}),
+                            );
                             exit = ExitCode::FAILURE;
                             break;
                         }
@@ -682,7 +688,12 @@ pub async fn run(
                     feeds.clear();
                     wanted.clear();
                     offered.clear();
-                    let options = JoinOptions { room: Some(room.room.to_string()), password: Some(room.pin), display_name: spec.join.display_name.clone(), moderator_token: None };
+                    let options = JoinOptions {
+                        room: Some(room.room.to_string()),
+                        password: Some(room.pin),
+                        display_name: spec.join.display_name.clone(),
+                        moderator_token: None,
+                    };
                     let access = blende_signal::janus::JanusAccess { token: Some(room.token), feed: Some(room.feed) };
                     let handle = match blende_signal::janus_ws::connect_with_access(&url, options, access).await {
                         Ok(h) => h,
@@ -962,7 +973,9 @@ pub async fn run(
                             }
                         }
                     }
-                    CallCommand::Room(action) => signal.commands.send(SignalCommand::Room(action)).await.map_err(|_| "signalling closed".to_owned()),
+                    CallCommand::Room(action) => {
+                        signal.commands.send(SignalCommand::Room(action)).await.map_err(|_| "signalling closed".to_owned())
+                    }
                     CallCommand::ShareStop => {
                         if let Some(sh) = share.take() {
                             sh.stop().await;
@@ -1238,7 +1251,9 @@ fn print_stats(out: &mut Events, feeds: &HashMap<String, FeedStats>, send: &Send
 
 /// Our own share's feed: never subscribed (it would show us our own screen, and cost a decoder).
 fn is_own_share(share: &Option<Share>, p: &Participant) -> bool {
-    share.as_ref().is_some_and(|sh| sh.participant_id.as_deref() == Some(p.id.as_str()) || p.display.as_deref() == Some(sh.sender.display.as_str()))
+    share
+        .as_ref()
+        .is_some_and(|sh| sh.participant_id.as_deref() == Some(p.id.as_str()) || p.display.as_deref() == Some(sh.sender.display.as_str()))
 }
 
 /// Starts a share: policy and capture first, then its own signalling session, then the offer.

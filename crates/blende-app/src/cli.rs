@@ -134,9 +134,13 @@ pub fn main() -> ExitCode {
             crate::preview::run(load_policy(policy.as_deref()), source, frames, &out, fps)
         }
         Some(Command::Join(args)) => crate::join::run(args),
-        Some(Command::Meeting { command: MeetingCommand::Create { server, moderator_token_file, title, starts_at_unix, duration_min, no_lobby } }) => {
-            create_meeting(&server, &moderator_token_file, blende_signal::blende::NewMeeting { title, starts_at_unix, duration_min, lobby: no_lobby.then_some(false) })
-        }
+        Some(Command::Meeting {
+            command: MeetingCommand::Create { server, moderator_token_file, title, starts_at_unix, duration_min, no_lobby },
+        }) => create_meeting(
+            &server,
+            &moderator_token_file,
+            blende_signal::blende::NewMeeting { title, starts_at_unix, duration_min, lobby: no_lobby.then_some(false) },
+        ),
         Some(Command::MeetingId { entropy }) => MeetingId::generate(&mut OsEntropy).map_err(Into::into).map(|id| {
             println!("{id}");
             if entropy {

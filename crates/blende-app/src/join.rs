@@ -143,12 +143,7 @@ fn elapsed_ms(start: Instant) -> u64 {
 
 /// Reads the first line of a password file (never the command line, where `ps` shows it).
 pub fn read_password_file(path: &std::path::Path) -> anyhow::Result<String> {
-    Ok(std::fs::read_to_string(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned())
+    Ok(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?.lines().next().unwrap_or_default().to_owned())
 }
 
 /// The call `args` describe, checked against the policy (which is returned too).
@@ -184,7 +179,9 @@ async fn run_async(args: JoinArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let (spec, _policy) = spec_from_args(&args)?;
     let media_epoch_unix_us = unix_us().saturating_sub(clock::now_us());
-    print_event(&json!({"event": "ready", "pid": std::process::id(), "media_epoch_unix_us": media_epoch_unix_us, "t_ms": elapsed_ms(start)}));
+    print_event(
+        &json!({"event": "ready", "pid": std::process::id(), "media_epoch_unix_us": media_epoch_unix_us, "t_ms": elapsed_ms(start)}),
+    );
 
     // Devices: the kill-switch driver owns them; everything starts off.
     let (driver, outputs) = DriverHandle::start(DriverConfig {

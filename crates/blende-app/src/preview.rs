@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use blende_guard::{apply, screen_decision, Decision, FrameMut, GuardEvent, PauseReason, ShareGuard};
+use blende_guard::{Decision, FrameMut, GuardEvent, PauseReason, ShareGuard, apply, screen_decision};
 use blende_policy::Policy;
 use blende_windows::share::{Bgra, X11ScreenShare, X11WindowShare};
 use serde_json::json;
@@ -49,8 +49,12 @@ impl Pipeline {
                 }
             }
             Source::Screen => match policy.screen_verdict() {
-                blende_policy::Verdict::Allow => Ok(Pipeline::Screen(X11ScreenShare::open().map_err(|e| OpenError::Failed(e.into()))?, policy)),
-                blende_policy::Verdict::Block { reason, .. } => Err(OpenError::Refused(format!("the whole screen may not be shared: {reason}"))),
+                blende_policy::Verdict::Allow => {
+                    Ok(Pipeline::Screen(X11ScreenShare::open().map_err(|e| OpenError::Failed(e.into()))?, policy))
+                }
+                blende_policy::Verdict::Block { reason, .. } => {
+                    Err(OpenError::Refused(format!("the whole screen may not be shared: {reason}")))
+                }
             },
         }
     }
@@ -119,7 +123,11 @@ pub fn run(policy: Policy, source: Source, frames: u32, out_dir: &Path, fps: f64
             Decision::Pause(r) => ("pause", 0, Some(r.as_str())),
             Decision::Drop => ("drop", 0, None),
         };
-        writeln!(stdout, "{}", json!({"frame": n, "file": file, "captured_at_us": captured_at_us, "decision": kind, "masks": masks, "reason": reason}))?;
+        writeln!(
+            stdout,
+            "{}",
+            json!({"frame": n, "file": file, "captured_at_us": captured_at_us, "decision": kind, "masks": masks, "reason": reason})
+        )?;
         while let Some(e) = pipeline.poll_event() {
             writeln!(stdout, "{}", event_json(&e))?;
         }
@@ -140,7 +148,9 @@ fn event_json(e: &GuardEvent) -> serde_json::Value {
             json!({"event": "paused", "window_id": window_id, "at_us": at_us, "reason": reason.as_str(), "category": category})
         }
         GuardEvent::Resumed { window_id, at_us } => json!({"event": "resumed", "window_id": window_id, "at_us": at_us}),
-        GuardEvent::Masking { window_id, at_us, regions } => json!({"event": "masking", "window_id": window_id, "at_us": at_us, "regions": regions}),
+        GuardEvent::Masking { window_id, at_us, regions } => {
+            json!({"event": "masking", "window_id": window_id, "at_us": at_us, "regions": regions})
+        }
     }
 }
 

@@ -15,9 +15,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use blende_guard::{Decision, FrameMut, GuardEvent, apply};
+use blende_media::PixelFormat;
 use blende_media::convert::{PackedPicture, letterbox, to_i420};
 use blende_media::frame::VideoFrame;
-use blende_media::PixelFormat;
 use blende_rtc::{ContentKind, Peer, PeerConfig, PeerRole, VideoInput};
 use blende_windows::share::Bgra;
 use serde_json::{Value, json};
@@ -73,13 +73,8 @@ impl ShareSender {
             OpenError::Refused(why) => StartError::Refused(why),
             OpenError::Failed(e) => StartError::Failed(format!("{e:#}")),
         })?;
-        let config = PeerConfig {
-            role: PeerRole::Publisher,
-            video: Some(CANVAS),
-            video_content: ContentKind::Screen,
-            audio: false,
-            ..peer_config
-        };
+        let config =
+            PeerConfig { role: PeerRole::Publisher, video: Some(CANVAS), video_content: ContentKind::Screen, audio: false, ..peer_config };
         let (peer, _events) = Peer::new(config).await.map_err(|e| StartError::Failed(e.to_string()))?;
         let input = peer.video_input().map_err(|e| StartError::Failed(e.to_string()))?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -120,7 +115,9 @@ fn guard_event_json(ev: &GuardEvent) -> Value {
             json!({"event": "share", "state": "paused", "reason": reason.as_str(), "category": category, "window": window_id, "at_us": at_us})
         }
         GuardEvent::Resumed { window_id, at_us } => json!({"event": "share", "state": "sending", "window": window_id, "at_us": at_us}),
-        GuardEvent::Masking { window_id, at_us, regions } => json!({"event": "share", "state": "masking", "regions": regions, "window": window_id, "at_us": at_us}),
+        GuardEvent::Masking { window_id, at_us, regions } => {
+            json!({"event": "share", "state": "masking", "regions": regions, "window": window_id, "at_us": at_us})
+        }
     }
 }
 
@@ -152,7 +149,13 @@ fn capture_loop(
                     p(&buf);
                 }
                 sequence += 1;
-                let picture = PackedPicture { data: &buf.data, width: buf.width, height: buf.height, stride_bytes: buf.width as usize * 4, format: PixelFormat::Bgra };
+                let picture = PackedPicture {
+                    data: &buf.data,
+                    width: buf.width,
+                    height: buf.height,
+                    stride_bytes: buf.width as usize * 4,
+                    format: PixelFormat::Bgra,
+                };
                 if let Ok(frame) = letterbox(picture, CANVAS.0, CANVAS.1, t_us, sequence) {
                     let frame: VideoFrame = to_i420(&frame);
                     if input.send(&frame).is_err() {

@@ -16,10 +16,7 @@ use blende_media::{DeviceKind, DeviceState};
 
 fn wait_state(out: &DriverOutputs, kind: DeviceKind, want: &DeviceState) -> Option<Instant> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while let Ok(ev) = out
-        .events
-        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-    {
+    while let Ok(ev) = out.events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         match ev {
             DriverEvent::State(e) if e.kind == kind && &e.to == want => return Some(Instant::now()),
             _ => {}
@@ -35,13 +32,7 @@ fn summary(name: &str, mut us: Vec<f64>) {
         return;
     }
     let pick = |q: f64| us[((us.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "{name:<48} n={:<3} median {:>9.1} µs  p90 {:>9.1} µs  max {:>9.1} µs",
-        us.len(),
-        pick(0.5),
-        pick(0.9),
-        pick(1.0)
-    );
+    println!("{name:<48} n={:<3} median {:>9.1} µs  p90 {:>9.1} µs  max {:>9.1} µs", us.len(), pick(0.5), pick(0.9), pick(1.0));
 }
 
 fn measure(label: &str, kind: DeviceKind, config: DriverConfig, rounds: usize) {
@@ -51,9 +42,7 @@ fn measure(label: &str, kind: DeviceKind, config: DriverConfig, rounds: usize) {
     };
     let (mut gate_us, mut return_us, mut release_us) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
-        if handle.set_enabled(kind, true).is_err()
-            || wait_state(&out, kind, &DeviceState::On).is_none()
-        {
+        if handle.set_enabled(kind, true).is_err() || wait_state(&out, kind, &DeviceState::On).is_none() {
             println!("{label}: device did not open");
             return;
         }
@@ -76,43 +65,19 @@ fn measure(label: &str, kind: DeviceKind, config: DriverConfig, rounds: usize) {
         while out.video.try_recv().is_ok() || out.audio.try_recv().is_ok() {}
     }
     summary(&format!("{label}: command -> gate closed"), gate_us);
-    summary(
-        &format!("{label}: command -> set_enabled returned"),
-        return_us,
-    );
-    summary(
-        &format!("{label}: command -> device released (Off)"),
-        release_us,
-    );
+    summary(&format!("{label}: command -> set_enabled returned"), return_us);
+    summary(&format!("{label}: command -> device released (Off)"), release_us);
     handle.shutdown();
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing to parse.
     let rounds = 30;
-    measure(
-        "synthetic camera 1280x720@30",
-        DeviceKind::Camera,
-        DriverConfig::default(),
-        rounds,
-    );
-    measure(
-        "tone microphone",
-        DeviceKind::Microphone,
-        DriverConfig::default(),
-        rounds,
-    );
+    measure("synthetic camera 1280x720@30", DeviceKind::Camera, DriverConfig::default(), rounds);
+    measure("tone microphone", DeviceKind::Microphone, DriverConfig::default(), rounds);
     if AudioHost::pulseaudio().is_ok() {
-        let config = DriverConfig {
-            microphone_id: "default".to_owned(),
-            ..DriverConfig::default()
-        };
-        measure(
-            "PulseAudio microphone (cpal)",
-            DeviceKind::Microphone,
-            config,
-            rounds,
-        );
+        let config = DriverConfig { microphone_id: "default".to_owned(), ..DriverConfig::default() };
+        measure("PulseAudio microphone (cpal)", DeviceKind::Microphone, config, rounds);
     } else {
         println!("PulseAudio microphone: skipped (no server; export XDG_RUNTIME_DIR)");
     }

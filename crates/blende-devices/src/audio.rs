@@ -37,9 +37,7 @@ pub struct AudioHost {
 
 impl std::fmt::Debug for AudioHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AudioHost")
-            .field("id", &self.host.id())
-            .finish()
+        f.debug_struct("AudioHost").field("id", &self.host.id()).finish()
     }
 }
 
@@ -53,9 +51,7 @@ impl AudioHost {
         if let Ok(host) = cpal::host_from_id(cpal::HostId::PulseAudio) {
             return Ok(Self { host });
         }
-        Ok(Self {
-            host: cpal::default_host(),
-        })
+        Ok(Self { host: cpal::default_host() })
     }
 
     /// The PulseAudio host only.
@@ -63,9 +59,7 @@ impl AudioHost {
     /// # Errors
     /// [`DeviceError::HostUnavailable`] when no PulseAudio server answers.
     pub fn pulseaudio() -> Result<Self, DeviceError> {
-        cpal::host_from_id(cpal::HostId::PulseAudio)
-            .map(|host| Self { host })
-            .map_err(|e| DeviceError::HostUnavailable(e.to_string()))
+        cpal::host_from_id(cpal::HostId::PulseAudio).map(|host| Self { host }).map_err(|e| DeviceError::HostUnavailable(e.to_string()))
     }
 
     #[must_use]
@@ -119,21 +113,9 @@ impl AudioHost {
 
 fn describe(device: &cpal::Device, kind: MediaKind) -> Option<DeviceInfo> {
     let id = device.id().ok()?;
-    let name = device
-        .description()
-        .map(|d| d.name().to_owned())
-        .unwrap_or_else(|_| id.to_string());
-    let prefix = if kind == MediaKind::Speaker {
-        "audio-out"
-    } else {
-        "audio-in"
-    };
-    Some(DeviceInfo {
-        id: format!("{prefix}:{id}"),
-        name,
-        kind,
-        synthetic: false,
-    })
+    let name = device.description().map(|d| d.name().to_owned()).unwrap_or_else(|_| id.to_string());
+    let prefix = if kind == MediaKind::Speaker { "audio-out" } else { "audio-in" };
+    Some(DeviceInfo { id: format!("{prefix}:{id}"), name, kind, synthetic: false })
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -168,9 +150,7 @@ pub struct MicrophoneStream {
 
 impl std::fmt::Debug for MicrophoneStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MicrophoneStream")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
+        f.debug_struct("MicrophoneStream").field("name", &self.name).finish_non_exhaustive()
     }
 }
 
@@ -181,14 +161,9 @@ impl MicrophoneStream {
     /// [`DeviceError::NoSuchDevice`] or [`DeviceError::OpenFailed`].
     pub fn open(host: AudioHost, device_id: Option<&str>) -> Result<Self, DeviceError> {
         let device = host.find(device_id, MediaKind::Microphone)?;
-        let name = describe(&device, MediaKind::Microphone)
-            .map(|d| d.name)
-            .unwrap_or_default();
+        let name = describe(&device, MediaKind::Microphone).map(|d| d.name).unwrap_or_default();
         let id_for_error = device_id.unwrap_or("default").to_owned();
-        let open_failed = |e: cpal::Error| DeviceError::OpenFailed {
-            id: id_for_error.clone(),
-            reason: e.to_string(),
-        };
+        let open_failed = |e: cpal::Error| DeviceError::OpenFailed { id: id_for_error.clone(), reason: e.to_string() };
 
         let (mut sample_tx, samples) = rtrb::RingBuffer::<f32>::new(RING_SAMPLES);
         let (mut mark_tx, marks) = rtrb::RingBuffer::<Mark>::new(RING_MARKS);
@@ -196,41 +171,30 @@ impl MicrophoneStream {
         let cb_status = Arc::clone(&status);
         let err_status = Arc::clone(&status);
         let mut written: u64 = 0;
-        let config = cpal::StreamConfig {
-            channels: 1,
-            sample_rate: CAPTURE_SAMPLE_RATE_HZ,
-            buffer_size: cpal::BufferSize::Fixed(CALLBACK_FRAMES),
-        };
+        let config =
+            cpal::StreamConfig { channels: 1, sample_rate: CAPTURE_SAMPLE_RATE_HZ, buffer_size: cpal::BufferSize::Fixed(CALLBACK_FRAMES) };
         let stream = device
             .build_input_stream::<f32, _, _>(
                 config,
                 move |data: &[f32], info: &cpal::InputCallbackInfo| {
                     // Real-time path: arithmetic, atomics and ring-buffer copies only.
                     let ts = info.timestamp();
-                    let delay_us = ts
-                        .callback
-                        .saturating_duration_since(ts.capture)
-                        .as_micros() as u64;
+                    let delay_us = ts.callback.saturating_duration_since(ts.capture).as_micros() as u64;
                     let capture_time_us = clock::now_us().saturating_sub(delay_us);
-                    let _ = mark_tx.push(Mark {
-                        sample_index: written,
-                        capture_time_us,
-                    });
+                    let _ = mark_tx.push(Mark { sample_index: written, capture_time_us });
                     let (_, rest) = sample_tx.push_partial_slice(data);
                     if !rest.is_empty() {
                         // Reader fell behind: count what was dropped; keep the index
                         // honest so timestamps stay right.
-                        cb_status
-                            .overrun_samples
-                            .fetch_add(rest.len() as u64, Ordering::Relaxed);
+                        cb_status.overrun_samples.fetch_add(rest.len() as u64, Ordering::Relaxed);
                     }
                     written += (data.len() - rest.len()) as u64;
                 },
                 move |err: cpal::Error| {
                     let code = match err.kind() {
-                        cpal::ErrorKind::DeviceNotAvailable
-                        | cpal::ErrorKind::StreamInvalidated
-                        | cpal::ErrorKind::HostUnavailable => STATUS_LOST,
+                        cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::StreamInvalidated | cpal::ErrorKind::HostUnavailable => {
+                            STATUS_LOST
+                        }
                         _ => STATUS_ERROR,
                     };
                     err_status.status.store(code, Ordering::Relaxed);
@@ -278,25 +242,14 @@ impl MicrophoneStream {
         // stamp audio in the future (the kill-switch gate compares these stamps).
         let latest_possible_us = clock::now_us().saturating_sub(frame_us);
         let capture_time_us = match self.current_mark {
-            Some(m) => {
-                m.capture_time_us
-                    + (self.read_index - m.sample_index) * 1_000_000
-                        / u64::from(CAPTURE_SAMPLE_RATE_HZ)
-            }
+            Some(m) => m.capture_time_us + (self.read_index - m.sample_index) * 1_000_000 / u64::from(CAPTURE_SAMPLE_RATE_HZ),
             None => latest_possible_us,
         }
         .min(latest_possible_us);
         self.read_index += OPUS_FRAME_SAMPLES as u64;
         let seq = self.next_sequence;
         self.next_sequence += 1;
-        AudioFrame::new(
-            AudioSamples::F32(self.block.clone()),
-            CAPTURE_SAMPLE_RATE_HZ,
-            1,
-            capture_time_us,
-            seq,
-        )
-        .ok()
+        AudioFrame::new(AudioSamples::F32(self.block.clone()), CAPTURE_SAMPLE_RATE_HZ, 1, capture_time_us, seq).ok()
     }
 
     /// Set when the stream died (device unplugged, server gone).
@@ -338,16 +291,10 @@ impl SpeakerStream {
     pub fn open(host: AudioHost, device_id: Option<&str>) -> Result<Self, DeviceError> {
         let device = host.find(device_id, MediaKind::Speaker)?;
         let id_for_error = device_id.unwrap_or("default").to_owned();
-        let open_failed = |e: cpal::Error| DeviceError::OpenFailed {
-            id: id_for_error.clone(),
-            reason: e.to_string(),
-        };
+        let open_failed = |e: cpal::Error| DeviceError::OpenFailed { id: id_for_error.clone(), reason: e.to_string() };
         let (samples, mut rx) = rtrb::RingBuffer::<f32>::new(RING_SAMPLES);
-        let config = cpal::StreamConfig {
-            channels: 1,
-            sample_rate: CAPTURE_SAMPLE_RATE_HZ,
-            buffer_size: cpal::BufferSize::Fixed(CALLBACK_FRAMES),
-        };
+        let config =
+            cpal::StreamConfig { channels: 1, sample_rate: CAPTURE_SAMPLE_RATE_HZ, buffer_size: cpal::BufferSize::Fixed(CALLBACK_FRAMES) };
         let stream = device
             .build_output_stream::<f32, _, _>(
                 config,
@@ -361,11 +308,7 @@ impl SpeakerStream {
             )
             .map_err(open_failed)?;
         stream.play().map_err(open_failed)?;
-        Ok(Self {
-            _stream: stream,
-            _host: host,
-            samples,
-        })
+        Ok(Self { _stream: stream, _host: host, samples })
     }
 
     /// Queues samples for playback; returns how many fitted.

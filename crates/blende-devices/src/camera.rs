@@ -35,9 +35,7 @@ pub fn list_cameras() -> Result<Vec<DeviceInfo>, DeviceError> {
 }
 
 fn parse_index(id: &str) -> Result<CameraIndex, DeviceError> {
-    let rest = id
-        .strip_prefix(ID_PREFIX)
-        .ok_or_else(|| DeviceError::NoSuchDevice(id.to_owned()))?;
+    let rest = id.strip_prefix(ID_PREFIX).ok_or_else(|| DeviceError::NoSuchDevice(id.to_owned()))?;
     Ok(match rest.parse::<u32>() {
         Ok(i) => CameraIndex::Index(i),
         Err(_) => CameraIndex::String(rest.to_owned()),
@@ -54,52 +52,29 @@ impl NativeCamera {
     /// Opens the camera with id `camera:<index>` and starts streaming.
     pub(crate) fn open(id: &str) -> Result<Self, DeviceError> {
         let index = parse_index(id)?;
-        let requested =
-            RequestedFormat::new::<RgbAFormat>(RequestedFormatType::AbsoluteHighestFrameRate);
-        let open_failed = |e: nokhwa::NokhwaError| DeviceError::OpenFailed {
-            id: id.to_owned(),
-            reason: e.to_string(),
-        };
+        let requested = RequestedFormat::new::<RgbAFormat>(RequestedFormatType::AbsoluteHighestFrameRate);
+        let open_failed = |e: nokhwa::NokhwaError| DeviceError::OpenFailed { id: id.to_owned(), reason: e.to_string() };
         let mut camera = catch_unwind(AssertUnwindSafe(|| Camera::new(index, requested)))
-            .map_err(|_| DeviceError::OpenFailed {
-                id: id.to_owned(),
-                reason: "backend panicked".to_owned(),
-            })?
+            .map_err(|_| DeviceError::OpenFailed { id: id.to_owned(), reason: "backend panicked".to_owned() })?
             .map_err(open_failed)?;
         if let Err(e) = camera.open_stream() {
             release(camera);
             return Err(open_failed(e));
         }
-        Ok(Self {
-            camera: Some(camera),
-            sequence: 0,
-        })
+        Ok(Self { camera: Some(camera), sequence: 0 })
     }
 
     /// Blocks until the next picture, stamped with `now_us()` at arrival.
     pub(crate) fn frame(&mut self, now_us: impl Fn() -> u64) -> Result<VideoFrame, DeviceError> {
-        let camera = self
-            .camera
-            .as_mut()
-            .ok_or_else(|| DeviceError::NoSuchDevice("closed".to_owned()))?;
-        let err = |e: nokhwa::NokhwaError| DeviceError::OpenFailed {
-            id: "camera".to_owned(),
-            reason: e.to_string(),
-        };
+        let camera = self.camera.as_mut().ok_or_else(|| DeviceError::NoSuchDevice("closed".to_owned()))?;
+        let err = |e: nokhwa::NokhwaError| DeviceError::OpenFailed { id: "camera".to_owned(), reason: e.to_string() };
         let buffer = camera.frame().map_err(err)?;
         let t = now_us();
         let res = buffer.resolution();
         let rgba = buffer.decode_image::<RgbAFormat>().map_err(err)?;
         let seq = self.sequence;
         self.sequence += 1;
-        let frame = VideoFrame::new(
-            res.width(),
-            res.height(),
-            PixelFormat::Rgba,
-            rgba.into_raw(),
-            t,
-            seq,
-        )?;
+        let frame = VideoFrame::new(res.width(), res.height(), PixelFormat::Rgba, rgba.into_raw(), t, seq)?;
         Ok(to_i420(&frame))
     }
 }
@@ -127,13 +102,8 @@ mod tests {
     #[test]
     fn camera_ids_parse() {
         assert!(matches!(parse_index("camera:0"), Ok(CameraIndex::Index(0))));
-        assert!(
-            matches!(parse_index("camera:/dev/video2"), Ok(CameraIndex::String(s)) if s == "/dev/video2")
-        );
-        assert!(matches!(
-            parse_index("audio-in:x"),
-            Err(DeviceError::NoSuchDevice(_))
-        ));
+        assert!(matches!(parse_index("camera:/dev/video2"), Ok(CameraIndex::String(s)) if s == "/dev/video2"));
+        assert!(matches!(parse_index("audio-in:x"), Err(DeviceError::NoSuchDevice(_))));
     }
 
     #[test]

@@ -43,12 +43,7 @@ pub fn enumerate() -> Vec<DeviceInfo> {
         all.extend(host.microphones().unwrap_or_default());
         all.extend(host.speakers().unwrap_or_default());
     }
-    all.push(DeviceInfo {
-        id: SYNTHETIC_CAMERA_ID.to_owned(),
-        name: "Test pattern".to_owned(),
-        kind: MediaKind::Camera,
-        synthetic: true,
-    });
+    all.push(DeviceInfo { id: SYNTHETIC_CAMERA_ID.to_owned(), name: "Test pattern".to_owned(), kind: MediaKind::Camera, synthetic: true });
     all.push(DeviceInfo {
         id: SYNTHETIC_MICROPHONE_ID.to_owned(),
         name: "Test tone (440 Hz)".to_owned(),

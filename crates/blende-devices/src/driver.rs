@@ -67,19 +67,9 @@ pub enum DriverEvent {
 /// Messages into the driver thread.
 #[derive(Debug)]
 pub(crate) enum DriverMsg {
-    Command {
-        at_us: u64,
-        input: Input,
-    },
-    Select {
-        kind: DeviceKind,
-        id: String,
-    },
-    Device {
-        kind: DeviceKind,
-        generation: u64,
-        event: WorkerEvent,
-    },
+    Command { at_us: u64, input: Input },
+    Select { kind: DeviceKind, id: String },
+    Device { kind: DeviceKind, generation: u64, event: WorkerEvent },
     Shutdown,
 }
 
@@ -121,11 +111,7 @@ impl DriverHandle {
         let (events_tx, events) = sync_channel(EVENT_QUEUE);
         let ks = KillSwitch::new(config.kill_switch);
         let gates = DeviceKind::ALL.map(|k| ks.gate(k));
-        let states = Arc::new(Mutex::new([
-            DeviceState::Off,
-            DeviceState::Off,
-            DeviceState::Off,
-        ]));
+        let states = Arc::new(Mutex::new([DeviceState::Off, DeviceState::Off, DeviceState::Off]));
         let driver = Driver {
             ks,
             config,
@@ -142,23 +128,8 @@ impl DriverHandle {
         let thread = std::thread::Builder::new()
             .name("blende-device-driver".to_owned())
             .spawn(move || driver.run())
-            .map_err(|source| DeviceError::Thread {
-                name: "blende-device-driver",
-                source,
-            })?;
-        Ok((
-            Self {
-                tx,
-                gates,
-                states,
-                thread: Some(thread),
-            },
-            DriverOutputs {
-                video,
-                audio,
-                events,
-            },
-        ))
+            .map_err(|source| DeviceError::Thread { name: "blende-device-driver", source })?;
+        Ok((Self { tx, gates, states, thread: Some(thread) }, DriverOutputs { video, audio, events }))
     }
 
     /// Flips a kill switch. Off closes the gate *here*, before returning, for all
@@ -172,10 +143,7 @@ impl DriverHandle {
         if !on {
             self.gates[index(kind)].close(at_us);
         }
-        self.send(DriverMsg::Command {
-            at_us,
-            input: Input::Command { kind, on },
-        })
+        self.send(DriverMsg::Command { at_us, input: Input::Command { kind, on } })
     }
 
     /// The panic button: every gate closed here and now, every device released.
@@ -187,10 +155,7 @@ impl DriverHandle {
         for gate in &self.gates {
             gate.close(at_us);
         }
-        self.send(DriverMsg::Command {
-            at_us,
-            input: Input::PanicAllOff,
-        })
+        self.send(DriverMsg::Command { at_us, input: Input::PanicAllOff })
     }
 
     /// Chooses the device used the next time `kind` is switched on.
@@ -198,10 +163,7 @@ impl DriverHandle {
     /// # Errors
     /// [`DeviceError::DriverStopped`] when the driver thread is gone.
     pub fn select_device(&self, kind: DeviceKind, id: &str) -> Result<(), DeviceError> {
-        self.send(DriverMsg::Select {
-            kind,
-            id: id.to_owned(),
-        })
+        self.send(DriverMsg::Select { kind, id: id.to_owned() })
     }
 
     /// The gate of `kind` (for the encoder side's own check).
@@ -275,11 +237,7 @@ impl Driver {
                     DeviceKind::Microphone => self.config.microphone_id = id,
                     DeviceKind::ScreenShare => {}
                 },
-                DriverMsg::Device {
-                    kind,
-                    generation,
-                    event,
-                } => self.device_event(kind, generation, event),
+                DriverMsg::Device { kind, generation, event } => self.device_event(kind, generation, event),
                 DriverMsg::Shutdown => break,
             }
         }
@@ -292,19 +250,11 @@ impl Driver {
         // full queue while reporting Closed.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while !self.workers.is_empty() && std::time::Instant::now() < deadline {
-            let Ok(DriverMsg::Device {
-                kind,
-                generation,
-                event: WorkerEvent::Closed,
-            }) = self.rx.recv_timeout(Duration::from_millis(100))
+            let Ok(DriverMsg::Device { kind, generation, event: WorkerEvent::Closed }) = self.rx.recv_timeout(Duration::from_millis(100))
             else {
                 continue;
             };
-            if let Some(pos) = self
-                .workers
-                .iter()
-                .position(|w| w.kind == kind && w.generation == generation)
-            {
+            if let Some(pos) = self.workers.iter().position(|w| w.kind == kind && w.generation == generation) {
                 self.workers.swap_remove(pos).join();
             }
         }
@@ -342,13 +292,7 @@ impl Driver {
                 let spec = match self.spec(kind) {
                     Ok(spec) => spec,
                     Err(e) => {
-                        self.pending.push_back((
-                            now,
-                            Input::OpenFailed {
-                                kind,
-                                reason: e.to_string(),
-                            },
-                        ));
+                        self.pending.push_back((now, Input::OpenFailed { kind, reason: e.to_string() }));
                         return;
                     }
                 };
@@ -356,22 +300,9 @@ impl Driver {
                     DeviceKind::Microphone => MediaSink::Audio(self.audio_tx.clone()),
                     _ => MediaSink::Video(self.video_tx.clone()),
                 };
-                match workers::spawn(
-                    kind,
-                    self.generation[i],
-                    spec,
-                    self.ks.gate(kind),
-                    self.self_tx.clone(),
-                    sink,
-                ) {
+                match workers::spawn(kind, self.generation[i], spec, self.ks.gate(kind), self.self_tx.clone(), sink) {
                     Ok(worker) => self.workers.push(worker),
-                    Err(e) => self.pending.push_back((
-                        now,
-                        Input::OpenFailed {
-                            kind,
-                            reason: e.to_string(),
-                        },
-                    )),
+                    Err(e) => self.pending.push_back((now, Input::OpenFailed { kind, reason: e.to_string() })),
                 }
             }
             Output::Release(kind) => {
@@ -399,18 +330,12 @@ impl Driver {
                     lose_after_frames: self.config.synthetic_camera_lose_after_frames,
                 })
             }
-            DeviceKind::Camera => Ok(DeviceSpec::NativeCamera {
-                id: self.config.camera_id.clone(),
-            }),
+            DeviceKind::Camera => Ok(DeviceSpec::NativeCamera { id: self.config.camera_id.clone() }),
             DeviceKind::Microphone if self.config.microphone_id == SYNTHETIC_MICROPHONE_ID => {
-                Ok(DeviceSpec::ToneMicrophone {
-                    frequency_hz: 440.0,
-                    level_dbfs: -12.0,
-                })
+                Ok(DeviceSpec::ToneMicrophone { frequency_hz: 440.0, level_dbfs: -12.0 })
             }
             DeviceKind::Microphone => {
-                let id = (self.config.microphone_id != "default")
-                    .then(|| self.config.microphone_id.clone());
+                let id = (self.config.microphone_id != "default").then(|| self.config.microphone_id.clone());
                 Ok(DeviceSpec::CpalMicrophone { id })
             }
             // Window capture lives in blende-windows; its pipeline checks this gate.
@@ -423,11 +348,7 @@ impl Driver {
         let current = generation == self.generation[index(kind)];
         match event {
             WorkerEvent::Closed => {
-                if let Some(pos) = self
-                    .workers
-                    .iter()
-                    .position(|w| w.kind == kind && w.generation == generation)
-                {
+                if let Some(pos) = self.workers.iter().position(|w| w.kind == kind && w.generation == generation) {
                     self.workers.swap_remove(pos).join();
                 }
                 // Off means off: report Closed only when no thread of this kind
@@ -440,9 +361,7 @@ impl Driver {
             // the current one.
             _ if !current => {}
             WorkerEvent::Opened { name } => {
-                let _ = self
-                    .events_tx
-                    .try_send(DriverEvent::DeviceOpened { kind, name });
+                let _ = self.events_tx.try_send(DriverEvent::DeviceOpened { kind, name });
                 self.input(now, Input::Opened(kind));
             }
             WorkerEvent::OpenFailed(reason) => self.input(now, Input::OpenFailed { kind, reason }),

@@ -15,10 +15,7 @@ pub enum DeviceError {
     #[error("the device driver thread has stopped")]
     DriverStopped,
     #[error("could not start thread {name}: {source}")]
-    Thread {
-        name: &'static str,
-        source: std::io::Error,
-    },
+    Thread { name: &'static str, source: std::io::Error },
     #[error("media error: {0}")]
     Media(#[from] blende_media::MediaError),
 }

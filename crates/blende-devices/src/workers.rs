@@ -41,22 +41,10 @@ pub(crate) enum WorkerEvent {
 /// The device a thread drives.
 #[derive(Debug, Clone)]
 pub(crate) enum DeviceSpec {
-    SyntheticCamera {
-        width: u32,
-        height: u32,
-        frame_rate_fps: u32,
-        lose_after_frames: Option<u64>,
-    },
-    NativeCamera {
-        id: String,
-    },
-    ToneMicrophone {
-        frequency_hz: f64,
-        level_dbfs: f64,
-    },
-    CpalMicrophone {
-        id: Option<String>,
-    },
+    SyntheticCamera { width: u32, height: u32, frame_rate_fps: u32, lose_after_frames: Option<u64> },
+    NativeCamera { id: String },
+    ToneMicrophone { frequency_hz: f64, level_dbfs: f64 },
+    CpalMicrophone { id: Option<String> },
 }
 
 /// Where captured media goes.
@@ -100,11 +88,7 @@ struct Ctx {
 impl Ctx {
     fn report(&self, event: WorkerEvent) {
         // If the driver is gone, nobody is left to tell.
-        let _ = self.events.send(DriverMsg::Device {
-            kind: self.kind,
-            generation: self.generation,
-            event,
-        });
+        let _ = self.events.send(DriverMsg::Device { kind: self.kind, generation: self.generation, event });
     }
 
     fn stopped(&self) -> bool {
@@ -127,10 +111,7 @@ impl Ctx {
         let MediaSink::Audio(tx) = &self.sink else {
             return;
         };
-        if self
-            .gate
-            .admits_span(frame.capture_time_us(), frame.duration_us())
-        {
+        if self.gate.admits_span(frame.capture_time_us(), frame.duration_us()) {
             let _ = tx.try_send(frame);
         }
     }
@@ -163,31 +144,16 @@ pub(crate) fn spawn(
         DeviceSpec::CpalMicrophone { .. } => "blende-mic",
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let ctx = Ctx {
-        kind,
-        generation,
-        stop: Arc::clone(&stop),
-        gate,
-        events,
-        sink,
-    };
+    let ctx = Ctx { kind, generation, stop: Arc::clone(&stop), gate, events, sink };
     let thread = std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
             match spec {
-                DeviceSpec::SyntheticCamera {
-                    width,
-                    height,
-                    frame_rate_fps,
-                    lose_after_frames,
-                } => {
+                DeviceSpec::SyntheticCamera { width, height, frame_rate_fps, lose_after_frames } => {
                     run_synthetic_camera(&ctx, width, height, frame_rate_fps, lose_after_frames);
                 }
                 DeviceSpec::NativeCamera { id } => run_native_camera(&ctx, &id),
-                DeviceSpec::ToneMicrophone {
-                    frequency_hz,
-                    level_dbfs,
-                } => {
+                DeviceSpec::ToneMicrophone { frequency_hz, level_dbfs } => {
                     run_tone_microphone(&ctx, frequency_hz, level_dbfs);
                 }
                 DeviceSpec::CpalMicrophone { id } => run_cpal_microphone(&ctx, id.as_deref()),
@@ -195,25 +161,12 @@ pub(crate) fn spawn(
             ctx.report(WorkerEvent::Closed);
         })
         .map_err(|source| DeviceError::Thread { name, source })?;
-    Ok(Worker {
-        kind,
-        generation,
-        stop,
-        thread,
-    })
+    Ok(Worker { kind, generation, stop, thread })
 }
 
-fn run_synthetic_camera(
-    ctx: &Ctx,
-    width: u32,
-    height: u32,
-    fps: u32,
-    lose_after_frames: Option<u64>,
-) {
+fn run_synthetic_camera(ctx: &Ctx, width: u32, height: u32, fps: u32, lose_after_frames: Option<u64>) {
     let mut cam = TestPatternCamera::new(width, height, fps);
-    ctx.report(WorkerEvent::Opened {
-        name: "Test pattern".to_owned(),
-    });
+    ctx.report(WorkerEvent::Opened { name: "Test pattern".to_owned() });
     let interval_us = cam.frame_interval_us();
     let mut next_us = clock::now_us();
     let mut frames = 0u64;
@@ -237,9 +190,7 @@ fn run_native_camera(ctx: &Ctx, id: &str) {
             return;
         }
     };
-    ctx.report(WorkerEvent::Opened {
-        name: id.to_owned(),
-    });
+    ctx.report(WorkerEvent::Opened { name: id.to_owned() });
     let mut errors = 0;
     while !ctx.stopped() {
         match camera.frame(clock::now_us) {
@@ -262,9 +213,7 @@ fn run_native_camera(ctx: &Ctx, id: &str) {
 
 fn run_tone_microphone(ctx: &Ctx, frequency_hz: f64, level_dbfs: f64) {
     let mut mic = ToneMicrophone::new(frequency_hz, level_dbfs, CAPTURE_SAMPLE_RATE_HZ, 1);
-    ctx.report(WorkerEvent::Opened {
-        name: "Test tone".to_owned(),
-    });
+    ctx.report(WorkerEvent::Opened { name: "Test tone".to_owned() });
     let block_us = OPUS_FRAME_SAMPLES as u64 * 1_000_000 / u64::from(CAPTURE_SAMPLE_RATE_HZ);
     let mut next_us = clock::now_us();
     while !ctx.stopped() {
@@ -285,9 +234,7 @@ fn run_cpal_microphone(ctx: &Ctx, id: Option<&str>) {
             return;
         }
     };
-    ctx.report(WorkerEvent::Opened {
-        name: mic.name().to_owned(),
-    });
+    ctx.report(WorkerEvent::Opened { name: mic.name().to_owned() });
     let mut last_data = Instant::now();
     while !ctx.stopped() {
         while let Some(frame) = mic.read_frame() {
@@ -302,9 +249,7 @@ fn run_cpal_microphone(ctx: &Ctx, id: Option<&str>) {
         // unloaded module) kills our stream without an error callback: silence of
         // the stream itself (not of the audio) means the device is gone.
         if last_data.elapsed() > MIC_STALL {
-            ctx.report(WorkerEvent::Lost(
-                "microphone stopped delivering audio".to_owned(),
-            ));
+            ctx.report(WorkerEvent::Lost("microphone stopped delivering audio".to_owned()));
             break;
         }
         std::thread::park_timeout(MIC_POLL);

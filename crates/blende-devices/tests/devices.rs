@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 
 use blende_devices::audio::CAPTURE_SAMPLE_RATE_HZ;
 use blende_devices::{
-    AudioHost, DriverConfig, DriverEvent, DriverHandle, MediaKind, MicrophoneStream,
-    SYNTHETIC_CAMERA_ID, SpeakerStream, clock, enumerate,
+    AudioHost, DriverConfig, DriverEvent, DriverHandle, MediaKind, MicrophoneStream, SYNTHETIC_CAMERA_ID, SpeakerStream, clock, enumerate,
 };
 use blende_media::kill_switch::Event;
 use blende_media::synthetic::{ToneMicrophone, measure_frequency_hz, read_stamp, rms_dbfs};
@@ -45,21 +44,14 @@ fn pulse_host() -> Option<AudioHost> {
              null sink and export XDG_RUNTIME_DIR"
         ),
         Err(e) => {
-            eprintln!(
-                "skipping: PulseAudio unavailable ({e}); set BLENDE_REQUIRE_PULSE=1 to make this fail"
-            );
+            eprintln!("skipping: PulseAudio unavailable ({e}); set BLENDE_REQUIRE_PULSE=1 to make this fail");
             None
         }
     }
 }
 
 /// Waits for the state `want` of `kind`, returning when it was reached.
-fn wait_state(
-    events: &Receiver<DriverEvent>,
-    kind: DeviceKind,
-    want: &DeviceState,
-    timeout: Duration,
-) -> Instant {
+fn wait_state(events: &Receiver<DriverEvent>, kind: DeviceKind, want: &DeviceState, timeout: Duration) -> Instant {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -73,15 +65,10 @@ fn wait_state(
 
 /// Source outputs (recording streams) on the PulseAudio server that belong to us.
 fn our_source_outputs() -> usize {
-    let out = Command::new("pactl")
-        .args(["list", "source-outputs"])
-        .output()
-        .expect("run pactl");
+    let out = Command::new("pactl").args(["list", "source-outputs"]).output().expect("run pactl");
     let text = String::from_utf8_lossy(&out.stdout);
     let needle = format!("application.process.id = \"{}\"", std::process::id());
-    text.split("Source Output #")
-        .filter(|block| block.contains(&needle))
-        .count()
+    text.split("Source Output #").filter(|block| block.contains(&needle)).count()
 }
 
 struct BusyCores {
@@ -126,14 +113,8 @@ fn enumeration_never_panics_and_lists_synthetic_devices() {
     let cameras = blende_devices::camera::list_cameras();
     eprintln!("cameras: {cameras:?}");
     let all = enumerate();
-    assert!(
-        all.iter()
-            .any(|d| d.id == SYNTHETIC_CAMERA_ID && d.kind == MediaKind::Camera && d.synthetic)
-    );
-    assert!(
-        all.iter()
-            .any(|d| d.kind == MediaKind::Microphone && d.synthetic)
-    );
+    assert!(all.iter().any(|d| d.id == SYNTHETIC_CAMERA_ID && d.kind == MediaKind::Camera && d.synthetic));
+    assert!(all.iter().any(|d| d.kind == MediaKind::Microphone && d.synthetic));
     let mut ids: Vec<_> = all.iter().map(|d| d.id.clone()).collect();
     ids.sort();
     ids.dedup();
@@ -145,20 +126,12 @@ fn enumeration_never_panics_and_lists_synthetic_devices() {
 
 #[test]
 fn opening_a_missing_camera_reports_failure() {
-    let config = DriverConfig {
-        camera_id: "camera:99".to_owned(),
-        ..DriverConfig::default()
-    };
+    let config = DriverConfig { camera_id: "camera:99".to_owned(), ..DriverConfig::default() };
     let (handle, out) = DriverHandle::start(config).expect("driver");
-    handle
-        .set_enabled(DeviceKind::Camera, true)
-        .expect("command");
+    handle.set_enabled(DeviceKind::Camera, true).expect("command");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match out
-            .events
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
+        match out.events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(DriverEvent::State(e)) if matches!(e.to, DeviceState::Failed(_)) => break,
             Ok(DriverEvent::State(e)) => {
                 assert_ne!(e.to, DeviceState::On, "a missing camera cannot be on")
@@ -169,18 +142,10 @@ fn opening_a_missing_camera_reports_failure() {
     }
     assert!(!handle.gate(DeviceKind::Camera).admits(clock::now_us()));
     // Screen share is not a device of this crate: reported, not faked.
-    handle
-        .set_enabled(DeviceKind::ScreenShare, true)
-        .expect("command");
+    handle.set_enabled(DeviceKind::ScreenShare, true).expect("command");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !matches!(
-        handle.state(DeviceKind::ScreenShare),
-        DeviceState::Failed(_)
-    ) {
-        assert!(
-            Instant::now() < deadline,
-            "screen share failure not reported"
-        );
+    while !matches!(handle.state(DeviceKind::ScreenShare), DeviceState::Failed(_)) {
+        assert!(Instant::now() < deadline, "screen share failure not reported");
         std::thread::sleep(Duration::from_millis(5));
     }
     handle.shutdown();
@@ -189,18 +154,10 @@ fn opening_a_missing_camera_reports_failure() {
 #[test]
 fn synthetic_camera_kill_switch_gates_and_releases_under_load() {
     let _busy = BusyCores::start(2);
-    let config = DriverConfig {
-        synthetic_camera_size: (320, 180),
-        ..DriverConfig::default()
-    };
+    let config = DriverConfig { synthetic_camera_size: (320, 180), ..DriverConfig::default() };
     let (handle, out) = DriverHandle::start(config).expect("driver");
     handle.set_enabled(DeviceKind::Camera, true).expect("on");
-    wait_state(
-        &out.events,
-        DeviceKind::Camera,
-        &DeviceState::On,
-        Duration::from_secs(5),
-    );
+    wait_state(&out.events, DeviceKind::Camera, &DeviceState::On, Duration::from_secs(5));
     let mut before = 0;
     let until = Instant::now() + Duration::from_millis(400);
     while Instant::now() < until {
@@ -212,17 +169,9 @@ fn synthetic_camera_kill_switch_gates_and_releases_under_load() {
     let t_cmd = Instant::now();
     let t_cmd_us = clock::now_us();
     handle.set_enabled(DeviceKind::Camera, false).expect("off");
-    let kill_us = handle
-        .gate(DeviceKind::Camera)
-        .closed_since_us()
-        .expect("gate closed on return");
+    let kill_us = handle.gate(DeviceKind::Camera).closed_since_us().expect("gate closed on return");
     let gate_latency = Duration::from_micros(kill_us.saturating_sub(t_cmd_us));
-    let t_off = wait_state(
-        &out.events,
-        DeviceKind::Camera,
-        &DeviceState::Off,
-        Duration::from_secs(5),
-    );
+    let t_off = wait_state(&out.events, DeviceKind::Camera, &DeviceState::Off, Duration::from_secs(5));
     eprintln!(
         "synthetic camera: {before} frames before kill; gate closed {gate_latency:?} after the command, \
          device released after {:?}",
@@ -232,44 +181,26 @@ fn synthetic_camera_kill_switch_gates_and_releases_under_load() {
     // Whatever is still queued was captured before the kill, and nothing else comes.
     std::thread::sleep(Duration::from_millis(200));
     for frame in out.video.try_iter() {
-        assert!(
-            frame.capture_time_us() < kill_us,
-            "frame captured at {} ≥ kill {kill_us}",
-            frame.capture_time_us()
-        );
+        assert!(frame.capture_time_us() < kill_us, "frame captured at {} ≥ kill {kill_us}", frame.capture_time_us());
         let stamp = read_stamp(&frame).expect("stamp");
         assert!(stamp.capture_time_us < kill_us);
     }
     assert_eq!(handle.state(DeviceKind::Camera), DeviceState::Off);
-    assert!(
-        t_off - t_cmd < Duration::from_millis(500),
-        "release took {:?}",
-        t_off - t_cmd
-    );
+    assert!(t_off - t_cmd < Duration::from_millis(500), "release took {:?}", t_off - t_cmd);
     handle.shutdown();
 }
 
 #[test]
 fn lost_device_ends_with_an_event_and_one_reopen() {
-    let config = DriverConfig {
-        synthetic_camera_size: (160, 90),
-        synthetic_camera_lose_after_frames: Some(3),
-        ..DriverConfig::default()
-    };
+    let config = DriverConfig { synthetic_camera_size: (160, 90), synthetic_camera_lose_after_frames: Some(3), ..DriverConfig::default() };
     let (handle, out) = DriverHandle::start(config).expect("driver");
     handle.set_enabled(DeviceKind::Camera, true).expect("on");
     let mut opens = 0;
     let deadline = Instant::now() + Duration::from_secs(5);
     let reason = loop {
-        match out
-            .events
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
+        match out.events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(DriverEvent::State(e)) if e.to == DeviceState::Opening => opens += 1,
-            Ok(DriverEvent::State(Event {
-                to: DeviceState::Failed(reason),
-                ..
-            })) if opens == 2 => break reason,
+            Ok(DriverEvent::State(Event { to: DeviceState::Failed(reason), .. })) if opens == 2 => break reason,
             Ok(_) => {}
             Err(_) => panic!("no final failure (opens: {opens})"),
         }
@@ -284,51 +215,26 @@ fn lost_device_ends_with_an_event_and_one_reopen() {
     }
     assert!(!handle.gate(DeviceKind::Camera).admits(clock::now_us()));
     // The user may try again explicitly.
-    handle
-        .set_enabled(DeviceKind::Camera, true)
-        .expect("on again");
-    wait_state(
-        &out.events,
-        DeviceKind::Camera,
-        &DeviceState::On,
-        Duration::from_secs(5),
-    );
+    handle.set_enabled(DeviceKind::Camera, true).expect("on again");
+    wait_state(&out.events, DeviceKind::Camera, &DeviceState::On, Duration::from_secs(5));
     handle.shutdown();
 }
 
 #[test]
 fn synthetic_microphone_through_driver() {
     let (handle, out) = DriverHandle::start(DriverConfig::default()).expect("driver");
-    handle
-        .set_enabled(DeviceKind::Microphone, true)
-        .expect("on");
-    wait_state(
-        &out.events,
-        DeviceKind::Microphone,
-        &DeviceState::On,
-        Duration::from_secs(5),
-    );
+    handle.set_enabled(DeviceKind::Microphone, true).expect("on");
+    wait_state(&out.events, DeviceKind::Microphone, &DeviceState::On, Duration::from_secs(5));
     let mut samples = Vec::new();
     while samples.len() < 48_000 / 2 {
-        let frame = out
-            .audio
-            .recv_timeout(Duration::from_secs(2))
-            .expect("audio");
+        let frame = out.audio.recv_timeout(Duration::from_secs(2)).expect("audio");
         samples.extend(frame.samples().to_f32());
     }
     let hz = measure_frequency_hz(&samples, CAPTURE_SAMPLE_RATE_HZ).expect("tone");
     assert!((hz - 440.0).abs() < 1.0, "{hz}");
     handle.panic_all_off().expect("panic");
-    let kill_us = handle
-        .gate(DeviceKind::Microphone)
-        .closed_since_us()
-        .expect("closed");
-    wait_state(
-        &out.events,
-        DeviceKind::Microphone,
-        &DeviceState::Off,
-        Duration::from_secs(5),
-    );
+    let kill_us = handle.gate(DeviceKind::Microphone).closed_since_us().expect("closed");
+    wait_state(&out.events, DeviceKind::Microphone, &DeviceState::Off, Duration::from_secs(5));
     for frame in out.audio.try_iter() {
         assert!(frame.capture_time_us() + frame.duration_us() <= kill_us);
     }
@@ -340,8 +246,7 @@ fn pulse_microphone_captures_tone_played_into_null_sink() {
     let _serial = pulse_lock();
     let Some(host) = pulse_host() else { return };
     let mut speaker = SpeakerStream::open(host, None).expect("open default sink");
-    let mut mic =
-        MicrophoneStream::open(AudioHost::pulseaudio().expect("host"), None).expect("open monitor");
+    let mut mic = MicrophoneStream::open(AudioHost::pulseaudio().expect("host"), None).expect("open monitor");
     let mut tone = ToneMicrophone::new(440.0, -12.0, CAPTURE_SAMPLE_RATE_HZ, 1);
     let mut block = vec![0.0f32; 960];
     let mut captured = Vec::new();
@@ -358,24 +263,15 @@ fn pulse_microphone_captures_tone_played_into_null_sink() {
     }
     // Look at the loudest second: start-up latency varies.
     let window = 48_000;
-    assert!(
-        captured.len() >= window,
-        "captured only {} samples",
-        captured.len()
-    );
+    assert!(captured.len() >= window, "captured only {} samples", captured.len());
     let best = (0..=captured.len() - window)
         .step_by(4_800)
-        .max_by(|&a, &b| {
-            rms_dbfs(&captured[a..a + window]).total_cmp(&rms_dbfs(&captured[b..b + window]))
-        })
+        .max_by(|&a, &b| rms_dbfs(&captured[a..a + window]).total_cmp(&rms_dbfs(&captured[b..b + window])))
         .unwrap_or(0);
     let seg = &captured[best..best + window];
     let hz = measure_frequency_hz(seg, CAPTURE_SAMPLE_RATE_HZ).expect("tone captured");
     let level = rms_dbfs(seg);
-    eprintln!(
-        "captured from null sink monitor: {hz:.2} Hz at {level:.1} dBFS (overruns {})",
-        mic.overrun_samples()
-    );
+    eprintln!("captured from null sink monitor: {hz:.2} Hz at {level:.1} dBFS (overruns {})", mic.overrun_samples());
     assert!((hz - 440.0).abs() <= 2.0, "{hz} Hz");
     assert!((level + 12.0).abs() <= 3.0, "{level} dBFS");
 }
@@ -384,41 +280,19 @@ fn pulse_microphone_captures_tone_played_into_null_sink() {
 fn pulse_microphone_kill_switch_removes_recording_stream_within_100ms() {
     let _serial = pulse_lock();
     let Some(_host) = pulse_host() else { return };
-    let config = DriverConfig {
-        microphone_id: "default".to_owned(),
-        ..DriverConfig::default()
-    };
+    let config = DriverConfig { microphone_id: "default".to_owned(), ..DriverConfig::default() };
     let (handle, out) = DriverHandle::start(config).expect("driver");
     for round in 0..3 {
-        handle
-            .set_enabled(DeviceKind::Microphone, true)
-            .expect("on");
-        wait_state(
-            &out.events,
-            DeviceKind::Microphone,
-            &DeviceState::On,
-            Duration::from_secs(10),
-        );
-        let frame = out
-            .audio
-            .recv_timeout(Duration::from_secs(5))
-            .expect("audio flows");
+        handle.set_enabled(DeviceKind::Microphone, true).expect("on");
+        wait_state(&out.events, DeviceKind::Microphone, &DeviceState::On, Duration::from_secs(10));
+        let frame = out.audio.recv_timeout(Duration::from_secs(5)).expect("audio flows");
         assert_eq!(frame.sample_rate_hz(), CAPTURE_SAMPLE_RATE_HZ);
-        assert_eq!(
-            our_source_outputs(),
-            1,
-            "round {round}: our recording stream is visible while on"
-        );
+        assert_eq!(our_source_outputs(), 1, "round {round}: our recording stream is visible while on");
 
         let t_cmd = Instant::now();
         let t_cmd_us = clock::now_us();
-        handle
-            .set_enabled(DeviceKind::Microphone, false)
-            .expect("off");
-        let kill_us = handle
-            .gate(DeviceKind::Microphone)
-            .closed_since_us()
-            .expect("gate closed");
+        handle.set_enabled(DeviceKind::Microphone, false).expect("off");
+        let kill_us = handle.gate(DeviceKind::Microphone).closed_since_us().expect("gate closed");
         let gate_latency = Duration::from_micros(kill_us.saturating_sub(t_cmd_us));
         let mut gone_after = None;
         while t_cmd.elapsed() < Duration::from_secs(1) {
@@ -427,29 +301,18 @@ fn pulse_microphone_kill_switch_removes_recording_stream_within_100ms() {
                 break;
             }
         }
-        let t_off = wait_state(
-            &out.events,
-            DeviceKind::Microphone,
-            &DeviceState::Off,
-            Duration::from_secs(5),
-        );
+        let t_off = wait_state(&out.events, DeviceKind::Microphone, &DeviceState::Off, Duration::from_secs(5));
         let gone_after = gone_after.expect("recording stream still listed 1 s after the kill");
         eprintln!(
             "round {round}: gate closed {gate_latency:?} after command, source output gone after \
              {gone_after:?}, state Off after {:?}",
             t_off - t_cmd
         );
-        assert!(
-            gone_after <= Duration::from_millis(100),
-            "recording stream lingered {gone_after:?}"
-        );
+        assert!(gone_after <= Duration::from_millis(100), "recording stream lingered {gone_after:?}");
         std::thread::sleep(Duration::from_millis(50));
         for frame in out.audio.try_iter() {
             let end_us = frame.capture_time_us() + frame.duration_us();
-            assert!(
-                end_us <= kill_us,
-                "audio captured after the kill was delivered ({end_us} > {kill_us})"
-            );
+            assert!(end_us <= kill_us, "audio captured after the kill was delivered ({end_us} > {kill_us})");
         }
     }
     handle.shutdown();
@@ -460,63 +323,31 @@ fn pulse_microphone_that_vanishes_is_reported_lost() {
     let _serial = pulse_lock();
     let Some(host) = pulse_host() else { return };
     // A sink of our own, so unloading it does not disturb the shared null sink.
-    let load = Command::new("pactl")
-        .args([
-            "load-module",
-            "module-null-sink",
-            "sink_name=blende_vanishing",
-        ])
-        .output()
-        .expect("run pactl");
+    let load = Command::new("pactl").args(["load-module", "module-null-sink", "sink_name=blende_vanishing"]).output().expect("run pactl");
     let module = String::from_utf8_lossy(&load.stdout).trim().to_owned();
-    assert!(
-        load.status.success() && !module.is_empty(),
-        "could not load a null sink"
-    );
+    assert!(load.status.success() && !module.is_empty(), "could not load a null sink");
     let unload = || {
-        let _ = Command::new("pactl")
-            .args(["unload-module", &module])
-            .status();
+        let _ = Command::new("pactl").args(["unload-module", &module]).status();
     };
-    let Some(id) = host
-        .microphones()
-        .expect("list microphones")
-        .into_iter()
-        .find(|d| d.id.ends_with("blende_vanishing.monitor"))
-        .map(|d| d.id)
+    let Some(id) =
+        host.microphones().expect("list microphones").into_iter().find(|d| d.id.ends_with("blende_vanishing.monitor")).map(|d| d.id)
     else {
         unload();
         panic!("new monitor source not listed");
     };
-    let config = DriverConfig {
-        microphone_id: id,
-        ..DriverConfig::default()
-    };
+    let config = DriverConfig { microphone_id: id, ..DriverConfig::default() };
     let (handle, out) = DriverHandle::start(config).expect("driver");
-    handle
-        .set_enabled(DeviceKind::Microphone, true)
-        .expect("on");
-    wait_state(
-        &out.events,
-        DeviceKind::Microphone,
-        &DeviceState::On,
-        Duration::from_secs(10),
-    );
-    out.audio
-        .recv_timeout(Duration::from_secs(5))
-        .expect("audio flows");
+    handle.set_enabled(DeviceKind::Microphone, true).expect("on");
+    wait_state(&out.events, DeviceKind::Microphone, &DeviceState::On, Duration::from_secs(10));
+    out.audio.recv_timeout(Duration::from_secs(5)).expect("audio flows");
     unload();
     // Lost, one reopen that fails (the source is gone), then reported as failed.
     let deadline = Instant::now() + Duration::from_secs(10);
     let reason = loop {
-        match out
-            .events
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            Ok(DriverEvent::State(Event {
-                to: DeviceState::Failed(reason),
-                ..
-            })) if !handle.gate(DeviceKind::Microphone).admits(clock::now_us()) => {
+        match out.events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(DriverEvent::State(Event { to: DeviceState::Failed(reason), .. }))
+                if !handle.gate(DeviceKind::Microphone).admits(clock::now_us()) =>
+            {
                 break reason;
             }
             Ok(_) => {}

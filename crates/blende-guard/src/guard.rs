@@ -9,7 +9,11 @@ use crate::Rect;
 /// What the platform driver read about the shared window.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TargetRead {
-    Present { info: WindowInfo, rect: Rect, minimized: bool },
+    Present {
+        info: WindowInfo,
+        rect: Rect,
+        minimized: bool,
+    },
     /// The window no longer exists.
     Gone,
     /// Its metadata could not be read (permissions, a dying window, a broken connection).
@@ -30,7 +34,10 @@ pub struct Snapshot {
 #[non_exhaustive]
 pub enum PauseReason {
     /// The window's verdict turned to block (a tab switched to webmail …).
-    Blocked { category: Category, rule: String },
+    Blocked {
+        category: Category,
+        rule: String,
+    },
     Minimized,
     Closed,
     Unreadable,
@@ -73,10 +80,21 @@ pub enum Decision {
 /// Transitions, for the UI and the audit log. Identified by window id; titles never appear.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GuardEvent {
-    Paused { window_id: u64, at_us: u64, reason: PauseReason },
-    Resumed { window_id: u64, at_us: u64 },
+    Paused {
+        window_id: u64,
+        at_us: u64,
+        reason: PauseReason,
+    },
+    Resumed {
+        window_id: u64,
+        at_us: u64,
+    },
     /// The number of covered regions changed (0 = nothing on top any more).
-    Masking { window_id: u64, at_us: u64, regions: usize },
+    Masking {
+        window_id: u64,
+        at_us: u64,
+        regions: usize,
+    },
 }
 
 /// Starting a share was refused.
@@ -127,7 +145,15 @@ const MAX_EVENTS: usize = 256;
 impl ShareGuard {
     /// Starts guarding `window_id`, refusing a window that may not be shared right now.
     pub fn start(policy: Policy, window_id: u64, now: &Snapshot) -> Result<Self, Refusal> {
-        let mut guard = ShareGuard { policy, window_id, paused: None, closed: false, regions: 0, events: VecDeque::new(), stats: GuardStats::default() };
+        let mut guard = ShareGuard {
+            policy,
+            window_id,
+            paused: None,
+            closed: false,
+            regions: 0,
+            events: VecDeque::new(),
+            stats: GuardStats::default(),
+        };
         match guard.judge(&now.target) {
             None => Ok(guard),
             Some(PauseReason::Blocked { category, rule }) => {
@@ -206,7 +232,8 @@ impl ShareGuard {
         if self.paused.take().is_some() {
             self.push(GuardEvent::Resumed { window_id: self.window_id, at_us: now_us });
         }
-        let mut masks: Vec<Rect> = before.above.iter().chain(&after.above).filter_map(|a| a.intersect(r1)).map(|m| m.relative_to(r1)).collect();
+        let mut masks: Vec<Rect> =
+            before.above.iter().chain(&after.above).filter_map(|a| a.intersect(r1)).map(|m| m.relative_to(r1)).collect();
         masks.sort_by_key(|m| (m.y, m.x, m.width, m.height));
         masks.dedup();
         if masks.len() != self.regions {

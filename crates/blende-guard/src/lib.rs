@@ -13,7 +13,7 @@ mod slate;
 
 pub use geometry::Rect;
 pub use guard::{Decision, GuardEvent, GuardStats, PauseReason, Refusal, ShareGuard, Snapshot, TargetRead};
-pub use screen::{screen_decision, ScreenSnapshot, ScreenWindow};
+pub use screen::{ScreenSnapshot, ScreenWindow, screen_decision};
 pub use slate::{FrameMut, MASK_GREY, SLATE_BG, SLATE_FG};
 
 /// Makes `frame` what may be encoded under `decision`. Returns `false` for

@@ -64,11 +64,15 @@ mod tests {
 
     #[test]
     fn blocked_windows_are_masked_whole_in_either_reading() {
-        let admin = Policy::try_from_sources(Some(Source { name: "p.toml", text: "[share]\nallow_full_screen = true\n" }), None).expect("policy");
+        let admin =
+            Policy::try_from_sources(Some(Source { name: "p.toml", text: "[share]\nallow_full_screen = true\n" }), None).expect("policy");
         let screen = Rect::new(0, 0, 1000, 800);
         let before = ScreenSnapshot {
             screen,
-            windows: vec![win("XTerm", "a.docx - Word", Rect::new(0, 0, 500, 500)), win("Thunderbird", "Inbox", Rect::new(900, 700, 300, 300))],
+            windows: vec![
+                win("XTerm", "a.docx - Word", Rect::new(0, 0, 500, 500)),
+                win("Thunderbird", "Inbox", Rect::new(900, 700, 300, 300)),
+            ],
         };
         let after = ScreenSnapshot { screen, windows: vec![win("Signal", "Signal", Rect::new(10, 10, 50, 50))] };
         assert_eq!(

@@ -1,6 +1,8 @@
 //! The share guard on virtual time: scripted desktops, then a model check.
 
-use blende_guard::{apply, Decision, FrameMut, GuardEvent, PauseReason, Rect, Refusal, ShareGuard, Snapshot, TargetRead, MASK_GREY, SLATE_BG, SLATE_FG};
+use blende_guard::{
+    Decision, FrameMut, GuardEvent, MASK_GREY, PauseReason, Rect, Refusal, SLATE_BG, SLATE_FG, ShareGuard, Snapshot, TargetRead, apply,
+};
 use blende_policy::{Category, Os, Policy, WindowInfo};
 use proptest::prelude::*;
 
@@ -29,7 +31,10 @@ fn blocked_windows_cannot_be_started() {
         Err(Refusal::Blocked { category: Category::Mail, .. }) => {}
         other => panic!("{other:?}"),
     }
-    assert!(matches!(ShareGuard::start(Policy::builtin(), 7, &snap(TargetRead::Gone, &[])), Err(Refusal::NotShareable(PauseReason::Closed))));
+    assert!(matches!(
+        ShareGuard::start(Policy::builtin(), 7, &snap(TargetRead::Gone, &[])),
+        Err(Refusal::NotShareable(PauseReason::Closed))
+    ));
     assert!(ShareGuard::start(Policy::builtin(), 7, &doc()).is_ok());
 }
 
@@ -48,7 +53,13 @@ fn renamed_to_webmail_pauses_at_once_and_resumes_when_allowed_again() {
     assert!(matches!(frame(&mut g, &gmail, &doc(), 4), Decision::Pause(_)));
     assert_eq!(frame(&mut g, &doc(), &doc(), 5), Decision::Send { masks: vec![] });
     let events: Vec<GuardEvent> = std::iter::from_fn(|| g.poll_event()).collect();
-    assert!(matches!(&events[..], [GuardEvent::Paused { at_us: 2, reason: PauseReason::Blocked { .. }, .. }, GuardEvent::Resumed { at_us: 5, .. }]), "{events:?}");
+    assert!(
+        matches!(
+            &events[..],
+            [GuardEvent::Paused { at_us: 2, reason: PauseReason::Blocked { .. }, .. }, GuardEvent::Resumed { at_us: 5, .. }]
+        ),
+        "{events:?}"
+    );
 }
 
 #[test]
@@ -82,7 +93,14 @@ fn windows_on_top_are_masked_in_frame_coordinates_from_either_reading() {
 #[test]
 fn moving_during_capture_drops_the_frame() {
     let mut g = ShareGuard::start(Policy::builtin(), 7, &doc()).expect("start");
-    let moved = snap(TargetRead::Present { info: WindowInfo::new(Os::Linux, "XTerm", "a.docx - Word"), rect: Rect::new(101, 50, 320, 240), minimized: false }, &[]);
+    let moved = snap(
+        TargetRead::Present {
+            info: WindowInfo::new(Os::Linux, "XTerm", "a.docx - Word"),
+            rect: Rect::new(101, 50, 320, 240),
+            minimized: false,
+        },
+        &[],
+    );
     assert_eq!(frame(&mut g, &doc(), &moved, 1), Decision::Drop);
     assert_eq!(g.handle_frame(321, 240, &doc(), &doc(), 2), Decision::Drop, "frame size must match the window");
 }

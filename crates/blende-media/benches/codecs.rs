@@ -5,9 +5,7 @@ use std::hint::black_box;
 
 use blende_media::audio_codec::{OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE_HZ};
 use blende_media::synthetic::{TestPatternCamera, ToneMicrophone};
-use blende_media::{
-    OpusConfig, OpusDecoder, OpusEncoder, VideoFrame, Vp8Decoder, Vp8Encoder, Vp8EncoderConfig,
-};
+use blende_media::{OpusConfig, OpusDecoder, OpusEncoder, VideoFrame, Vp8Decoder, Vp8Encoder, Vp8EncoderConfig};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 fn vp8(c: &mut Criterion) {
@@ -22,15 +20,7 @@ fn vp8(c: &mut Criterion) {
                 // timestamps, and pictures 1 µs apart starve it.
                 i += 1;
                 let f = &frames[(i % frames.len() as u64) as usize];
-                VideoFrame::new(
-                    f.width(),
-                    f.height(),
-                    f.format(),
-                    f.data().to_vec(),
-                    i * 33_333,
-                    i,
-                )
-                .expect("frame")
+                VideoFrame::new(f.width(), f.height(), f.format(), f.data().to_vec(), i * 33_333, i).expect("frame")
             },
             |frame| black_box(enc.encode(&frame).expect("encode")),
             BatchSize::LargeInput,
@@ -38,10 +28,7 @@ fn vp8(c: &mut Criterion) {
     });
     // Decode a realistic stream: one keyframe then deltas, looped from the keyframe.
     let mut enc = Vp8Encoder::new(Vp8EncoderConfig::camera(1280, 720, 1_500_000)).expect("encoder");
-    let packets: Vec<_> = frames
-        .iter()
-        .flat_map(|f| enc.encode(f).expect("encode"))
-        .collect();
+    let packets: Vec<_> = frames.iter().flat_map(|f| enc.encode(f).expect("encode")).collect();
     let mut dec = Vp8Decoder::new(2).expect("decoder");
     let mut j = 0usize;
     c.bench_function("vp8_decode_720p_1500kbps", |b| {
@@ -56,9 +43,7 @@ fn vp8(c: &mut Criterion) {
 
 fn opus(c: &mut Criterion) {
     let mut mic = ToneMicrophone::new(440.0, -12.0, OPUS_SAMPLE_RATE_HZ, 1);
-    let frames: Vec<_> = (0..50u64)
-        .map(|i| mic.next_frame(OPUS_FRAME_SAMPLES, i * 20_000))
-        .collect();
+    let frames: Vec<_> = (0..50u64).map(|i| mic.next_frame(OPUS_FRAME_SAMPLES, i * 20_000)).collect();
     let mut enc = OpusEncoder::new(OpusConfig::default()).expect("encoder");
     let mut i = 0usize;
     c.bench_function("opus_encode_20ms_mono_32kbps", |b| {
@@ -68,10 +53,7 @@ fn opus(c: &mut Criterion) {
         })
     });
     let mut enc = OpusEncoder::new(OpusConfig::default()).expect("encoder");
-    let packets: Vec<_> = frames
-        .iter()
-        .map(|f| enc.encode(f).expect("encode"))
-        .collect();
+    let packets: Vec<_> = frames.iter().map(|f| enc.encode(f).expect("encode")).collect();
     let mut dec = OpusDecoder::new(1).expect("decoder");
     let mut j = 0usize;
     c.bench_function("opus_decode_20ms_mono_32kbps", |b| {

@@ -9,8 +9,7 @@ pub const OPUS_SAMPLE_RATE_HZ: u32 = 48_000;
 /// Frame duration used throughout the engine.
 pub const OPUS_FRAME_DURATION_MS: u32 = 20;
 /// Samples per channel in one 20 ms frame at 48 kHz.
-pub const OPUS_FRAME_SAMPLES: usize =
-    (OPUS_SAMPLE_RATE_HZ / 1000 * OPUS_FRAME_DURATION_MS) as usize;
+pub const OPUS_FRAME_SAMPLES: usize = (OPUS_SAMPLE_RATE_HZ / 1000 * OPUS_FRAME_DURATION_MS) as usize;
 /// Largest packet we produce (RFC 6716 allows 1275 bytes per frame).
 const MAX_PACKET_BYTES: usize = 1500;
 
@@ -25,11 +24,7 @@ pub struct OpusConfig {
 
 impl Default for OpusConfig {
     fn default() -> Self {
-        Self {
-            channels: 1,
-            bitrate_bps: 32_000,
-            expected_loss_pct: 10,
-        }
+        Self { channels: 1, bitrate_bps: 32_000, expected_loss_pct: 10 }
     }
 }
 
@@ -60,10 +55,7 @@ fn opus_channels(channels: u16) -> Result<opus::Channels, MediaError> {
 }
 
 fn opus_err(what: &'static str) -> impl Fn(opus::Error) -> MediaError {
-    move |e| MediaError::Codec {
-        what,
-        detail: e.to_string(),
-    }
+    move |e| MediaError::Codec { what, detail: e.to_string() }
 }
 
 /// Opus encoder taking 20 ms frames at 48 kHz.
@@ -75,9 +67,7 @@ pub struct OpusEncoder {
 
 impl std::fmt::Debug for OpusEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpusEncoder")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+        f.debug_struct("OpusEncoder").field("config", &self.config).finish_non_exhaustive()
     }
 }
 
@@ -86,29 +76,14 @@ impl OpusEncoder {
     /// [`MediaError::InvalidConfig`] for unsupported channels, [`MediaError::Codec`]
     /// when libopus rejects a setting.
     pub fn new(config: OpusConfig) -> Result<Self, MediaError> {
-        let mut inner = opus::Encoder::new(
-            OPUS_SAMPLE_RATE_HZ,
-            opus_channels(config.channels)?,
-            opus::Application::Voip,
-        )
-        .map_err(opus_err("opus_encoder_create"))?;
-        let bitrate = i32::try_from(config.bitrate_bps)
-            .map_err(|_| MediaError::InvalidConfig("Opus bitrate too large"))?;
-        inner
-            .set_bitrate(opus::Bitrate::Bits(bitrate))
-            .map_err(opus_err("OPUS_SET_BITRATE"))?;
-        inner
-            .set_inband_fec(true)
-            .map_err(opus_err("OPUS_SET_INBAND_FEC"))?;
-        inner
-            .set_packet_loss_perc(i32::from(config.expected_loss_pct.min(100)))
-            .map_err(opus_err("OPUS_SET_PACKET_LOSS_PERC"))?;
+        let mut inner = opus::Encoder::new(OPUS_SAMPLE_RATE_HZ, opus_channels(config.channels)?, opus::Application::Voip)
+            .map_err(opus_err("opus_encoder_create"))?;
+        let bitrate = i32::try_from(config.bitrate_bps).map_err(|_| MediaError::InvalidConfig("Opus bitrate too large"))?;
+        inner.set_bitrate(opus::Bitrate::Bits(bitrate)).map_err(opus_err("OPUS_SET_BITRATE"))?;
+        inner.set_inband_fec(true).map_err(opus_err("OPUS_SET_INBAND_FEC"))?;
+        inner.set_packet_loss_perc(i32::from(config.expected_loss_pct.min(100))).map_err(opus_err("OPUS_SET_PACKET_LOSS_PERC"))?;
         inner.set_dtx(true).map_err(opus_err("OPUS_SET_DTX"))?;
-        Ok(Self {
-            inner,
-            config,
-            out: vec![0; MAX_PACKET_BYTES],
-        })
+        Ok(Self { inner, config, out: vec![0; MAX_PACKET_BYTES] })
     }
 
     #[must_use]
@@ -121,11 +96,8 @@ impl OpusEncoder {
     /// # Errors
     /// [`MediaError::Codec`] when libopus rejects the value.
     pub fn set_bitrate_bps(&mut self, bitrate_bps: u32) -> Result<(), MediaError> {
-        let bits = i32::try_from(bitrate_bps)
-            .map_err(|_| MediaError::InvalidConfig("Opus bitrate too large"))?;
-        self.inner
-            .set_bitrate(opus::Bitrate::Bits(bits))
-            .map_err(opus_err("OPUS_SET_BITRATE"))?;
+        let bits = i32::try_from(bitrate_bps).map_err(|_| MediaError::InvalidConfig("Opus bitrate too large"))?;
+        self.inner.set_bitrate(opus::Bitrate::Bits(bits)).map_err(opus_err("OPUS_SET_BITRATE"))?;
         self.config.bitrate_bps = bitrate_bps;
         Ok(())
     }
@@ -140,20 +112,14 @@ impl OpusEncoder {
             || frame.channels() != self.config.channels
             || frame.samples_per_channel() != OPUS_FRAME_SAMPLES
         {
-            return Err(MediaError::InvalidFrame(
-                "Opus needs 20 ms at 48 kHz with the configured channels",
-            ));
+            return Err(MediaError::InvalidFrame("Opus needs 20 ms at 48 kHz with the configured channels"));
         }
         let len = match frame.samples() {
             AudioSamples::I16(s) => self.inner.encode(s, &mut self.out),
             AudioSamples::F32(s) => self.inner.encode_float(s, &mut self.out),
         }
         .map_err(opus_err("opus_encode"))?;
-        Ok(EncodedAudioFrame {
-            data: self.out[..len].to_vec(),
-            capture_time_us: frame.capture_time_us(),
-            sequence: frame.sequence(),
-        })
+        Ok(EncodedAudioFrame { data: self.out[..len].to_vec(), capture_time_us: frame.capture_time_us(), sequence: frame.sequence() })
     }
 }
 
@@ -166,9 +132,7 @@ pub struct OpusDecoder {
 
 impl std::fmt::Debug for OpusDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpusDecoder")
-            .field("channels", &self.channels)
-            .finish_non_exhaustive()
+        f.debug_struct("OpusDecoder").field("channels", &self.channels).finish_non_exhaustive()
     }
 }
 
@@ -176,14 +140,9 @@ impl OpusDecoder {
     /// # Errors
     /// [`MediaError::InvalidConfig`] for unsupported channels.
     pub fn new(channels: u16) -> Result<Self, MediaError> {
-        let inner = opus::Decoder::new(OPUS_SAMPLE_RATE_HZ, opus_channels(channels)?)
-            .map_err(opus_err("opus_decoder_create"))?;
+        let inner = opus::Decoder::new(OPUS_SAMPLE_RATE_HZ, opus_channels(channels)?).map_err(opus_err("opus_decoder_create"))?;
         // Room for the longest Opus packet (120 ms).
-        Ok(Self {
-            inner,
-            channels,
-            pcm: vec![0.0; 5760 * usize::from(channels)],
-        })
+        Ok(Self { inner, channels, pcm: vec![0.0; 5760 * usize::from(channels)] })
     }
 
     /// Decodes a packet; the frame inherits the packet's capture time and sequence.
@@ -191,12 +150,7 @@ impl OpusDecoder {
     /// # Errors
     /// [`MediaError::Codec`] for a corrupt packet.
     pub fn decode(&mut self, packet: &EncodedAudioFrame) -> Result<AudioFrame, MediaError> {
-        self.decode_bytes(
-            Some(&packet.data),
-            false,
-            packet.capture_time_us,
-            packet.sequence,
-        )
+        self.decode_bytes(Some(&packet.data), false, packet.capture_time_us, packet.sequence)
     }
 
     /// Decodes bytes from the network. `None` conceals a lost packet; `fec = true` with
@@ -215,10 +169,7 @@ impl OpusDecoder {
         let samples_per_channel = match packet {
             Some(data) => self.inner.decode_float(data, &mut self.pcm, fec),
             // Concealment: ask for exactly one 20 ms frame.
-            None => {
-                self.inner
-                    .decode_float(&[], &mut self.pcm[..OPUS_FRAME_SAMPLES * channels], false)
-            }
+            None => self.inner.decode_float(&[], &mut self.pcm[..OPUS_FRAME_SAMPLES * channels], false),
         }
         .map_err(opus_err("opus_decode"))?;
         AudioFrame::new(
@@ -242,13 +193,7 @@ mod tests {
         assert!(enc.encode(&ten_ms).is_err());
         let stereo = AudioFrame::silence(OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE_HZ, 2, 0, 0);
         assert!(enc.encode(&stereo).is_err());
-        assert!(
-            OpusEncoder::new(OpusConfig {
-                channels: 3,
-                ..OpusConfig::default()
-            })
-            .is_err()
-        );
+        assert!(OpusEncoder::new(OpusConfig { channels: 3, ..OpusConfig::default() }).is_err());
     }
 
     #[test]
@@ -257,15 +202,7 @@ mod tests {
         let mut dec = OpusDecoder::new(1).expect("decoder");
         let mut sizes = Vec::new();
         for i in 0..50 {
-            let pkt = enc
-                .encode(&AudioFrame::silence(
-                    OPUS_FRAME_SAMPLES,
-                    OPUS_SAMPLE_RATE_HZ,
-                    1,
-                    i * 20_000,
-                    i,
-                ))
-                .expect("encode");
+            let pkt = enc.encode(&AudioFrame::silence(OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE_HZ, 1, i * 20_000, i)).expect("encode");
             sizes.push(pkt.data.len());
             let pcm = dec.decode(&pkt).expect("decode");
             assert_eq!(pcm.samples_per_channel(), OPUS_FRAME_SAMPLES);

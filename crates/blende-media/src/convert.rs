@@ -99,7 +99,10 @@ pub fn to_i420(frame: &VideoFrame) -> VideoFrame {
 
     if w % 2 == 0 && h % 2 == 0 {
         // Fast path: two source rows at a time, each 2×2 block read once for Y, U and V.
-        let rows = src.chunks_exact(w * 8).zip(y_plane.chunks_exact_mut(w * 2)).zip(u_plane.chunks_exact_mut(cw).zip(v_plane.chunks_exact_mut(cw)));
+        let rows = src
+            .chunks_exact(w * 8)
+            .zip(y_plane.chunks_exact_mut(w * 2))
+            .zip(u_plane.chunks_exact_mut(cw).zip(v_plane.chunks_exact_mut(cw)));
         for ((src2, y2), (u_row, v_row)) in rows {
             let (top, bottom) = src2.split_at(w * 4);
             let (y_top, y_bottom) = y2.split_at_mut(w);
@@ -128,28 +131,28 @@ pub fn to_i420(frame: &VideoFrame) -> VideoFrame {
     } else {
         i420_general(src, w, h, cw, ch, ri, bi, y_plane, u_plane, v_plane);
     }
-    VideoFrame::new(
-        frame.width(),
-        frame.height(),
-        PixelFormat::I420,
-        out,
-        frame.capture_time_us(),
-        frame.sequence(),
-    )
-    .unwrap_or_else(|_| unreachable!("buffer sized from the format"))
+    VideoFrame::new(frame.width(), frame.height(), PixelFormat::I420, out, frame.capture_time_us(), frame.sequence())
+        .unwrap_or_else(|_| unreachable!("buffer sized from the format"))
 }
 
 /// Any size, including odd widths and heights (fewer pixels in the edge blocks).
 #[allow(clippy::too_many_arguments)]
-fn i420_general(src: &[u8], w: usize, h: usize, cw: usize, ch: usize, ri: usize, bi: usize, y_plane: &mut [u8], u_plane: &mut [u8], v_plane: &mut [u8]) {
+fn i420_general(
+    src: &[u8],
+    w: usize,
+    h: usize,
+    cw: usize,
+    ch: usize,
+    ri: usize,
+    bi: usize,
+    y_plane: &mut [u8],
+    u_plane: &mut [u8],
+    v_plane: &mut [u8],
+) {
     for (row, y_row) in y_plane.chunks_exact_mut(w).enumerate() {
         let src_row = &src[row * w * 4..(row + 1) * w * 4];
         for (px, y) in src_row.chunks_exact(4).zip(y_row.iter_mut()) {
-            *y = clamp_u8(rgb_to_y(
-                i32::from(px[ri]),
-                i32::from(px[1]),
-                i32::from(px[bi]),
-            ));
+            *y = clamp_u8(rgb_to_y(i32::from(px[ri]), i32::from(px[1]), i32::from(px[bi])));
         }
     }
     for cy in 0..ch {
@@ -194,9 +197,7 @@ pub fn to_rgba(frame: &VideoFrame) -> VideoFrame {
         }
         PixelFormat::I420 => {
             let (cw, _) = chroma_dims(frame.width(), frame.height());
-            let (yp, up, vp) = frame
-                .i420_planes()
-                .unwrap_or_else(|| unreachable!("format checked above"));
+            let (yp, up, vp) = frame.i420_planes().unwrap_or_else(|| unreachable!("format checked above"));
             for y in 0..h {
                 for x in 0..w {
                     let c = i32::from(yp[y * w + x]) - 16;
@@ -210,15 +211,8 @@ pub fn to_rgba(frame: &VideoFrame) -> VideoFrame {
             }
         }
     }
-    VideoFrame::new(
-        frame.width(),
-        frame.height(),
-        PixelFormat::Rgba,
-        out,
-        frame.capture_time_us(),
-        frame.sequence(),
-    )
-    .unwrap_or_else(|_| unreachable!("buffer sized from the format"))
+    VideoFrame::new(frame.width(), frame.height(), PixelFormat::Rgba, out, frame.capture_time_us(), frame.sequence())
+        .unwrap_or_else(|_| unreachable!("buffer sized from the format"))
 }
 
 /// RGBA at most `max_width`×`max_height` (aspect kept, never scaled up), nearest neighbour:
@@ -320,13 +314,7 @@ mod tests {
             let back = to_rgba(&to_i420(&src));
             assert_eq!(back.capture_time_us(), 7);
             assert_eq!(back.sequence(), 3);
-            let max_err = src
-                .data()
-                .iter()
-                .zip(back.data())
-                .map(|(&a, &b)| (i32::from(a) - i32::from(b)).abs())
-                .max()
-                .unwrap_or(0);
+            let max_err = src.data().iter().zip(back.data()).map(|(&a, &b)| (i32::from(a) - i32::from(b)).abs()).max().unwrap_or(0);
             // Chroma subsampling of a smooth gradient costs a few levels.
             assert!(max_err <= 12, "{w}x{h}: max error {max_err}");
         }
@@ -335,11 +323,7 @@ mod tests {
     #[test]
     fn bgra_and_rgba_agree() {
         let src = rgba(16, 8);
-        let bgra_data: Vec<u8> = src
-            .data()
-            .chunks_exact(4)
-            .flat_map(|p| [p[2], p[1], p[0], p[3]])
-            .collect();
+        let bgra_data: Vec<u8> = src.data().chunks_exact(4).flat_map(|p| [p[2], p[1], p[0], p[3]]).collect();
         let bgra = VideoFrame::new(16, 8, PixelFormat::Bgra, bgra_data, 7, 3).expect("valid");
         assert_eq!(to_i420(&src), to_i420(&bgra));
     }
@@ -350,10 +334,7 @@ mod tests {
         let i420 = to_i420(&white);
         assert_eq!(i420.data(), &[235, 235, 235, 235, 128, 128]);
         let black = VideoFrame::black(2, 2, PixelFormat::Rgba, 0, 0);
-        assert_eq!(
-            to_i420(&black).data(),
-            VideoFrame::black(2, 2, PixelFormat::I420, 0, 0).data()
-        );
+        assert_eq!(to_i420(&black).data(), VideoFrame::black(2, 2, PixelFormat::I420, 0, 0).data());
     }
 
     #[test]

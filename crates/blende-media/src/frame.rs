@@ -81,29 +81,14 @@ impl VideoFrame {
             return Err(MediaError::InvalidFrame("zero width or height"));
         }
         if data.len() != format.buffer_len(width, height) {
-            return Err(MediaError::InvalidFrame(
-                "buffer length does not match format and size",
-            ));
+            return Err(MediaError::InvalidFrame("buffer length does not match format and size"));
         }
-        Ok(Self {
-            width,
-            height,
-            format,
-            data,
-            capture_time_us,
-            sequence,
-        })
+        Ok(Self { width, height, format, data, capture_time_us, sequence })
     }
 
     /// A black picture (what the outgoing track carries while a camera is off).
     #[must_use]
-    pub fn black(
-        width: u32,
-        height: u32,
-        format: PixelFormat,
-        capture_time_us: u64,
-        sequence: u64,
-    ) -> Self {
+    pub fn black(width: u32, height: u32, format: PixelFormat, capture_time_us: u64, sequence: u64) -> Self {
         let (width, height) = (width.max(1), height.max(1));
         let data = match format {
             PixelFormat::Rgba | PixelFormat::Bgra => {
@@ -120,14 +105,7 @@ impl VideoFrame {
                 d
             }
         };
-        Self {
-            width,
-            height,
-            format,
-            data,
-            capture_time_us,
-            sequence,
-        }
+        Self { width, height, format, data, capture_time_us, sequence }
     }
 
     #[must_use]
@@ -228,10 +206,7 @@ impl AudioSamples {
         match self {
             Self::I16(s) => s.clone(),
             #[allow(clippy::cast_possible_truncation)] // clamped to the i16 range first
-            Self::F32(s) => s
-                .iter()
-                .map(|&x| (x.clamp(-1.0, 1.0) * 32767.0).round() as i16)
-                .collect(),
+            Self::F32(s) => s.iter().map(|&x| (x.clamp(-1.0, 1.0) * 32767.0).round() as i16).collect(),
         }
     }
 }
@@ -250,39 +225,19 @@ impl AudioFrame {
     /// # Errors
     /// [`MediaError::InvalidFrame`] for zero channels or rate, or a sample count that is
     /// not a multiple of the channel count.
-    pub fn new(
-        samples: AudioSamples,
-        sample_rate_hz: u32,
-        channels: u16,
-        capture_time_us: u64,
-        sequence: u64,
-    ) -> Result<Self, MediaError> {
+    pub fn new(samples: AudioSamples, sample_rate_hz: u32, channels: u16, capture_time_us: u64, sequence: u64) -> Result<Self, MediaError> {
         if channels == 0 || sample_rate_hz == 0 {
             return Err(MediaError::InvalidFrame("zero channels or sample rate"));
         }
         if !samples.len().is_multiple_of(usize::from(channels)) {
-            return Err(MediaError::InvalidFrame(
-                "sample count not a multiple of channels",
-            ));
+            return Err(MediaError::InvalidFrame("sample count not a multiple of channels"));
         }
-        Ok(Self {
-            samples,
-            sample_rate_hz,
-            channels,
-            capture_time_us,
-            sequence,
-        })
+        Ok(Self { samples, sample_rate_hz, channels, capture_time_us, sequence })
     }
 
     /// Silence of the given length (what the outgoing track carries while a microphone is off).
     #[must_use]
-    pub fn silence(
-        samples_per_channel: usize,
-        sample_rate_hz: u32,
-        channels: u16,
-        capture_time_us: u64,
-        sequence: u64,
-    ) -> Self {
+    pub fn silence(samples_per_channel: usize, sample_rate_hz: u32, channels: u16, capture_time_us: u64, sequence: u64) -> Self {
         let channels = channels.max(1);
         Self {
             samples: AudioSamples::F32(vec![0.0; samples_per_channel * usize::from(channels)]),

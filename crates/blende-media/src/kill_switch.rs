@@ -105,9 +105,7 @@ pub struct KillSwitchConfig {
 
 impl Default for KillSwitchConfig {
     fn default() -> Self {
-        Self {
-            auto_reopen_attempts: 1,
-        }
+        Self { auto_reopen_attempts: 1 }
     }
 }
 
@@ -136,10 +134,7 @@ impl Gate {
     /// A gate closed since time 0: admits nothing.
     #[must_use]
     pub fn new_closed() -> Self {
-        Self(Arc::new(GateInner {
-            open_since_us: AtomicU64::new(0),
-            closed_since_us: AtomicU64::new(0),
-        }))
+        Self(Arc::new(GateInner { open_since_us: AtomicU64::new(0), closed_since_us: AtomicU64::new(0) }))
     }
 
     /// Would media captured at `capture_time_us` be allowed through?
@@ -215,18 +210,8 @@ impl KillSwitch {
     /// Everything off, every gate closed.
     #[must_use]
     pub fn new(config: KillSwitchConfig) -> Self {
-        let switch = || Switch {
-            state: DeviceState::Off,
-            wants_on: false,
-            reopen_attempts_left: 0,
-            gate: Gate::new_closed(),
-        };
-        Self {
-            config,
-            switches: [switch(), switch(), switch()],
-            outputs: VecDeque::new(),
-            events: VecDeque::new(),
-        }
+        let switch = || Switch { state: DeviceState::Off, wants_on: false, reopen_attempts_left: 0, gate: Gate::new_closed() };
+        Self { config, switches: [switch(), switch(), switch()], outputs: VecDeque::new(), events: VecDeque::new() }
     }
 
     // --- getters
@@ -285,12 +270,7 @@ impl KillSwitch {
         let sw = &mut self.switches[kind.index()];
         if sw.state != to {
             let from = std::mem::replace(&mut sw.state, to.clone());
-            self.events.push_back(Event {
-                at_us: now_us,
-                kind,
-                from,
-                to,
-            });
+            self.events.push_back(Event { at_us: now_us, kind, from, to });
         }
     }
 
@@ -407,29 +387,14 @@ mod tests {
         let cam = DeviceKind::Camera;
         let gate = ks.gate(cam);
         assert!(!gate.admits(0));
-        ks.handle_input(
-            100,
-            Input::Command {
-                kind: cam,
-                on: true,
-            },
-        );
+        ks.handle_input(100, Input::Command { kind: cam, on: true });
         assert_eq!(drain(&mut ks), vec![Output::Open(cam)]);
         assert_eq!(ks.state(cam), &DeviceState::Opening);
         assert!(gate.admits(150));
-        assert!(
-            !gate.admits(99),
-            "frames from before the session are refused"
-        );
+        assert!(!gate.admits(99), "frames from before the session are refused");
         ks.handle_input(200, Input::Opened(cam));
         assert_eq!(ks.state(cam), &DeviceState::On);
-        ks.handle_input(
-            300,
-            Input::Command {
-                kind: cam,
-                on: false,
-            },
-        );
+        ks.handle_input(300, Input::Command { kind: cam, on: false });
         // Gate closed synchronously, before the driver ran.
         assert!(gate.admits(299));
         assert!(!gate.admits(300));
@@ -437,70 +402,27 @@ mod tests {
         assert_eq!(ks.state(cam), &DeviceState::Closing);
         ks.handle_input(350, Input::Closed(cam));
         assert_eq!(ks.state(cam), &DeviceState::Off);
-        let events: Vec<_> = std::iter::from_fn(|| ks.poll_event())
-            .map(|e| (e.at_us, e.to))
-            .collect();
-        assert_eq!(
-            events,
-            vec![
-                (100, DeviceState::Opening),
-                (200, DeviceState::On),
-                (300, DeviceState::Closing),
-                (350, DeviceState::Off)
-            ]
-        );
+        let events: Vec<_> = std::iter::from_fn(|| ks.poll_event()).map(|e| (e.at_us, e.to)).collect();
+        assert_eq!(events, vec![(100, DeviceState::Opening), (200, DeviceState::On), (300, DeviceState::Closing), (350, DeviceState::Off)]);
     }
 
     #[test]
     fn failed_open_is_reported_not_retried() {
         let mut ks = KillSwitch::default();
         let mic = DeviceKind::Microphone;
-        ks.handle_input(
-            0,
-            Input::Command {
-                kind: mic,
-                on: true,
-            },
-        );
+        ks.handle_input(0, Input::Command { kind: mic, on: true });
         drain(&mut ks);
-        ks.handle_input(
-            10,
-            Input::OpenFailed {
-                kind: mic,
-                reason: "busy".into(),
-            },
-        );
+        ks.handle_input(10, Input::OpenFailed { kind: mic, reason: "busy".into() });
         assert_eq!(ks.state(mic), &DeviceState::Failed("busy".into()));
         assert_eq!(drain(&mut ks), vec![Output::Release(mic)]);
         assert!(!ks.gate(mic).admits(11));
         // Lost after a successful open: one automatic reopen, then reported.
-        ks.handle_input(
-            20,
-            Input::Command {
-                kind: mic,
-                on: true,
-            },
-        );
+        ks.handle_input(20, Input::Command { kind: mic, on: true });
         ks.handle_input(30, Input::Opened(mic));
         drain(&mut ks);
-        ks.handle_input(
-            40,
-            Input::Lost {
-                kind: mic,
-                reason: "unplugged".into(),
-            },
-        );
-        assert_eq!(
-            drain(&mut ks),
-            vec![Output::Release(mic), Output::Open(mic)]
-        );
-        ks.handle_input(
-            50,
-            Input::OpenFailed {
-                kind: mic,
-                reason: "gone".into(),
-            },
-        );
+        ks.handle_input(40, Input::Lost { kind: mic, reason: "unplugged".into() });
+        assert_eq!(drain(&mut ks), vec![Output::Release(mic), Output::Open(mic)]);
+        ks.handle_input(50, Input::OpenFailed { kind: mic, reason: "gone".into() });
         assert_eq!(ks.state(mic), &DeviceState::Failed("gone".into()));
         assert_eq!(drain(&mut ks), vec![Output::Release(mic)]);
     }
@@ -530,42 +452,15 @@ mod tests {
     fn on_while_closing_reopens_after_release() {
         let mut ks = KillSwitch::default();
         let cam = DeviceKind::Camera;
-        ks.handle_input(
-            0,
-            Input::Command {
-                kind: cam,
-                on: true,
-            },
-        );
+        ks.handle_input(0, Input::Command { kind: cam, on: true });
         ks.handle_input(1, Input::Opened(cam));
-        ks.handle_input(
-            2,
-            Input::Command {
-                kind: cam,
-                on: false,
-            },
-        );
-        ks.handle_input(
-            3,
-            Input::Command {
-                kind: cam,
-                on: true,
-            },
-        );
-        assert!(
-            !ks.gate(cam).admits(3),
-            "gate stays closed until the old device is gone"
-        );
-        assert_eq!(
-            drain(&mut ks),
-            vec![Output::Open(cam), Output::Release(cam)]
-        );
+        ks.handle_input(2, Input::Command { kind: cam, on: false });
+        ks.handle_input(3, Input::Command { kind: cam, on: true });
+        assert!(!ks.gate(cam).admits(3), "gate stays closed until the old device is gone");
+        assert_eq!(drain(&mut ks), vec![Output::Open(cam), Output::Release(cam)]);
         ks.handle_input(4, Input::Closed(cam));
         assert_eq!(drain(&mut ks), vec![Output::Open(cam)]);
         assert!(ks.gate(cam).admits(4));
-        assert!(
-            !ks.gate(cam).admits(2),
-            "frames of the old session stay refused"
-        );
+        assert!(!ks.gate(cam).admits(2), "frames of the old session stay refused");
     }
 }

@@ -68,12 +68,7 @@ impl TestPatternCamera {
     pub fn new(width: u32, height: u32, frame_rate_fps: u32) -> Self {
         let width = width.max(MIN_PATTERN_WIDTH) & !1;
         let min_height = (block_px(width) * STAMP_ROWS * 2) as u32;
-        Self {
-            width,
-            height: height.max(min_height) & !1,
-            frame_rate_fps: frame_rate_fps.max(1),
-            next_sequence: 0,
-        }
+        Self { width, height: height.max(min_height) & !1, frame_rate_fps: frame_rate_fps.max(1), next_sequence: 0 }
     }
 
     #[must_use]
@@ -131,12 +126,7 @@ pub fn render_i420(width: u32, height: u32, sequence: u64, capture_time_us: u64)
     let travel_y = h.saturating_sub(side + band_h * 2).max(1);
     let sx = (sequence as usize * 8) % travel_x;
     let phase = (sequence as usize * 5) % (2 * travel_y);
-    let sy = band_h * 2
-        + if phase < travel_y {
-            phase
-        } else {
-            2 * travel_y - phase
-        };
+    let sy = band_h * 2 + if phase < travel_y { phase } else { 2 * travel_y - phase };
     for y in sy..(sy + side).min(h) {
         for x in sx..(sx + side).min(w) {
             yp[y * w + x] = 200;
@@ -162,15 +152,8 @@ pub fn render_i420(width: u32, height: u32, sequence: u64, capture_time_us: u64)
         up[y * cw..y * cw + (block * STAMP_BLOCKS_PER_ROW).div_ceil(2).min(cw)].fill(128);
         vp[y * cw..y * cw + (block * STAMP_BLOCKS_PER_ROW).div_ceil(2).min(cw)].fill(128);
     }
-    VideoFrame::new(
-        width,
-        height,
-        PixelFormat::I420,
-        data,
-        capture_time_us,
-        sequence,
-    )
-    .unwrap_or_else(|_| unreachable!("buffer sized from the format"))
+    VideoFrame::new(width, height, PixelFormat::I420, data, capture_time_us, sequence)
+        .unwrap_or_else(|_| unreachable!("buffer sized from the format"))
 }
 
 /// Reads the stamp back from a picture in any format; `None` when there is no valid
@@ -214,10 +197,7 @@ pub fn read_stamp(frame: &VideoFrame) -> Option<PatternStamp> {
     if crc16(payload) != (bits & 0xFFFF) as u16 {
         return None;
     }
-    Some(PatternStamp {
-        sequence: (payload >> 48) as u32,
-        capture_time_us: (payload & 0xFFFF_FFFF_FFFF) as u64,
-    })
+    Some(PatternStamp { sequence: (payload >> 48) as u32, capture_time_us: (payload & 0xFFFF_FFFF_FFFF) as u64 })
 }
 
 /// A microphone that plays a sine tone at a fixed frequency and level.
@@ -261,14 +241,8 @@ impl ToneMicrophone {
         self.fill(&mut samples);
         let seq = self.next_sequence;
         self.next_sequence += 1;
-        AudioFrame::new(
-            AudioSamples::F32(samples),
-            self.sample_rate_hz,
-            self.channels,
-            capture_time_us,
-            seq,
-        )
-        .unwrap_or_else(|_| unreachable!("length is a multiple of channels"))
+        AudioFrame::new(AudioSamples::F32(samples), self.sample_rate_hz, self.channels, capture_time_us, seq)
+            .unwrap_or_else(|_| unreachable!("length is a multiple of channels"))
     }
 }
 
@@ -279,11 +253,7 @@ pub fn rms_dbfs(samples: &[f32]) -> f64 {
     if samples.is_empty() {
         return f64::NEG_INFINITY;
     }
-    let mean_sq = samples
-        .iter()
-        .map(|&s| f64::from(s) * f64::from(s))
-        .sum::<f64>()
-        / samples.len() as f64;
+    let mean_sq = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>() / samples.len() as f64;
     if mean_sq == 0.0 {
         return f64::NEG_INFINITY;
     }
@@ -329,13 +299,7 @@ mod tests {
                 let t = 1_234_567_890 + i * 33_333;
                 let f = cam.next_frame(t);
                 let stamp = read_stamp(&f).expect("stamp");
-                assert_eq!(
-                    stamp,
-                    PatternStamp {
-                        sequence: i as u32,
-                        capture_time_us: t
-                    }
-                );
+                assert_eq!(stamp, PatternStamp { sequence: i as u32, capture_time_us: t });
                 assert_eq!(read_stamp(&to_rgba(&f)), Some(stamp));
             }
         }
@@ -343,14 +307,8 @@ mod tests {
 
     #[test]
     fn black_frames_have_no_stamp() {
-        assert_eq!(
-            read_stamp(&VideoFrame::black(1280, 720, PixelFormat::I420, 5, 5)),
-            None
-        );
-        assert_eq!(
-            read_stamp(&VideoFrame::black(1280, 720, PixelFormat::Rgba, 5, 5)),
-            None
-        );
+        assert_eq!(read_stamp(&VideoFrame::black(1280, 720, PixelFormat::I420, 5, 5)), None);
+        assert_eq!(read_stamp(&VideoFrame::black(1280, 720, PixelFormat::Rgba, 5, 5)), None);
     }
 
     #[test]

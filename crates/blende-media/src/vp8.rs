@@ -46,25 +46,13 @@ impl Vp8EncoderConfig {
     /// Conferencing defaults for a camera of the given size at 30 fps.
     #[must_use]
     pub fn camera(width: u32, height: u32, bitrate_bps: u32) -> Self {
-        Self {
-            width,
-            height,
-            bitrate_bps,
-            frame_rate_fps: 30,
-            threads: 2,
-            cpu_used: -6,
-            content: ContentKind::Camera,
-        }
+        Self { width, height, bitrate_bps, frame_rate_fps: 30, threads: 2, cpu_used: -6, content: ContentKind::Camera }
     }
 
     /// Defaults for a shared window (screen-content mode, 15 fps).
     #[must_use]
     pub fn screen(width: u32, height: u32, bitrate_bps: u32) -> Self {
-        Self {
-            frame_rate_fps: 15,
-            content: ContentKind::Screen,
-            ..Self::camera(width, height, bitrate_bps)
-        }
+        Self { frame_rate_fps: 15, content: ContentKind::Screen, ..Self::camera(width, height, bitrate_bps) }
     }
 }
 
@@ -96,10 +84,7 @@ fn check(what: &'static str, err: ffi::vpx_codec_err_t) -> Result<(), MediaError
     // SAFETY: vpx_codec_err_to_string returns a pointer to a static, NUL-terminated
     // string for every error value (an "Unrecognized error code" string otherwise).
     let detail = unsafe { CStr::from_ptr(ffi::vpx_codec_err_to_string(err)) };
-    Err(MediaError::Codec {
-        what,
-        detail: detail.to_string_lossy().into_owned(),
-    })
+    Err(MediaError::Codec { what, detail: detail.to_string_lossy().into_owned() })
 }
 
 /// A VP8 encoder. Feed I420 pictures of the configured size.
@@ -115,9 +100,7 @@ pub struct Vp8Encoder {
 
 impl std::fmt::Debug for Vp8Encoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vp8Encoder")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+        f.debug_struct("Vp8Encoder").field("config", &self.config).finish_non_exhaustive()
     }
 }
 
@@ -140,9 +123,7 @@ impl Vp8Encoder {
             || config.frame_rate_fps == 0
             || config.bitrate_bps < 1000
         {
-            return Err(MediaError::InvalidConfig(
-                "VP8 size, frame rate or bitrate out of range",
-            ));
+            return Err(MediaError::InvalidConfig("VP8 size, frame rate or bitrate out of range"));
         }
         // The config holds C enums for which zero is not a valid value, so it starts
         // uninitialised and libvpx writes every field.
@@ -161,10 +142,7 @@ impl Vp8Encoder {
         cfg.g_w = config.width;
         cfg.g_h = config.height;
         cfg.g_threads = config.threads.max(1);
-        cfg.g_timebase = ffi::vpx_rational {
-            num: 1,
-            den: TIMEBASE_DEN,
-        };
+        cfg.g_timebase = ffi::vpx_rational { num: 1, den: TIMEBASE_DEN };
         cfg.g_lag_in_frames = 0;
         cfg.g_pass = ffi::vpx_enc_pass::VPX_RC_ONE_PASS;
         cfg.g_error_resilient = 1; // VPX_ERROR_RESILIENT_DEFAULT: survive packet loss
@@ -188,27 +166,12 @@ impl Vp8Encoder {
         // lifetime), the interface is libvpx's static VP8 encoder, and the ABI
         // version is the one the bindings were generated for.
         check("vpx_codec_enc_init_ver", unsafe {
-            ffi::vpx_codec_enc_init_ver(
-                &mut *ctx,
-                ffi::vpx_codec_vp8_cx(),
-                &*cfg,
-                0,
-                ffi::VPX_ENCODER_ABI_VERSION as c_int,
-            )
+            ffi::vpx_codec_enc_init_ver(&mut *ctx, ffi::vpx_codec_vp8_cx(), &*cfg, 0, ffi::VPX_ENCODER_ABI_VERSION as c_int)
         })?;
-        let mut encoder = Self {
-            ctx,
-            cfg,
-            config,
-            keyframe_requested: false,
-            next_pts: 0,
-        };
+        let mut encoder = Self { ctx, cfg, config, keyframe_requested: false, next_pts: 0 };
         encoder.control(ffi::vp8e_enc_control_id::VP8E_SET_CPUUSED, config.cpu_used)?;
         encoder.control(ffi::vp8e_enc_control_id::VP8E_SET_NOISE_SENSITIVITY, 0)?;
-        encoder.control(
-            ffi::vp8e_enc_control_id::VP8E_SET_MAX_INTRA_BITRATE_PCT,
-            300,
-        )?;
+        encoder.control(ffi::vp8e_enc_control_id::VP8E_SET_MAX_INTRA_BITRATE_PCT, 300)?;
         match config.content {
             ContentKind::Camera => {
                 encoder.control(ffi::vp8e_enc_control_id::VP8E_SET_SCREEN_CONTENT_MODE, 0)?;
@@ -218,10 +181,7 @@ impl Vp8Encoder {
                 // 1 = screen content without the extra frame dropping of mode 2.
                 encoder.control(ffi::vp8e_enc_control_id::VP8E_SET_SCREEN_CONTENT_MODE, 1)?;
                 encoder.control(ffi::vp8e_enc_control_id::VP8E_SET_STATIC_THRESHOLD, 100)?;
-                encoder.control(
-                    ffi::vp8e_enc_control_id::VP8E_SET_TUNING,
-                    ffi::vp8e_tuning::VP8_TUNE_SSIM as c_int,
-                )?;
+                encoder.control(ffi::vp8e_enc_control_id::VP8E_SET_TUNING, ffi::vp8e_tuning::VP8_TUNE_SSIM as c_int)?;
             }
         }
         Ok(encoder)
@@ -230,9 +190,7 @@ impl Vp8Encoder {
     fn control(&mut self, id: ffi::vp8e_enc_control_id, value: c_int) -> Result<(), MediaError> {
         // SAFETY: the context is initialised; every control used here takes a single
         // `int` argument, which is what the variadic call passes.
-        check("vpx_codec_control", unsafe {
-            ffi::vpx_codec_control_(&mut *self.ctx, id as c_int, value)
-        })
+        check("vpx_codec_control", unsafe { ffi::vpx_codec_control_(&mut *self.ctx, id as c_int, value) })
     }
 
     #[must_use]
@@ -248,9 +206,7 @@ impl Vp8Encoder {
         self.cfg.rc_target_bitrate = (bitrate_bps / 1000).max(1);
         // SAFETY: context initialised; cfg is the boxed config the encoder was
         // created with, only the target bitrate changed.
-        check("vpx_codec_enc_config_set", unsafe {
-            ffi::vpx_codec_enc_config_set(&mut *self.ctx, &*self.cfg)
-        })?;
+        check("vpx_codec_enc_config_set", unsafe { ffi::vpx_codec_enc_config_set(&mut *self.ctx, &*self.cfg) })?;
         self.config.bitrate_bps = bitrate_bps;
         Ok(())
     }
@@ -271,13 +227,9 @@ impl Vp8Encoder {
             return Err(MediaError::InvalidFrame("VP8 encoder needs I420"));
         }
         if frame.width() != self.config.width || frame.height() != self.config.height {
-            return Err(MediaError::InvalidFrame(
-                "picture size differs from encoder size",
-            ));
+            return Err(MediaError::InvalidFrame("picture size differs from encoder size"));
         }
-        let (y, u, v) = frame
-            .i420_planes()
-            .ok_or(MediaError::InvalidFrame("VP8 encoder needs I420"))?;
+        let (y, u, v) = frame.i420_planes().ok_or(MediaError::InvalidFrame("VP8 encoder needs I420"))?;
         let (cw, _) = chroma_dims(frame.width(), frame.height());
 
         // SAFETY: every field of vpx_image_t is valid as zero bytes (pointers,
@@ -295,39 +247,21 @@ impl Vp8Encoder {
         img.x_chroma_shift = 1;
         img.y_chroma_shift = 1;
         // libvpx only reads the input planes; the *mut is a C API artefact.
-        img.planes = [
-            y.as_ptr().cast_mut(),
-            u.as_ptr().cast_mut(),
-            v.as_ptr().cast_mut(),
-            ptr::null_mut(),
-        ];
+        img.planes = [y.as_ptr().cast_mut(), u.as_ptr().cast_mut(), v.as_ptr().cast_mut(), ptr::null_mut()];
         img.stride = [frame.width() as c_int, cw as c_int, cw as c_int, 0];
 
-        let pts = self
-            .next_pts
-            .max(i64::try_from(frame.capture_time_us()).unwrap_or(i64::MAX));
+        let pts = self.next_pts.max(i64::try_from(frame.capture_time_us()).unwrap_or(i64::MAX));
         let duration_us = 1_000_000 / u64::from(self.config.frame_rate_fps);
         // At least 1 ms between pictures, whatever the stamps say: rate control
         // divides by these intervals.
         self.next_pts = pts.saturating_add(1_000);
-        let flags: c_long = if std::mem::take(&mut self.keyframe_requested) {
-            ffi::VPX_EFLAG_FORCE_KF as c_long
-        } else {
-            0
-        };
+        let flags: c_long = if std::mem::take(&mut self.keyframe_requested) { ffi::VPX_EFLAG_FORCE_KF as c_long } else { 0 };
         // SAFETY: the context is initialised; `img` describes planes borrowed from
         // `frame`, which outlives this call, with strides and sizes matching their
         // lengths (checked by VideoFrame::new and the size check above). With
         // g_lag_in_frames = 0 libvpx does not keep the picture after returning.
         check("vpx_codec_encode", unsafe {
-            ffi::vpx_codec_encode(
-                &mut *self.ctx,
-                &img,
-                pts,
-                duration_us as c_ulong,
-                flags,
-                c_ulong::from(ffi::VPX_DL_REALTIME),
-            )
+            ffi::vpx_codec_encode(&mut *self.ctx, &img, pts, duration_us as c_ulong, flags, c_ulong::from(ffi::VPX_DL_REALTIME))
         })?;
 
         let mut out = Vec::with_capacity(1);
@@ -393,21 +327,11 @@ impl Vp8Decoder {
         // SAFETY: all-zero is a valid empty context (see Vp8Encoder::new); libvpx
         // initialises it.
         let mut ctx: Box<ffi::vpx_codec_ctx_t> = Box::new(unsafe { std::mem::zeroed() });
-        let cfg = ffi::vpx_codec_dec_cfg {
-            threads: threads.max(1) as c_uint,
-            w: 0,
-            h: 0,
-        };
+        let cfg = ffi::vpx_codec_dec_cfg { threads: threads.max(1) as c_uint, w: 0, h: 0 };
         // SAFETY: ctx is valid and boxed; cfg is only read during init; the interface
         // is libvpx's static VP8 decoder and the ABI version matches the bindings.
         check("vpx_codec_dec_init_ver", unsafe {
-            ffi::vpx_codec_dec_init_ver(
-                &mut *ctx,
-                ffi::vpx_codec_vp8_dx(),
-                &cfg,
-                0,
-                ffi::VPX_DECODER_ABI_VERSION as c_int,
-            )
+            ffi::vpx_codec_dec_init_ver(&mut *ctx, ffi::vpx_codec_vp8_dx(), &cfg, 0, ffi::VPX_DECODER_ABI_VERSION as c_int)
         })?;
         Ok(Self { ctx })
     }
@@ -424,19 +348,11 @@ impl Vp8Decoder {
     ///
     /// # Errors
     /// [`MediaError::Codec`] for a corrupt or unsupported frame.
-    pub fn decode_bytes(
-        &mut self,
-        data: &[u8],
-        capture_time_us: u64,
-        sequence: u64,
-    ) -> Result<Option<VideoFrame>, MediaError> {
-        let len = c_uint::try_from(data.len())
-            .map_err(|_| MediaError::InvalidFrame("compressed frame too large"))?;
+    pub fn decode_bytes(&mut self, data: &[u8], capture_time_us: u64, sequence: u64) -> Result<Option<VideoFrame>, MediaError> {
+        let len = c_uint::try_from(data.len()).map_err(|_| MediaError::InvalidFrame("compressed frame too large"))?;
         // SAFETY: context initialised; `data` is readable for `len` bytes for the
         // duration of the call (libvpx copies what it keeps).
-        check("vpx_codec_decode", unsafe {
-            ffi::vpx_codec_decode(&mut *self.ctx, data.as_ptr(), len, ptr::null_mut(), 0)
-        })?;
+        check("vpx_codec_decode", unsafe { ffi::vpx_codec_decode(&mut *self.ctx, data.as_ptr(), len, ptr::null_mut(), 0) })?;
         let mut iter: ffi::vpx_codec_iter_t = ptr::null();
         let mut last = None;
         loop {
@@ -454,34 +370,22 @@ impl Vp8Decoder {
     }
 }
 
-fn copy_image(
-    img: &ffi::vpx_image_t,
-    capture_time_us: u64,
-    sequence: u64,
-) -> Result<VideoFrame, MediaError> {
+fn copy_image(img: &ffi::vpx_image_t, capture_time_us: u64, sequence: u64) -> Result<VideoFrame, MediaError> {
     if img.fmt != ffi::vpx_img_fmt::VPX_IMG_FMT_I420 {
-        return Err(MediaError::InvalidFrame(
-            "decoder produced a format other than I420",
-        ));
+        return Err(MediaError::InvalidFrame("decoder produced a format other than I420"));
     }
     let (w, h) = (img.d_w, img.d_h);
     let (cw, ch) = chroma_dims(w, h);
     let mut out = Vec::with_capacity(PixelFormat::I420.buffer_len(w, h));
-    for (plane, (pw, ph)) in [
-        (0usize, (w as usize, h as usize)),
-        (1, (cw, ch)),
-        (2, (cw, ch)),
-    ] {
-        let stride = usize::try_from(img.stride[plane])
-            .map_err(|_| MediaError::InvalidFrame("negative stride from decoder"))?;
+    for (plane, (pw, ph)) in [(0usize, (w as usize, h as usize)), (1, (cw, ch)), (2, (cw, ch))] {
+        let stride = usize::try_from(img.stride[plane]).map_err(|_| MediaError::InvalidFrame("negative stride from decoder"))?;
         if img.planes[plane].is_null() || stride < pw {
             return Err(MediaError::InvalidFrame("decoder image without plane"));
         }
         for row in 0..ph {
             // SAFETY: libvpx images hold `ph` rows of `stride` bytes per plane, of
             // which the first `pw` are pixels (pw <= stride checked above).
-            let src =
-                unsafe { std::slice::from_raw_parts(img.planes[plane].add(row * stride), pw) };
+            let src = unsafe { std::slice::from_raw_parts(img.planes[plane].add(row * stride), pw) };
             out.extend_from_slice(src);
         }
     }
@@ -508,10 +412,7 @@ mod tests {
         let wrong = VideoFrame::black(32, 48, PixelFormat::I420, 0, 0);
         assert!(enc.encode(&wrong).is_err());
         let mut dec = Vp8Decoder::new(1).expect("decoder");
-        assert!(
-            dec.decode_bytes(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0, 0)
-                .is_err()
-        );
+        assert!(dec.decode_bytes(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0, 0).is_err());
     }
 
     #[test]
@@ -522,9 +423,7 @@ mod tests {
             if i == 3 {
                 enc.request_keyframe();
             }
-            let pkts = enc
-                .encode(&VideoFrame::black(33, 17, PixelFormat::I420, i * 33_333, i))
-                .expect("encode");
+            let pkts = enc.encode(&VideoFrame::black(33, 17, PixelFormat::I420, i * 33_333, i)).expect("encode");
             assert_eq!(pkts.len(), 1);
             assert_eq!(pkts[0].is_keyframe, i == 0 || i == 3, "frame {i}");
             let pic = dec.decode(&pkts[0]).expect("decode").expect("picture");
@@ -536,11 +435,8 @@ mod tests {
 
     #[test]
     fn screen_mode_encodes() {
-        let mut enc =
-            Vp8Encoder::new(Vp8EncoderConfig::screen(320, 240, 500_000)).expect("encoder");
-        let pkts = enc
-            .encode(&VideoFrame::black(320, 240, PixelFormat::I420, 0, 0))
-            .expect("encode");
+        let mut enc = Vp8Encoder::new(Vp8EncoderConfig::screen(320, 240, 500_000)).expect("encoder");
+        let pkts = enc.encode(&VideoFrame::black(320, 240, PixelFormat::I420, 0, 0)).expect("encode");
         assert_eq!(pkts.len(), 1);
     }
 }

@@ -9,12 +9,10 @@ use std::time::{Duration, Instant};
 use blende_media::audio_codec::{OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE_HZ};
 use blende_media::convert::psnr_luma_db;
 use blende_media::kill_switch::{Event, Input, KillSwitchConfig, Output};
-use blende_media::synthetic::{
-    TestPatternCamera, ToneMicrophone, measure_frequency_hz, read_stamp, rms_dbfs,
-};
+use blende_media::synthetic::{TestPatternCamera, ToneMicrophone, measure_frequency_hz, read_stamp, rms_dbfs};
 use blende_media::{
-    DeviceKind, DeviceState, GatedAudio, GatedVideo, KillSwitch, OpusConfig, OpusDecoder,
-    OpusEncoder, Vp8Decoder, Vp8Encoder, Vp8EncoderConfig,
+    DeviceKind, DeviceState, GatedAudio, GatedVideo, KillSwitch, OpusConfig, OpusDecoder, OpusEncoder, Vp8Decoder, Vp8Encoder,
+    Vp8EncoderConfig,
 };
 use proptest::prelude::*;
 
@@ -35,11 +33,7 @@ fn vp8_720p_round_trip_keeps_picture_and_counter() {
         bytes += pkts[0].data.len();
         let out = dec.decode(&pkts[0]).expect("decode").expect("picture");
         let stamp = read_stamp(&out).unwrap_or_else(|| panic!("frame {i}: counter unreadable"));
-        assert_eq!(
-            (u64::from(stamp.sequence), stamp.capture_time_us),
-            (i, t),
-            "frame {i}"
-        );
+        assert_eq!((u64::from(stamp.sequence), stamp.capture_time_us), (i, t), "frame {i}");
         psnrs.push(psnr_luma_db(&src, &out).expect("same size"));
     }
     let mean = psnrs.iter().sum::<f64>() / psnrs.len() as f64;
@@ -48,10 +42,7 @@ fn vp8_720p_round_trip_keeps_picture_and_counter() {
     eprintln!("VP8 720p @1.5 Mbit/s: mean PSNR {mean:.1} dB, min {min:.1} dB, {kbps:.0} kbit/s");
     assert!(mean >= 30.0, "mean PSNR {mean:.1} dB");
     assert!(min >= 28.0, "min PSNR {min:.1} dB");
-    assert!(
-        kbps < 1500.0 * 1.5,
-        "rate control far off: {kbps:.0} kbit/s"
-    );
+    assert!(kbps < 1500.0 * 1.5, "rate control far off: {kbps:.0} kbit/s");
 }
 
 #[test]
@@ -62,9 +53,7 @@ fn opus_round_trip_keeps_frequency_and_level() {
         let mut dec = OpusDecoder::new(1).expect("decoder");
         let mut decoded = Vec::new();
         for i in 0..50u64 {
-            let pkt = enc
-                .encode(&mic.next_frame(OPUS_FRAME_SAMPLES, i * 20_000))
-                .expect("encode");
+            let pkt = enc.encode(&mic.next_frame(OPUS_FRAME_SAMPLES, i * 20_000)).expect("encode");
             decoded.extend(dec.decode(&pkt).expect("decode").samples().to_f32());
         }
         // Skip the codec's start-up (first 100 ms).
@@ -72,14 +61,8 @@ fn opus_round_trip_keeps_frequency_and_level() {
         let got_hz = measure_frequency_hz(steady, OPUS_SAMPLE_RATE_HZ).expect("tone");
         let got_db = rms_dbfs(steady);
         eprintln!("Opus {hz} Hz {level_db} dBFS -> {got_hz:.2} Hz {got_db:.2} dBFS");
-        assert!(
-            (got_hz - hz).abs() <= 2.0,
-            "{hz} Hz came back as {got_hz:.2} Hz"
-        );
-        assert!(
-            (got_db - level_db).abs() <= 1.0,
-            "{level_db} dBFS came back as {got_db:.2} dBFS"
-        );
+        assert!((got_hz - hz).abs() <= 2.0, "{hz} Hz came back as {got_hz:.2} Hz");
+        assert!((got_db - level_db).abs() <= 1.0, "{level_db} dBFS came back as {got_db:.2} dBFS");
     }
 }
 
@@ -115,10 +98,7 @@ fn run_virtual_kill(kill_at_us: u64) {
                 let out = vdec.decode(&pkt).expect("decode").expect("picture");
                 let stamp = read_stamp(&out);
                 if pkt.capture_time_us >= kill_at_us {
-                    assert_eq!(
-                        stamp, None,
-                        "frame captured at {now} µs leaked after kill at {kill_at_us} µs"
-                    );
+                    assert_eq!(stamp, None, "frame captured at {now} µs leaked after kill at {kill_at_us} µs");
                 } else {
                     let stamp = stamp.expect("frame before kill readable");
                     assert!(stamp.capture_time_us < kill_at_us);
@@ -138,10 +118,7 @@ fn run_virtual_kill(kill_at_us: u64) {
                 if pkt.capture_time_us >= kill_at_us + 60_000 {
                     assert!(level < -60.0, "audio at {now} µs: {level:.1} dBFS");
                 } else {
-                    assert!(
-                        level < last_audio_db,
-                        "audio rose after kill at {now} µs: {level:.1} dBFS"
-                    );
+                    assert!(level < last_audio_db, "audio rose after kill at {now} µs: {level:.1} dBFS");
                 }
                 last_audio_db = level;
             } else {
@@ -190,13 +167,7 @@ fn kill_switch_under_cpu_load_real_threads() {
 
     let epoch = Instant::now();
     let mut ks = KillSwitch::new(KillSwitchConfig::default());
-    ks.handle_input(
-        now_us(epoch),
-        Input::Command {
-            kind: DeviceKind::Camera,
-            on: true,
-        },
-    );
+    ks.handle_input(now_us(epoch), Input::Command { kind: DeviceKind::Camera, on: true });
     ks.handle_input(now_us(epoch), Input::Opened(DeviceKind::Camera));
     let gate = ks.gate(DeviceKind::Camera);
 
@@ -227,8 +198,7 @@ fn kill_switch_under_cpu_load_real_threads() {
         .name("test-encoder".into())
         .spawn(move || {
             let mut gated = GatedVideo::new(gate, 320, 180);
-            let mut enc =
-                Vp8Encoder::new(Vp8EncoderConfig::camera(320, 180, 400_000)).expect("encoder");
+            let mut enc = Vp8Encoder::new(Vp8EncoderConfig::camera(320, 180, 400_000)).expect("encoder");
             let mut dec = Vp8Decoder::new(1).expect("decoder");
             let mut decoded = Vec::new();
             for frame in frame_rx {
@@ -251,13 +221,7 @@ fn kill_switch_under_cpu_load_real_threads() {
     };
     wait_for_sent(12);
     let kill_at = now_us(epoch);
-    ks.handle_input(
-        kill_at,
-        Input::Command {
-            kind: DeviceKind::Camera,
-            on: false,
-        },
-    );
+    ks.handle_input(kill_at, Input::Command { kind: DeviceKind::Camera, on: false });
     // The device keeps delivering for a while (as a slow driver would): 12 more frames, plus
     // the channel's 4 that may have been queued before the kill.
     let at_kill = sent.load(Ordering::Relaxed);
@@ -273,20 +237,11 @@ fn kill_switch_under_cpu_load_real_threads() {
     let before = decoded.iter().filter(|(t, _)| *t < kill_at).count();
     let after = decoded.iter().filter(|(t, _)| *t >= kill_at).count();
     eprintln!("under load: {before} frames before kill, {after} after");
-    assert!(
-        before > 5 && after > 5,
-        "test must see both sides: {before}/{after}"
-    );
+    assert!(before > 5 && after > 5, "test must see both sides: {before}/{after}");
     for (t, stamp) in &decoded {
         match stamp {
-            Some(s) => assert!(
-                s.capture_time_us < kill_at,
-                "frame captured at {t} µs leaked (kill at {kill_at})"
-            ),
-            None => assert!(
-                *t >= kill_at,
-                "frame captured at {t} µs before the kill was lost"
-            ),
+            Some(s) => assert!(s.capture_time_us < kill_at, "frame captured at {t} µs leaked (kill at {kill_at})"),
+            None => assert!(*t >= kill_at, "frame captured at {t} µs before the kill was lost"),
         }
     }
 }
@@ -305,11 +260,7 @@ enum Action {
 }
 
 fn kind_strategy() -> impl Strategy<Value = DeviceKind> {
-    prop_oneof![
-        Just(DeviceKind::Camera),
-        Just(DeviceKind::Microphone),
-        Just(DeviceKind::ScreenShare)
-    ]
+    prop_oneof![Just(DeviceKind::Camera), Just(DeviceKind::Microphone), Just(DeviceKind::ScreenShare)]
 }
 
 fn action_strategy() -> impl Strategy<Value = Action> {

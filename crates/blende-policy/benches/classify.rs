@@ -21,17 +21,21 @@ fn corpus() -> Vec<WindowInfo> {
 fn bench(c: &mut Criterion) {
     let windows = corpus();
     let builtin = Policy::builtin();
-    let admin_text = (0..20).map(|i| format!("[[share.block]]\napp = \"tool{i}\"\n[[share.block]]\nsite = \"intranet{i}\"\n")).collect::<String>();
+    let admin_text =
+        (0..20).map(|i| format!("[[share.block]]\napp = \"tool{i}\"\n[[share.block]]\nsite = \"intranet{i}\"\n")).collect::<String>();
     let layered = Policy::try_from_sources(Some(Source { name: "admin.toml", text: &admin_text }), None).expect("policy");
 
     let mut g = c.benchmark_group("classify");
     g.throughput(Throughput::Elements(windows.len() as u64));
     g.bench_function("corpus/builtin", |b| b.iter(|| windows.iter().filter(|w| builtin.classify(black_box(w)).is_allowed()).count()));
-    g.bench_function("corpus/40-admin-rules", |b| b.iter(|| windows.iter().filter(|w| layered.classify(black_box(w)).is_allowed()).count()));
+    g.bench_function("corpus/40-admin-rules", |b| {
+        b.iter(|| windows.iter().filter(|w| layered.classify(black_box(w)).is_allowed()).count())
+    });
     g.finish();
 
     let mut g = c.benchmark_group("classify-one");
-    let browser = WindowInfo::new(Os::Windows, "Microsoft Edge", "Dienstanweisung Datenschutz - Intranet - Arbeit – Microsoft\u{200B} Edge");
+    let browser =
+        WindowInfo::new(Os::Windows, "Microsoft Edge", "Dienstanweisung Datenschutz - Intranet - Arbeit – Microsoft\u{200B} Edge");
     let app = WindowInfo::new(Os::Linux, "libreoffice-writer", "Bescheid_Entwurf.odt - LibreOffice Writer");
     let long = WindowInfo::new(Os::Linux, "firefox", format!("{} — Mozilla Firefox", "Seite - ".repeat(200)));
     g.bench_function("browser-allowed", |b| b.iter(|| builtin.classify(black_box(&browser))));

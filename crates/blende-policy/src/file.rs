@@ -49,13 +49,7 @@ pub enum PolicyError {
     #[error("{file}: cannot read the policy file: {message}")]
     Read { file: String, message: String },
     #[error("{file}:{line}:{column}: {}{message}", key.as_ref().map(|k| format!("`{k}`: ")).unwrap_or_default())]
-    Invalid {
-        file: String,
-        line: usize,
-        column: usize,
-        key: Option<String>,
-        message: String,
-    },
+    Invalid { file: String, line: usize, column: usize, key: Option<String>, message: String },
 }
 
 /// What one layer says; `None` means "not set here".
@@ -134,7 +128,11 @@ pub(crate) fn parse_layer(kind: LayerKind, file: &str, text: &str) -> Result<Par
     })?;
 
     if let Some(v) = raw.version.as_ref().filter(|v| *v.get_ref() != SUPPORTED_VERSION) {
-        return Err(at(v.span(), "version", format!("unsupported policy version {} (this Blende reads version {SUPPORTED_VERSION})", v.get_ref())));
+        return Err(at(
+            v.span(),
+            "version",
+            format!("unsupported policy version {} (this Blende reads version {SUPPORTED_VERSION})", v.get_ref()),
+        ));
     }
 
     // Keys that loosen the policy belong to the administrator alone.
@@ -183,7 +181,11 @@ pub(crate) fn parse_layer(kind: LayerKind, file: &str, text: &str) -> Result<Par
                 .into_iter()
                 .map(|s| {
                     let ok = ["stun:", "turn:", "turns:"].iter().any(|p| s.get_ref().starts_with(p));
-                    if ok { Ok(s.into_inner()) } else { Err(at(s.span(), "servers.ice_servers", format!("`{}` is not a stun:, turn: or turns: address", s.get_ref()))) }
+                    if ok {
+                        Ok(s.into_inner())
+                    } else {
+                        Err(at(s.span(), "servers.ice_servers", format!("`{}` is not a stun:, turn: or turns: address", s.get_ref())))
+                    }
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         ),

@@ -88,12 +88,7 @@ pub struct Hotkeys {
 impl Default for Hotkeys {
     fn default() -> Self {
         let k = |s: &str| Hotkey::parse(s).unwrap_or_else(|e| unreachable!("built-in hotkey {s}: {e}"));
-        Hotkeys {
-            camera: k("Ctrl+Alt+V"),
-            microphone: k("Ctrl+Alt+M"),
-            screen_share: k("Ctrl+Alt+S"),
-            all_off: k("Ctrl+Alt+X"),
-        }
+        Hotkeys { camera: k("Ctrl+Alt+V"), microphone: k("Ctrl+Alt+M"), screen_share: k("Ctrl+Alt+S"), all_off: k("Ctrl+Alt+X") }
     }
 }
 

@@ -9,12 +9,18 @@ pub fn normalize(s: &str) -> String {
         match c {
             // Zero-width characters, soft hyphen, bidi marks and overrides: invisible, so a
             // title may carry them to dodge a rule (Edge puts U+200B into "Microsoft​ Edge").
-            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}'
-            | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' => {}
+            '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}' => {}
             // Every kind of dash or minus.
-            '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{2E3A}' | '\u{2E3B}' | '\u{FE58}'
-            | '\u{FE63}' | '\u{FF0D}' => {
+            '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{2E3A}' | '\u{2E3B}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}' => {
                 flush_space(&mut out, &mut pending_space);
                 out.push('-');
             }

@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use crate::builtin::{self, App, Site};
-use crate::file::{parse_layer, LayerKind, ParsedLayer, PolicyError, ShareMode};
+use crate::file::{LayerKind, ParsedLayer, PolicyError, ShareMode, parse_layer};
 use crate::hotkey::Hotkeys;
-use crate::rules::{part_matches, Prepared, Rule};
+use crate::rules::{Prepared, Rule, part_matches};
 use crate::server::ServerUrl;
 use crate::verdict::{Category, Verdict};
 use crate::window::{WindowInfo, WindowKind};
@@ -248,11 +248,9 @@ impl Policy {
             (_, true) => Verdict::Allow,
             (ShareMode::Blocklist, false) => built_in,
             (ShareMode::Allowlist, false) if !built_in.is_allowed() => built_in,
-            (ShareMode::Allowlist, false) => Verdict::block(
-                Category::AdminRule,
-                "admin:allowlist",
-                "not among the applications the administrator allows to be shared",
-            ),
+            (ShareMode::Allowlist, false) => {
+                Verdict::block(Category::AdminRule, "admin:allowlist", "not among the applications the administrator allows to be shared")
+            }
         }
     }
 
@@ -296,7 +294,9 @@ impl Policy {
         let _ = writeln!(out, "ice_servers = {:?}  # {}", self.servers.ice_servers, origin("servers.ice_servers"));
         let _ = writeln!(out, "\n[hotkeys]");
         let h = &self.hotkeys;
-        for (key, value) in [("camera", &h.camera), ("microphone", &h.microphone), ("screen_share", &h.screen_share), ("all_off", &h.all_off)] {
+        for (key, value) in
+            [("camera", &h.camera), ("microphone", &h.microphone), ("screen_share", &h.screen_share), ("all_off", &h.all_off)]
+        {
             let _ = writeln!(out, "{key} = \"{value}\"  # {}", origin(&format!("hotkeys.{key}")));
         }
         out
@@ -333,7 +333,8 @@ fn builtin_verdict(w: &Prepared, kind: WindowKind) -> Verdict {
         return Verdict::block(*category, format!("builtin:domain:{domain}"), format!("{} ({domain})", category.describe()));
     }
     for seg in &w.segments {
-        let site = SITE_INDEX.get(seg.as_str()).copied().or_else(|| SITE_PREFIXES.iter().find(|(p, _)| part_matches(seg, p)).map(|(_, s)| *s));
+        let site =
+            SITE_INDEX.get(seg.as_str()).copied().or_else(|| SITE_PREFIXES.iter().find(|(p, _)| part_matches(seg, p)).map(|(_, s)| *s));
         if let Some(site) = site {
             let rule = format!("builtin:site:{}", site.name.to_lowercase().replace(' ', "-"));
             return Verdict::block(site.category, rule, format!("{} ({})", site.category.describe(), site.name));
@@ -352,6 +353,7 @@ fn app_block(app: &App, how: &str) -> Verdict {
 
 fn looks_like_mail_address(part: &str) -> bool {
     !part.contains(' ')
-        && part.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'))
+        && part
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'))
 }
-

@@ -118,6 +118,9 @@ mod tests {
         assert_eq!(add_user_block("", &NewBlock::Site("a".repeat(201)), None), Err(AddRuleError::TooLong));
         assert!(matches!(add_user_block("[share\n", &NewBlock::App("x".into()), None), Err(AddRuleError::BrokenFile(_))));
         // A user file may not loosen the policy: such a file is broken, and stays untouched.
-        assert!(matches!(add_user_block("[share]\nallow_full_screen = true\n", &NewBlock::App("x".into()), None), Err(AddRuleError::BrokenFile(_))));
+        assert!(matches!(
+            add_user_block("[share]\nallow_full_screen = true\n", &NewBlock::App("x".into()), None),
+            Err(AddRuleError::BrokenFile(_))
+        ));
     }
 }

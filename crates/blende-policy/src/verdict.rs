@@ -103,10 +103,6 @@ impl Verdict {
     }
 
     pub(crate) fn block(category: Category, rule: impl Into<String>, reason: impl Into<String>) -> Self {
-        Verdict::Block {
-            category,
-            rule: rule.into(),
-            reason: reason.into(),
-        }
+        Verdict::Block { category, rule: rule.into(), reason: reason.into() }
     }
 }

@@ -70,12 +70,6 @@ pub struct WindowInfo {
 
 impl WindowInfo {
     pub fn new(os: Os, app_name: impl Into<String>, title: impl Into<String>) -> Self {
-        Self {
-            os,
-            app_name: app_name.into(),
-            title: title.into(),
-            pid: None,
-            kind: WindowKind::Normal,
-        }
+        Self { os, app_name: app_name.into(), title: title.into(), pid: None, kind: WindowKind::Normal }
     }
 }

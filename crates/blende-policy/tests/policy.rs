@@ -107,10 +107,15 @@ app = "Slack"
 #[test]
 fn admin_blocks_and_exceptions_apply_and_users_only_add() {
     let user = "[[share.block]]\ntitle_contains = \"Personalakte\"\n";
-    let p = Policy::try_from_sources(Some(Source { name: "/etc/blende/policy.toml", text: ADMIN }), Some(Source { name: "settings.toml", text: user }))
-        .expect("valid layers");
+    let p = Policy::try_from_sources(
+        Some(Source { name: "/etc/blende/policy.toml", text: ADMIN }),
+        Some(Source { name: "settings.toml", text: user }),
+    )
+    .expect("valid layers");
     let c = |app: &str, title: &str| p.classify(&WindowInfo::new(Os::Linux, app, title));
-    assert!(matches!(c("KeePassXC", "Passwords.kdbx"), Verdict::Block { category: Category::AdminRule, ref reason, .. } if reason == "Passwortmanager"));
+    assert!(
+        matches!(c("KeePassXC", "Passwords.kdbx"), Verdict::Block { category: Category::AdminRule, ref reason, .. } if reason == "Passwortmanager")
+    );
     assert_eq!(c("firefox", "Intranet-Mail Posteingang — Mozilla Firefox").category(), Some(Category::AdminRule));
     assert_eq!(c("libreoffice-writer", "Personalakte Müller.odt - LibreOffice Writer").category(), Some(Category::UserRule));
     // The administrator's exception lifts the built-in Slack block …
@@ -149,18 +154,21 @@ fn arb_window() -> impl Strategy<Value = WindowInfo> {
 
 fn arb_user_rule() -> impl Strategy<Value = String> {
     let word = prop::sample::select(vec!["Signal", "Excel", "Posteingang", "xterm", "Word", "firefox", "Gmail", "docx", "ä", "-"]);
-    (prop::option::of(word.clone()), prop::option::of(word.clone()), prop::option::of(word)).prop_filter_map("needs a matcher", |(a, t, s)| {
-        if a.is_none() && t.is_none() && s.is_none() {
-            return None;
-        }
-        let mut r = String::from("[[share.block]]\n");
-        for (k, v) in [("app", a), ("title_contains", t), ("site", s)] {
-            if let Some(v) = v {
-                r.push_str(&format!("{k} = \"{v}\"\n"));
+    (prop::option::of(word.clone()), prop::option::of(word.clone()), prop::option::of(word)).prop_filter_map(
+        "needs a matcher",
+        |(a, t, s)| {
+            if a.is_none() && t.is_none() && s.is_none() {
+                return None;
             }
-        }
-        Some(r)
-    })
+            let mut r = String::from("[[share.block]]\n");
+            for (k, v) in [("app", a), ("title_contains", t), ("site", s)] {
+                if let Some(v) = v {
+                    r.push_str(&format!("{k} = \"{v}\"\n"));
+                }
+            }
+            Some(r)
+        },
+    )
 }
 
 /// Case, dash and whitespace variants of a title.

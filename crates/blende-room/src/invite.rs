@@ -18,12 +18,7 @@ pub fn invitation(public_url: &str, meeting: &MeetingInfo, password: Option<&Sec
         "You are invited to the meeting \"{}\".\n{when}Join with Blende: {link}\nMeeting ID: {}\nThe password reaches you separately.\n",
         meeting.title, meeting.id
     );
-    Invitation {
-        ics: ics(&link, meeting),
-        text,
-        link,
-        password_text: password.map(|p| Secret::new(password_note(meeting, p))),
-    }
+    Invitation { ics: ics(&link, meeting), text, link, password_text: password.map(|p| Secret::new(password_note(meeting, p))) }
 }
 
 /// The note for the second channel: meeting ID and password, nothing else.
@@ -49,7 +44,10 @@ pub fn ics(link: &str, meeting: &MeetingInfo) -> String {
         lines.push(format!("DTEND:{}", utc_basic(t + i64::from(meeting.duration_min) * 60)));
     }
     lines.push(format!("SUMMARY:{}", escape_text(&meeting.title)));
-    lines.push(format!("DESCRIPTION:{}", escape_text(&format!("Join with Blende: {link}\nMeeting ID: {}\nThe password reaches you separately.", meeting.id))));
+    lines.push(format!(
+        "DESCRIPTION:{}",
+        escape_text(&format!("Join with Blende: {link}\nMeeting ID: {}\nThe password reaches you separately.", meeting.id))
+    ));
     lines.push(format!("LOCATION:{}", escape_text(link)));
     lines.push(format!("URL:{link}"));
     lines.push("END:VEVENT".to_owned());

@@ -15,8 +15,8 @@ mod machine;
 pub mod protocol;
 
 pub use machine::{
-    invitation_for, permission, AuditEntry, ConnId, ConnRole, MeetingRecord, Output, Room, RoomConfig, RoomEvent, StoreCmd, Ticket, Verify,
-    VerifyOutcome,
+    AuditEntry, ConnId, ConnRole, MeetingRecord, Output, Room, RoomConfig, RoomEvent, StoreCmd, Ticket, Verify, VerifyOutcome,
+    invitation_for, permission,
 };
 
 #[cfg(test)]

@@ -89,7 +89,9 @@ impl Limiter {
 
     fn live_entry(&self, key: &LimitKey, now: Instant) -> Option<&Entry> {
         let lockout = self.policy(key).lockout;
-        self.entries.get(key).filter(|e| now.saturating_duration_since(e.last_failure) < lockout || e.blocked_until.is_some_and(|b| b > now))
+        self.entries
+            .get(key)
+            .filter(|e| now.saturating_duration_since(e.last_failure) < lockout || e.blocked_until.is_some_and(|b| b > now))
     }
 
     /// `Err(retry_after)` when any of the keys is blocked at `now`.

@@ -19,8 +19,8 @@ use blende_meeting::{EntropySource, MeetingId, Password};
 use crate::invite;
 use crate::limiter::{LimitKey, Limiter, LimiterConfig};
 use crate::protocol::{
-    parse_client, ClientMsg, ErrorCode, Invitation, LobbyState, MeetingInfo, ParticipantId, ParticipantInfo, Role, Secret, ServerMsg,
-    WaitingInfo, MAX_DISPLAY_NAME_CHARS, MAX_TITLE_CHARS, PROTOCOL_VERSION,
+    ClientMsg, ErrorCode, Invitation, LobbyState, MAX_DISPLAY_NAME_CHARS, MAX_TITLE_CHARS, MeetingInfo, PROTOCOL_VERSION, ParticipantId,
+    ParticipantInfo, Role, Secret, ServerMsg, WaitingInfo, parse_client,
 };
 
 /// A connection, numbered by the driver.
@@ -44,7 +44,12 @@ pub struct RoomConfig {
 
 impl Default for RoomConfig {
     fn default() -> Self {
-        RoomConfig { max_participants: 100, lobby_default: true, public_url: "blende+wss://localhost".into(), limiter: LimiterConfig::default() }
+        RoomConfig {
+            max_participants: 100,
+            lobby_default: true,
+            public_url: "blende+wss://localhost".into(),
+            limiter: LimiterConfig::default(),
+        }
     }
 }
 
@@ -62,8 +67,13 @@ pub struct MeetingRecord {
 pub enum Verify {
     /// `password_hash` is `None` for an unknown meeting: the driver must still spend the same
     /// work (verify against a dummy hash) and answer `Refused`.
-    MeetingPassword { password_hash: Option<String>, password: Secret },
-    ModeratorToken { token: Secret },
+    MeetingPassword {
+        password_hash: Option<String>,
+        password: Secret,
+    },
+    ModeratorToken {
+        token: Secret,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,27 +95,54 @@ pub struct AuditEntry {
 pub enum StoreCmd {
     /// Hash the password, store the meeting, then call [`Room::handle_meeting_stored`] before
     /// feeding any other input.
-    CreateMeeting { info: MeetingInfo, created_by: String, password: Secret },
-    EndMeeting { meeting_id: String },
+    CreateMeeting {
+        info: MeetingInfo,
+        created_by: String,
+        password: Secret,
+    },
+    EndMeeting {
+        meeting_id: String,
+    },
     Audit(AuditEntry),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RoomEvent {
     /// Hand out TURN credentials / Janus access to this member.
-    Admitted { conn: ConnId, meeting_id: String, participant: ParticipantId },
-    Left { conn: ConnId, meeting_id: String, participant: ParticipantId },
+    Admitted {
+        conn: ConnId,
+        meeting_id: String,
+        participant: ParticipantId,
+    },
+    Left {
+        conn: ConnId,
+        meeting_id: String,
+        participant: ParticipantId,
+    },
     /// A non-presenter tried to share: on a Janus-backed room, mute their stream there too.
-    ShareRefused { meeting_id: String, participant: ParticipantId },
-    MeetingEnded { meeting_id: String },
+    ShareRefused {
+        meeting_id: String,
+        participant: ParticipantId,
+    },
+    MeetingEnded {
+        meeting_id: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
-    Send { conn: ConnId, msg: ServerMsg },
+    Send {
+        conn: ConnId,
+        msg: ServerMsg,
+    },
     /// Close after the messages queued before it.
-    Close { conn: ConnId },
-    Verify { ticket: Ticket, verify: Verify },
+    Close {
+        conn: ConnId,
+    },
+    Verify {
+        ticket: Ticket,
+        verify: Verify,
+    },
     Store(StoreCmd),
     Event(RoomEvent),
 }
@@ -315,7 +352,9 @@ impl Room {
 
     /// Admitted members of a meeting with their connections (for Janus access).
     pub fn admitted_members(&self, meeting_id: &str) -> Vec<(ConnId, ParticipantId)> {
-        self.meetings.get(meeting_id).map_or_else(Vec::new, |m| m.members.iter().filter(|(_, mem)| mem.admitted).map(|(id, mem)| (mem.conn, *id)).collect())
+        self.meetings
+            .get(meeting_id)
+            .map_or_else(Vec::new, |m| m.members.iter().filter(|(_, mem)| mem.admitted).map(|(id, mem)| (mem.conn, *id)).collect())
     }
 
     /// A deterministic description of all state except queued output: equal digests before and
@@ -390,7 +429,14 @@ impl Room {
         match msg {
             ClientMsg::Hello { protocol } => {
                 if protocol != PROTOCOL_VERSION {
-                    self.send(conn, ServerMsg::error(ErrorCode::UnsupportedVersion, format!("this server speaks protocol {PROTOCOL_VERSION}"), Some(kind)));
+                    self.send(
+                        conn,
+                        ServerMsg::error(
+                            ErrorCode::UnsupportedVersion,
+                            format!("this server speaks protocol {PROTOCOL_VERSION}"),
+                            Some(kind),
+                        ),
+                    );
                     return;
                 }
                 if let Some(c) = self.conns.get_mut(&conn) {
@@ -399,7 +445,9 @@ impl Room {
                 self.send(conn, ServerMsg::Welcome { protocol: PROTOCOL_VERSION, max_message_bytes: crate::protocol::MAX_MESSAGE_BYTES });
             }
             ClientMsg::Ping {} => self.send(conn, ServerMsg::Pong {}),
-            ClientMsg::AuthModerator { token } => self.start_verify(conn, Vec::new(), PendingKind::Moderator, Verify::ModeratorToken { token }, now),
+            ClientMsg::AuthModerator { token } => {
+                self.start_verify(conn, Vec::new(), PendingKind::Moderator, Verify::ModeratorToken { token }, now)
+            }
             ClientMsg::Join { meeting_id, password, display_name } => {
                 if !valid_label(&display_name, MAX_DISPLAY_NAME_CHARS) {
                     self.bad(conn, kind, "display_name must be 1-64 printable characters");
@@ -410,10 +458,18 @@ impl Room {
                 let password_hash = meeting.as_ref().and_then(|m| self.meetings.get(m)).map(|m| m.password_hash.clone());
                 // Typed passwords may be grouped or upper-case; hashes are of the compact form.
                 let password = Password::parse(password.expose()).map(|p| Secret::new(p.as_compact())).unwrap_or(password);
-                self.start_verify(conn, keys, PendingKind::Join { meeting, display_name }, Verify::MeetingPassword { password_hash, password }, now);
+                self.start_verify(
+                    conn,
+                    keys,
+                    PendingKind::Join { meeting, display_name },
+                    Verify::MeetingPassword { password_hash, password },
+                    now,
+                );
             }
             ClientMsg::EnterMeeting { meeting_id, display_name } => self.enter(conn, &meeting_id, display_name),
-            ClientMsg::CreateMeeting { title, starts_at_unix, duration_min, lobby } => self.create(conn, title, starts_at_unix, duration_min, lobby),
+            ClientMsg::CreateMeeting { title, starts_at_unix, duration_min, lobby } => {
+                self.create(conn, title, starts_at_unix, duration_min, lobby)
+            }
             ClientMsg::ExportInvitation { meeting_id } => {
                 let Some(m) = MeetingId::parse(&meeting_id).ok().and_then(|id| self.meetings.get(id.as_compact())) else {
                     self.send(conn, ServerMsg::error(ErrorCode::UnknownMeeting, "no such meeting", Some(kind)));
@@ -505,9 +561,15 @@ impl Room {
                 c.moderator = Some(moderator_id.clone());
                 self.send(p.conn, ServerMsg::Authenticated { moderator_id });
             }
-            (PendingKind::Join { meeting: Some(meeting), display_name }, VerifyOutcome::PasswordOk) => self.seat_after_password(p.conn, &meeting, display_name),
-            (PendingKind::Moderator, _) => self.send(p.conn, ServerMsg::error(ErrorCode::JoinRefused, "token refused", Some("auth_moderator"))),
-            (PendingKind::Join { .. }, _) => self.send(p.conn, ServerMsg::error(ErrorCode::JoinRefused, "meeting ID or password wrong", Some("join"))),
+            (PendingKind::Join { meeting: Some(meeting), display_name }, VerifyOutcome::PasswordOk) => {
+                self.seat_after_password(p.conn, &meeting, display_name)
+            }
+            (PendingKind::Moderator, _) => {
+                self.send(p.conn, ServerMsg::error(ErrorCode::JoinRefused, "token refused", Some("auth_moderator")))
+            }
+            (PendingKind::Join { .. }, _) => {
+                self.send(p.conn, ServerMsg::error(ErrorCode::JoinRefused, "meeting ID or password wrong", Some("join")))
+            }
         }
     }
 
@@ -517,13 +579,24 @@ impl Room {
         let Some(p) = self.pending_creates.remove(&key) else { return };
         match result {
             Ok(password_hash) => {
-                let invitation = invite::invitation(&self.config.public_url, &p.info, Some(&Secret::new(grouped_password(p.password.expose()))));
+                let invitation =
+                    invite::invitation(&self.config.public_url, &p.info, Some(&Secret::new(grouped_password(p.password.expose()))));
                 self.meetings.insert(
                     key.clone(),
-                    Meeting { info: p.info.clone(), created_by: p.created_by, password_hash, ended: false, locked: false, members: BTreeMap::new() },
+                    Meeting {
+                        info: p.info.clone(),
+                        created_by: p.created_by,
+                        password_hash,
+                        ended: false,
+                        locked: false,
+                        members: BTreeMap::new(),
+                    },
                 );
                 self.audit(p.conn, "create_meeting", Some(key), None);
-                self.send(p.conn, ServerMsg::MeetingCreated { meeting: p.info, password: Secret::new(grouped_password(p.password.expose())), invitation });
+                self.send(
+                    p.conn,
+                    ServerMsg::MeetingCreated { meeting: p.info, password: Secret::new(grouped_password(p.password.expose())), invitation },
+                );
             }
             Err(()) => self.send(p.conn, ServerMsg::error(ErrorCode::Internal, "could not store the meeting", Some("create_meeting"))),
         }
@@ -639,7 +712,10 @@ impl Room {
         let pid = ParticipantId(self.next_pid);
         self.next_pid += 1;
         let Some(m) = self.meetings.get_mut(meeting) else { return };
-        m.members.insert(pid, Member { conn, display_name, admitted, moderator, presenter: false, camera: false, microphone: false, sharing: false });
+        m.members.insert(
+            pid,
+            Member { conn, display_name, admitted, moderator, presenter: false, camera: false, microphone: false, sharing: false },
+        );
         let grouped_id = m.info.id.clone();
         if let Some(c) = self.conns.get_mut(&conn) {
             c.seat = Some(Seat { meeting: meeting.to_owned(), pid });
@@ -660,7 +736,9 @@ impl Room {
         let key = MeetingId::parse(meeting_id).ok().map(|m| m.as_compact().to_owned());
         match key.as_ref().and_then(|k| self.meetings.get(k)) {
             None => self.send(conn, ServerMsg::error(ErrorCode::UnknownMeeting, "no such meeting", Some("enter_meeting"))),
-            Some(m) if m.ended => self.send(conn, ServerMsg::error(ErrorCode::MeetingEnded, "the meeting has ended", Some("enter_meeting"))),
+            Some(m) if m.ended => {
+                self.send(conn, ServerMsg::error(ErrorCode::MeetingEnded, "the meeting has ended", Some("enter_meeting")))
+            }
             Some(_) => {
                 let key = key.unwrap_or_default();
                 self.audit(conn, "enter_meeting", Some(key.clone()), None);
@@ -699,9 +777,13 @@ impl Room {
             self.send(conn, ServerMsg::error(ErrorCode::Internal, "could not generate a meeting ID", Some(KIND)));
             return;
         };
-        let info = MeetingInfo { id: id.to_string(), title, starts_at_unix, duration_min, lobby: lobby.unwrap_or(self.config.lobby_default) };
+        let info =
+            MeetingInfo { id: id.to_string(), title, starts_at_unix, duration_min, lobby: lobby.unwrap_or(self.config.lobby_default) };
         let password = Secret::new(password.as_compact());
-        self.pending_creates.insert(id.as_compact().to_owned(), PendingCreate { conn, info: info.clone(), created_by: created_by.clone(), password: password.clone() });
+        self.pending_creates.insert(
+            id.as_compact().to_owned(),
+            PendingCreate { conn, info: info.clone(), created_by: created_by.clone(), password: password.clone() },
+        );
         self.out.push_back(Output::Store(StoreCmd::CreateMeeting { info, created_by, password }));
     }
 
@@ -718,7 +800,10 @@ impl Room {
             _ => t.admitted,
         };
         if !ok {
-            self.send(conn, ServerMsg::error(ErrorCode::UnknownParticipant, "the participant is not in a state this applies to", Some(kind)));
+            self.send(
+                conn,
+                ServerMsg::error(ErrorCode::UnknownParticipant, "the participant is not in a state this applies to", Some(kind)),
+            );
             return;
         }
         let target_conn = t.conn;
@@ -731,7 +816,11 @@ impl Room {
                     t.admitted = true;
                 }
                 self.send(target_conn, ServerMsg::Lobby { state: LobbyState::Admitted, meeting_id: grouped_id, participant_id: target });
-                self.out.push_back(Output::Event(RoomEvent::Admitted { conn: target_conn, meeting_id: meeting_id.clone(), participant: target }));
+                self.out.push_back(Output::Event(RoomEvent::Admitted {
+                    conn: target_conn,
+                    meeting_id: meeting_id.clone(),
+                    participant: target,
+                }));
             }
             "deny" | "remove" => {
                 if let Some(c) = self.conns.get_mut(&target_conn) {
@@ -744,7 +833,11 @@ impl Room {
                     self.send(target_conn, ServerMsg::Lobby { state: LobbyState::Denied, meeting_id: grouped_id, participant_id: target });
                 } else {
                     self.send(target_conn, ServerMsg::Removed {});
-                    self.out.push_back(Output::Event(RoomEvent::Left { conn: target_conn, meeting_id: meeting_id.clone(), participant: target }));
+                    self.out.push_back(Output::Event(RoomEvent::Left {
+                        conn: target_conn,
+                        meeting_id: meeting_id.clone(),
+                        participant: target,
+                    }));
                 }
                 self.out.push_back(Output::Close { conn: target_conn });
             }
@@ -792,10 +885,13 @@ impl Room {
 
     fn relay(&mut self, conn: ConnId, kind: &str, to: ParticipantId, make: impl FnOnce(ParticipantId) -> ServerMsg) {
         let Some(seat) = self.seat(conn) else { return };
-        let target = self.meetings.get(&seat.meeting).and_then(|m| m.members.get(&to)).filter(|t| t.admitted && to != seat.pid).map(|t| t.conn);
+        let target =
+            self.meetings.get(&seat.meeting).and_then(|m| m.members.get(&to)).filter(|t| t.admitted && to != seat.pid).map(|t| t.conn);
         match target {
             Some(tc) => self.send(tc, make(seat.pid)),
-            None => self.send(conn, ServerMsg::error(ErrorCode::UnknownParticipant, "no such admitted participant in this meeting", Some(kind))),
+            None => {
+                self.send(conn, ServerMsg::error(ErrorCode::UnknownParticipant, "no such admitted participant in this meeting", Some(kind)))
+            }
         }
     }
 
@@ -814,7 +910,8 @@ impl Room {
 
     fn broadcast_others(&mut self, from: &Seat, msg: ServerMsg) {
         let Some(m) = self.meetings.get(&from.meeting) else { return };
-        let targets: Vec<ConnId> = m.members.iter().filter(|(pid, mem)| mem.admitted && **pid != from.pid).map(|(_, mem)| mem.conn).collect();
+        let targets: Vec<ConnId> =
+            m.members.iter().filter(|(pid, mem)| mem.admitted && **pid != from.pid).map(|(_, mem)| mem.conn).collect();
         for t in targets {
             self.send(t, msg.clone());
         }
@@ -842,13 +939,20 @@ impl Room {
                 sharing: mem.sharing,
             })
             .collect();
-        let waiting: Vec<WaitingInfo> =
-            m.members.iter().filter(|(_, mem)| !mem.admitted).map(|(id, mem)| WaitingInfo { id: *id, display_name: mem.display_name.clone() }).collect();
+        let waiting: Vec<WaitingInfo> = m
+            .members
+            .iter()
+            .filter(|(_, mem)| !mem.admitted)
+            .map(|(id, mem)| WaitingInfo { id: *id, display_name: mem.display_name.clone() })
+            .collect();
         let targets: Vec<(ConnId, bool)> = m.members.values().filter(|mem| mem.admitted).map(|mem| (mem.conn, mem.moderator)).collect();
         let (grouped_id, locked) = (m.info.id.clone(), m.locked);
         for (conn, moderator) in targets {
             let waiting = if moderator { waiting.clone() } else { Vec::new() };
-            self.send(conn, ServerMsg::Participants { meeting_id: grouped_id.clone(), locked, participants: participants.clone(), waiting });
+            self.send(
+                conn,
+                ServerMsg::Participants { meeting_id: grouped_id.clone(), locked, participants: participants.clone(), waiting },
+            );
         }
     }
 }

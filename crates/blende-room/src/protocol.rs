@@ -55,13 +55,24 @@ impl fmt::Debug for Secret {
 #[non_exhaustive]
 pub enum ClientMsg {
     /// First message on every connection.
-    Hello { protocol: u32 },
+    Hello {
+        protocol: u32,
+    },
     /// Authenticate as a moderator with the secret `blende-server admin add-moderator` printed.
-    AuthModerator { token: Secret },
+    AuthModerator {
+        token: Secret,
+    },
     /// Ask to join a meeting; ends in the lobby (or admitted directly when the lobby is off).
-    Join { meeting_id: String, password: Secret, display_name: String },
+    Join {
+        meeting_id: String,
+        password: Secret,
+        display_name: String,
+    },
     /// A moderator enters a meeting: no password, no lobby.
-    EnterMeeting { meeting_id: String, display_name: String },
+    EnterMeeting {
+        meeting_id: String,
+        display_name: String,
+    },
     /// A moderator creates (and optionally schedules) a meeting.
     CreateMeeting {
         title: String,
@@ -72,20 +83,42 @@ pub enum ClientMsg {
         #[serde(default)]
         lobby: Option<bool>,
     },
-    ExportInvitation { meeting_id: String },
-    Admit { participant: ParticipantId },
-    Deny { participant: ParticipantId },
-    Remove { participant: ParticipantId },
-    GrantPresenter { participant: ParticipantId },
-    RevokePresenter { participant: ParticipantId },
+    ExportInvitation {
+        meeting_id: String,
+    },
+    Admit {
+        participant: ParticipantId,
+    },
+    Deny {
+        participant: ParticipantId,
+    },
+    Remove {
+        participant: ParticipantId,
+    },
+    GrantPresenter {
+        participant: ParticipantId,
+    },
+    RevokePresenter {
+        participant: ParticipantId,
+    },
     Lock {},
     Unlock {},
     End {},
     ShareStart {},
     ShareStop {},
-    DocumentOffer { name: String, size_bytes: u64, sha256: String },
-    Offer { to: ParticipantId, sdp: String },
-    Answer { to: ParticipantId, sdp: String },
+    DocumentOffer {
+        name: String,
+        size_bytes: u64,
+        sha256: String,
+    },
+    Offer {
+        to: ParticipantId,
+        sdp: String,
+    },
+    Answer {
+        to: ParticipantId,
+        sdp: String,
+    },
     Candidate {
         to: ParticipantId,
         candidate: String,
@@ -95,7 +128,10 @@ pub enum ClientMsg {
         sdp_mline_index: Option<u16>,
     },
     /// The sender's own devices; there is no field to name anyone else.
-    DeviceState { camera: bool, microphone: bool },
+    DeviceState {
+        camera: bool,
+        microphone: bool,
+    },
     Leave {},
     Ping {},
 }
@@ -257,9 +293,18 @@ pub enum ErrorCode {
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ServerMsg {
-    Welcome { protocol: u32, max_message_bytes: usize },
-    Authenticated { moderator_id: String },
-    Lobby { state: LobbyState, meeting_id: String, participant_id: ParticipantId },
+    Welcome {
+        protocol: u32,
+        max_message_bytes: usize,
+    },
+    Authenticated {
+        moderator_id: String,
+    },
+    Lobby {
+        state: LobbyState,
+        meeting_id: String,
+        participant_id: ParticipantId,
+    },
     /// Sent to every admitted member whenever the roster changes; `waiting` is only filled
     /// for moderators.
     Participants {
@@ -268,26 +313,57 @@ pub enum ServerMsg {
         participants: Vec<ParticipantInfo>,
         waiting: Vec<WaitingInfo>,
     },
-    MeetingCreated { meeting: MeetingInfo, password: Secret, invitation: Invitation },
-    Invitation { meeting: MeetingInfo, invitation: Invitation },
+    MeetingCreated {
+        meeting: MeetingInfo,
+        password: Secret,
+        invitation: Invitation,
+    },
+    Invitation {
+        meeting: MeetingInfo,
+        invitation: Invitation,
+    },
     /// A request that has no other reply succeeded.
-    Done { request: String },
+    Done {
+        request: String,
+    },
     Removed {},
     Ended {},
-    Share { from: ParticipantId, active: bool },
-    DocumentOffered { from: ParticipantId, name: String, size_bytes: u64, sha256: String },
-    Offer { from: ParticipantId, sdp: String },
-    Answer { from: ParticipantId, sdp: String },
+    Share {
+        from: ParticipantId,
+        active: bool,
+    },
+    DocumentOffered {
+        from: ParticipantId,
+        name: String,
+        size_bytes: u64,
+        sha256: String,
+    },
+    Offer {
+        from: ParticipantId,
+        sdp: String,
+    },
+    Answer {
+        from: ParticipantId,
+        sdp: String,
+    },
     Candidate {
         from: ParticipantId,
         candidate: String,
         sdp_mid: Option<String>,
         sdp_mline_index: Option<u16>,
     },
-    IceServers { servers: Vec<IceServer> },
+    IceServers {
+        servers: Vec<IceServer>,
+    },
     /// For Janus-backed rooms: what the client's Janus adapter needs to join. The client
     /// publishes with feed id `feed` (its participant id), so the server can moderate it.
-    Janus { url: String, room: u64, pin: Secret, token: Secret, feed: ParticipantId },
+    Janus {
+        url: String,
+        room: u64,
+        pin: Secret,
+        token: Secret,
+        feed: ParticipantId,
+    },
     Error {
         code: ErrorCode,
         message: String,
@@ -305,7 +381,9 @@ impl ServerMsg {
 
     pub fn to_json(&self) -> String {
         // Serialising these plain structs cannot fail; fall back to a fixed error just in case.
-        serde_json::to_string(self).unwrap_or_else(|_| r#"{"type":"error","code":"internal","message":"serialisation failed","request":null,"retry_after_ms":null}"#.to_owned())
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"type":"error","code":"internal","message":"serialisation failed","request":null,"retry_after_ms":null}"#.to_owned()
+        })
     }
 }
 

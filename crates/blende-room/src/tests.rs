@@ -7,7 +7,7 @@ use blende_meeting::{EntropySource, MeetingError};
 use proptest::prelude::*;
 
 use crate::limiter::{LimitPolicy, LimiterConfig};
-use crate::protocol::{ClientMsg, ErrorCode, LobbyState, ParticipantId, Role, Secret, ServerMsg, CLIENT_KINDS};
+use crate::protocol::{CLIENT_KINDS, ClientMsg, ErrorCode, LobbyState, ParticipantId, Role, Secret, ServerMsg};
 use crate::{ConnId, ConnRole, Output, Room, RoomConfig, StoreCmd, Verify, VerifyOutcome};
 
 /// Deterministic entropy: a byte counter.
@@ -66,7 +66,9 @@ impl Harness {
 
     fn verify(verify: &Verify) -> VerifyOutcome {
         match verify {
-            Verify::MeetingPassword { password_hash: Some(h), password } if *h == format!("hash:{}", password.expose()) => VerifyOutcome::PasswordOk,
+            Verify::MeetingPassword { password_hash: Some(h), password } if *h == format!("hash:{}", password.expose()) => {
+                VerifyOutcome::PasswordOk
+            }
             Verify::ModeratorToken { token } if token.expose() == TOKEN => VerifyOutcome::Moderator { moderator_id: "mod1".into() },
             _ => VerifyOutcome::Refused,
         }
@@ -123,7 +125,15 @@ impl Harness {
 
     /// Creates a meeting; returns (grouped id, grouped password).
     fn create(&mut self, moderator: ConnId, lobby: bool) -> (String, String) {
-        self.send(moderator, ClientMsg::CreateMeeting { title: "Rat".into(), starts_at_unix: Some(1_769_506_200), duration_min: Some(30), lobby: Some(lobby) });
+        self.send(
+            moderator,
+            ClientMsg::CreateMeeting {
+                title: "Rat".into(),
+                starts_at_unix: Some(1_769_506_200),
+                duration_min: Some(30),
+                lobby: Some(lobby),
+            },
+        );
         match self.last_to(moderator) {
             Some(ServerMsg::MeetingCreated { meeting, password, .. }) => (meeting.id.clone(), password.expose().to_owned()),
             other => panic!("no meeting: {other:?}"),
@@ -283,7 +293,13 @@ fn role_matrix_every_kind_by_every_role() {
             } else {
                 assert!(refusal.is_some(), "{kind} by {role:?} must be refused: {replies:?}");
                 assert_eq!(w.h.room.digest(), before, "refused {kind} by {role:?} changed state");
-                let others: Vec<_> = out.iter().filter(|o| !matches!(o, Output::Send { conn, .. } if *conn == sender) && !matches!(o, Output::Event(crate::RoomEvent::ShareRefused { .. }))).collect();
+                let others: Vec<_> = out
+                    .iter()
+                    .filter(|o| {
+                        !matches!(o, Output::Send { conn, .. } if *conn == sender)
+                            && !matches!(o, Output::Event(crate::RoomEvent::ShareRefused { .. }))
+                    })
+                    .collect();
                 assert!(others.is_empty(), "refused {kind} by {role:?} had effects: {others:?}");
             }
             checked += 1;
@@ -383,7 +399,10 @@ fn relay_only_between_admitted_members_of_one_meeting() {
     // Another meeting's member is unknown here.
     let (id2, pw2) = w.h.create(w.moderator_idle, false);
     let other = w.h.join([10, 0, 0, 7], &id2, &pw2);
-    assert!(matches!(w.h.log.iter().rev().find(|(c, m)| *c == other && matches!(m, ServerMsg::Lobby { .. })), Some((_, ServerMsg::Lobby { state: LobbyState::Admitted, .. }))));
+    assert!(matches!(
+        w.h.log.iter().rev().find(|(c, m)| *c == other && matches!(m, ServerMsg::Lobby { .. })),
+        Some((_, ServerMsg::Lobby { state: LobbyState::Admitted, .. }))
+    ));
     let other_pid = w.h.pid(other);
     w.h.send(w.participant, ClientMsg::Candidate { to: other_pid, candidate: "c".into(), sdp_mid: None, sdp_mline_index: None });
     assert!(matches!(w.h.last_to(w.participant), Some(ServerMsg::Error { code: ErrorCode::UnknownParticipant, .. })));
@@ -407,8 +426,20 @@ fn wrong_password_and_unknown_meeting_get_the_same_answer() {
 
 fn quick_limits() -> LimiterConfig {
     LimiterConfig {
-        per_address: LimitPolicy { free_failures: 3, backoff_base: Duration::from_millis(100), backoff_max: Duration::from_secs(1), lockout_failures: 10, lockout: Duration::from_secs(60) },
-        per_meeting: LimitPolicy { free_failures: 5, backoff_base: Duration::from_millis(100), backoff_max: Duration::from_secs(1), lockout_failures: 20, lockout: Duration::from_secs(60) },
+        per_address: LimitPolicy {
+            free_failures: 3,
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(1),
+            lockout_failures: 10,
+            lockout: Duration::from_secs(60),
+        },
+        per_meeting: LimitPolicy {
+            free_failures: 5,
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(1),
+            lockout_failures: 20,
+            lockout: Duration::from_secs(60),
+        },
         max_entries: 10_000,
     }
 }
@@ -419,12 +450,16 @@ fn brute_force_on_virtual_time() {
     let m = h.moderator();
     let (id, pw) = h.create(m, false);
     let attacker = h.hello([192, 0, 2, 1]);
-    let mut ids: Vec<String> = (0..99).map(|i| format!("{:04}", i).replace('0', "a").replace('1', "b")).map(|s| format!("zzzz-zzzz-{s}")).collect();
+    let mut ids: Vec<String> =
+        (0..99).map(|i| format!("{:04}", i).replace('0', "a").replace('1', "b")).map(|s| format!("zzzz-zzzz-{s}")).collect();
     ids.push(id.clone());
     let (mut refused, mut limited) = (0, 0);
     for i in 0..1000 {
         let target = &ids[i % ids.len()];
-        h.send(attacker, ClientMsg::Join { meeting_id: target.clone(), password: Secret::new("wrongwrongwrongw"), display_name: "x".into() });
+        h.send(
+            attacker,
+            ClientMsg::Join { meeting_id: target.clone(), password: Secret::new("wrongwrongwrongw"), display_name: "x".into() },
+        );
         match h.last_to(attacker) {
             Some(ServerMsg::Error { code: ErrorCode::JoinRefused, .. }) => refused += 1,
             Some(ServerMsg::Error { code: ErrorCode::RateLimited, .. }) => limited += 1,
@@ -441,7 +476,11 @@ fn brute_force_on_virtual_time() {
     // After the window, from another address, the right password works.
     h.now += Duration::from_secs(61);
     let good = h.join([192, 0, 2, 2], &id, &pw);
-    assert!(matches!(h.last_to(good), Some(ServerMsg::Participants { .. }) | Some(ServerMsg::Lobby { state: LobbyState::Admitted, .. })), "{:?}", h.last_to(good));
+    assert!(
+        matches!(h.last_to(good), Some(ServerMsg::Participants { .. }) | Some(ServerMsg::Lobby { state: LobbyState::Admitted, .. })),
+        "{:?}",
+        h.last_to(good)
+    );
     assert_eq!(h.room.role(good), Some(ConnRole::Participant));
 }
 
@@ -454,7 +493,10 @@ fn hammering_during_back_off_ends_in_lockout() {
     let attacker = h.hello([192, 0, 2, 5]);
     // 1,000 attempts within one millisecond of virtual time: the back-off never expires.
     for _ in 0..1000 {
-        h.send(attacker, ClientMsg::Join { meeting_id: "zzzz-zzzz-zzzz".into(), password: Secret::new("wrongwrongwrongw"), display_name: "x".into() });
+        h.send(
+            attacker,
+            ClientMsg::Join { meeting_id: "zzzz-zzzz-zzzz".into(), password: Secret::new("wrongwrongwrongw"), display_name: "x".into() },
+        );
     }
     // Well after every back-off, still inside the lockout: the right password is refused.
     h.now += cfg.per_address.backoff_max * 4;
@@ -531,9 +573,15 @@ fn pick(kind: u8, target: u64, meeting: &str, pw: &str) -> ClientMsg {
     match kind {
         0 => ClientMsg::Hello { protocol: 1 },
         1 => ClientMsg::AuthModerator { token: Secret::new(if target.is_multiple_of(2) { TOKEN } else { "nope" }) },
-        2 => ClientMsg::Join { meeting_id: meeting.into(), password: Secret::new(if target.is_multiple_of(3) { "nope" } else { pw }), display_name: "R".into() },
+        2 => ClientMsg::Join {
+            meeting_id: meeting.into(),
+            password: Secret::new(if target.is_multiple_of(3) { "nope" } else { pw }),
+            display_name: "R".into(),
+        },
         3 => ClientMsg::EnterMeeting { meeting_id: meeting.into(), display_name: "M".into() },
-        4 => ClientMsg::CreateMeeting { title: "t".into(), starts_at_unix: None, duration_min: None, lobby: Some(target.is_multiple_of(2)) },
+        4 => {
+            ClientMsg::CreateMeeting { title: "t".into(), starts_at_unix: None, duration_min: None, lobby: Some(target.is_multiple_of(2)) }
+        }
         5 => ClientMsg::ExportInvitation { meeting_id: meeting.into() },
         6 => ClientMsg::Admit { participant: p },
         7 => ClientMsg::Deny { participant: p },

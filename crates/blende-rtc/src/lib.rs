@@ -49,17 +49,30 @@ pub enum ConnectionState {
 pub enum RtcEvent {
     State(ConnectionState),
     /// A remote track appeared (subscriber side).
-    TrackStarted { track_id: String, kind: MediaKind },
+    TrackStarted {
+        track_id: String,
+        kind: MediaKind,
+    },
     /// A decoded picture from a remote track.
-    Video { track_id: String, frame: VideoFrame },
+    Video {
+        track_id: String,
+        frame: VideoFrame,
+    },
     /// A decoded 20 ms audio block from a remote track.
-    Audio { track_id: String, frame: AudioFrame },
+    Audio {
+        track_id: String,
+        frame: AudioFrame,
+    },
     /// A remote track ended.
-    TrackEnded { track_id: String },
+    TrackEnded {
+        track_id: String,
+    },
     /// The far end asked for a keyframe (PLI or FIR); the video encoder will make one.
     KeyframeRequested,
     /// The congestion controller's new target for the video encoder.
-    TargetBitrate { bitrate_bps: u64 },
+    TargetBitrate {
+        bitrate_bps: u64,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,4 +95,3 @@ impl From<webrtc::error::Error> for RtcError {
         RtcError::WebRtc(e.to_string())
     }
 }
-

@@ -5,29 +5,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use blende_media::{
-    AudioFrame, ContentKind, OpusConfig, OpusEncoder, VideoFrame, vp8::Vp8Encoder, vp8::Vp8EncoderConfig,
-};
+use blende_media::{AudioFrame, ContentKind, OpusConfig, OpusEncoder, VideoFrame, vp8::Vp8Encoder, vp8::Vp8EncoderConfig};
 use bytes::Bytes;
 use rtc::interceptor::{
-    Attribute, BandwidthEstimator, EstimatorStats, Gcc, Interceptor, Packet, PacketReport, Slot,
-    StreamInfo, TaggedPacket,
+    Attribute, BandwidthEstimator, EstimatorStats, Gcc, Interceptor, Packet, PacketReport, Slot, StreamInfo, TaggedPacket,
 };
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::{RTCConfigurationBuilder, RTCIceTransportPolicy};
 use rtc::peer_connection::configuration::interceptor_registry::{
     CongestionFeedback, Registry, configure_congestion_control, register_default_interceptors,
 };
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine};
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::{RTCConfigurationBuilder, RTCIceTransportPolicy};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::RTCIceServer;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
@@ -36,8 +32,7 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
-    RTCPeerConnectionState,
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
 };
 use webrtc::peer_connection::{RTCStatsReportEntry, StatsSelector};
 use webrtc::rtp_transceiver::RtpSender;
@@ -172,18 +167,9 @@ impl Peer {
             RTCPFeedback { typ: "nack".into(), parameter: "pli".into() },
             RTCPFeedback { typ: "ccm".into(), parameter: "fir".into() },
         ];
+        media_engine.register_codec(RTCRtpCodecParameters { rtp_codec: opus_codec(), payload_type: OPUS_PT }, RtpCodecKind::Audio)?;
         media_engine.register_codec(
-            RTCRtpCodecParameters {
-                rtp_codec: opus_codec(),
-                payload_type: OPUS_PT,
-            },
-            RtpCodecKind::Audio,
-        )?;
-        media_engine.register_codec(
-            RTCRtpCodecParameters {
-                rtp_codec: RTCRtpCodec { rtcp_feedback: video_feedback, ..vp8_codec() },
-                payload_type: VIDEO_PT,
-            },
+            RTCRtpCodecParameters { rtp_codec: RTCRtpCodec { rtcp_feedback: video_feedback, ..vp8_codec() }, payload_type: VIDEO_PT },
             RtpCodecKind::Video,
         )?;
 
@@ -222,22 +208,14 @@ impl Peer {
             }))
             .collect::<Vec<_>>();
         let transport_policy = if config.relay_only { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All };
-        let rtc_config = RTCConfigurationBuilder::new()
-            .with_ice_servers(ice_servers)
-            .with_ice_transport_policy(transport_policy)
-            .build();
+        let rtc_config = RTCConfigurationBuilder::new().with_ice_servers(ice_servers).with_ice_transport_policy(transport_policy).build();
         // mDNS on by default breaks build() where there is no multicast route (namespaces).
-        let setting_engine = SettingEngineBuilder::new()
-            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
-            .build();
+        let setting_engine = SettingEngineBuilder::new().with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled).build();
 
         let gathered = Arc::new(Notify::new());
         let gathering_done = Arc::new(AtomicBool::new(false));
-        let handler = Arc::new(Handler {
-            events: events_tx.clone(),
-            gathered: Arc::clone(&gathered),
-            gathering_done: Arc::clone(&gathering_done),
-        });
+        let handler =
+            Arc::new(Handler { events: events_tx.clone(), gathered: Arc::clone(&gathered), gathering_done: Arc::clone(&gathering_done) });
         let bind = config.ice_bind_ip.map_or_else(|| "0.0.0.0:0".to_owned(), |ip| format!("{ip}:0"));
         let pc = PeerConnectionBuilder::new()
             .with_configuration(rtc_config)
@@ -263,28 +241,14 @@ impl Peer {
             for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
                 pc.add_transceiver_from_kind(
                     kind,
-                    Some(RTCRtpTransceiverInit {
-                        direction: RTCRtpTransceiverDirection::Recvonly,
-                        ..Default::default()
-                    }),
+                    Some(RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() }),
                 )
                 .await?;
             }
         }
         let (closed_tx, _) = watch::channel(false);
         Ok((
-            Self {
-                pc,
-                role: config.role,
-                gathered,
-                gathering_done,
-                video,
-                audio,
-                control,
-                config,
-                events: events_tx,
-                closed_tx,
-            },
+            Self { pc, role: config.role, gathered, gathering_done, video, audio, control, config, events: events_tx, closed_tx },
             events_rx,
         ))
     }
@@ -384,10 +348,7 @@ impl Peer {
     pub async fn selected_candidate_types(&self) -> Option<(String, Option<String>)> {
         let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;
         let selected = report.transport().map(|t| t.selected_candidate_pair_id.clone()).unwrap_or_default();
-        let pair = report
-            .candidate_pairs()
-            .find(|p| p.stats.id == selected)
-            .or_else(|| report.candidate_pairs().find(|p| p.nominated))?;
+        let pair = report.candidate_pairs().find(|p| p.stats.id == selected).or_else(|| report.candidate_pairs().find(|p| p.nominated))?;
         // rtc 0.21.1 names candidate entries `RTCLocalIceCandidate_<id>` /
         // `RTCRemoteIceCandidate_<id>` but a pair's ids are the bare candidate ids.
         let find = |id: &str, prefix: &str| {
@@ -734,8 +695,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet {
-            let requests: Vec<Box<dyn rtc::rtcp::Packet>> =
-                packets.iter().filter(|p| is_keyframe_request(p.as_ref())).cloned().collect();
+            let requests: Vec<Box<dyn rtc::rtcp::Packet>> = packets.iter().filter(|p| is_keyframe_request(p.as_ref())).cloned().collect();
             if requests.is_empty() {
                 return Ok(());
             }

@@ -21,9 +21,7 @@ use crate::{MediaKind, RtcEvent};
 const PLI_INTERVAL: Duration = Duration::from_millis(500);
 
 fn now_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 pub(crate) async fn run(track: Arc<dyn TrackRemote>, track_id: String, kind: MediaKind, events: mpsc::Sender<RtcEvent>) {
@@ -50,7 +48,11 @@ pub(crate) struct Vp8Assembler {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Assembled {
     Nothing,
-    Frame { data: Bytes, timestamp: u32, keyframe: bool },
+    Frame {
+        data: Bytes,
+        timestamp: u32,
+        keyframe: bool,
+    },
     /// A loss was detected: ask for a keyframe.
     Lost,
 }

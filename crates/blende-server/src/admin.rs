@@ -25,7 +25,9 @@ enum AdminCmd {
         #[arg(long)]
         name: String,
     },
-    RemoveModerator { id: String },
+    RemoveModerator {
+        id: String,
+    },
     ListModerators,
     ListMeetings,
     /// Moderator actions, oldest first.
@@ -39,8 +41,12 @@ enum AdminCmd {
 
 #[derive(Debug, Subcommand)]
 enum SetCmd {
-    MaxParticipants { n: usize },
-    LobbyDefault { value: OnOff },
+    MaxParticipants {
+        n: usize,
+    },
+    LobbyDefault {
+        value: OnOff,
+    },
     /// TURN server(s) for coturn's shared-secret REST scheme (`use-auth-secret`).
     Turn {
         /// e.g. `turn:turn.example.org:3478?transport=udp`; repeat for several.
@@ -52,7 +58,9 @@ enum SetCmd {
         #[arg(long, default_value_t = 600)]
         ttl_s: u64,
     },
-    AuditRetentionDays { days: u64 },
+    AuditRetentionDays {
+        days: u64,
+    },
     /// Janus-backed rooms for meetings with at least `threshold` admitted members.
     Janus {
         /// The Janus HTTP API as the server reaches it, e.g. `http://127.0.0.1:8088/janus`.

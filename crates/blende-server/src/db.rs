@@ -57,7 +57,11 @@ impl Store {
         anyhow::ensure!(kind != "unknown", "database URL must start with sqlite: or postgres:");
         // SQLite serialises writers anyway; one connection avoids "database is locked".
         let max = if kind == "sqlite" { 1 } else { 8 };
-        let pool = AnyPoolOptions::new().max_connections(max).connect(&normalise_url(url)).await.with_context(|| format!("opening the {kind} database"))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .connect(&normalise_url(url))
+            .await
+            .with_context(|| format!("opening the {kind} database"))?;
         MIGRATOR.run(&pool).await.context("running database migrations")?;
         Ok(Store { pool })
     }
@@ -132,9 +136,11 @@ impl Store {
     }
 
     pub async fn meetings(&self) -> Result<Vec<MeetingRecord>> {
-        let rows = sqlx::query("SELECT id, title, starts_at, duration_min, lobby, password_hash, created_by, ended_at FROM meetings ORDER BY created_at, id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, title, starts_at, duration_min, lobby, password_hash, created_by, ended_at FROM meetings ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(meeting_from_row).collect()
     }
 

@@ -13,7 +13,7 @@ use blende_room::{ConnId, Output, Room, RoomEvent, StoreCmd, Ticket, Verify, Ver
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::db::{unix_now, Store};
+use crate::db::{Store, unix_now};
 use crate::janus::{self, JanusConfig, JanusRoom};
 use crate::secrets::{self, Cost};
 use crate::turn::TurnConfig;
@@ -163,10 +163,14 @@ impl Hub {
                         Some((id, secret)) => (id.to_owned(), Secret::new(secret)),
                         None => (String::new(), Secret::new("")),
                     };
-                    let hash = if id.is_empty() { None } else { store.moderator_token_hash(&id).await.unwrap_or_else(|e| {
-                        warn!(error = %e, "moderator lookup failed");
+                    let hash = if id.is_empty() {
                         None
-                    }) };
+                    } else {
+                        store.moderator_token_hash(&id).await.unwrap_or_else(|e| {
+                            warn!(error = %e, "moderator lookup failed");
+                            None
+                        })
+                    };
                     let known = hash.is_some();
                     let ok = pool.verify(secret.expose().to_owned(), hash.unwrap_or_else(|| dummy.to_string())).await;
                     if ok && known { VerifyOutcome::Moderator { moderator_id: id } } else { VerifyOutcome::Refused }
@@ -261,7 +265,8 @@ impl Hub {
         }
         let mut fresh = Vec::new();
         if !self.janus_rooms.contains_key(meeting_id) {
-            let tokens: HashMap<ParticipantId, Secret> = members.iter().map(|(_, p)| Ok((*p, janus::new_token()?))).collect::<anyhow::Result<_>>()?;
+            let tokens: HashMap<ParticipantId, Secret> =
+                members.iter().map(|(_, p)| Ok((*p, janus::new_token()?))).collect::<anyhow::Result<_>>()?;
             let allowed: Vec<Secret> = tokens.values().cloned().collect();
             let room = janus::create_room(&cfg, &allowed, self.room.config().max_participants).await?;
             info!(meeting = %meeting_id, members = members.len(), "meeting moved to Janus");

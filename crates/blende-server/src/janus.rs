@@ -130,8 +130,13 @@ impl Session {
         let created = http("POST", &url.host_port, &url.path, Some(&json!({"janus": "create", "transaction": transaction()}))).await?;
         let session = created["data"]["id"].as_u64().ok_or_else(|| anyhow!("Janus did not create a session: {created}"))?;
         let path = format!("{}/{session}", url.path);
-        let attached =
-            http("POST", &url.host_port, &path, Some(&json!({"janus": "attach", "plugin": "janus.plugin.videoroom", "transaction": transaction()}))).await?;
+        let attached = http(
+            "POST",
+            &url.host_port,
+            &path,
+            Some(&json!({"janus": "attach", "plugin": "janus.plugin.videoroom", "transaction": transaction()})),
+        )
+        .await?;
         let handle = attached["data"]["id"].as_u64().ok_or_else(|| anyhow!("Janus did not attach the VideoRoom plugin: {attached}"))?;
         Ok(Session { host_port: url.host_port, base: url.path, session, handle })
     }
@@ -139,7 +144,8 @@ impl Session {
     /// A synchronous VideoRoom request; returns `plugindata.data`, or the plugin's error.
     async fn request(&self, body: Value) -> Result<Value> {
         let path = format!("{}/{}/{}", self.base, self.session, self.handle);
-        let reply = http("POST", &self.host_port, &path, Some(&json!({"janus": "message", "transaction": transaction(), "body": body}))).await?;
+        let reply =
+            http("POST", &self.host_port, &path, Some(&json!({"janus": "message", "transaction": transaction(), "body": body}))).await?;
         let data = reply["plugindata"]["data"].clone();
         if let Some(code) = data["error_code"].as_u64() {
             bail!("Janus VideoRoom error {code}: {}", data["error"].as_str().unwrap_or(""));
@@ -153,7 +159,8 @@ impl Session {
     /// An asynchronous request: the answer comes as an event on the session's long poll.
     async fn request_event(&self, body: Value) -> Result<Value> {
         let path = format!("{}/{}/{}", self.base, self.session, self.handle);
-        let ack = http("POST", &self.host_port, &path, Some(&json!({"janus": "message", "transaction": transaction(), "body": body}))).await?;
+        let ack =
+            http("POST", &self.host_port, &path, Some(&json!({"janus": "message", "transaction": transaction(), "body": body}))).await?;
         if ack["janus"] != "ack" {
             bail!("Janus refused the request: {ack}");
         }
@@ -258,7 +265,8 @@ mod tests {
         assert!(parse_http_url("https://x/janus").is_err());
         let v = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").expect("plain");
         assert_eq!(v, json!({}));
-        let v = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n").expect("chunked");
+        let v =
+            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n").expect("chunked");
         assert_eq!(v, json!({"a": 1}));
         assert!(parse_response(b"HTTP/1.1 500 Oops\r\n\r\n").is_err());
         assert!(random_room_id().expect("id") < 1 << 53);

@@ -113,7 +113,8 @@ fn main() -> Result<()> {
 }
 
 fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BLENDE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("BLENDE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
@@ -160,7 +161,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         (Some(cert), Some(key)) => Some(net::tls_acceptor(cert, key)?),
         _ => None,
     };
-    anyhow::ensure!(tls.is_some() || args.listen.ip().is_loopback(), "plain ws:// is only allowed on a loopback address; give --tls-cert and --tls-key");
+    anyhow::ensure!(
+        tls.is_some() || args.listen.ip().is_loopback(),
+        "plain ws:// is only allowed on a loopback address; give --tls-cert and --tls-key"
+    );
     let store = Store::open(&args.db).await?;
     let settings = settings(&store).await?;
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;

@@ -115,7 +115,8 @@ where
         // come within the handshake timeout.
         let mut first = true;
         loop {
-            let next = if first { tokio::time::timeout(HANDSHAKE_TIMEOUT, source.next()).await.ok().flatten() } else { source.next().await };
+            let next =
+                if first { tokio::time::timeout(HANDSHAKE_TIMEOUT, source.next()).await.ok().flatten() } else { source.next().await };
             first = false;
             let Some(msg) = next else { return };
             match msg {

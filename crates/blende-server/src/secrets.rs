@@ -6,12 +6,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::{anyhow, Result};
+use anyhow::{Result, anyhow};
 use argon2::password_hash::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::{mpsc, oneshot};
 use base64::Engine as _;
 use blende_meeting::{EntropySource, OsEntropy};
+use tokio::sync::{mpsc, oneshot};
 
 /// argon2id cost. The default is the OWASP/RFC 9106 second recommendation (19 MiB, t=2).
 #[derive(Clone, Copy, Debug)]

@@ -85,7 +85,17 @@ fn role_name(r: Role) -> &'static str {
 impl BlendeMachine {
     #[must_use]
     pub fn new(options: JoinOptions) -> Self {
-        let mut m = Self { options, phase: Phase::Hello, me: None, others: BTreeMap::new(), reported_joined: false, on_janus: false, waiting: Vec::new(), transmit: VecDeque::new(), events: VecDeque::new() };
+        let mut m = Self {
+            options,
+            phase: Phase::Hello,
+            me: None,
+            others: BTreeMap::new(),
+            reported_joined: false,
+            on_janus: false,
+            waiting: Vec::new(),
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+        };
         m.send(&ClientMsg::Hello { protocol: PROTOCOL_VERSION });
         m
     }
@@ -157,7 +167,8 @@ impl BlendeMachine {
                 }
             }
             ServerMsg::Participants { participants, waiting, .. } => {
-                let waiting: Vec<Participant> = waiting.into_iter().map(|w| Participant { id: w.id.0.to_string(), display: Some(w.display_name) }).collect();
+                let waiting: Vec<Participant> =
+                    waiting.into_iter().map(|w| Participant { id: w.id.0.to_string(), display: Some(w.display_name) }).collect();
                 if waiting != self.waiting {
                     self.waiting.clone_from(&waiting);
                     self.events.push_back(SignalEvent::Waiting { participants: waiting });
@@ -197,8 +208,7 @@ impl BlendeMachine {
             ServerMsg::Error { code, message, .. } => {
                 // Before we are in, every refusal ends the attempt; inside, a refused request
                 // (say, a share without the presenter role) does not end the call.
-                let fatal = self.phase != Phase::InMeeting
-                    || matches!(code, ErrorCode::MeetingEnded | ErrorCode::UnsupportedVersion);
+                let fatal = self.phase != Phase::InMeeting || matches!(code, ErrorCode::MeetingEnded | ErrorCode::UnsupportedVersion);
                 let text = format!("room server: {message}");
                 if fatal {
                     self.close(SignalEvent::Error { message: text, fatal: true });
@@ -222,11 +232,13 @@ impl BlendeMachine {
             }
         }
         let me = self.me;
-        let mut current: BTreeMap<ParticipantId, ParticipantInfo> = list.into_iter().filter(|p| Some(p.id) != me).map(|p| (p.id, p)).collect();
+        let mut current: BTreeMap<ParticipantId, ParticipantInfo> =
+            list.into_iter().filter(|p| Some(p.id) != me).map(|p| (p.id, p)).collect();
         if self.on_janus {
             // Janus reports who publishes (and our own `Joined`); only roles come from here.
         } else if !self.reported_joined {
-            let participants = current.values().map(|p| Participant { id: p.id.0.to_string(), display: Some(p.display_name.clone()) }).collect();
+            let participants =
+                current.values().map(|p| Participant { id: p.id.0.to_string(), display: Some(p.display_name.clone()) }).collect();
             self.events.push_back(SignalEvent::Joined { participant_id: me.map(|m| m.0.to_string()).unwrap_or_default(), participants });
             for id in current.keys() {
                 self.events.push_back(SignalEvent::PublishTo { peer: id.0.to_string() });
@@ -234,7 +246,10 @@ impl BlendeMachine {
         } else {
             for (id, p) in &current {
                 if !self.others.contains_key(id) {
-                    self.events.push_back(SignalEvent::ParticipantJoined(Participant { id: id.0.to_string(), display: Some(p.display_name.clone()) }));
+                    self.events.push_back(SignalEvent::ParticipantJoined(Participant {
+                        id: id.0.to_string(),
+                        display: Some(p.display_name.clone()),
+                    }));
                     self.events.push_back(SignalEvent::PublishTo { peer: id.0.to_string() });
                 }
             }
@@ -289,7 +304,10 @@ impl BlendeMachine {
             // In a mesh nobody subscribes: the others offer on their own.
             SignalCommand::Subscribe { .. } | SignalCommand::Unsubscribe { .. } => {}
             SignalCommand::Publish { .. } | SignalCommand::Unpublish | SignalCommand::OfferSubscription { .. } => {
-                self.events.push_back(SignalEvent::Error { message: "a Blende room publishes to each participant (PublishTo)".into(), fatal: false });
+                self.events.push_back(SignalEvent::Error {
+                    message: "a Blende room publishes to each participant (PublishTo)".into(),
+                    fatal: false,
+                });
             }
         }
     }
@@ -362,7 +380,12 @@ pub async fn create_meeting(url: &ServerUrl, moderator_token: &str, meeting: New
     let steps = [
         ClientMsg::Hello { protocol: PROTOCOL_VERSION },
         ClientMsg::AuthModerator { token: Secret::new(moderator_token) },
-        ClientMsg::CreateMeeting { title: meeting.title, starts_at_unix: meeting.starts_at_unix, duration_min: meeting.duration_min, lobby: meeting.lobby },
+        ClientMsg::CreateMeeting {
+            title: meeting.title,
+            starts_at_unix: meeting.starts_at_unix,
+            duration_min: meeting.duration_min,
+            lobby: meeting.lobby,
+        },
     ];
     let exchange = async {
         for step in steps {
@@ -388,7 +411,9 @@ pub async fn create_meeting(url: &ServerUrl, moderator_token: &str, meeting: New
         }
         Err(SignalError::Protocol("no meeting_created answer".into()))
     };
-    tokio::time::timeout(std::time::Duration::from_secs(10), exchange).await.map_err(|_| SignalError::Protocol("no answer within 10 s".into()))?
+    tokio::time::timeout(std::time::Duration::from_secs(10), exchange)
+        .await
+        .map_err(|_| SignalError::Protocol("no answer within 10 s".into()))?
 }
 
 #[cfg(test)]
@@ -396,7 +421,12 @@ mod tests {
     use super::*;
 
     fn machine() -> BlendeMachine {
-        BlendeMachine::new(JoinOptions { room: Some("k7dm3xqa9fhp".into()), password: Some("pw".into()), display_name: "Ada".into(), moderator_token: None })
+        BlendeMachine::new(JoinOptions {
+            room: Some("k7dm3xqa9fhp".into()),
+            password: Some("pw".into()),
+            display_name: "Ada".into(),
+            moderator_token: None,
+        })
     }
 
     fn sent(m: &mut BlendeMachine) -> Vec<serde_json::Value> {
@@ -412,7 +442,8 @@ mod tests {
     }
 
     fn participants(list: &[serde_json::Value]) -> String {
-        serde_json::json!({"type": "participants", "meeting_id": "k7dm3xqa9fhp", "locked": false, "participants": list, "waiting": []}).to_string()
+        serde_json::json!({"type": "participants", "meeting_id": "k7dm3xqa9fhp", "locked": false, "participants": list, "waiting": []})
+            .to_string()
     }
 
     #[test]
@@ -431,7 +462,10 @@ mod tests {
         m.handle_message(r#"{"type":"lobby","state":"admitted","meeting_id":"k7dm3xqa9fhp","participant_id":7}"#).expect("admitted");
         m.handle_message(&participants(&[info(3, "Bob"), info(7, "Ada")])).expect("list");
         let ev = events(&mut m);
-        assert!(ev.contains(&SignalEvent::Joined { participant_id: "7".into(), participants: vec![Participant { id: "3".into(), display: Some("Bob".into()) }] }));
+        assert!(ev.contains(&SignalEvent::Joined {
+            participant_id: "7".into(),
+            participants: vec![Participant { id: "3".into(), display: Some("Bob".into()) }]
+        }));
         assert!(ev.contains(&SignalEvent::PublishTo { peer: "3".into() }));
         // Someone new: joined + offer; someone gone: left.
         m.handle_message(&participants(&[info(7, "Ada"), info(9, "Cem")])).expect("list");
@@ -458,7 +492,10 @@ mod tests {
         assert!(m.handle_message(r#"{"type":"offer","from":"x"}"#).is_err());
         assert!(events(&mut m).is_empty());
         m.handle_message(r#"{"type":"error","code":"join_refused","message":"unknown meeting or wrong password","request":"join","retry_after_ms":null}"#).expect("error");
-        assert_eq!(events(&mut m), vec![SignalEvent::Error { message: "room server: unknown meeting or wrong password".into(), fatal: true }]);
+        assert_eq!(
+            events(&mut m),
+            vec![SignalEvent::Error { message: "room server: unknown meeting or wrong password".into(), fatal: true }]
+        );
         assert!(m.is_closed());
     }
 
@@ -504,7 +541,13 @@ mod tests {
         let ev = events(&mut m);
         assert_eq!(
             ev,
-            vec![SignalEvent::MovedToJanus(JanusRoom { url: "janus+ws://127.0.0.1:8188/".into(), room: 4711, pin: "p1n".into(), token: "t0k".into(), feed: 7 })]
+            vec![SignalEvent::MovedToJanus(JanusRoom {
+                url: "janus+ws://127.0.0.1:8188/".into(),
+                room: 4711,
+                pin: "p1n".into(),
+                token: "t0k".into(),
+                feed: 7
+            })]
         );
         let shown = format!("{ev:?}");
         assert!(!shown.contains("p1n") && !shown.contains("t0k"), "secrets in debug output: {shown}");

@@ -478,10 +478,8 @@ impl JanusMachine {
                 self.participant_id = data.get("id").and_then(id_key);
                 self.private_id = data.get("private_id").cloned();
                 let participants = self.learn_publishers(data.get("publishers"));
-                self.events.push_back(SignalEvent::Joined {
-                    participant_id: self.participant_id.clone().unwrap_or_default(),
-                    participants,
-                });
+                self.events
+                    .push_back(SignalEvent::Joined { participant_id: self.participant_id.clone().unwrap_or_default(), participants });
                 if let Some(sdp) = self.queued_publish.take() {
                     self.publish(sdp);
                 }
@@ -570,7 +568,8 @@ mod tests {
         assert_eq!(attach["janus"], "attach");
         assert_eq!(attach["plugin"], PLUGIN);
         assert_eq!(attach["session_id"], 11);
-        m.handle_message(&json!({"janus": "success", "transaction": tx(&attach), "session_id": 11, "data": {"id": 22}}).to_string()).expect("ok");
+        m.handle_message(&json!({"janus": "success", "transaction": tx(&attach), "session_id": 11, "data": {"id": 22}}).to_string())
+            .expect("ok");
         let join = sent(&mut m);
         assert_eq!(join["body"]["request"], "join");
         assert_eq!(join["body"]["ptype"], "publisher");
@@ -607,15 +606,23 @@ mod tests {
         let attach = sent(&mut m);
         m.handle_message(&json!({"janus": "success", "transaction": tx(&attach), "data": {"id": 2}}).to_string()).expect("ok");
         let join = sent(&mut m);
-        m.handle_message(&json!({"janus": "event", "transaction": tx(&join), "sender": 2,
-            "plugindata": {"plugin": PLUGIN, "data": {"videoroom": "joined", "id": 3, "publishers": []}}}).to_string()).expect("ok");
+        m.handle_message(
+            &json!({"janus": "event", "transaction": tx(&join), "sender": 2,
+            "plugindata": {"plugin": PLUGIN, "data": {"videoroom": "joined", "id": 3, "publishers": []}}})
+            .to_string(),
+        )
+        .expect("ok");
         let publish = sent(&mut m);
         assert_eq!(publish["body"]["request"], "publish");
         assert_eq!(publish["jsep"]["type"], "offer");
         assert_eq!(publish["jsep"]["sdp"], "v=0 offer");
-        m.handle_message(&json!({"janus": "event", "transaction": tx(&publish), "sender": 2,
+        m.handle_message(
+            &json!({"janus": "event", "transaction": tx(&publish), "sender": 2,
             "plugindata": {"plugin": PLUGIN, "data": {"videoroom": "event", "configured": "ok"}},
-            "jsep": {"type": "answer", "sdp": "v=0 answer"}}).to_string()).expect("ok");
+            "jsep": {"type": "answer", "sdp": "v=0 answer"}})
+            .to_string(),
+        )
+        .expect("ok");
         let events: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
         assert!(events.contains(&SignalEvent::PublishAnswer { sdp: "v=0 answer".into() }), "{events:?}");
         m.handle_message(&json!({"janus": "webrtcup", "session_id": 1, "sender": 2}).to_string()).expect("ok");
@@ -625,7 +632,8 @@ mod tests {
     #[test]
     fn acl_token_and_feed_id_go_into_every_join() {
         let now = Instant::now();
-        let options = JoinOptions { room: Some("88".into()), password: Some("pin".into()), display_name: "A".into(), moderator_token: None };
+        let options =
+            JoinOptions { room: Some("88".into()), password: Some("pin".into()), display_name: "A".into(), moderator_token: None };
         let access = JanusAccess { token: Some("tok3n".into()), feed: Some(7) };
         assert!(!format!("{access:?}").contains("tok3n"));
         let mut m = JanusMachine::with_access(options, access);
@@ -636,10 +644,17 @@ mod tests {
         m.handle_message(&json!({"janus": "success", "transaction": tx(&attach), "data": {"id": 2}}).to_string()).expect("ok");
         let join = sent(&mut m);
         assert_eq!((join["body"]["ptype"].as_str(), join["body"]["room"].as_u64()), (Some("publisher"), Some(88)));
-        assert_eq!((join["body"]["token"].as_str(), join["body"]["id"].as_u64(), join["body"]["pin"].as_str()), (Some("tok3n"), Some(7), Some("pin")));
-        m.handle_message(&json!({"janus": "event", "transaction": tx(&join), "sender": 2,
+        assert_eq!(
+            (join["body"]["token"].as_str(), join["body"]["id"].as_u64(), join["body"]["pin"].as_str()),
+            (Some("tok3n"), Some(7), Some("pin"))
+        );
+        m.handle_message(
+            &json!({"janus": "event", "transaction": tx(&join), "sender": 2,
             "plugindata": {"plugin": PLUGIN, "data": {"videoroom": "joined", "room": 88, "id": 7, "private_id": 9,
-                "publishers": [{"id": 8, "display": "B"}]}}}).to_string()).expect("ok");
+                "publishers": [{"id": 8, "display": "B"}]}}})
+            .to_string(),
+        )
+        .expect("ok");
         assert!(matches!(m.poll_event(), Some(SignalEvent::Joined { participant_id, .. }) if participant_id == "7"));
         m.handle_command(SignalCommand::Subscribe { feed: "8".into() });
         let attach = sent(&mut m);
@@ -662,9 +677,13 @@ mod tests {
         assert_eq!(join["body"]["ptype"], "subscriber");
         assert_eq!(join["body"]["streams"][0]["feed"], 555);
         assert_eq!(join["body"]["private_id"], 4242);
-        m.handle_message(&json!({"janus": "event", "transaction": tx(&join), "sender": 33,
+        m.handle_message(
+            &json!({"janus": "event", "transaction": tx(&join), "sender": 33,
             "plugindata": {"plugin": PLUGIN, "data": {"videoroom": "attached", "room": 1234}},
-            "jsep": {"type": "offer", "sdp": "v=0 sub offer"}}).to_string()).expect("ok");
+            "jsep": {"type": "offer", "sdp": "v=0 sub offer"}})
+            .to_string(),
+        )
+        .expect("ok");
         assert_eq!(m.poll_event(), Some(SignalEvent::SubscriptionOffer { feed: "555".into(), sdp: "v=0 sub offer".into() }));
         m.handle_command(SignalCommand::AnswerSubscription { feed: "555".into(), sdp: "v=0 sub answer".into() });
         let start = sent(&mut m);
@@ -678,14 +697,26 @@ mod tests {
     fn new_publishers_leaving_and_kick_are_reported() {
         let mut m = joined(json!([]));
         let _ = m.poll_event();
-        m.handle_message(&json!({"janus": "event", "sender": 22, "plugindata": {"plugin": PLUGIN,
-            "data": {"videoroom": "event", "room": 1234, "publishers": [{"id": 9, "display": "C"}]}}}).to_string()).expect("ok");
+        m.handle_message(
+            &json!({"janus": "event", "sender": 22, "plugindata": {"plugin": PLUGIN,
+            "data": {"videoroom": "event", "room": 1234, "publishers": [{"id": 9, "display": "C"}]}}})
+            .to_string(),
+        )
+        .expect("ok");
         assert_eq!(m.poll_event(), Some(SignalEvent::ParticipantJoined(Participant { id: "9".into(), display: Some("C".into()) })));
-        m.handle_message(&json!({"janus": "event", "sender": 22, "plugindata": {"plugin": PLUGIN,
-            "data": {"videoroom": "event", "room": 1234, "unpublished": 9}}}).to_string()).expect("ok");
+        m.handle_message(
+            &json!({"janus": "event", "sender": 22, "plugindata": {"plugin": PLUGIN,
+            "data": {"videoroom": "event", "room": 1234, "unpublished": 9}}})
+            .to_string(),
+        )
+        .expect("ok");
         assert_eq!(m.poll_event(), Some(SignalEvent::ParticipantLeft { id: "9".into() }));
-        m.handle_message(&json!({"janus": "event", "sender": 22, "plugindata": {"plugin": PLUGIN,
-            "data": {"videoroom": "event", "room": 1234, "kicked": 777}}}).to_string()).expect("ok");
+        m.handle_message(
+            &json!({"janus": "event", "sender": 22, "plugindata": {"plugin": PLUGIN,
+            "data": {"videoroom": "event", "room": 1234, "kicked": 777}}})
+            .to_string(),
+        )
+        .expect("ok");
         assert_eq!(m.poll_event(), Some(SignalEvent::Kicked));
         assert!(m.is_closed());
     }
@@ -698,11 +729,18 @@ mod tests {
         let attach = sent(&mut m);
         m.handle_message(&json!({"janus": "success", "transaction": tx(&attach), "data": {"id": 2}}).to_string()).expect("ok");
         let join = sent(&mut m);
-        m.handle_message(&json!({"janus": "event", "transaction": tx(&join), "sender": 2, "plugindata": {"plugin": PLUGIN,
-            "data": {"videoroom": "event", "error_code": 433, "error": "Unauthorized (wrong pin)"}}}).to_string()).expect("ok");
+        m.handle_message(
+            &json!({"janus": "event", "transaction": tx(&join), "sender": 2, "plugindata": {"plugin": PLUGIN,
+            "data": {"videoroom": "event", "error_code": 433, "error": "Unauthorized (wrong pin)"}}})
+            .to_string(),
+        )
+        .expect("ok");
         assert_eq!(
             m.poll_event(),
-            Some(SignalEvent::Error { message: "joining the room failed: VideoRoom error 433: Unauthorized (wrong pin)".into(), fatal: true })
+            Some(SignalEvent::Error {
+                message: "joining the room failed: VideoRoom error 433: Unauthorized (wrong pin)".into(),
+                fatal: true
+            })
         );
     }
 
@@ -710,15 +748,22 @@ mod tests {
     fn janus_level_errors_and_room_destroyed() {
         let (mut m, _) = machine();
         let create = sent(&mut m);
-        m.handle_message(&json!({"janus": "error", "transaction": tx(&create), "error": {"code": 403, "reason": "Unauthorized request"}}).to_string()).expect("ok");
+        m.handle_message(
+            &json!({"janus": "error", "transaction": tx(&create), "error": {"code": 403, "reason": "Unauthorized request"}}).to_string(),
+        )
+        .expect("ok");
         assert_eq!(
             m.poll_event(),
             Some(SignalEvent::Error { message: "creating the session failed: Janus error 403: Unauthorized request".into(), fatal: true })
         );
         let mut m = joined(json!([]));
         let _ = m.poll_event();
-        m.handle_message(&json!({"janus": "event", "sender": 22, "plugindata": {"plugin": PLUGIN,
-            "data": {"videoroom": "destroyed", "room": 1234}}}).to_string()).expect("ok");
+        m.handle_message(
+            &json!({"janus": "event", "sender": 22, "plugindata": {"plugin": PLUGIN,
+            "data": {"videoroom": "destroyed", "room": 1234}}})
+            .to_string(),
+        )
+        .expect("ok");
         assert_eq!(m.poll_event(), Some(SignalEvent::RoomDestroyed));
     }
 

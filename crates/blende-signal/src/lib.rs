@@ -145,22 +145,39 @@ pub enum SignalCommand {
 #[non_exhaustive]
 pub enum SignalEvent {
     /// We are in the room (publishers already present are listed).
-    Joined { participant_id: String, participants: Vec<Participant> },
+    Joined {
+        participant_id: String,
+        participants: Vec<Participant>,
+    },
     /// The server's answer to our publish offer.
-    PublishAnswer { sdp: String },
+    PublishAnswer {
+        sdp: String,
+    },
     /// The server says our published PeerConnection is up.
     PublishUp,
     ParticipantJoined(Participant),
     /// A participant stopped publishing or left.
-    ParticipantLeft { id: String },
+    ParticipantLeft {
+        id: String,
+    },
     /// The server offers us a participant's media.
-    SubscriptionOffer { feed: String, sdp: String },
+    SubscriptionOffer {
+        feed: String,
+        sdp: String,
+    },
     /// Mesh: offer our media to this participant on a PeerConnection of its own.
-    PublishTo { peer: String },
+    PublishTo {
+        peer: String,
+    },
     /// Mesh: a participant's answer to our [`SignalCommand::PublishTo`] offer.
-    PeerAnswer { peer: String, sdp: String },
+    PeerAnswer {
+        peer: String,
+        sdp: String,
+    },
     /// Blende room: we wait in the lobby (`waiting`) or were let in (`admitted`).
-    Lobby { state: String },
+    Lobby {
+        state: String,
+    },
     /// Blende room: TURN servers to use for every PeerConnection from now on (they replace
     /// any earlier ones). Sent on admission when the administrator configured TURN.
     IceServers(Vec<TurnCredentials>),
@@ -169,25 +186,47 @@ pub enum SignalEvent {
     /// events (Janus reports publishers), but still reports roles, removal and the end.
     MovedToJanus(JanusRoom),
     /// Blende room, for moderators: who waits in the lobby now (empty: nobody).
-    Waiting { participants: Vec<Participant> },
+    Waiting {
+        participants: Vec<Participant>,
+    },
     /// Blende room: a participant's role (`moderator`, `presenter`, `participant`).
-    Role { participant: String, role: String },
+    Role {
+        participant: String,
+        role: String,
+    },
     /// This server wants the client's offer for a subscription (WHEP): answer with
     /// [`SignalCommand::OfferSubscription`].
-    SubscriptionNeedsOffer { feed: String },
+    SubscriptionNeedsOffer {
+        feed: String,
+    },
     /// The server's answer to [`SignalCommand::OfferSubscription`].
-    SubscriptionAnswer { feed: String, sdp: String },
+    SubscriptionAnswer {
+        feed: String,
+        sdp: String,
+    },
     /// The server says a subscription PeerConnection is up.
-    SubscriptionUp { feed: String },
+    SubscriptionUp {
+        feed: String,
+    },
     /// A trickled server candidate (`feed` = `None`: for our publisher connection).
-    RemoteCandidate { feed: Option<String>, candidate: String, sdp_mid: Option<String>, sdp_mline_index: Option<u16> },
+    RemoteCandidate {
+        feed: Option<String>,
+        candidate: String,
+        sdp_mid: Option<String>,
+        sdp_mline_index: Option<u16>,
+    },
     /// We were removed from the room.
     Kicked,
     RoomDestroyed,
     /// An error from the server, with its text; `fatal` when the session cannot go on.
-    Error { message: String, fatal: bool },
+    Error {
+        message: String,
+        fatal: bool,
+    },
     /// The signalling connection is gone.
-    Closed { reason: String },
+    Closed {
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

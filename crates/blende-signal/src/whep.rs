@@ -45,7 +45,9 @@ pub fn connect(url: &ServerUrl, options: JoinOptions) -> Result<SignalHandle, Si
                     }
                 }
                 SignalCommand::Publish { .. } => {
-                    let _ = events_tx.send(SignalEvent::Error { message: "WHEP only receives; use WHIP or Janus to publish".into(), fatal: false }).await;
+                    let _ = events_tx
+                        .send(SignalEvent::Error { message: "WHEP only receives; use WHIP or Janus to publish".into(), fatal: false })
+                        .await;
                 }
                 SignalCommand::Unsubscribe { .. } | SignalCommand::Leave => break,
                 _ => {}

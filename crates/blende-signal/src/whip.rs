@@ -53,4 +53,3 @@ pub fn connect(url: &ServerUrl, options: JoinOptions) -> Result<SignalHandle, Si
     });
     Ok(SignalHandle { commands: commands_tx, events: events_rx })
 }
-

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use blende_guard::{apply, FrameMut, ShareGuard};
+use blende_guard::{FrameMut, ShareGuard, apply};
 use blende_media::convert::to_i420;
 use blende_media::frame::{PixelFormat, VideoFrame};
 use blende_media::vp8::{Vp8Encoder, Vp8EncoderConfig};
@@ -25,7 +25,10 @@ fn main() {
         return;
     }
     let (conn, screen_num) = x11rb::connect(None).expect("X connection");
-    println!("{:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>12}", "window", "capture", "guard", "i420", "vp8", "total", "fps", "xcap capture");
+    println!(
+        "{:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>12}",
+        "window", "capture", "guard", "i420", "vp8", "total", "fps", "xcap capture"
+    );
     for (w, h) in [(1280u16, 720u16), (1920, 1080)] {
         let root = conn.setup().roots[screen_num].root;
         let win = make_window(&conn, root, (0, 0, w, h), 0x3366cc, "Bench.odt - LibreOffice Writer");
@@ -39,8 +42,20 @@ fn main() {
 
 fn make_window(conn: &impl Connection, root: u32, (x, y, w, h): (i16, i16, u16, u16), colour: u32, title: &str) -> u32 {
     let id = conn.generate_id().expect("id");
-    conn.create_window(0, id, root, x, y, w, h, 0, WindowClass::INPUT_OUTPUT, 0, &CreateWindowAux::new().background_pixel(colour).override_redirect(0))
-        .expect("create");
+    conn.create_window(
+        0,
+        id,
+        root,
+        x,
+        y,
+        w,
+        h,
+        0,
+        WindowClass::INPUT_OUTPUT,
+        0,
+        &CreateWindowAux::new().background_pixel(colour).override_redirect(0),
+    )
+    .expect("create");
     conn.change_property8(PropMode::REPLACE, id, AtomEnum::WM_NAME, AtomEnum::STRING, title.as_bytes()).expect("name");
     conn.change_property8(PropMode::REPLACE, id, AtomEnum::WM_CLASS, AtomEnum::STRING, b"bench\0Bench\0").expect("class");
     conn.map_window(id).expect("map");
@@ -62,7 +77,8 @@ fn bench(win: u32) {
     share.capture(&mut frame).expect("capture");
     // libvpx's VP8 worker threads spin while waiting: on one core, one encoder thread is faster.
     let threads = std::env::var("BLENDE_BENCH_VP8_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(1);
-    let mut enc = Vp8Encoder::new(Vp8EncoderConfig { threads, ..Vp8EncoderConfig::screen(frame.width, frame.height, 2_500_000) }).expect("encoder");
+    let mut enc =
+        Vp8Encoder::new(Vp8EncoderConfig { threads, ..Vp8EncoderConfig::screen(frame.width, frame.height, 2_500_000) }).expect("encoder");
     let (mut t_cap, mut t_guard, mut t_conv, mut t_enc) = (Duration::ZERO, Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let start = Instant::now();
     for n in 0..FRAMES {
@@ -75,7 +91,8 @@ fn bench(win: u32) {
         let mut fm = FrameMut { data: &mut frame.data, width: frame.width, height: frame.height, stride_bytes: frame.width as usize * 4 };
         assert!(apply(&decision, &mut fm));
         let t2 = Instant::now();
-        let vf = VideoFrame::new(frame.width, frame.height, PixelFormat::Bgra, frame.data.clone(), u64::from(n) * 33_333, u64::from(n)).expect("frame");
+        let vf = VideoFrame::new(frame.width, frame.height, PixelFormat::Bgra, frame.data.clone(), u64::from(n) * 33_333, u64::from(n))
+            .expect("frame");
         let i420 = to_i420(&vf);
         let t3 = Instant::now();
         let _packets = enc.encode(&i420).expect("encode");

@@ -108,7 +108,8 @@ impl Display {
     }
 
     fn finish_info(&self, c: InfoCookies<'_>) -> Result<WindowInfo, ReplyError> {
-        let (net_name, wm_name, class, pid, kind) = (c.net_name.reply()?, c.wm_name.reply()?, c.class.reply()?, c.pid.reply()?, c.kind.reply()?);
+        let (net_name, wm_name, class, pid, kind) =
+            (c.net_name.reply()?, c.wm_name.reply()?, c.class.reply()?, c.pid.reply()?, c.kind.reply()?);
         let title = if net_name.value.is_empty() { crate::decode_title(&wm_name.value) } else { crate::decode_title(&net_name.value) };
         let app_name = class.value.split(|b| *b == 0).nth(1).map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_default();
         let is_notification = kind.value32().is_some_and(|mut k| k.any(|x| x == self.atoms.notification));
@@ -124,8 +125,10 @@ impl Display {
     /// Rectangles (with borders) of `windows` that are viewable, paired with the window.
     fn viewable_rects(&self, windows: &[Window]) -> Result<Vec<(Window, Rect)>, ShareError> {
         type Pair<'c> = (Cookie<'c, RustConnection, GetWindowAttributesReply>, Cookie<'c, RustConnection, GetGeometryReply>);
-        let cookies: Vec<Pair<'_>> =
-            windows.iter().map(|w| Ok((self.conn.get_window_attributes(*w)?, self.conn.get_geometry(*w)?))).collect::<Result<_, ShareError>>()?;
+        let cookies: Vec<Pair<'_>> = windows
+            .iter()
+            .map(|w| Ok((self.conn.get_window_attributes(*w)?, self.conn.get_geometry(*w)?)))
+            .collect::<Result<_, ShareError>>()?;
         let mut rects = Vec::new();
         for (w, (attrs, geom)) in windows.iter().zip(cookies) {
             // A window that vanished meanwhile covers nothing.
@@ -134,7 +137,10 @@ impl Display {
                 continue;
             }
             let border = u32::from(geom.border_width) * 2;
-            rects.push((*w, Rect::new(i32::from(geom.x), i32::from(geom.y), u32::from(geom.width) + border, u32::from(geom.height) + border)));
+            rects.push((
+                *w,
+                Rect::new(i32::from(geom.x), i32::from(geom.y), u32::from(geom.width) + border, u32::from(geom.height) + border),
+            ));
         }
         Ok(rects)
     }
@@ -286,7 +292,6 @@ impl X11WindowShare {
         let rect = Rect::new(i32::from(origin.dst_x), i32::from(origin.dst_y), u32::from(geom.width), u32::from(geom.height));
         d.capture(self.window, rect, out)
     }
-
 }
 
 /// The whole screen on one X connection, for administrators who allow it.
@@ -329,7 +334,9 @@ impl X11ScreenShare {
     /// itself (override-redirect pop-ups, unmanaged windows).
     fn client_of(&self, top: Window) -> Window {
         let d = &self.display;
-        let has_state = |w: Window| d.prop(w, d.atoms.wm_state, d.atoms.wm_state).ok().and_then(|c| c.reply().ok()).is_some_and(|r| !r.value.is_empty());
+        let has_state = |w: Window| {
+            d.prop(w, d.atoms.wm_state, d.atoms.wm_state).ok().and_then(|c| c.reply().ok()).is_some_and(|r| !r.value.is_empty())
+        };
         let mut level = vec![top];
         for _ in 0..3 {
             if let Some(w) = level.iter().copied().find(|w| has_state(*w)) {
@@ -358,7 +365,8 @@ pub fn thumbnail(window: u32, policy: &blende_policy::Policy, max_width: u32) ->
     if !matches!(decision, blende_guard::Decision::Send { .. }) {
         return Ok(None);
     }
-    let mut fm = blende_guard::FrameMut { data: &mut frame.data, width: frame.width, height: frame.height, stride_bytes: frame.width as usize * 4 };
+    let mut fm =
+        blende_guard::FrameMut { data: &mut frame.data, width: frame.width, height: frame.height, stride_bytes: frame.width as usize * 4 };
     blende_guard::apply(&decision, &mut fm);
     Ok(Some(downscale(&frame, max_width)))
 }

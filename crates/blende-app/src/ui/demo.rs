@@ -7,7 +7,7 @@
 //! [`Demo::set_enabled`] directly, so a switch closes its gate in the UI thread at once.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -161,7 +161,8 @@ fn engine(
                 // A full queue means the UI is not draining (hidden): the next state catches up.
                 let _ = updates.try_send(DeviceUpdate { kind: e.kind, state: e.to.clone() });
                 changed = true;
-                if e.kind == DeviceKind::Camera && e.to != DeviceState::On
+                if e.kind == DeviceKind::Camera
+                    && e.to != DeviceState::On
                     && let Ok(mut s) = local.lock()
                 {
                     // A switched-off camera shows nothing, not its last picture.

@@ -2,7 +2,7 @@
 //! German; the files live in `assets/i18n/` and are compiled in.
 
 use fluent_bundle::{FluentArgs, FluentBundle, FluentResource};
-use unic_langid::{langid, LanguageIdentifier};
+use unic_langid::{LanguageIdentifier, langid};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Language {
@@ -18,7 +18,9 @@ impl Language {
 
     /// The system's language (LC_ALL, LC_MESSAGES, LANG, or the OS setting).
     pub fn from_system() -> Self {
-        let env = ["LC_ALL", "LC_MESSAGES", "LANG"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty() && v != "C" && v != "POSIX"));
+        let env = ["LC_ALL", "LC_MESSAGES", "LANG"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty() && v != "C" && v != "POSIX"));
         env.or_else(sys_locale::get_locale).map_or(Language::English, |l| Self::from_locale(&l))
     }
 

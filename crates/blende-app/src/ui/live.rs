@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use blende_media::kill_switch::DeviceKind;
 use eframe::egui;
 use serde_json::Value;
 
-use super::demo::{image, store, LatestFrame};
+use super::demo::{LatestFrame, image, store};
 use crate::call::{CallCommand, CallSpec, Hooks};
 
 /// What the UI shows of one remote participant.
@@ -75,7 +75,8 @@ impl LiveCall {
     /// # Errors
     /// The devices or the engine thread could not be started.
     pub fn start(ctx: &egui::Context, spec: CallSpec, devices: &Devices, start: Instant, print_events: bool) -> Result<Self, String> {
-        let mut config = DriverConfig { camera_id: devices.camera_id.clone(), microphone_id: devices.microphone_id.clone(), ..DriverConfig::default() };
+        let mut config =
+            DriverConfig { camera_id: devices.camera_id.clone(), microphone_id: devices.microphone_id.clone(), ..DriverConfig::default() };
         if let Some((w, h, fps)) = devices.synthetic_size {
             config.synthetic_camera_size = (w, h);
             config.synthetic_camera_fps = fps;

@@ -6,28 +6,28 @@
 
 mod demo;
 mod hotkeys;
+pub mod i18n;
 mod live;
 mod settings;
 mod share;
-pub mod i18n;
 
 use std::collections::HashMap;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Instant;
 
-use blende_devices::{enumerate, DeviceInfo, MediaKind};
+use blende_devices::{DeviceInfo, MediaKind, enumerate};
 use blende_media::kill_switch::{DeviceKind, DeviceState};
 use blende_policy::{Category, Policy, ServerUrl, Verdict};
 use blende_signal::JoinOptions;
 use blende_signal::blende::RoomAction;
-use blende_windows::share::thumbnail;
 use blende_windows::JudgedWindow;
+use blende_windows::share::thumbnail;
 use eframe::egui;
 
 use crate::config::load_policy;
 pub use demo::Demo;
-pub use live::{looks_like_loudspeakers, Devices, LiveCall};
 pub use i18n::{I18n, Language};
+pub use live::{Devices, LiveCall, looks_like_loudspeakers};
 
 /// How the app starts.
 #[derive(Clone, Debug)]
@@ -432,7 +432,9 @@ impl BlendeApp {
                 tex.set(img, egui::TextureOptions::LINEAR);
                 *seen = n;
             }
-            (Some((n, img)), None) => self.join.check_texture = Some((n, ui.ctx().load_texture("check", img, egui::TextureOptions::LINEAR))),
+            (Some((n, img)), None) => {
+                self.join.check_texture = Some((n, ui.ctx().load_texture("check", img, egui::TextureOptions::LINEAR)))
+            }
             _ => {}
         }
         ui.horizontal(|ui| {
@@ -451,7 +453,9 @@ impl BlendeApp {
     fn device_choices(&mut self, ui: &mut egui::Ui) {
         let t = |k: &str| self.i18n.t(k);
         egui::Grid::new(ui.next_auto_id()).num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
-            for (key, kind) in [("join-camera", MediaKind::Camera), ("join-microphone", MediaKind::Microphone), ("join-speaker", MediaKind::Speaker)] {
+            for (key, kind) in
+                [("join-camera", MediaKind::Camera), ("join-microphone", MediaKind::Microphone), ("join-speaker", MediaKind::Speaker)]
+            {
                 let label = ui.label(t(key));
                 let slot = match kind {
                     MediaKind::Camera => &mut self.join.camera_id,
@@ -459,13 +463,15 @@ impl BlendeApp {
                     _ => &mut self.join.speaker_id,
                 };
                 let current = self.join.devices.iter().find(|d| &d.id == slot).map_or_else(String::new, |d| d.name.clone());
-                egui::ComboBox::from_id_salt((ui.scope_id(), key)).selected_text(current).show_ui(ui, |ui| {
-                    for d in self.join.devices.iter().filter(|d| d.kind == kind) {
-                        ui.selectable_value(slot, d.id.clone(), &d.name);
-                    }
-                })
-                .response
-                .labelled_by(label.id);
+                egui::ComboBox::from_id_salt((ui.scope_id(), key))
+                    .selected_text(current)
+                    .show_ui(ui, |ui| {
+                        for d in self.join.devices.iter().filter(|d| d.kind == kind) {
+                            ui.selectable_value(slot, d.id.clone(), &d.name);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
                 ui.end_row();
             }
         });
@@ -479,14 +485,16 @@ impl BlendeApp {
             let label = ui.label(t("join-server"));
             let demo_label = t("join-server-demo");
             let shown = if self.join.server == DEMO_SERVER { demo_label.clone() } else { self.join.server.clone() };
-            egui::ComboBox::from_id_salt("server").selected_text(shown).show_ui(ui, |ui| {
-                ui.selectable_value(&mut self.join.server, DEMO_SERVER.to_owned(), demo_label);
-                for s in &servers {
-                    ui.selectable_value(&mut self.join.server, s.clone(), s);
-                }
-            })
-            .response
-            .labelled_by(label.id);
+            egui::ComboBox::from_id_salt("server")
+                .selected_text(shown)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.join.server, DEMO_SERVER.to_owned(), demo_label);
+                    for s in &servers {
+                        ui.selectable_value(&mut self.join.server, s.clone(), s);
+                    }
+                })
+                .response
+                .labelled_by(label.id);
             ui.end_row();
             for (key, value, password) in [
                 ("join-meeting-id", &mut self.join.meeting_id, false),
@@ -504,7 +512,8 @@ impl BlendeApp {
         self.device_check(ui);
         let t = |k: &str| self.i18n.t(k);
         ui.small(t("join-password-hint"));
-        let speaker_name = self.join.devices.iter().find(|d| d.kind == MediaKind::Speaker && d.id == self.join.speaker_id).map(|d| d.name.clone());
+        let speaker_name =
+            self.join.devices.iter().find(|d| d.kind == MediaKind::Speaker && d.id == self.join.speaker_id).map(|d| d.name.clone());
         if speaker_name.as_deref().is_some_and(looks_like_loudspeakers) {
             ui.label(t("join-headset-hint"));
         }
@@ -568,7 +577,16 @@ impl BlendeApp {
                         Some("waiting") => {
                             call.waiting = ev["participants"]
                                 .as_array()
-                                .map(|l| l.iter().map(|p| (p["id"].as_str().unwrap_or_default().to_owned(), p["display"].as_str().unwrap_or_default().to_owned())).collect())
+                                .map(|l| {
+                                    l.iter()
+                                        .map(|p| {
+                                            (
+                                                p["id"].as_str().unwrap_or_default().to_owned(),
+                                                p["display"].as_str().unwrap_or_default().to_owned(),
+                                            )
+                                        })
+                                        .collect()
+                                })
                                 .unwrap_or_default();
                         }
                         Some("role") => {
@@ -577,7 +595,9 @@ impl BlendeApp {
                             }
                         }
                         Some("left") => call.status = CallStatus::Ended(ev["reason"].as_str().unwrap_or_default().to_owned()),
-                        Some("error") if ev["fatal"] == true => call.status = CallStatus::Ended(ev["message"].as_str().unwrap_or_default().to_owned()),
+                        Some("error") if ev["fatal"] == true => {
+                            call.status = CallStatus::Ended(ev["message"].as_str().unwrap_or_default().to_owned())
+                        }
                         // The engine stopped without a `left` before it (e.g. no connection).
                         Some("ended") if !matches!(call.status, CallStatus::Ended(_)) => {
                             call.status = CallStatus::Ended(ev["message"].as_str().unwrap_or_default().to_owned());
@@ -598,7 +618,8 @@ impl BlendeApp {
                 }
                 // The driver's real state, not what we asked for.
                 let driver = live.driver();
-                call.states = [driver.state(DeviceKind::Camera), driver.state(DeviceKind::Microphone), driver.state(DeviceKind::ScreenShare)];
+                call.states =
+                    [driver.state(DeviceKind::Camera), driver.state(DeviceKind::Microphone), driver.state(DeviceKind::ScreenShare)];
                 slots.push((LOCAL_TILE.to_owned(), live.local.clone()));
                 if let Ok(feeds) = live.feeds.lock() {
                     slots.extend(feeds.iter().map(|(id, f)| (id.clone(), f.picture.clone())));
@@ -731,7 +752,13 @@ impl BlendeApp {
                         None => {
                             let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
                             ui.painter().rect_filled(rect, 4.0, egui::Color32::from_gray(30));
-                            ui.painter().text(rect.center(), egui::Align2::CENTER_CENTER, self.i18n.t("call-camera-off"), egui::FontId::proportional(18.0), egui::Color32::GRAY);
+                            ui.painter().text(
+                                rect.center(),
+                                egui::Align2::CENTER_CENTER,
+                                self.i18n.t("call-camera-off"),
+                                egui::FontId::proportional(18.0),
+                                egui::Color32::GRAY,
+                            );
                         }
                     }
                     let role = id.as_ref().and_then(|id| call.roles.get(id)).map(|r| self.i18n.t(&format!("role-{r}")));
@@ -742,7 +769,11 @@ impl BlendeApp {
                     if let (true, Some(id)) = (moderator, &id) {
                         ui.horizontal(|ui| {
                             let presenter = call.roles.get(id).is_some_and(|r| r == "presenter");
-                            let (key, action) = if presenter { ("mod-presenter-off", RoomAction::RevokePresenter(id.clone())) } else { ("mod-presenter-on", RoomAction::GrantPresenter(id.clone())) };
+                            let (key, action) = if presenter {
+                                ("mod-presenter-off", RoomAction::RevokePresenter(id.clone()))
+                            } else {
+                                ("mod-presenter-on", RoomAction::GrantPresenter(id.clone()))
+                            };
                             if ui.button(self.i18n.t1(key, "name", &name)).clicked() {
                                 room_actions.push(action);
                             }
@@ -789,11 +820,17 @@ impl BlendeApp {
         ui.horizontal(|ui| {
             ui.label(self.i18n.t("bar-label"));
             let keys = self.policy.hotkeys();
-            for (i, key, kind, shortcut) in [(0, "switch-camera", DeviceKind::Camera, &keys.camera), (1, "switch-microphone", DeviceKind::Microphone, &keys.microphone)] {
+            for (i, key, kind, shortcut) in
+                [(0, "switch-camera", DeviceKind::Camera, &keys.camera), (1, "switch-microphone", DeviceKind::Microphone, &keys.microphone)]
+            {
                 let on = matches!(states[i], DeviceState::On | DeviceState::Opening);
                 let text = format!("{}: {}", self.i18n.t(key), self.state_text(&states[i]));
                 let colour = if states[i] == DeviceState::On { egui::Color32::from_rgb(0, 120, 50) } else { egui::Color32::from_gray(70) };
-                if ui.add(egui::Button::new(egui::RichText::new(text).color(egui::Color32::WHITE)).fill(colour)).on_hover_text(shortcut.to_string()).clicked() {
+                if ui
+                    .add(egui::Button::new(egui::RichText::new(text).color(egui::Color32::WHITE)).fill(colour))
+                    .on_hover_text(shortcut.to_string())
+                    .clicked()
+                {
                     action = Some(Box::new(move |app: &mut BlendeApp| app.switch(kind, !on)));
                 }
             }
@@ -812,7 +849,13 @@ impl BlendeApp {
                     }
                 }));
             }
-            if ui.add(egui::Button::new(egui::RichText::new(self.i18n.t("switch-all-off")).color(egui::Color32::WHITE)).fill(egui::Color32::from_rgb(170, 30, 30))).clicked() {
+            if ui
+                .add(
+                    egui::Button::new(egui::RichText::new(self.i18n.t("switch-all-off")).color(egui::Color32::WHITE))
+                        .fill(egui::Color32::from_rgb(170, 30, 30)),
+                )
+                .clicked()
+            {
                 action = Some(Box::new(|app: &mut BlendeApp| {
                     if let Some(c) = &mut app.call {
                         c.stop_sharing();
@@ -842,7 +885,12 @@ impl BlendeApp {
         let policy = self.policy.clone();
         let spawned = std::thread::Builder::new().name("blende-share-picker".into()).spawn(move || {
             let listed = blende_windows::judge_windows(&policy).map_err(|e| e.to_string());
-            let allowed: Vec<u32> = listed.iter().flatten().filter(|j| j.is_allowed() && j.window.pid != Some(std::process::id())).map(|j| j.window.id).collect();
+            let allowed: Vec<u32> = listed
+                .iter()
+                .flatten()
+                .filter(|j| j.is_allowed() && j.window.pid != Some(std::process::id()))
+                .map(|j| j.window.id)
+                .collect();
             let _ = tx.send(listed);
             let repaint = || {
                 if let Some(ctx) = &ctx {
@@ -906,8 +954,14 @@ impl BlendeApp {
                                     chosen = Some((name.clone(), crate::preview::Source::Window(j.window.id)));
                                 }
                                 if let (false, Some(c)) = (j.is_allowed(), j.category) {
-                                    let category = Category::ALL.into_iter().find(|x| x.as_str() == c).map_or_else(|| c.to_owned(), |x| self.category_text(x));
-                                    ui.colored_label(egui::Color32::from_rgb(170, 40, 40), self.i18n.t1("picker-blocked", "reason", &category));
+                                    let category = Category::ALL
+                                        .into_iter()
+                                        .find(|x| x.as_str() == c)
+                                        .map_or_else(|| c.to_owned(), |x| self.category_text(x));
+                                    ui.colored_label(
+                                        egui::Color32::from_rgb(170, 40, 40),
+                                        self.i18n.t1("picker-blocked", "reason", &category),
+                                    );
                                 }
                             });
                         }

@@ -58,7 +58,12 @@ impl BlendeApp {
             ui.heading(self.i18n.t("settings-hotkeys"));
             let keys = self.policy.hotkeys().clone();
             egui::Grid::new("hotkeys").num_columns(2).show(ui, |ui| {
-                for (key, value) in [("switch-camera", &keys.camera), ("switch-microphone", &keys.microphone), ("switch-share", &keys.screen_share), ("switch-all-off", &keys.all_off)] {
+                for (key, value) in [
+                    ("switch-camera", &keys.camera),
+                    ("switch-microphone", &keys.microphone),
+                    ("switch-share", &keys.screen_share),
+                    ("switch-all-off", &keys.all_off),
+                ] {
                     ui.label(self.i18n.t(key));
                     ui.monospace(value.to_string());
                     ui.end_row();

@@ -1,13 +1,13 @@
 //! A running share in the app: the same capture → guard pipeline as `share-preview`, on its
 //! own named thread. The UI gets the guarded picture (latest only) and the guard's pauses.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use blende_guard::{apply, Decision, FrameMut, PauseReason};
+use blende_guard::{Decision, FrameMut, PauseReason, apply};
 use blende_policy::Policy;
 use blende_windows::share::Bgra;
 use eframe::egui;
@@ -53,7 +53,12 @@ impl ShareSession {
                             paused = now_paused;
                         }
                         if !buf.data.is_empty() {
-                            let mut fm = FrameMut { data: &mut buf.data, width: buf.width, height: buf.height, stride_bytes: buf.width as usize * 4 };
+                            let mut fm = FrameMut {
+                                data: &mut buf.data,
+                                width: buf.width,
+                                height: buf.height,
+                                stride_bytes: buf.width as usize * 4,
+                            };
                             if apply(&decision, &mut fm) {
                                 let img = super::bgra_image(&buf);
                                 if let Ok(mut slot) = frame.lock() {

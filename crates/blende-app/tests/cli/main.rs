@@ -141,7 +141,16 @@ fn windows_json_reports_verdicts_of_real_x_windows() {
             // Make the last one a notification pop-up the way notification daemons do.
             let id = find(&list, &toast).and_then(|w| w["id"].as_u64()).expect("toast id");
             let ok = Command::new("xprop")
-                .args(["-id", &id.to_string(), "-f", "_NET_WM_WINDOW_TYPE", "32a", "-set", "_NET_WM_WINDOW_TYPE", "_NET_WM_WINDOW_TYPE_NOTIFICATION"])
+                .args([
+                    "-id",
+                    &id.to_string(),
+                    "-f",
+                    "_NET_WM_WINDOW_TYPE",
+                    "32a",
+                    "-set",
+                    "_NET_WM_WINDOW_TYPE",
+                    "_NET_WM_WINDOW_TYPE_NOTIFICATION",
+                ])
                 .status()
                 .expect("xprop (apt-get install x11-utils)");
             assert!(ok.success());

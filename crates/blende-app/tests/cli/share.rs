@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::{display_or_skip, run, Windows, BLENDE};
+use crate::{BLENDE, Windows, display_or_skip, run};
 
 const SHARED_BG: [u8; 3] = [0x33, 0x66, 0xcc];
 const BLOCKED_BG: [u8; 3] = [0x00, 0xff, 0x00];
@@ -117,7 +117,10 @@ fn a_blocked_window_cannot_be_shared_by_id() {
     let title = format!("Posteingang - Mozilla Thunderbird {}", std::process::id());
     let _w = Windows(vec![xterm("Thunderbird", &title, BLOCKED_BG, "40x10+50+50")]);
     let id = window_id(&title);
-    let out = run(&["share-preview", "--window", &id, "--frames", "3", "--out", out_dir("refused").to_str().expect("path"), "--policy", "/dev/null"], "");
+    let out = run(
+        &["share-preview", "--window", &id, "--frames", "3", "--out", out_dir("refused").to_str().expect("path"), "--policy", "/dev/null"],
+        "",
+    );
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("(mail)"));
     assert!(!out_dir("refused").join("frame-00001.png").exists(), "no frame written");
@@ -142,7 +145,8 @@ fn renamed_to_webmail_pauses_from_the_next_frame_and_resumes_when_allowed() {
         xdotool(&["set_window", "--name", &title, &id]);
     });
     let before: Vec<&FrameLine> = frames.iter().filter(|f| f.captured_at_us < renamed_at.saturating_sub(100_000)).collect();
-    let while_webmail: Vec<&FrameLine> = frames.iter().filter(|f| f.captured_at_us >= renamed_at && f.captured_at_us < restored_at).collect();
+    let while_webmail: Vec<&FrameLine> =
+        frames.iter().filter(|f| f.captured_at_us >= renamed_at && f.captured_at_us < restored_at).collect();
     assert!(before.len() >= 3 && while_webmail.len() >= 5, "{frames:?}");
     for f in &before {
         assert_eq!(f.decision, "send");
@@ -223,7 +227,10 @@ fn minimise_and_close_pause_and_restore_resumes() {
     assert!(between(minimised_at, restored_at).all(|f| f.decision == "pause" && f.reason.as_deref() == Some("minimized")), "{frames:?}");
     assert!(between(restored_at + 300_000, restored_at + 500_000).any(|f| f.decision == "send"), "restore resumes: {frames:?}");
     let after_close: Vec<&FrameLine> = between(closed_at, u64::MAX).collect();
-    assert!(!after_close.is_empty() && after_close.iter().all(|f| f.decision == "pause" && f.reason.as_deref() == Some("closed")), "{frames:?}");
+    assert!(
+        !after_close.is_empty() && after_close.iter().all(|f| f.decision == "pause" && f.reason.as_deref() == Some("closed")),
+        "{frames:?}"
+    );
     for f in between(minimised_at, restored_at).chain(after_close.iter().copied()) {
         assert!(!contains(&dir.join(f.file.as_ref().expect("file")), SHARED_BG));
     }
@@ -241,14 +248,40 @@ fn whole_screen_only_when_allowed_and_then_blocked_windows_are_masked() {
     window_id(&mail);
     window_id(&doc);
     // The built-in policy forbids it.
-    let out = run(&["share-preview", "--screen", "--frames", "2", "--out", out_dir("screen-refused").to_str().expect("path"), "--policy", "/dev/null"], "");
+    let out = run(
+        &[
+            "share-preview",
+            "--screen",
+            "--frames",
+            "2",
+            "--out",
+            out_dir("screen-refused").to_str().expect("path"),
+            "--policy",
+            "/dev/null",
+        ],
+        "",
+    );
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
     // An administrator allows it.
     let dir = out_dir("screen");
     std::fs::create_dir_all(&dir).expect("dir");
     let policy = dir.join("policy.toml");
     std::fs::write(&policy, "[share]\nallow_full_screen = true\n").expect("policy");
-    let out = run(&["share-preview", "--screen", "--frames", "3", "--fps", "5", "--out", dir.to_str().expect("path"), "--policy", policy.to_str().expect("path")], "");
+    let out = run(
+        &[
+            "share-preview",
+            "--screen",
+            "--frames",
+            "3",
+            "--fps",
+            "5",
+            "--out",
+            dir.to_str().expect("path"),
+            "--policy",
+            policy.to_str().expect("path"),
+        ],
+        "",
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for n in 1..=3 {
         let px = pixels(&dir.join(format!("frame-{n:05}.png")));

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use blende_app::ui::{AppOptions, BlendeApp, Language};
 use blende_policy::Policy;
 use eframe::egui;
-use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
 
-use crate::{display_or_skip, xterm, Windows};
+use crate::{Windows, display_or_skip, xterm};
 
 /// One app at a time: global shortcuts and their event queue are process-wide.
 static ONE_APP: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -19,18 +19,21 @@ fn app(language: Language, start_in_demo: bool) -> Harness<'static, BlendeApp> {
 }
 
 fn app_with_settings(language: Language, start_in_demo: bool, user_settings: Option<std::path::PathBuf>) -> Harness<'static, BlendeApp> {
-    Harness::builder()
-        .with_size(egui::vec2(1100.0, 720.0))
-        .build_eframe(move |cc| BlendeApp::new(&cc.egui_ctx, AppOptions {
-            language,
-            start_in_demo,
-            policy: Policy::builtin(),
-            autojoin: None,
-            started: std::time::Instant::now(),
-            user_settings: user_settings.clone(),
-            admin_policy: None,
-            secrets: std::sync::Arc::new(blende_app::secrets::OsKeychain),
-        }))
+    Harness::builder().with_size(egui::vec2(1100.0, 720.0)).build_eframe(move |cc| {
+        BlendeApp::new(
+            &cc.egui_ctx,
+            AppOptions {
+                language,
+                start_in_demo,
+                policy: Policy::builtin(),
+                autojoin: None,
+                started: std::time::Instant::now(),
+                user_settings: user_settings.clone(),
+                admin_policy: None,
+                secrets: std::sync::Arc::new(blende_app::secrets::OsKeychain),
+            },
+        )
+    })
 }
 
 /// Steps the UI until a widget with exactly this label exists (devices and workers answer on
@@ -106,9 +109,16 @@ fn the_global_shortcut_switches_the_camera_off_while_another_window_has_focus() 
     let _one = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut h = app(Language::English, true);
     wait_for(&mut h, "Camera: on");
-    assert!(h.query_by_label_contains("Global shortcuts unavailable").is_none(), "{:?}", h.query_by_label_contains("Global shortcuts unavailable").map(|n| format!("{n:?}")));
+    assert!(
+        h.query_by_label_contains("Global shortcuts unavailable").is_none(),
+        "{:?}",
+        h.query_by_label_contains("Global shortcuts unavailable").map(|n| format!("{n:?}"))
+    );
     std::thread::sleep(Duration::from_millis(300));
-    let status = std::process::Command::new("xdotool").args(["search", "--name", &title, "windowactivate", "--sync", "key", "ctrl+alt+v"]).status().expect("xdotool");
+    let status = std::process::Command::new("xdotool")
+        .args(["search", "--name", &title, "windowactivate", "--sync", "key", "ctrl+alt+v"])
+        .status()
+        .expect("xdotool");
     assert!(status.success());
     wait_for(&mut h, "Camera: off");
 }

@@ -52,13 +52,19 @@ fn screenshot(window: u64, dest: &std::path::Path) -> usize {
         .output()
         .expect("blende share-preview");
     assert!(out.status.success(), "share-preview failed: {}", String::from_utf8_lossy(&out.stderr));
-    let png = std::fs::read_dir(&dir).expect("shot dir").flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "png")).expect("a PNG");
+    let png = std::fs::read_dir(&dir)
+        .expect("shot dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "png"))
+        .expect("a PNG");
     std::fs::copy(&png, dest).expect("keep screenshot");
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(dest).expect("open png")));
     let mut reader = decoder.read_info().expect("png header");
     let mut buf = vec![0; reader.output_buffer_size().expect("size")];
     let info = reader.next_frame(&mut buf).expect("png frame");
-    let colours: std::collections::HashSet<[u8; 3]> = buf[..info.buffer_size()].chunks_exact(4).map(|p| [p[0] & 0xF0, p[1] & 0xF0, p[2] & 0xF0]).collect();
+    let colours: std::collections::HashSet<[u8; 3]> =
+        buf[..info.buffer_size()].chunks_exact(4).map(|p| [p[0] & 0xF0, p[1] & 0xF0, p[2] & 0xF0]).collect();
     colours.len()
 }
 

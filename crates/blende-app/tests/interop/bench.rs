@@ -21,8 +21,8 @@ fn cpu_and_peak_rss(pid: u32) -> (f64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
     // utime, stime are fields 14 and 15 (1-based); after the `)` they are at 11 and 12.
-    let ticks: u64 = fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks: u64 =
+        fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let hwm_kb = status
         .lines()
@@ -98,7 +98,11 @@ fn bench_blende_to_blende() {
     println!("B decoded {} frames of A in {:.0} s of call", last["frames_decoded"], started.elapsed().as_secs_f64() + 1.0);
     let (cpu_a, rss_a) = cpu_and_peak_rss(a.pid());
     let (cpu_b, rss_b) = cpu_and_peak_rss(b.pid());
-    println!("Blende A: {cpu_a:.2} CPU s, peak RSS {:.1} MB; Blende B: {cpu_b:.2} CPU s, peak RSS {:.1} MB", rss_a as f64 / 1e6, rss_b as f64 / 1e6);
+    println!(
+        "Blende A: {cpu_a:.2} CPU s, peak RSS {:.1} MB; Blende B: {cpu_b:.2} CPU s, peak RSS {:.1} MB",
+        rss_a as f64 / 1e6,
+        rss_b as f64 / 1e6
+    );
     assert!(!latencies.is_empty(), "no stamped pictures arrived");
     b.leave();
     a.leave();
@@ -167,7 +171,8 @@ fn bench_app_vs_chromium_720p() {
         .name("chromium".into())
         .spawn(|| run_chromium_capture("both", 8888, 20, 1, false, "hires"))
         .expect("thread");
-    let remote = app.wait_for("remote picture drawn", Duration::from_secs(30), |v| v["event"] == "first_frame_drawn" && v["tile"] != "local");
+    let remote =
+        app.wait_for("remote picture drawn", Duration::from_secs(30), |v| v["event"] == "first_frame_drawn" && v["tile"] != "local");
     let before = cpu_and_peak_rss(app.pid());
     let verdict = chromium.join().expect("chromium");
     let after = cpu_and_peak_rss(app.pid());

@@ -26,7 +26,10 @@ fn browser_or_skip(test: &str) -> bool {
     if have {
         return true;
     }
-    let msg = format!("{test}: chromium, chromedriver or selenium (venv {}) missing; run tests/interop/setup-browser.sh", venv_python().display());
+    let msg = format!(
+        "{test}: chromium, chromedriver or selenium (venv {}) missing; run tests/interop/setup-browser.sh",
+        venv_python().display()
+    );
     if std::env::var("BLENDE_REQUIRE_JANUS").is_ok_and(|v| v == "1") {
         panic!("{msg}; BLENDE_REQUIRE_JANUS=1 is set");
     }
@@ -45,7 +48,17 @@ pub fn run_chromium_capture(mode: &str, room: u32, seconds: u32, min_frames: u32
         .args(["netns", "exec", &netns()])
         .arg(venv_python())
         .arg(script())
-        .args([mode, "--room", &room.to_string(), "--seconds", &seconds.to_string(), "--min-frames", &min_frames.to_string(), "--capture", capture])
+        .args([
+            mode,
+            "--room",
+            &room.to_string(),
+            "--seconds",
+            &seconds.to_string(),
+            "--min-frames",
+            &min_frames.to_string(),
+            "--capture",
+            capture,
+        ])
         .env("SE_OFFLINE", "true")
         .env("BLENDE_CHROMIUM_EARLY_EXIT", if early_exit { "1" } else { "0" })
         .stderr(Stdio::inherit())
@@ -83,10 +96,8 @@ fn blende_decodes_chromium() {
     }
     let blende = Participant::spawn("Blende", 7777, &["--camera", "none", "--mic", "none"]);
     blende.wait_for("joined", Duration::from_secs(10), |v| v["event"] == "joined");
-    let chromium = std::thread::Builder::new()
-        .name("chromium".into())
-        .spawn(|| run_chromium("publish", 7777, 15, 0, false))
-        .expect("thread");
+    let chromium =
+        std::thread::Builder::new().name("chromium".into()).spawn(|| run_chromium("publish", 7777, 15, 0, false)).expect("thread");
     let s = blende.wait_feed_stats("Blende decodes Chromium", Duration::from_secs(30), 0, |v| {
         v["frames_decoded"].as_u64().unwrap_or(0) >= 30 && v["audio_frames"].as_u64().unwrap_or(0) > 25
     });

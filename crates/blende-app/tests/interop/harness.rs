@@ -86,10 +86,11 @@ impl Participant {
     fn spawn_mode(name: &str, server: &str, headless: bool, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let bin = env!("CARGO_BIN_EXE_blende");
         let ns = netns();
-        let mut args = vec!["netns", "exec", &ns, bin, "join", "--server", server, "--name", name, "--ice-ip", ICE_IP, "--stats-interval-ms", "500"]
-            .into_iter()
-            .map(str::to_owned)
-            .collect::<Vec<_>>();
+        let mut args =
+            vec!["netns", "exec", &ns, bin, "join", "--server", server, "--name", name, "--ice-ip", ICE_IP, "--stats-interval-ms", "500"]
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>();
         if headless {
             args.push("--headless".to_owned());
         }

@@ -46,7 +46,10 @@ fn two_blende_participants_see_and_hear_each_other() {
     for (who, s) in [("A", &sa), ("B", &sb)] {
         eprintln!(
             "{who} receives: {} frames ({} stamped), last counter {}, {:.1} Hz at {:.1} dBFS",
-            s["frames_decoded"], s["stamped_frames"], s["last_counter"], s["audio_hz"].as_f64().unwrap_or(0.0),
+            s["frames_decoded"],
+            s["stamped_frames"],
+            s["last_counter"],
+            s["audio_hz"].as_f64().unwrap_or(0.0),
             s["audio_dbfs"].as_f64().unwrap_or(f64::NAN)
         );
         assert_eq!(s["width"], 320);
@@ -54,9 +57,8 @@ fn two_blende_participants_see_and_hear_each_other() {
     }
     // Counters keep increasing: the stream is live, not one frozen picture.
     let c1 = sb["last_counter"].as_u64().unwrap_or(0);
-    let later = b.wait_feed_stats("B still decoding", timeout, sb["t_ms"].as_u64().unwrap_or(0), |v| {
-        v["last_counter"].as_u64().unwrap_or(0) > c1
-    });
+    let later =
+        b.wait_feed_stats("B still decoding", timeout, sb["t_ms"].as_u64().unwrap_or(0), |v| v["last_counter"].as_u64().unwrap_or(0) > c1);
     assert!(later["last_counter"].as_u64().unwrap_or(0) > c1);
     b.leave();
     a.wait_for("A sees B leave", Duration::from_secs(10), |v| v["event"] == "participant_left");

@@ -19,7 +19,10 @@ fn three_participants_mesh_through_blendes_room_server_with_lobby() {
     let setup = RoomSetup::new("mesh");
     let server = RoomServer::start(&setup.db);
     let m = setup.create_meeting(&server, "Abstimmung Haushalt", true);
-    assert!(!m.created["invitation"]["text"].as_str().unwrap_or_default().contains(&m.password), "the invitation must not carry the password");
+    assert!(
+        !m.created["invitation"]["text"].as_str().unwrap_or_default().contains(&m.password),
+        "the invitation must not carry the password"
+    );
     let meeting = m.id.clone();
     let (url, tok, pw) = (server.url(), setup.token_path().to_owned(), m.password_path().to_owned());
 
@@ -31,7 +34,9 @@ fn three_participants_mesh_through_blendes_room_server_with_lobby() {
         p.wait_for("waiting in the lobby", Duration::from_secs(15), |v| v["event"] == "lobby" && v["state"] == "waiting");
     }
     // The moderator sees both waiting and admits them by id.
-    let waiting = moderator.wait_for("both waiting", Duration::from_secs(15), |v| v["event"] == "waiting" && v["participants"].as_array().is_some_and(|l| l.len() == 2));
+    let waiting = moderator.wait_for("both waiting", Duration::from_secs(15), |v| {
+        v["event"] == "waiting" && v["participants"].as_array().is_some_and(|l| l.len() == 2)
+    });
     for w in waiting["participants"].as_array().expect("list") {
         moderator.send(&format!("admit {}", w["id"].as_str().expect("id")));
     }
@@ -67,13 +72,22 @@ fn three_participants_mesh_through_blendes_room_server_with_lobby() {
             last.into_values().collect::<Vec<_>>()
         })
         .sum();
-    eprintln!("server: {udp} UDP sockets, {server_bytes} bytes on its 3 signalling connections while the participants decoded {media_frames} frames in all");
+    eprintln!(
+        "server: {udp} UDP sockets, {server_bytes} bytes on its 3 signalling connections while the participants decoded {media_frames} frames in all"
+    );
     assert_eq!(udp, 0, "the room server must not carry media");
     assert!(server_bytes > 0, "no signalling counted: is `ss` reporting the server's connections?");
     assert!(server_bytes < 200_000, "the server moved {server_bytes} bytes: media through the server?");
 
     // The moderator removes Bernd: he is out, the others see him leave.
-    let bernd_id = waiting["participants"].as_array().expect("list").iter().find(|w| w["display"] == "Bernd").and_then(|w| w["id"].as_str()).expect("Bernd").to_owned();
+    let bernd_id = waiting["participants"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|w| w["display"] == "Bernd")
+        .and_then(|w| w["id"].as_str())
+        .expect("Bernd")
+        .to_owned();
     moderator.send(&format!("remove {bernd_id}"));
     b.wait_for("Bernd removed", Duration::from_secs(10), |v| v["event"] == "left" && v["reason"] == "kicked");
     a.wait_for("Anna sees Bernd leave", Duration::from_secs(10), |v| v["event"] == "participant_left" && v["id"] == bernd_id.as_str());

@@ -119,9 +119,19 @@ impl RoomSetup {
     /// `blende meeting create` as the moderator; the password goes to a file of its own.
     pub fn create_meeting(&self, server: &RoomServer, title: &str, lobby: bool) -> Meeting {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &netns(), env!("CARGO_BIN_EXE_blende"), "meeting", "create", "--server", &server.url(), "--moderator-token-file"])
-            .arg(&self.token_file)
-            .args(["--title", title]);
+        cmd.args([
+            "netns",
+            "exec",
+            &netns(),
+            env!("CARGO_BIN_EXE_blende"),
+            "meeting",
+            "create",
+            "--server",
+            &server.url(),
+            "--moderator-token-file",
+        ])
+        .arg(&self.token_file)
+        .args(["--title", title]);
         if !lobby {
             cmd.arg("--no-lobby");
         }

@@ -58,7 +58,9 @@ fn shared_window_reaches_the_other_side_and_the_guard_acts_on_it() {
     a.wait_for("share published", Duration::from_secs(20), |v| v["event"] == "share" && v["state"] == "published");
     let timeout = Duration::from_secs(30);
     let white = b.wait_feed_stats("B decodes the shared window", timeout, 0, |v| {
-        v["display"] == "Referent (screen)" && v["frames_decoded"].as_u64().unwrap_or(0) >= 5 && v["centre_luma"].as_f64().unwrap_or(0.0) > 200.0
+        v["display"] == "Referent (screen)"
+            && v["frames_decoded"].as_u64().unwrap_or(0) >= 5
+            && v["centre_luma"].as_f64().unwrap_or(0.0) > 200.0
     });
     assert_eq!((white["width"].as_u64(), white["height"].as_u64()), (Some(1280), Some(720)));
     // Our own share is never subscribed by ourselves.
@@ -72,7 +74,9 @@ fn shared_window_reaches_the_other_side_and_the_guard_acts_on_it() {
     assert!(a.events().iter().all(|v| !v.to_string().contains("Gmail")), "a title leaked into an event");
     std::thread::sleep(Duration::from_millis(1500));
     let t0 = b.last_t_ms();
-    let slate = b.wait_feed_stats("B decodes the slate", timeout, t0, |v| v["display"] == "Referent (screen)" && v["frames_since_last"].as_u64().unwrap_or(0) > 0);
+    let slate = b.wait_feed_stats("B decodes the slate", timeout, t0, |v| {
+        v["display"] == "Referent (screen)" && v["frames_since_last"].as_u64().unwrap_or(0) > 0
+    });
     let luma = slate["centre_luma"].as_f64().expect("luma");
     eprintln!("centre luma at B: window {:.0}, slate {luma:.0}", white["centre_luma"].as_f64().unwrap_or(0.0));
     assert!(luma < 100.0, "after the pause B still sees a bright picture (centre luma {luma})");
@@ -81,7 +85,9 @@ fn shared_window_reaches_the_other_side_and_the_guard_acts_on_it() {
     xdotool(&["set_window", "--name", &title, &id]);
     a.wait_for("guard resumes", Duration::from_secs(5), |v| v["event"] == "share" && v["state"] == "sending");
     let t1 = b.last_t_ms();
-    b.wait_feed_stats("B sees the window again", timeout, t1, |v| v["display"] == "Referent (screen)" && v["centre_luma"].as_f64().unwrap_or(0.0) > 200.0);
+    b.wait_feed_stats("B sees the window again", timeout, t1, |v| {
+        v["display"] == "Referent (screen)" && v["centre_luma"].as_f64().unwrap_or(0.0) > 200.0
+    });
 
     // `share stop`: the feed leaves.
     a.send("share stop");

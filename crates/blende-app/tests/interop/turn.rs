@@ -83,7 +83,12 @@ fn connected(p: &Participant) -> Vec<Value> {
 }
 
 fn frames_decoded(p: &Participant) -> u64 {
-    p.events().iter().filter(|v| v["event"] == "stats" && !v["feed"].is_null()).filter_map(|v| v["frames_decoded"].as_u64()).max().unwrap_or(0)
+    p.events()
+        .iter()
+        .filter(|v| v["event"] == "stats" && !v["feed"].is_null())
+        .filter_map(|v| v["frames_decoded"].as_u64())
+        .max()
+        .unwrap_or(0)
 }
 
 #[test]

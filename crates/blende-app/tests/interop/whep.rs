@@ -74,7 +74,20 @@ impl Drop for Server {
 fn test_certificate(dir: &Path) -> (PathBuf, PathBuf) {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+        ])
         .arg(&key)
         .arg("-out")
         .arg(&cert)
@@ -102,20 +115,39 @@ fn blende_receives_from_an_aiortc_whep_endpoint_over_https() {
     let token = token_file.to_str().expect("path");
 
     // Without the test CA the certificate is not trusted: a clear, fatal error.
-    let untrusted = Participant::spawn_with_env("Untrusted", url, &["--password-file", token, "--camera", "none", "--mic", "none"], &[("SSL_CERT_FILE", "/dev/null")]);
-    let refused = untrusted.wait_for("TLS refusal", Duration::from_secs(15), |v| v["event"] == "error" && v["fatal"] == true && v["message"].as_str().is_some_and(|m| m.contains("127.0.0.1:7443")));
+    let untrusted = Participant::spawn_with_env(
+        "Untrusted",
+        url,
+        &["--password-file", token, "--camera", "none", "--mic", "none"],
+        &[("SSL_CERT_FILE", "/dev/null")],
+    );
+    let refused = untrusted.wait_for("TLS refusal", Duration::from_secs(15), |v| {
+        v["event"] == "error" && v["fatal"] == true && v["message"].as_str().is_some_and(|m| m.contains("127.0.0.1:7443"))
+    });
     eprintln!("untrusted certificate: {}", refused["message"]);
     assert!(refused["message"].as_str().is_some_and(|m| m.to_lowercase().contains("certificate")), "{refused}");
     drop(untrusted);
 
     let cert_env = cert.to_str().expect("path");
-    let viewer = Participant::spawn_with_env("Viewer", url, &["--password-file", token, "--camera", "test-pattern", "--mic", "tone"], &[("SSL_CERT_FILE", cert_env)]);
+    let viewer = Participant::spawn_with_env(
+        "Viewer",
+        url,
+        &["--password-file", token, "--camera", "test-pattern", "--mic", "tone"],
+        &[("SSL_CERT_FILE", cert_env)],
+    );
     // WHEP only receives: the devices stay closed.
     viewer.wait_for("receive-only notice", Duration::from_secs(10), |v| v["event"] == "error" && v["fatal"] == false);
     let stats = viewer.wait_feed_stats("Viewer decodes the endpoint", Duration::from_secs(30), 0, |v| {
         v["frames_decoded"].as_u64().unwrap_or(0) >= 30 && v["audio_hz"].as_f64().is_some_and(|hz| (hz - 440.0).abs() <= 5.0)
     });
-    eprintln!("WHEP: {} frames {}x{}, {:.1} Hz at {:.1} dBFS", stats["frames_decoded"], stats["width"], stats["height"], stats["audio_hz"].as_f64().unwrap_or(0.0), stats["audio_dbfs"].as_f64().unwrap_or(f64::NAN));
+    eprintln!(
+        "WHEP: {} frames {}x{}, {:.1} Hz at {:.1} dBFS",
+        stats["frames_decoded"],
+        stats["width"],
+        stats["height"],
+        stats["audio_hz"].as_f64().unwrap_or(0.0),
+        stats["audio_dbfs"].as_f64().unwrap_or(f64::NAN)
+    );
     assert_eq!((stats["width"].as_u64(), stats["height"].as_u64()), (Some(320), Some(240)));
     assert!(viewer.events().iter().all(|v| v["event"] != "device" || v["to"] != "on"), "a device was opened for a receive-only call");
     server.wait_for("session", Duration::from_secs(1));

@@ -25,11 +25,8 @@ impl Drop for WhipServer {
 /// running a tiny client: `bash`'s /dev/tcp.
 fn http_in_ns(request: &str) -> String {
     let script = "exec 3<>/dev/tcp/127.0.0.1/7080; printf '%s' \"$REQ\" >&3; cat <&3";
-    let out = Command::new("ip")
-        .args(["netns", "exec", &netns(), "bash", "-c", script])
-        .env("REQ", request)
-        .output()
-        .expect("http request");
+    let out =
+        Command::new("ip").args(["netns", "exec", &netns(), "bash", "-c", script]).env("REQ", request).output().expect("http request");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -80,17 +77,13 @@ fn blende_publishes_over_whip() {
     let token = dir.join("token");
     std::fs::write(&token, "whip-token\n").expect("token");
     let token = token.to_string_lossy().into_owned();
-    let mut publisher = Participant::spawn_with_server(
-        "WHIP",
-        "whip+http://127.0.0.1:7080/whip/endpoint/blende-ep",
-        &["--password-file", &token],
-    );
+    let mut publisher =
+        Participant::spawn_with_server("WHIP", "whip+http://127.0.0.1:7080/whip/endpoint/blende-ep", &["--password-file", &token]);
     publisher.wait_for("WHIP publisher connected", Duration::from_secs(15), |v| {
         v["event"] == "connection" && v["feed"].is_null() && v["state"] == "connected"
     });
     let s = viewer.wait_feed_stats("viewer decodes the WHIP publisher", Duration::from_secs(30), 0, |v| {
-        v["stamped_frames"].as_u64().unwrap_or(0) >= 15
-            && v["audio_hz"].as_f64().is_some_and(|hz| (hz - 440.0).abs() <= 5.0)
+        v["stamped_frames"].as_u64().unwrap_or(0) >= 15 && v["audio_hz"].as_f64().is_some_and(|hz| (hz - 440.0).abs() <= 5.0)
     });
     eprintln!("viewer receives the WHIP publisher: {s}");
     // DELETE on leave: the viewer sees the publisher go.

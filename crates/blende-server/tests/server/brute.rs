@@ -17,7 +17,18 @@ async fn thousand_wrong_passwords_lock_out_and_never_admit() {
     let server = Server::start(
         "brute",
         None,
-        &["--lockout-s", &lockout, "--backoff-base-ms", "100", "--backoff-max-ms", "1000", "--address-lockout-failures", "20", "--meeting-lockout-failures", "50"],
+        &[
+            "--lockout-s",
+            &lockout,
+            "--backoff-base-ms",
+            "100",
+            "--backoff-max-ms",
+            "1000",
+            "--address-lockout-failures",
+            "20",
+            "--meeting-lockout-failures",
+            "50",
+        ],
     );
     let token = server.add_moderator();
     let mut mo = server.client().await;

@@ -33,7 +33,8 @@ async fn lobby_remove_presenter_lock_end() {
     let (m, _) = a.until("lobby").await;
     assert_eq!(m["state"], "admitted");
     let (roster, _) = a.until("participants").await;
-    let roles: Vec<_> = roster["participants"].as_array().expect("list").iter().map(|p| p["role"].as_str().unwrap_or("").to_owned()).collect();
+    let roles: Vec<_> =
+        roster["participants"].as_array().expect("list").iter().map(|p| p["role"].as_str().unwrap_or("").to_owned()).collect();
     assert_eq!(roles, ["moderator", "participant"]);
     assert_eq!(roster["waiting"], json!([]), "participants do not see the lobby");
     mo.send(json!({"type": "deny", "participant": d.pid})).await;
@@ -115,7 +116,18 @@ async fn lobby_remove_presenter_lock_end() {
     assert_eq!(error_code(&after.join(&id, &pw).await), Some("meeting_ended"));
 
     let audit = server.admin(&["audit"]);
-    for action in ["create_meeting", "enter_meeting", "admit", "deny", "grant_presenter", "revoke_presenter", "lock", "remove", "export_invitation", "end"] {
+    for action in [
+        "create_meeting",
+        "enter_meeting",
+        "admit",
+        "deny",
+        "grant_presenter",
+        "revoke_presenter",
+        "lock",
+        "remove",
+        "export_invitation",
+        "end",
+    ] {
         assert!(audit.contains(&format!("\"action\":\"{action}\"")), "audit lacks {action}: {audit}");
     }
     // Logs at info level carry no display names or passwords.

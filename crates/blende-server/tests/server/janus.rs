@@ -47,7 +47,8 @@ fn start_janus(dir: &Path) -> Option<Janus> {
     )
     .expect("http cfg");
     // Room creation locked with an admin key: only blende-server can create rooms.
-    std::fs::write(dir.join("janus.plugin.videoroom.jcfg"), format!("general: {{\n admin_key = \"{ADMIN_KEY}\"\n}}\n")).expect("videoroom cfg");
+    std::fs::write(dir.join("janus.plugin.videoroom.jcfg"), format!("general: {{\n admin_key = \"{ADMIN_KEY}\"\n}}\n"))
+        .expect("videoroom cfg");
     let child = Command::new("janus")
         .arg("-F")
         .arg(dir)
@@ -71,7 +72,8 @@ fn http(port: u16, method: &str, path: &str, body: Option<Value>) -> Value {
     let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect janus");
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     // HTTP/1.0: no chunked encoding to undo.
-    write!(tcp, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).expect("write");
+    write!(tcp, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+        .expect("write");
     let mut raw = String::new();
     tcp.read_to_string(&mut raw).expect("read");
     let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
@@ -81,12 +83,21 @@ fn http(port: u16, method: &str, path: &str, body: Option<Value>) -> Value {
 /// Tries to join `room` as a publisher; returns the VideoRoom event data.
 fn try_join(port: u16, room: u64, pin: &str, token: &str, feed: u64) -> Value {
     let s = http(port, "POST", "/janus", Some(json!({"janus": "create", "transaction": "c"})))["data"]["id"].as_u64().expect("session");
-    let h = http(port, "POST", &format!("/janus/{s}"), Some(json!({"janus": "attach", "plugin": "janus.plugin.videoroom", "transaction": "a"})))["data"]["id"]
+    let h = http(
+        port,
+        "POST",
+        &format!("/janus/{s}"),
+        Some(json!({"janus": "attach", "plugin": "janus.plugin.videoroom", "transaction": "a"})),
+    )["data"]["id"]
         .as_u64()
         .expect("handle");
     let join = json!({"janus": "message", "transaction": "j", "body": {"request": "join", "ptype": "publisher", "room": room, "pin": pin, "token": token, "id": feed}});
     let ack = http(port, "POST", &format!("/janus/{s}/{h}"), Some(join));
-    let data = if ack["janus"] == "ack" { http(port, "GET", &format!("/janus/{s}?maxev=1"), None)["plugindata"]["data"].clone() } else { ack["plugindata"]["data"].clone() };
+    let data = if ack["janus"] == "ack" {
+        http(port, "GET", &format!("/janus/{s}?maxev=1"), None)["plugindata"]["data"].clone()
+    } else {
+        ack["plugindata"]["data"].clone()
+    };
     http(port, "POST", &format!("/janus/{s}"), Some(json!({"janus": "destroy", "transaction": "d"})));
     data
 }

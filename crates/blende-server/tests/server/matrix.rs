@@ -80,7 +80,11 @@ impl World {
         let mut anonymous = server.client_from(ip(5)).await;
         anonymous.hello().await;
         let connected = server.client_from(ip(6)).await;
-        let mut w = World { clients: vec![connected, anonymous, idle, waiting, participant, presenter, moderator], meeting, token: token.to_owned() };
+        let mut w = World {
+            clients: vec![connected, anonymous, idle, waiting, participant, presenter, moderator],
+            meeting,
+            token: token.to_owned(),
+        };
         // Roster updates from the setup are still queued: read them away.
         for c in w.clients.iter_mut().skip(1) {
             c.drain().await;

@@ -38,7 +38,10 @@ async fn restart_keeps_meetings_and_moderators(name: &str, db: Option<String>) {
 
     let meetings: Vec<Value> = server.admin(&["list-meetings"]).lines().map(|l| serde_json::from_str(l).expect("json")).collect();
     let m = meetings.iter().find(|m| m["id"] == id.as_str()).expect("listed");
-    assert_eq!((m["starts_at_unix"].as_i64(), m["duration_min"].as_u64(), m["ended"].as_bool()), (Some(1_769_506_200), Some(45), Some(false)));
+    assert_eq!(
+        (m["starts_at_unix"].as_i64(), m["duration_min"].as_u64(), m["ended"].as_bool()),
+        (Some(1_769_506_200), Some(45), Some(false))
+    );
     assert!(!server.admin(&["list-moderators"]).is_empty());
     let audit = server.admin(&["audit"]);
     assert!(audit.contains(&id.replace('-', "")) || audit.contains(&id), "{audit}");

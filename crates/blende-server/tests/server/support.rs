@@ -69,12 +69,8 @@ impl Server {
         let db = db.unwrap_or_else(|| format!("sqlite:{}", dir.join("blende.db").display()));
         // Defaults first, minus any flag the caller sets itself (clap refuses repeats).
         let defaults = test_flags();
-        let mut extra_flags: Vec<String> = defaults
-            .chunks(2)
-            .filter(|pair| !extra.contains(&pair[0].as_str()))
-            .flatten()
-            .cloned()
-            .collect();
+        let mut extra_flags: Vec<String> =
+            defaults.chunks(2).filter(|pair| !extra.contains(&pair[0].as_str())).flatten().cloned().collect();
         extra_flags.extend(extra.iter().map(|s| (*s).to_owned()));
         let (child, addr) = spawn(&dir, &db, &cert, &key, &extra_flags);
         Server { child, addr, dir, db, connector, cert, key, extra: extra_flags }
@@ -142,7 +138,8 @@ fn spawn(dir: &std::path::Path, db: &str, cert: &std::path::Path, key: &std::pat
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).expect("read listening line");
-    let v: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("server did not start ({e}): {line:?}; see {}", dir.join("server.log").display()));
+    let v: Value = serde_json::from_str(line.trim())
+        .unwrap_or_else(|e| panic!("server did not start ({e}): {line:?}; see {}", dir.join("server.log").display()));
     assert_eq!(v["event"], "listening");
     assert_eq!(v["tls"], true);
     (child, v["addr"].as_str().expect("addr").parse().expect("socket addr"))
@@ -234,7 +231,10 @@ impl Client {
 
     /// Creates a meeting; returns (id, password).
     pub async fn create_meeting(&mut self, lobby: bool) -> (String, String) {
-        self.send(json!({"type": "create_meeting", "title": "Gemeinderat", "starts_at_unix": 1_769_506_200, "duration_min": 45, "lobby": lobby})).await;
+        self.send(
+            json!({"type": "create_meeting", "title": "Gemeinderat", "starts_at_unix": 1_769_506_200, "duration_min": 45, "lobby": lobby}),
+        )
+        .await;
         let (m, _) = self.until("meeting_created").await;
         (m["meeting"]["id"].as_str().expect("id").to_owned(), m["password"].as_str().expect("pw").to_owned())
     }
