@@ -19,5 +19,6 @@ export BLENDE_REQUIRE_X11=1 BLENDE_REQUIRE_PULSE=1 BLENDE_REQUIRE_JANUS=1 BLENDE
 
 cargo fmt --all -- --check
 cargo xtask check-deps
+cargo xtask check-layers
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked --no-fail-fast "$@"

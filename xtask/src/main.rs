@@ -1,14 +1,20 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
 //! - `check-deps`: fails when a pure crate pulls in IO or UI dependencies, directly or
-//!   transitively (the idea of rerun's `check_forbidden_dependencies.py`).
+//!   transitively (the idea of rerun's `check_forbidden_dependencies.py`). Each pure crate's
+//!   tree is resolved on its own (`cargo tree -p`), so a feature that only the app turns on
+//!   (`blende-signal/io`) does not count against a crate that does not.
+//! - `check-layers`: fails when the modules of a crate import each other in a circle, when
+//!   anything imports the command-line module, or when the UI speaks JSON.
+
+mod layers;
 
 use std::process::{Command, ExitCode};
 
-use serde_json::Value;
-
-/// Crates that must stay sans-IO, and what they may never depend on.
-const PURE: &[&str] = &["blende-policy", "blende-meeting", "blende-guard", "blende-media", "blende-room"];
+/// Crates that must stay sans-IO.
+const PURE: &[&str] = &["blende-policy", "blende-meeting", "blende-guard", "blende-media", "blende-room", "blende-call"];
+/// What a pure crate may never depend on: runtimes, sockets and TLS, UI, devices, windows,
+/// WebRTC, storage and password hashing.
 const FORBIDDEN: &[&str] = &[
     "tokio",
     "async-std",
@@ -26,14 +32,24 @@ const FORBIDDEN: &[&str] = &[
     "keyring",
     "reqwest",
     "tungstenite",
+    "tokio-tungstenite",
+    "native-tls",
+    "rustls",
     "global-hotkey",
+    "sqlx",
+    "argon2",
 ];
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
     let result = match task.as_str() {
         "check-deps" => check_deps(),
-        _ => Err("usage: cargo xtask check-deps".to_owned()),
+        // An optional path checks another checkout (for a look at an old tree).
+        "check-layers" => {
+            let root = std::env::args().nth(2).map_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".."), Into::into);
+            layers::check(&root)
+        }
+        _ => Err("usage: cargo xtask check-deps | check-layers".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -46,13 +62,18 @@ fn main() -> ExitCode {
 
 fn check_deps() -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out =
-        Command::new(cargo).args(["metadata", "--format-version", "1", "--locked"]).output().map_err(|e| format!("cargo metadata: {e}"))?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    let mut violations = Vec::new();
+    for root in PURE {
+        let out = Command::new(&cargo)
+            .args(["tree", "-p", root, "-e", "normal", "--prefix", "depth", "--format", "{p}", "--locked"])
+            .output()
+            .map_err(|e| format!("cargo tree: {e}"))?;
+        if !out.status.success() {
+            // A pure crate that was renamed away must not make the check pass silently.
+            return Err(format!("cargo tree -p {root}: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        violations.extend(forbidden_paths(&String::from_utf8_lossy(&out.stdout), FORBIDDEN));
     }
-    let meta: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
-    let violations = forbidden_paths(&meta, PURE, FORBIDDEN)?;
     if violations.is_empty() {
         println!("check-deps: {} pure crates free of {} forbidden dependencies", PURE.len(), FORBIDDEN.len());
         Ok(())
@@ -61,78 +82,34 @@ fn check_deps() -> Result<(), String> {
     }
 }
 
-/// For each pure crate in the workspace, every forbidden crate reachable through normal
-/// (non-dev, non-build) dependencies, with the path that reaches it.
-fn forbidden_paths(meta: &Value, pure: &[&str], forbidden: &[&str]) -> Result<Vec<String>, String> {
-    let packages = meta["packages"].as_array().ok_or("no packages")?;
-    let name_of = |id: &str| packages.iter().find(|p| p["id"] == id).and_then(|p| p["name"].as_str()).unwrap_or(id).to_owned();
-    let nodes = meta["resolve"]["nodes"].as_array().ok_or("no resolve graph")?;
-    let node = |id: &str| nodes.iter().find(|n| n["id"] == id);
+/// Every forbidden crate in one `cargo tree --prefix depth --format {p}` listing, with the path
+/// that reaches it.
+fn forbidden_paths(tree: &str, forbidden: &[&str]) -> Vec<String> {
+    let mut path: Vec<&str> = Vec::new();
     let mut violations = Vec::new();
-    for root in pure {
-        // A pure crate that was renamed away must not make the check pass silently.
-        let root_pkg = packages
-            .iter()
-            .find(|p| p["name"] == *root && p["source"].is_null())
-            .ok_or(format!("pure crate {root} not in the workspace"))?;
-        let mut stack = vec![(root_pkg["id"].as_str().unwrap_or_default().to_owned(), vec![(*root).to_owned()])];
-        let mut seen = std::collections::HashSet::new();
-        while let Some((id, path)) = stack.pop() {
-            if !seen.insert(id.clone()) {
-                continue;
-            }
-            let Some(n) = node(&id) else { continue };
-            for dep in n["deps"].as_array().into_iter().flatten() {
-                let normal = dep["dep_kinds"].as_array().into_iter().flatten().any(|k| k["kind"].is_null());
-                if !normal {
-                    continue;
-                }
-                let dep_id = dep["pkg"].as_str().unwrap_or_default().to_owned();
-                let dep_name = name_of(&dep_id);
-                let mut p = path.clone();
-                p.push(dep_name.clone());
-                if forbidden.contains(&dep_name.as_str()) {
-                    violations.push(p.join(" -> "));
-                } else {
-                    stack.push((dep_id, p));
-                }
-            }
+    for line in tree.lines() {
+        let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+        let Ok(depth) = line[..digits].parse::<usize>() else { continue };
+        let name = line[digits..].split_whitespace().next().unwrap_or_default();
+        path.truncate(depth);
+        path.push(name);
+        if depth > 0 && forbidden.contains(&name) {
+            violations.push(path.join(" -> "));
         }
     }
-    Ok(violations)
+    violations
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn meta(edges: &[(&str, &str, &str)]) -> Value {
-        let names: std::collections::BTreeSet<&str> = edges.iter().flat_map(|(a, b, _)| [*a, *b]).collect();
-        let packages: Vec<Value> = names.iter().map(|n| serde_json::json!({"id": n, "name": n, "source": if n.starts_with("blende") { Value::Null } else { "registry".into() }})).collect();
-        let nodes: Vec<Value> = names
-            .iter()
-            .map(|n| {
-                let deps: Vec<Value> = edges
-                    .iter()
-                    .filter(|(a, _, _)| a == n)
-                    .map(|(_, b, kind)| serde_json::json!({"pkg": b, "dep_kinds": [{"kind": if kind.is_empty() { Value::Null } else { (*kind).into() }}]}))
-                    .collect();
-                serde_json::json!({"id": n, "deps": deps})
-            })
-            .collect();
-        serde_json::json!({"packages": packages, "resolve": {"nodes": nodes}})
-    }
-
     #[test]
-    fn finds_transitive_forbidden_dependency() {
-        let m = meta(&[("blende-policy", "helper", ""), ("helper", "tokio", "")]);
-        assert_eq!(forbidden_paths(&m, &["blende-policy"], &["tokio"]), Ok(vec!["blende-policy -> helper -> tokio".to_owned()]));
-    }
-
-    #[test]
-    fn dev_dependencies_are_allowed() {
-        let m = meta(&[("blende-policy", "tokio", "dev"), ("blende-policy", "toml", "")]);
-        assert_eq!(forbidden_paths(&m, &["blende-policy"], &["tokio"]), Ok(vec![]));
-        assert!(forbidden_paths(&m, &["blende-gone"], &["tokio"]).is_err());
+    fn finds_transitive_forbidden_dependency_with_its_path() {
+        let tree = "0blende-policy v0.1.0 (/x)\n1helper v1.0.0\n2tokio v1.0.0\n1toml v0.9.0\n";
+        assert_eq!(forbidden_paths(tree, &["tokio"]), vec!["blende-policy -> helper -> tokio".to_owned()]);
+        assert!(forbidden_paths("0blende-policy v0.1.0\n1toml v0.9.0\n", &["tokio"]).is_empty());
+        let tree = "0blende-call v0.1.0\n1blende-signal v0.1.0\n2serde v1\n1blende-room v0.1.0\n2sqlx v0.8\n";
+        assert_eq!(forbidden_paths(tree, &["sqlx"]), vec!["blende-call -> blende-room -> sqlx".to_owned()]);
     }
 }

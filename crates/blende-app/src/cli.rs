@@ -38,7 +38,7 @@ enum Command {
     #[cfg(target_os = "linux")]
     SharePreview {
         /// X window id, decimal or 0x-hex, as `blende windows` shows it.
-        #[arg(long, value_parser = parse_window_id, required_unless_present = "screen", conflicts_with = "screen")]
+        #[arg(long, value_parser = crate::preview::parse_window_id, required_unless_present = "screen", conflicts_with = "screen")]
         window: Option<u32>,
         /// The whole screen instead of one window (only if the administrator allows it;
         /// blocked windows are masked).
@@ -53,9 +53,15 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
     },
-    /// Join a call (for now headless only: JSON-lines events on stdout, commands on stdin;
-    /// see crates/blende-app/JOIN.md).
+    /// Join a call: in the app window, or with `--headless` as a participant without a window
+    /// (JSON-lines events on stdout, commands on stdin; see crates/blende-app/JOIN.md).
     Join(crate::join::JoinArgs),
+    /// List cameras, microphones and speakers with the ids `join --camera/--mic` take.
+    Devices {
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Meetings on a Blende room server (as a moderator).
     Meeting {
         #[command(subcommand)]
@@ -134,6 +140,10 @@ pub fn main() -> ExitCode {
             crate::preview::run(load_policy(policy.as_deref()), source, frames, &out, fps)
         }
         Some(Command::Join(args)) => crate::join::run(args),
+        Some(Command::Devices { json }) => {
+            devices(json);
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Meeting {
             command: MeetingCommand::Create { server, moderator_token_file, title, starts_at_unix, duration_min, no_lobby },
         }) => create_meeting(
@@ -162,6 +172,25 @@ pub fn main() -> ExitCode {
     })
 }
 
+/// The devices this machine has, and the test devices.
+fn devices(json: bool) {
+    let all = blende_devices::enumerate();
+    let kind = |k: blende_devices::MediaKind| match k {
+        blende_devices::MediaKind::Camera => "camera",
+        blende_devices::MediaKind::Microphone => "microphone",
+        _ => "speaker",
+    };
+    if json {
+        let list: Vec<serde_json::Value> =
+            all.iter().map(|d| serde_json::json!({"id": d.id, "name": d.name, "kind": kind(d.kind), "synthetic": d.synthetic})).collect();
+        println!("{}", serde_json::Value::Array(list));
+    } else {
+        for d in &all {
+            println!("{:<10}  {:<40}  {}", kind(d.kind), d.id, d.name);
+        }
+    }
+}
+
 fn policy_exit(policy: &Policy) -> ExitCode {
     match policy.failure() {
         Some(e) => {
@@ -170,14 +199,6 @@ fn policy_exit(policy: &Policy) -> ExitCode {
         }
         None => ExitCode::SUCCESS,
     }
-}
-
-pub(crate) fn parse_window_id(s: &str) -> Result<u32, String> {
-    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u32::from_str_radix(hex, 16),
-        None => s.parse(),
-    };
-    parsed.map_err(|_| format!("`{s}` is not a window id (decimal or 0x-hex)"))
 }
 
 /// Parses one input line of `policy classify`.

@@ -1,10 +1,10 @@
 //! `blende join --headless`: one participant without a window. JSON-lines events on stdout,
 //! commands on stdin; the formats are documented in `crates/blende-app/JOIN.md`.
 //!
-//! The call itself is [`crate::call::run`]; this front reads stdin lines into
-//! [`CallCommand`]s and prints the engine's events.
+//! The call itself is [`crate::engine::run`]; this front reads stdin lines into
+//! [`CallCommand`]s (through [`Control`], so a switch-off closes its gate as the line
+//! arrives) and prints the engine's events as JSON.
 
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,27 +12,80 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
-use blende_devices::{DriverConfig, DriverHandle, clock};
+use blende_call::RoomAction;
+use blende_devices::{DriverConfig, DriverHandle, SYNTHETIC_CAMERA_ID, SYNTHETIC_MICROPHONE_ID, clock};
+use blende_media::DeviceKind;
 use blende_policy::ServerUrl;
 use blende_signal::JoinOptions;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::AsyncBufReadExt;
-use tokio::sync::mpsc;
 
-use crate::call::{CallCommand, CallSpec, Hooks, unix_us};
 use crate::config::load_policy;
-/// What `--camera` may be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum CameraChoice {
-    TestPattern,
+use crate::engine::{CallCommand, CallEvent, CallSpec, Control, Hooks, ShareSource, Switches, json as event_json};
+use crate::preview::parse_window_id;
+
+/// A device as `--camera` / `--mic` name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// What the system would give: the first camera, the default microphone.
+    Default,
+    /// The test pattern (camera) or the 440 Hz tone (microphone).
+    Synthetic,
     None,
+    /// An id as `blende devices` lists it.
+    Id(String),
 }
 
-/// What `--mic` may be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum MicChoice {
-    Tone,
-    None,
+fn parse_camera(s: &str) -> Result<DeviceChoice, String> {
+    parse_device(s, "test-pattern")
+}
+
+fn parse_mic(s: &str) -> Result<DeviceChoice, String> {
+    parse_device(s, "tone")
+}
+
+fn parse_device(s: &str, synthetic: &str) -> Result<DeviceChoice, String> {
+    Ok(match s {
+        "" => return Err("empty device".into()),
+        "default" => DeviceChoice::Default,
+        "none" => DeviceChoice::None,
+        s if s == synthetic => DeviceChoice::Synthetic,
+        id => DeviceChoice::Id(id.to_owned()),
+    })
+}
+
+/// The headless command lines (JOIN.md).
+///
+/// # Errors
+/// A line that is no command, with what was wrong.
+pub fn parse_command(line: &str) -> Result<CallCommand, String> {
+    Ok(match line.trim() {
+        "camera off" => CallCommand::Switch { kind: DeviceKind::Camera, on: false },
+        "camera on" => CallCommand::Switch { kind: DeviceKind::Camera, on: true },
+        "mic off" => CallCommand::Switch { kind: DeviceKind::Microphone, on: false },
+        "mic on" => CallCommand::Switch { kind: DeviceKind::Microphone, on: true },
+        "all off" => CallCommand::AllOff,
+        "stats" => CallCommand::Stats,
+        "leave" => CallCommand::Leave,
+        "share stop" => CallCommand::ShareStop,
+        "lock" => CallCommand::Room(RoomAction::Lock),
+        "unlock" => CallCommand::Room(RoomAction::Unlock),
+        "end" => CallCommand::Room(RoomAction::End),
+        "share screen" => CallCommand::ShareStart(ShareSource::Screen),
+        other => {
+            let (verb, arg) = other.rsplit_once(' ').unwrap_or((other, ""));
+            let arg = arg.trim().to_owned();
+            match verb.trim() {
+                "share window" => CallCommand::ShareStart(ShareSource::Window(parse_window_id(&arg)?)),
+                "admit" => CallCommand::Room(RoomAction::Admit(arg)),
+                "deny" => CallCommand::Room(RoomAction::Deny(arg)),
+                "remove" => CallCommand::Room(RoomAction::Remove(arg)),
+                "presenter on" => CallCommand::Room(RoomAction::GrantPresenter(arg)),
+                "presenter off" => CallCommand::Room(RoomAction::RevokePresenter(arg)),
+                _ => return Err(format!("unknown command `{other}`")),
+            }
+        }
+    })
 }
 
 /// Everything `blende join` was given.
@@ -58,10 +111,14 @@ pub struct JoinArgs {
     /// Display name shown to the others.
     #[arg(long, default_value = "Blende")]
     pub name: String,
-    #[arg(long, value_enum, default_value = "test-pattern")]
-    pub camera: CameraChoice,
-    #[arg(long, value_enum, default_value = "tone")]
-    pub mic: MicChoice,
+    /// `default` (the first camera), `test-pattern`, `none`, or an id from `blende devices`.
+    /// Default: `test-pattern` with `--headless`, `default` in the window.
+    #[arg(long, value_parser = parse_camera)]
+    pub camera: Option<DeviceChoice>,
+    /// `default` (the system's default input), `tone`, `none`, or an id from `blende devices`.
+    /// Default: `tone` with `--headless`, `default` in the window.
+    #[arg(long, value_parser = parse_mic)]
+    pub mic: Option<DeviceChoice>,
     /// Bind ICE to this address only (127.0.0.2 inside the test namespace).
     #[arg(long, value_name = "IP")]
     pub ice_ip: Option<IpAddr>,
@@ -83,7 +140,7 @@ pub struct JoinArgs {
     pub no_congestion_control: bool,
     /// Share this X window (decimal or 0x-hex id, as `blende windows` shows it) as its own
     /// feed "<name> (screen)", through the share guard; `share stop` on stdin ends it.
-    #[arg(long, value_name = "ID", value_parser = crate::cli::parse_window_id)]
+    #[arg(long, value_name = "ID", value_parser = parse_window_id)]
     pub share_window: Option<u32>,
     /// Diagnostic, as behind a strict firewall: use only TURN-relayed ICE candidates (ICE
     /// transport policy "relay"), never a host address. Without a TURN server (from the policy
@@ -103,10 +160,10 @@ pub struct JoinArgs {
 pub fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
     if !args.headless {
         let started = Instant::now();
-        let (spec, policy) = spec_from_args(&args)?;
+        let (spec, policy, devices) = spec_from_args(&args)?;
         let devices = crate::ui::Devices {
-            camera_id: if spec.camera { blende_devices::SYNTHETIC_CAMERA_ID.to_owned() } else { String::new() },
-            microphone_id: if spec.mic { blende_devices::SYNTHETIC_MICROPHONE_ID.to_owned() } else { String::new() },
+            camera_id: devices.camera_id,
+            microphone_id: devices.microphone_id,
             speaker_id: None,
             synthetic_size: Some((args.width, args.height, args.fps)),
         };
@@ -129,8 +186,76 @@ pub fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(run_async(args))
 }
 
-/// One JSON line on stdout. Every line carries `t_ms` since start.
-fn print_event(v: &Value) {
+/// Reads the first line of a password file (never the command line, where `ps` shows it).
+pub fn read_password_file(path: &std::path::Path) -> anyhow::Result<String> {
+    Ok(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?.lines().next().unwrap_or_default().to_owned())
+}
+
+/// Device ids for the driver (empty: not used).
+struct DeviceIds {
+    camera_id: String,
+    microphone_id: String,
+}
+
+/// The devices `args` ask for: without a choice, the test devices with `--headless` and the
+/// system's in the window.
+fn device_ids(args: &JoinArgs) -> DeviceIds {
+    let fallback = |synthetic| if args.headless { synthetic } else { DeviceChoice::Default };
+    let camera = args.camera.clone().unwrap_or_else(|| fallback(DeviceChoice::Synthetic));
+    let mic = args.mic.clone().unwrap_or_else(|| fallback(DeviceChoice::Synthetic));
+    let camera_id = match camera {
+        // The first real camera; none on a machine without one (the call goes on without).
+        DeviceChoice::Default => blende_devices::enumerate()
+            .into_iter()
+            .find(|d| d.kind == blende_devices::MediaKind::Camera && !d.synthetic)
+            .map(|d| d.id)
+            .unwrap_or_default(),
+        DeviceChoice::Synthetic => SYNTHETIC_CAMERA_ID.to_owned(),
+        DeviceChoice::None => String::new(),
+        DeviceChoice::Id(id) => id,
+    };
+    let microphone_id = match mic {
+        DeviceChoice::Default => "default".to_owned(),
+        DeviceChoice::Synthetic => SYNTHETIC_MICROPHONE_ID.to_owned(),
+        DeviceChoice::None => String::new(),
+        DeviceChoice::Id(id) => id,
+    };
+    DeviceIds { camera_id, microphone_id }
+}
+
+/// The call `args` describe, checked against the policy (which is returned too).
+fn spec_from_args(args: &JoinArgs) -> anyhow::Result<(CallSpec, blende_policy::Policy, DeviceIds)> {
+    let url = ServerUrl::parse(&args.server).map_err(|e| anyhow!("{e}"))?;
+    let mut policy = load_policy(args.policy.as_deref());
+    policy.servers().check(&url).map_err(|e| anyhow!(e))?;
+    if args.relay_only {
+        // Through the policy, so the app window's call honours it too.
+        policy.set_relay_only();
+    }
+    let password = args.password_file.as_deref().map(read_password_file).transpose()?;
+    let moderator_token = args.moderator_token_file.as_deref().map(read_password_file).transpose()?;
+    let devices = device_ids(args);
+    let spec = CallSpec {
+        url,
+        join: JoinOptions { room: args.room.clone(), password, display_name: args.name.clone(), moderator_token },
+        camera: !devices.camera_id.is_empty(),
+        mic: !devices.microphone_id.is_empty(),
+        ice_servers: policy.servers().ice_servers.clone(),
+        ice_ip: args.ice_ip,
+        width: args.width,
+        height: args.height,
+        bitrate_bps: args.bitrate_bps,
+        congestion_control: !args.no_congestion_control,
+        stats_interval_ms: args.stats_interval_ms,
+        policy: policy.clone(),
+        share: args.share_window.map(ShareSource::Window),
+    };
+    Ok((spec, policy, devices))
+}
+
+/// One JSON line on stdout, outside the call's event stream.
+fn print_line(v: &serde_json::Value) {
+    use std::io::Write;
     let mut out = std::io::stdout().lock();
     // A closed stdout must not kill the call; the harness may stop reading.
     let _ = writeln!(out, "{v}");
@@ -141,73 +266,42 @@ fn elapsed_ms(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Reads the first line of a password file (never the command line, where `ps` shows it).
-pub fn read_password_file(path: &std::path::Path) -> anyhow::Result<String> {
-    Ok(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?.lines().next().unwrap_or_default().to_owned())
-}
-
-/// The call `args` describe, checked against the policy (which is returned too).
-fn spec_from_args(args: &JoinArgs) -> anyhow::Result<(CallSpec, blende_policy::Policy)> {
-    let url = ServerUrl::parse(&args.server).map_err(|e| anyhow!("{e}"))?;
-    let mut policy = load_policy(args.policy.as_deref());
-    policy.servers().check(&url).map_err(|e| anyhow!(e))?;
-    if args.relay_only {
-        // Through the policy, so the app window's call honours it too.
-        policy.set_relay_only();
-    }
-    let password = args.password_file.as_deref().map(read_password_file).transpose()?;
-    let moderator_token = args.moderator_token_file.as_deref().map(read_password_file).transpose()?;
-    let spec = CallSpec {
-        url,
-        join: JoinOptions { room: args.room.clone(), password, display_name: args.name.clone(), moderator_token },
-        camera: args.camera == CameraChoice::TestPattern,
-        mic: args.mic == MicChoice::Tone,
-        ice_servers: policy.servers().ice_servers.clone(),
-        ice_ip: args.ice_ip,
-        width: args.width,
-        height: args.height,
-        bitrate_bps: args.bitrate_bps,
-        congestion_control: !args.no_congestion_control,
-        stats_interval_ms: args.stats_interval_ms,
-        policy: policy.clone(),
-        share: args.share_window.map(crate::preview::Source::Window),
-    };
-    Ok((spec, policy))
-}
-
 async fn run_async(args: JoinArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
-    let (spec, _policy) = spec_from_args(&args)?;
-    let media_epoch_unix_us = unix_us().saturating_sub(clock::now_us());
-    print_event(
+    let (spec, _policy, devices) = spec_from_args(&args)?;
+    let media_epoch_unix_us = crate::engine::unix_us().saturating_sub(clock::now_us());
+    print_line(
         &json!({"event": "ready", "pid": std::process::id(), "media_epoch_unix_us": media_epoch_unix_us, "t_ms": elapsed_ms(start)}),
     );
 
     // Devices: the kill-switch driver owns them; everything starts off.
     let (driver, outputs) = DriverHandle::start(DriverConfig {
+        camera_id: devices.camera_id,
+        microphone_id: devices.microphone_id,
         synthetic_camera_size: (args.width, args.height),
         synthetic_camera_fps: args.fps,
         ..DriverConfig::default()
     })?;
-    // Commands on stdin; a line that is no command is reported and skipped.
-    let (tx, commands) = mpsc::channel::<CallCommand>(16);
+    let (control, commands) = Control::new(Switches::new(Arc::new(driver)));
+    // Commands on stdin, through the control: a switch-off closes its gate here, as the line
+    // arrives. A line that is no command is reported and skipped.
+    let stdin_control = control.clone();
     tokio::spawn(async move {
         let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             if line.trim().is_empty() {
                 continue;
             }
-            match line.parse::<CallCommand>() {
-                Ok(cmd) => {
-                    if tx.send(cmd).await.is_err() {
-                        break;
-                    }
-                }
-                Err(message) => print_event(&json!({"event": "error", "message": message, "fatal": false, "t_ms": elapsed_ms(start)})),
+            let sent = parse_command(&line).and_then(|cmd| stdin_control.send(cmd));
+            if let Err(message) = sent {
+                event_json::print(&CallEvent::Error { message, fatal: false }, start);
             }
         }
+        // End of stdin counts as `leave` (the engine's queue closes with this task).
+        let _ = stdin_control.send(CallCommand::InputClosed);
     });
-
-    let hooks = Hooks { event: Some(Box::new(print_event)), ..Hooks::default() };
-    crate::call::run(spec, start, Arc::new(driver), outputs, commands, hooks).await
+    let switches = control.switches.clone();
+    drop(control);
+    let hooks = Hooks { event: Some(Box::new(move |ev: &CallEvent| event_json::print(ev, start))), ..Hooks::default() };
+    crate::engine::run(spec, switches, outputs, commands, hooks).await
 }

@@ -18,10 +18,18 @@ fn now_us() -> u64 {
 }
 
 /// What is shared.
-#[derive(Clone, Copy, Debug)]
-pub enum Source {
-    Window(u32),
-    Screen,
+pub use blende_call::ShareSource as Source;
+
+/// A window id as `blende windows` prints it: decimal or `0x`-hex.
+///
+/// # Errors
+/// Anything else.
+pub fn parse_window_id(s: &str) -> Result<u32, String> {
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|_| format!("`{s}` is not a window id (decimal or 0x-hex)"))
 }
 
 /// One source's capture and guard: what the app's share and `share-preview` both run.

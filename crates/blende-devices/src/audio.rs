@@ -13,8 +13,8 @@ use blende_media::{AudioFrame, AudioSamples};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 
 use crate::clock;
-use crate::devices::{DeviceInfo, MediaKind};
 use crate::error::DeviceError;
+use crate::info::{DeviceInfo, MediaKind};
 
 /// Capture rate: Opus's native 48 kHz, so the encoder needs no resampling (the
 /// sound server converts if the device runs at another rate).

@@ -9,8 +9,8 @@ use nokhwa::Camera;
 use nokhwa::pixel_format::RgbAFormat;
 use nokhwa::utils::{ApiBackend, CameraIndex, RequestedFormat, RequestedFormatType};
 
-use crate::devices::{DeviceInfo, MediaKind};
 use crate::error::DeviceError;
+use crate::info::{DeviceInfo, MediaKind};
 
 const ID_PREFIX: &str = "camera:";
 

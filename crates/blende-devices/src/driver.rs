@@ -16,9 +16,10 @@ use blende_media::kill_switch::{Event, Input, KillSwitchConfig, Output};
 use blende_media::{AudioFrame, DeviceKind, DeviceState, Gate, KillSwitch, VideoFrame};
 
 use crate::clock;
-use crate::devices::{SYNTHETIC_CAMERA_ID, SYNTHETIC_MICROPHONE_ID};
 use crate::error::DeviceError;
-use crate::workers::{self, DeviceSpec, MediaSink, Worker, WorkerEvent};
+use crate::inbox::{DriverMsg, WorkerEvent};
+use crate::info::{SYNTHETIC_CAMERA_ID, SYNTHETIC_MICROPHONE_ID};
+use crate::workers::{self, DeviceSpec, MediaSink, Worker};
 
 const COMMAND_QUEUE: usize = 64;
 const EVENT_QUEUE: usize = 256;
@@ -62,15 +63,6 @@ pub enum DriverEvent {
     State(Event),
     /// Human name of the device that just opened.
     DeviceOpened { kind: DeviceKind, name: String },
-}
-
-/// Messages into the driver thread.
-#[derive(Debug)]
-pub(crate) enum DriverMsg {
-    Command { at_us: u64, input: Input },
-    Select { kind: DeviceKind, id: String },
-    Device { kind: DeviceKind, generation: u64, event: WorkerEvent },
-    Shutdown,
 }
 
 /// Media and events coming out of the driver. All channels are bounded; media is

@@ -22,6 +22,8 @@ pub mod clock;
 pub mod devices;
 pub mod driver;
 mod error;
+mod inbox;
+mod info;
 mod workers;
 
 pub use audio::{AudioHost, MicrophoneStream, SpeakerStream};

@@ -16,8 +16,8 @@ use blende_media::{AudioFrame, DeviceKind, Gate, VideoFrame};
 use crate::audio::{AudioHost, CAPTURE_SAMPLE_RATE_HZ, MicrophoneStream};
 use crate::camera::NativeCamera;
 use crate::clock;
-use crate::driver::DriverMsg;
 use crate::error::DeviceError;
+use crate::inbox::{DriverMsg, WorkerEvent};
 
 /// How often the microphone thread drains the capture ring.
 const MIC_POLL: Duration = Duration::from_millis(5);
@@ -25,18 +25,6 @@ const MIC_POLL: Duration = Duration::from_millis(5);
 const MIC_STALL: Duration = Duration::from_millis(1500);
 /// Consecutive camera read errors after which the camera counts as lost.
 const CAMERA_ERRORS_LOST: u32 = 3;
-
-/// What a device thread reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum WorkerEvent {
-    Opened {
-        name: String,
-    },
-    OpenFailed(String),
-    Lost(String),
-    /// The device is dropped; always the thread's last word.
-    Closed,
-}
 
 /// The device a thread drives.
 #[derive(Debug, Clone)]

@@ -137,6 +137,15 @@ impl Gate {
         Self(Arc::new(GateInner { open_since_us: AtomicU64::new(0), closed_since_us: AtomicU64::new(0) }))
     }
 
+    /// A gate open for media captured at or after `at_us`, until it is closed: the switch of
+    /// something that is not a device the kill switch owns (a window share).
+    #[must_use]
+    pub fn new_open(at_us: u64) -> Self {
+        let gate = Self::new_closed();
+        gate.open(at_us);
+        gate
+    }
+
     /// Would media captured at `capture_time_us` be allowed through?
     #[must_use]
     pub fn admits(&self, capture_time_us: u64) -> bool {

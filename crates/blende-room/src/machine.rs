@@ -522,10 +522,10 @@ impl Room {
                 self.done(conn, kind);
                 self.broadcast_others(&seat, ServerMsg::DocumentOffered { from: seat.pid, name, size_bytes, sha256 });
             }
-            ClientMsg::Offer { to, sdp } => self.relay(conn, kind, to, |from| ServerMsg::Offer { from, sdp }),
-            ClientMsg::Answer { to, sdp } => self.relay(conn, kind, to, |from| ServerMsg::Answer { from, sdp }),
-            ClientMsg::Candidate { to, candidate, sdp_mid, sdp_mline_index } => {
-                self.relay(conn, kind, to, |from| ServerMsg::Candidate { from, candidate, sdp_mid, sdp_mline_index })
+            ClientMsg::Offer { to, sdp, stream } => self.relay(conn, kind, to, |from| ServerMsg::Offer { from, sdp, stream }),
+            ClientMsg::Answer { to, sdp, stream } => self.relay(conn, kind, to, |from| ServerMsg::Answer { from, sdp, stream }),
+            ClientMsg::Candidate { to, candidate, sdp_mid, sdp_mline_index, stream } => {
+                self.relay(conn, kind, to, |from| ServerMsg::Candidate { from, candidate, sdp_mid, sdp_mline_index, stream })
             }
             ClientMsg::DeviceState { camera, microphone } => {
                 let Some(seat) = self.seat(conn) else { return };

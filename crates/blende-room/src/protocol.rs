@@ -17,6 +17,24 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
 /// Longest meeting title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 
+/// Which of a sender's mesh PeerConnections an offer, answer or candidate belongs to: its
+/// camera and microphone, or its share (one more PeerConnection per direction, so a share
+/// starts and stops without renegotiating the camera's). Absent on the wire means `media`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    #[default]
+    Media,
+    Screen,
+}
+
+impl Stream {
+    #[must_use]
+    pub fn is_media(&self) -> bool {
+        *self == Stream::Media
+    }
+}
+
 /// A participant's id, unique for the lifetime of a server process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -114,10 +132,14 @@ pub enum ClientMsg {
     Offer {
         to: ParticipantId,
         sdp: String,
+        #[serde(default, skip_serializing_if = "Stream::is_media")]
+        stream: Stream,
     },
     Answer {
         to: ParticipantId,
         sdp: String,
+        #[serde(default, skip_serializing_if = "Stream::is_media")]
+        stream: Stream,
     },
     Candidate {
         to: ParticipantId,
@@ -126,6 +148,8 @@ pub enum ClientMsg {
         sdp_mid: Option<String>,
         #[serde(default)]
         sdp_mline_index: Option<u16>,
+        #[serde(default, skip_serializing_if = "Stream::is_media")]
+        stream: Stream,
     },
     /// The sender's own devices; there is no field to name anyone else.
     DeviceState {
@@ -341,16 +365,22 @@ pub enum ServerMsg {
     Offer {
         from: ParticipantId,
         sdp: String,
+        #[serde(default, skip_serializing_if = "Stream::is_media")]
+        stream: Stream,
     },
     Answer {
         from: ParticipantId,
         sdp: String,
+        #[serde(default, skip_serializing_if = "Stream::is_media")]
+        stream: Stream,
     },
     Candidate {
         from: ParticipantId,
         candidate: String,
         sdp_mid: Option<String>,
         sdp_mline_index: Option<u16>,
+        #[serde(default, skip_serializing_if = "Stream::is_media")]
+        stream: Stream,
     },
     IceServers {
         servers: Vec<IceServer>,

@@ -7,7 +7,7 @@ use blende_meeting::{EntropySource, MeetingError};
 use proptest::prelude::*;
 
 use crate::limiter::{LimitPolicy, LimiterConfig};
-use crate::protocol::{CLIENT_KINDS, ClientMsg, ErrorCode, LobbyState, ParticipantId, Role, Secret, ServerMsg};
+use crate::protocol::{CLIENT_KINDS, ClientMsg, ErrorCode, LobbyState, ParticipantId, Role, Secret, ServerMsg, Stream};
 use crate::{ConnId, ConnRole, Output, Room, RoomConfig, StoreCmd, Verify, VerifyOutcome};
 
 /// Deterministic entropy: a byte counter.
@@ -224,9 +224,15 @@ impl World {
             "share_start" => ClientMsg::ShareStart {},
             "share_stop" => ClientMsg::ShareStop {},
             "document_offer" => ClientMsg::DocumentOffer { name: "plan.pdf".into(), size_bytes: 10, sha256: "ab".repeat(32) },
-            "offer" => ClientMsg::Offer { to: peer, sdp: "v=0".into() },
-            "answer" => ClientMsg::Answer { to: peer, sdp: "v=0".into() },
-            "candidate" => ClientMsg::Candidate { to: peer, candidate: "candidate:1".into(), sdp_mid: None, sdp_mline_index: Some(0) },
+            "offer" => ClientMsg::Offer { to: peer, sdp: "v=0".into(), stream: Stream::Media },
+            "answer" => ClientMsg::Answer { to: peer, sdp: "v=0".into(), stream: Stream::Media },
+            "candidate" => ClientMsg::Candidate {
+                to: peer,
+                candidate: "candidate:1".into(),
+                sdp_mid: None,
+                sdp_mline_index: Some(0),
+                stream: Stream::Media,
+            },
             "device_state" => ClientMsg::DeviceState { camera: true, microphone: false },
             "leave" => ClientMsg::Leave {},
             "ping" => ClientMsg::Ping {},
@@ -392,9 +398,9 @@ fn relay_only_between_admitted_members_of_one_meeting() {
     let mut w = world();
     let waiting_pid = w.h.pid(w.waiting);
     let pres = w.h.pid(w.presenter);
-    w.h.send(w.participant, ClientMsg::Offer { to: pres, sdp: "v=0".into() });
+    w.h.send(w.participant, ClientMsg::Offer { to: pres, sdp: "v=0".into(), stream: Stream::Media });
     assert!(matches!(w.h.last_to(w.presenter), Some(ServerMsg::Offer { .. })));
-    w.h.send(w.participant, ClientMsg::Offer { to: waiting_pid, sdp: "v=0".into() });
+    w.h.send(w.participant, ClientMsg::Offer { to: waiting_pid, sdp: "v=0".into(), stream: Stream::Media });
     assert!(matches!(w.h.last_to(w.participant), Some(ServerMsg::Error { code: ErrorCode::UnknownParticipant, .. })));
     // Another meeting's member is unknown here.
     let (id2, pw2) = w.h.create(w.moderator_idle, false);
@@ -404,7 +410,10 @@ fn relay_only_between_admitted_members_of_one_meeting() {
         Some((_, ServerMsg::Lobby { state: LobbyState::Admitted, .. }))
     ));
     let other_pid = w.h.pid(other);
-    w.h.send(w.participant, ClientMsg::Candidate { to: other_pid, candidate: "c".into(), sdp_mid: None, sdp_mline_index: None });
+    w.h.send(
+        w.participant,
+        ClientMsg::Candidate { to: other_pid, candidate: "c".into(), sdp_mid: None, sdp_mline_index: None, stream: Stream::Media },
+    );
     assert!(matches!(w.h.last_to(w.participant), Some(ServerMsg::Error { code: ErrorCode::UnknownParticipant, .. })));
     assert!(!w.h.log.iter().any(|(c, m)| *c == other && matches!(m, ServerMsg::Candidate { .. })));
 }
@@ -594,9 +603,9 @@ fn pick(kind: u8, target: u64, meeting: &str, pw: &str) -> ClientMsg {
         14 => ClientMsg::ShareStart {},
         15 => ClientMsg::ShareStop {},
         16 => ClientMsg::DocumentOffer { name: "d".into(), size_bytes: 1, sha256: "0".repeat(64) },
-        17 => ClientMsg::Offer { to: p, sdp: "s".into() },
-        18 => ClientMsg::Answer { to: p, sdp: "s".into() },
-        19 => ClientMsg::Candidate { to: p, candidate: "c".into(), sdp_mid: None, sdp_mline_index: None },
+        17 => ClientMsg::Offer { to: p, sdp: "s".into(), stream: Stream::Media },
+        18 => ClientMsg::Answer { to: p, sdp: "s".into(), stream: Stream::Media },
+        19 => ClientMsg::Candidate { to: p, candidate: "c".into(), sdp_mid: None, sdp_mline_index: None, stream: Stream::Media },
         20 => ClientMsg::DeviceState { camera: target.is_multiple_of(2), microphone: true },
         21 => ClientMsg::Leave {},
         _ => ClientMsg::Ping {},

@@ -21,14 +21,19 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+#[cfg(feature = "io")]
 use blende_policy::ServerUrl;
 use blende_room::protocol::{
-    ClientMsg, ErrorCode, LobbyState, PROTOCOL_VERSION, ParticipantId, ParticipantInfo, Role, Secret, ServerMsg, parse_server,
+    ClientMsg, ErrorCode, LobbyState, PROTOCOL_VERSION, ParticipantId, ParticipantInfo, Role, Secret, ServerMsg, Stream, parse_server,
 };
+#[cfg(feature = "io")]
 use futures_util::{SinkExt, StreamExt};
+#[cfg(feature = "io")]
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{JanusRoom, JoinOptions, Participant, SignalCommand, SignalError, SignalEvent, SignalHandle, TurnCredentials};
+#[cfg(feature = "io")]
+use crate::SignalHandle;
+use crate::{JanusRoom, JoinOptions, Participant, SignalCommand, SignalError, SignalEvent, TurnCredentials};
 
 /// What a moderator (or anyone, for their own share) may ask the room server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +47,14 @@ pub enum RoomAction {
     Lock,
     Unlock,
     End,
+    /// Ask to share (the server decides by role and answers with a share or a refusal).
+    ShareStart,
+    ShareStop,
+    /// Our own devices, after every switch (the server shows them to the others).
+    DeviceState {
+        camera: bool,
+        microphone: bool,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -74,11 +87,19 @@ fn pid(s: &str) -> Option<ParticipantId> {
     s.strip_prefix('p').unwrap_or(s).parse().ok().map(ParticipantId)
 }
 
-fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Moderator => "moderator",
-        Role::Presenter => "presenter",
-        _ => "participant",
+/// A mesh route as the engine names it: `"3"` for participant 3's camera and microphone,
+/// `"3/screen"` for its share.
+fn route(s: &str) -> Option<(ParticipantId, Stream)> {
+    match s.strip_suffix("/screen") {
+        Some(p) => pid(p).map(|p| (p, Stream::Screen)),
+        None => pid(s).map(|p| (p, Stream::Media)),
+    }
+}
+
+fn route_name(from: ParticipantId, stream: Stream) -> String {
+    match stream {
+        Stream::Media => from.0.to_string(),
+        Stream::Screen => format!("{}/screen", from.0),
     }
 }
 
@@ -157,11 +178,11 @@ impl BlendeMachine {
                 match state {
                     LobbyState::Waiting => {
                         self.phase = Phase::Lobby;
-                        self.events.push_back(SignalEvent::Lobby { state: "waiting".into() });
+                        self.events.push_back(SignalEvent::Lobby { state });
                     }
                     LobbyState::Admitted => {
                         self.phase = Phase::InMeeting;
-                        self.events.push_back(SignalEvent::Lobby { state: "admitted".into() });
+                        self.events.push_back(SignalEvent::Lobby { state });
                     }
                     LobbyState::Denied => self.close(SignalEvent::Error { message: "the moderator did not admit you".into(), fatal: true }),
                 }
@@ -183,10 +204,15 @@ impl BlendeMachine {
             }
             // Mesh signalling still in flight when the meeting moved to Janus: nobody needs it.
             ServerMsg::Offer { .. } | ServerMsg::Answer { .. } | ServerMsg::Candidate { .. } if self.on_janus => {}
-            ServerMsg::Offer { from, sdp } => self.events.push_back(SignalEvent::SubscriptionOffer { feed: from.0.to_string(), sdp }),
-            ServerMsg::Answer { from, sdp } => self.events.push_back(SignalEvent::PeerAnswer { peer: from.0.to_string(), sdp }),
-            ServerMsg::Candidate { from, candidate, sdp_mid, sdp_mline_index } => {
-                self.events.push_back(SignalEvent::RemoteCandidate { feed: Some(from.0.to_string()), candidate, sdp_mid, sdp_mline_index });
+            ServerMsg::Offer { from, sdp, stream } => {
+                self.events.push_back(SignalEvent::SubscriptionOffer { feed: route_name(from, stream), sdp });
+            }
+            ServerMsg::Answer { from, sdp, stream } => {
+                self.events.push_back(SignalEvent::PeerAnswer { peer: route_name(from, stream), sdp })
+            }
+            ServerMsg::Candidate { from, candidate, sdp_mid, sdp_mline_index, stream } => {
+                let feed = Some(route_name(from, stream));
+                self.events.push_back(SignalEvent::RemoteCandidate { feed, candidate, sdp_mid, sdp_mline_index });
             }
             ServerMsg::IceServers { servers } => {
                 // Only TURN: the server never hands out anything else, and a STUN or unknown
@@ -205,13 +231,25 @@ impl BlendeMachine {
             }
             ServerMsg::Removed {} => self.close(SignalEvent::Kicked),
             ServerMsg::Ended {} => self.close(SignalEvent::RoomDestroyed),
-            ServerMsg::Error { code, message, .. } => {
+            // Our own share is accepted with `done` (the others get `share`).
+            ServerMsg::Done { request } if request == "share_start" || request == "share_stop" => {
+                if let Some(me) = self.me {
+                    self.events.push_back(SignalEvent::Share { participant: me.0.to_string(), active: request == "share_start" });
+                }
+            }
+            ServerMsg::Share { from, active } => {
+                self.events.push_back(SignalEvent::Share { participant: from.0.to_string(), active });
+            }
+            ServerMsg::Error { code, message, request, .. } => {
                 // Before we are in, every refusal ends the attempt; inside, a refused request
                 // (say, a share without the presenter role) does not end the call.
                 let fatal = self.phase != Phase::InMeeting || matches!(code, ErrorCode::MeetingEnded | ErrorCode::UnsupportedVersion);
                 let text = format!("room server: {message}");
                 if fatal {
                     self.close(SignalEvent::Error { message: text, fatal: true });
+                } else if let Some(request) = request {
+                    let not_allowed = code == ErrorCode::NotAllowed;
+                    self.events.push_back(SignalEvent::Refused { request, not_allowed, message: text });
                 } else {
                     self.events.push_back(SignalEvent::Error { message: text, fatal: false });
                 }
@@ -261,8 +299,17 @@ impl BlendeMachine {
         }
         for (id, p) in &mut current {
             let role = if p.presenter { Role::Presenter } else { p.role };
-            if self.others.get(id).is_none_or(|old| old.role != p.role || old.presenter != p.presenter) {
-                self.events.push_back(SignalEvent::Role { participant: id.0.to_string(), role: role_name(role).into() });
+            let old = self.others.get(id);
+            if old.is_none_or(|old| old.role != p.role || old.presenter != p.presenter) {
+                self.events.push_back(SignalEvent::Role { participant: id.0.to_string(), role });
+            }
+            if old.is_none_or(|old| (old.camera, old.microphone, old.sharing) != (p.camera, p.microphone, p.sharing)) {
+                self.events.push_back(SignalEvent::Devices {
+                    participant: id.0.to_string(),
+                    camera: p.camera,
+                    microphone: p.microphone,
+                    sharing: p.sharing,
+                });
             }
         }
         self.others = current;
@@ -272,12 +319,12 @@ impl BlendeMachine {
     /// A command from the engine.
     pub fn handle_command(&mut self, command: SignalCommand) {
         match command {
-            SignalCommand::PublishTo { peer, sdp } => match pid(&peer) {
-                Some(to) => self.send(&ClientMsg::Offer { to, sdp }),
+            SignalCommand::PublishTo { peer, sdp } => match route(&peer) {
+                Some((to, stream)) => self.send(&ClientMsg::Offer { to, sdp, stream }),
                 None => self.events.push_back(SignalEvent::Error { message: format!("unknown participant `{peer}`"), fatal: false }),
             },
-            SignalCommand::AnswerSubscription { feed, sdp } => match pid(&feed) {
-                Some(to) => self.send(&ClientMsg::Answer { to, sdp }),
+            SignalCommand::AnswerSubscription { feed, sdp } => match route(&feed) {
+                Some((to, stream)) => self.send(&ClientMsg::Answer { to, sdp, stream }),
                 None => self.events.push_back(SignalEvent::Error { message: format!("unknown participant `{feed}`"), fatal: false }),
             },
             SignalCommand::Room(action) => {
@@ -291,6 +338,9 @@ impl BlendeMachine {
                     RoomAction::Lock => Ok(ClientMsg::Lock {}),
                     RoomAction::Unlock => Ok(ClientMsg::Unlock {}),
                     RoomAction::End => Ok(ClientMsg::End {}),
+                    RoomAction::ShareStart => Ok(ClientMsg::ShareStart {}),
+                    RoomAction::ShareStop => Ok(ClientMsg::ShareStop {}),
+                    RoomAction::DeviceState { camera, microphone } => Ok(ClientMsg::DeviceState { camera, microphone }),
                 };
                 match msg {
                     Ok(m) => self.send(&m),
@@ -314,6 +364,7 @@ impl BlendeMachine {
 }
 
 /// `ws[s]://host:port/` for a `blende+ws[s]://` address (default ports 443 / 8080).
+#[cfg(feature = "io")]
 #[must_use]
 pub fn websocket_url(url: &ServerUrl) -> String {
     let scheme = if url.tls { "wss" } else { "ws" };
@@ -326,6 +377,7 @@ pub fn websocket_url(url: &ServerUrl) -> String {
 ///
 /// # Errors
 /// [`SignalError::Connect`] when the WebSocket cannot be opened.
+#[cfg(feature = "io")]
 pub async fn connect(url: &ServerUrl, options: JoinOptions) -> Result<SignalHandle, SignalError> {
     let ws_url = websocket_url(url);
     let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
@@ -334,6 +386,7 @@ pub async fn connect(url: &ServerUrl, options: JoinOptions) -> Result<SignalHand
     Ok(crate::ws_driver::spawn(ws, BlendeMachine::new(options)))
 }
 
+#[cfg(feature = "io")]
 impl crate::ws_driver::Machine for BlendeMachine {
     const NAME: &'static str = "blende room";
 
@@ -372,6 +425,7 @@ pub struct NewMeeting {
 ///
 /// # Errors
 /// Connection failures, the server's refusal (as its message), or no answer within 10 s.
+#[cfg(feature = "io")]
 pub async fn create_meeting(url: &ServerUrl, moderator_token: &str, meeting: NewMeeting) -> Result<serde_json::Value, SignalError> {
     let ws_url = websocket_url(url);
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
@@ -455,7 +509,7 @@ mod tests {
         assert_eq!(join[0]["type"], "join");
         assert_eq!(join[0]["password"], "pw");
         m.handle_message(r#"{"type":"lobby","state":"waiting","meeting_id":"k7dm3xqa9fhp","participant_id":7}"#).expect("lobby");
-        assert_eq!(events(&mut m), vec![SignalEvent::Lobby { state: "waiting".into() }]);
+        assert_eq!(events(&mut m), vec![SignalEvent::Lobby { state: LobbyState::Waiting }]);
         // While waiting, lists of others do not let us in.
         m.handle_message(&participants(&[info(3, "Bob")])).expect("list");
         assert!(events(&mut m).is_empty());
@@ -556,7 +610,7 @@ mod tests {
         assert!(events(&mut m).is_empty());
         // The participant list now only gives roles: no Joined, no PublishTo, no joined/left.
         m.handle_message(&participants(&[info(3, "Bob"), info(7, "Ada")])).expect("list");
-        assert_eq!(events(&mut m), vec![SignalEvent::Role { participant: "3".into(), role: "participant".into() }]);
+        assert_eq!(events(&mut m), vec![SignalEvent::Role { participant: "3".into(), role: Role::Participant }]);
         m.handle_message(&participants(&[info(7, "Ada")])).expect("list");
         assert!(events(&mut m).is_empty());
         // Late mesh signalling is dropped; removal and end still close the session.

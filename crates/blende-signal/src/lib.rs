@@ -19,22 +19,35 @@
 //! This crate knows nothing about WebRTC itself: SDP is an opaque string here.
 
 pub mod blende;
+#[cfg(feature = "io")]
 pub mod http;
 pub mod janus;
+#[cfg(feature = "io")]
 pub mod janus_ws;
+#[cfg(feature = "io")]
 pub mod whep;
+#[cfg(feature = "io")]
 pub mod whip;
+#[cfg(feature = "io")]
 mod ws_driver;
 
+#[cfg(feature = "io")]
 use blende_policy::{ServerKind, ServerUrl};
+pub use blende_room::protocol::{LobbyState, Role};
+#[cfg(feature = "io")]
 use tokio::sync::mpsc;
 
 /// Bounded queues between the driver task and the engine.
+#[cfg(feature = "io")]
 pub(crate) const COMMAND_QUEUE: usize = 32;
+#[cfg(feature = "io")]
 pub(crate) const EVENT_QUEUE: usize = 64;
 
+/// The one feed a WHEP endpoint is.
+pub const WHEP_FEED: &str = "whep";
+
 /// Who we are and where we go.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct JoinOptions {
     /// Room id (Janus: numeric unless the server uses string ids).
     pub room: Option<String>,
@@ -174,9 +187,9 @@ pub enum SignalEvent {
         peer: String,
         sdp: String,
     },
-    /// Blende room: we wait in the lobby (`waiting`) or were let in (`admitted`).
+    /// Blende room: we wait in the lobby or were let in (a denial ends the session as an error).
     Lobby {
-        state: String,
+        state: LobbyState,
     },
     /// Blende room: TURN servers to use for every PeerConnection from now on (they replace
     /// any earlier ones). Sent on admission when the administrator configured TURN.
@@ -189,10 +202,31 @@ pub enum SignalEvent {
     Waiting {
         participants: Vec<Participant>,
     },
-    /// Blende room: a participant's role (`moderator`, `presenter`, `participant`).
+    /// Blende room: a participant's role (a moderator holding the presenter role is reported
+    /// as presenter).
     Role {
         participant: String,
-        role: String,
+        role: Role,
+    },
+    /// Blende room: what a participant's own devices and share are doing, as they report it.
+    Devices {
+        participant: String,
+        camera: bool,
+        microphone: bool,
+        sharing: bool,
+    },
+    /// Blende room: the server accepted a share (`active`) or ended one, ours included.
+    Share {
+        participant: String,
+        active: bool,
+    },
+    /// Blende room: a request of ours inside the meeting was refused (`request` names it, as
+    /// the protocol does: `share_start`, `admit`, …); `not_allowed` when our role may not.
+    /// The call goes on.
+    Refused {
+        request: String,
+        not_allowed: bool,
+        message: String,
     },
     /// This server wants the client's offer for a subscription (WHEP): answer with
     /// [`SignalCommand::OfferSubscription`].
@@ -247,6 +281,7 @@ pub enum SignalError {
 }
 
 /// The engine's end of a signalling connection.
+#[cfg(feature = "io")]
 #[derive(Debug)]
 pub struct SignalHandle {
     pub commands: mpsc::Sender<SignalCommand>,
@@ -257,7 +292,8 @@ pub struct SignalHandle {
 ///
 /// # Errors
 /// [`SignalError::PlainTextRemote`] for `ws://`/`http://` to a non-loopback host,
-/// [`SignalError::Unsupported`] for Blende servers (so far), connection errors.
+/// connection errors.
+#[cfg(feature = "io")]
 pub async fn connect(url: &ServerUrl, options: JoinOptions) -> Result<SignalHandle, SignalError> {
     if !url.tls && !url.is_loopback() {
         return Err(SignalError::PlainTextRemote(url.to_string()));

@@ -12,7 +12,7 @@ use crate::http::{delete_session, post_offer};
 use crate::{COMMAND_QUEUE, EVENT_QUEUE, JoinOptions, Participant, SignalCommand, SignalError, SignalEvent, SignalHandle};
 
 /// The feed id of the endpoint's stream.
-pub const FEED: &str = "whep";
+pub const FEED: &str = crate::WHEP_FEED;
 
 /// Starts the WHEP adapter. No network traffic until the engine subscribes.
 ///

@@ -6,24 +6,18 @@
 //! images for the UI (latest frame only, no queue) and forwards device states. The UI calls
 //! [`Demo::set_enabled`] directly, so a switch closes its gate in the UI thread at once.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use blende_devices::{DeviceError, DriverConfig, DriverEvent, DriverHandle, DriverOutputs};
-use blende_media::convert::to_rgba_fit;
-use blende_media::frame::VideoFrame;
 use blende_media::kill_switch::{DeviceKind, DeviceState};
 use blende_media::synthetic::TestPatternCamera;
 use eframe::egui;
 
-/// The largest picture a tile shows.
-pub(crate) const TILE_MAX: (u32, u32) = (480, 270);
-
-/// The latest picture of one track and a counter that changes with every new picture.
-pub type LatestFrame = Arc<Mutex<Option<(u64, egui::ColorImage)>>>;
+use super::frames::{LatestFrame, image, store};
 
 /// A device's real state changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,20 +119,6 @@ impl Drop for Demo {
         if let Some(e) = self.engine.take() {
             let _ = e.join();
         }
-    }
-}
-
-pub(crate) fn image(frame: &VideoFrame) -> egui::ColorImage {
-    // Tiles are 480x270 logical points: larger pictures are scaled down to that while
-    // converting, not after.
-    let rgba = to_rgba_fit(frame, TILE_MAX.0, TILE_MAX.1);
-    egui::ColorImage::from_rgba_unmultiplied([rgba.width() as usize, rgba.height() as usize], rgba.data())
-}
-
-pub(crate) fn store(slot: &LatestFrame, img: egui::ColorImage) {
-    if let Ok(mut s) = slot.lock() {
-        let n = s.as_ref().map_or(0, |(n, _)| n + 1);
-        *s = Some((n, img));
     }
 }
 

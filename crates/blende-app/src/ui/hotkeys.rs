@@ -1,5 +1,6 @@
 //! Global shortcuts for the kill switches: they work while Blende is not focused or hidden,
-//! so they act on the device driver from their own thread, never through the UI.
+//! so they act on the switches from their own thread, never through the UI: a switch-off
+//! closes its gate in this thread, the share's included.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -7,16 +8,63 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use blende_devices::DriverHandle;
 use blende_media::kill_switch::{DeviceKind, DeviceState};
 use eframe::egui;
 use global_hotkey::hotkey::HotKey;
 use global_hotkey::{GlobalHotKeyEvent, GlobalHotKeyManager, HotKeyState};
 
+use crate::engine::{CallCommand, Control, Switches};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Action {
     Toggle(DeviceKind),
     AllOff,
+}
+
+/// What the shortcuts switch: the demo's own devices and share, or a call's (through its
+/// control, so the engine hears of it too).
+#[derive(Clone, Debug)]
+pub enum Target {
+    Local(Switches),
+    Call(Control),
+}
+
+impl Target {
+    fn switches(&self) -> &Switches {
+        match self {
+            Target::Local(s) => s,
+            Target::Call(c) => &c.switches,
+        }
+    }
+
+    /// Errors mean the driver or the engine stopped: the gate is closed all the same.
+    fn send(&self, command: CallCommand) {
+        let _ = match (self, command) {
+            (Target::Call(c), command) => c.send(command),
+            (Target::Local(s), CallCommand::AllOff) => s.all_off(),
+            (Target::Local(s), CallCommand::Switch { kind, on }) => s.set(kind, on),
+            (Target::Local(_), _) => Ok(()),
+        };
+    }
+
+    /// A press of the shortcut: switches the device or the share over. A share starts only
+    /// from the picker: `true` asks the UI to open it.
+    fn press(&self, action: Action) -> bool {
+        match action {
+            Action::Toggle(DeviceKind::ScreenShare) => {
+                if !self.switches().share.is_open() {
+                    return true;
+                }
+                self.send(CallCommand::Switch { kind: DeviceKind::ScreenShare, on: false });
+            }
+            Action::Toggle(kind) => {
+                let on = matches!(self.switches().driver.state(kind), DeviceState::On | DeviceState::Opening);
+                self.send(CallCommand::Switch { kind, on: !on });
+            }
+            Action::AllOff => self.send(CallCommand::AllOff),
+        }
+        false
+    }
 }
 
 /// Registered shortcuts; dropping this unregisters them and stops the thread.
@@ -53,7 +101,8 @@ fn global_spelling(h: &blende_policy::Hotkey) -> String {
 impl GlobalSwitches {
     /// Registers the policy's shortcuts. Fails (instead of pretending) when there is no X
     /// display or a shortcut is taken by another program.
-    pub fn start(keys: &blende_policy::Hotkeys, driver: Arc<DriverHandle>, ctx: egui::Context) -> Result<Self, String> {
+    /// `picker` is set when the share shortcut asks for the window picker.
+    pub fn start(keys: &blende_policy::Hotkeys, target: Target, picker: Arc<AtomicBool>, ctx: egui::Context) -> Result<Self, String> {
         // global-hotkey returns Ok without a display; it would never fire.
         if cfg!(target_os = "linux") && std::env::var_os("DISPLAY").is_none() {
             return Err("no X11 display (global shortcuts on Wayland need the GlobalShortcuts portal, not supported yet)".into());
@@ -87,14 +136,10 @@ impl GlobalSwitches {
                             continue;
                         }
                         if let Some((_, action)) = bindings.iter().find(|(id, _)| *id == event.id()) {
-                            // Errors mean the driver stopped: nothing is captured any more.
-                            let _ = match action {
-                                Action::Toggle(kind) => {
-                                    let on = matches!(driver.state(*kind), DeviceState::On | DeviceState::Opening);
-                                    driver.set_enabled(*kind, !on)
-                                }
-                                Action::AllOff => driver.panic_all_off(),
-                            };
+                            if target.press(*action) {
+                                picker.store(true, Ordering::Relaxed);
+                                ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+                            }
                             ctx.request_repaint();
                         }
                     }

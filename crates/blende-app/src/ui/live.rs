@@ -1,8 +1,8 @@
-//! A call on a real server, for the UI: [`crate::call::run`] on its own named thread with its
-//! own tokio runtime. The UI never awaits: it holds the kill-switch driver (switches close
-//! their gate in the UI thread), sends [`CallCommand`]s on a bounded channel and drains the
-//! engine's events each frame; pictures arrive in latest-frame slots, sound goes to a speaker
-//! thread. Every hook requests a repaint.
+//! A call on a real server, for the UI: [`crate::engine::run`] on its own named thread with
+//! its own tokio runtime. The UI never awaits: it holds the call's [`Control`] (switches close
+//! their gate in the UI thread), and drains the engine's typed events each frame; pictures
+//! arrive in latest-frame slots, sound goes to a speaker thread that opens the device on its
+//! own. Every hook requests a repaint.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -14,10 +14,9 @@ use blende_devices::{AudioHost, DriverConfig, DriverHandle, SpeakerStream};
 use blende_media::frame::AudioFrame;
 use blende_media::kill_switch::DeviceKind;
 use eframe::egui;
-use serde_json::Value;
 
-use super::demo::{LatestFrame, image, store};
-use crate::call::{CallCommand, CallSpec, Hooks};
+use super::frames::{LatestFrame, bgra_image, image, store};
+use crate::engine::{CallCommand, CallEvent, CallSpec, Control, Hooks, Switches};
 
 /// What the UI shows of one remote participant.
 #[derive(Debug, Default)]
@@ -28,18 +27,26 @@ pub struct RemoteFeed {
 
 pub type Feeds = Arc<Mutex<BTreeMap<String, RemoteFeed>>>;
 
+/// The end of the engine thread: whether the call ended well, and why not.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub ok: bool,
+    pub message: Option<String>,
+}
+
 pub struct LiveCall {
-    driver: Arc<DriverHandle>,
-    commands: tokio::sync::mpsc::Sender<CallCommand>,
-    pub events: Receiver<Value>,
+    pub control: Control,
+    pub events: Receiver<CallEvent>,
+    /// Filled once when the engine thread ends.
+    pub ended: Arc<Mutex<Option<Ended>>>,
     pub local: LatestFrame,
     pub feeds: Feeds,
     /// Our share as it goes to the encoder (after the guard).
     pub share_frame: LatestFrame,
     mic_level: Arc<AtomicU32>,
     speaker_stop: Arc<AtomicBool>,
-    /// Why the speaker could not be opened, if it could not.
-    pub speaker_error: Option<String>,
+    /// Why the speaker could not be opened, once the speaker thread knows.
+    pub speaker_error: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for LiveCall {
@@ -82,29 +89,29 @@ impl LiveCall {
             config.synthetic_camera_fps = fps;
         }
         let (driver, outputs) = DriverHandle::start(config).map_err(|e| e.to_string())?;
-        let driver = Arc::new(driver);
-        let (commands, command_rx) = tokio::sync::mpsc::channel(16);
-        let (event_tx, events) = sync_channel::<Value>(256);
+        let (control, command_rx) = Control::new(Switches::new(Arc::new(driver)));
+        let (event_tx, events) = sync_channel::<CallEvent>(256);
         let local: LatestFrame = Arc::default();
         let share_frame: LatestFrame = Arc::default();
         let feeds: Feeds = Arc::default();
+        let ended: Arc<Mutex<Option<Ended>>> = Arc::default();
         let mic_level = Arc::new(AtomicU32::new((-120.0f32).to_bits()));
         let speaker_stop = Arc::new(AtomicBool::new(false));
+        let speaker_error: Arc<Mutex<Option<String>>> = Arc::default();
         let (audio_tx, audio_rx) = sync_channel::<(String, AudioFrame)>(64);
-        let speaker_error = start_speaker(devices.speaker_id.clone(), audio_rx, Arc::clone(&speaker_stop)).err();
+        start_speaker(devices.speaker_id.clone(), audio_rx, Arc::clone(&speaker_stop), Arc::clone(&speaker_error), ctx.clone())?;
 
-        let end_tx = event_tx.clone();
         let hooks = {
             let (c1, c2, c3, c4) = (ctx.clone(), ctx.clone(), ctx.clone(), ctx.clone());
             let (local, feeds_v, level, shared) = (local.clone(), feeds.clone(), mic_level.clone(), share_frame.clone());
             Hooks {
-                event: Some(Box::new(move |v: &Value| {
+                event: Some(Box::new(move |ev: &CallEvent| {
                     if print_events {
-                        println!("{v}");
+                        crate::engine::json::print(ev, start);
                     }
                     // A full queue means the UI is hidden and not draining; states are
                     // re-read from the driver, so dropping an event loses no truth.
-                    let _ = event_tx.try_send(v.clone());
+                    let _ = event_tx.try_send(ev.clone());
                     c1.request_repaint();
                 })),
                 local_video: Some(Arc::new(move |frame| {
@@ -116,7 +123,7 @@ impl LiveCall {
                     level.store(dbfs.to_bits(), Ordering::Relaxed);
                 })),
                 share_preview: Some(Arc::new(move |frame| {
-                    store(&shared, super::bgra_image(frame));
+                    store(&shared, bgra_image(frame));
                     c4.request_repaint_after(FRAME_REPAINT);
                 })),
                 remote_video: Some(Arc::new(move |feed: &str, frame| {
@@ -136,8 +143,8 @@ impl LiveCall {
                 })),
             }
         };
-        let engine_driver = Arc::clone(&driver);
-        let ctx_end = ctx.clone();
+        let switches = control.switches.clone();
+        let (ctx_end, ended_slot) = (ctx.clone(), Arc::clone(&ended));
         std::thread::Builder::new()
             .name("blende-call".into())
             .spawn(move || {
@@ -147,29 +154,37 @@ impl LiveCall {
                     .enable_all()
                     .build()
                     .map_err(anyhow::Error::from)
-                    .and_then(|rt| rt.block_on(crate::call::run(spec, start, engine_driver, outputs, command_rx, hooks)));
-                let v = match result {
-                    Ok(code) => serde_json::json!({"event": "ended", "ok": code == std::process::ExitCode::SUCCESS}),
-                    Err(e) => serde_json::json!({"event": "ended", "ok": false, "message": format!("{e:#}")}),
+                    .and_then(|rt| rt.block_on(crate::engine::run(spec, switches, outputs, command_rx, hooks)));
+                let end = match result {
+                    Ok(code) => Ended { ok: code == std::process::ExitCode::SUCCESS, message: None },
+                    Err(e) => Ended { ok: false, message: Some(format!("{e:#}")) },
                 };
                 if print_events {
-                    println!("{v}");
+                    println!("{}", ended_line(&end, start));
                 }
-                // Blocking send: the end must reach the UI even after a burst of events.
-                let _ = end_tx.send(v);
+                if let Ok(mut slot) = ended_slot.lock() {
+                    *slot = Some(end);
+                }
                 ctx_end.request_repaint();
             })
             .map_err(|e| e.to_string())?;
-        Ok(LiveCall { driver, commands, events, local, feeds, share_frame, mic_level, speaker_stop, speaker_error })
+        Ok(LiveCall { control, events, ended, local, feeds, share_frame, mic_level, speaker_stop, speaker_error })
     }
 
     /// A kill switch: off closes the gate before this returns.
+    ///
+    /// # Errors
+    /// The engine or the device driver is gone (an off has taken effect all the same).
     pub fn set_enabled(&self, kind: DeviceKind, on: bool) -> Result<(), String> {
-        self.driver.set_enabled(kind, on).map_err(|e| e.to_string())
+        self.control.send(CallCommand::Switch { kind, on })
     }
 
+    /// "Everything off": camera, microphone and share, gates closed before this returns.
+    ///
+    /// # Errors
+    /// As [`Self::set_enabled`].
     pub fn all_off(&self) -> Result<(), String> {
-        self.driver.panic_all_off().map_err(|e| e.to_string())
+        self.control.send(CallCommand::AllOff)
     }
 
     /// Sends a command to the engine without waiting.
@@ -177,11 +192,11 @@ impl LiveCall {
     /// # Errors
     /// The engine is gone or its queue is full.
     pub fn command(&self, cmd: CallCommand) -> Result<(), String> {
-        self.commands.try_send(cmd).map_err(|e| format!("the call engine did not take the command: {e}"))
+        self.control.send(cmd)
     }
 
     pub fn driver(&self) -> Arc<DriverHandle> {
-        Arc::clone(&self.driver)
+        Arc::clone(&self.control.switches.driver)
     }
 
     pub fn mic_level_dbfs(&self) -> f32 {
@@ -191,27 +206,40 @@ impl LiveCall {
 
 impl Drop for LiveCall {
     fn drop(&mut self) {
-        // Privacy first: every device off in this thread, then leave in the background.
-        let _ = self.driver.panic_all_off();
-        let _ = self.commands.try_send(CallCommand::Leave);
+        // Privacy first: every device and the share off in this thread, then leave in the
+        // background.
+        let _ = self.control.switches.all_off();
+        let _ = self.control.send(CallCommand::Leave);
         self.speaker_stop.store(true, Ordering::Relaxed);
     }
 }
 
-/// The speaker thread: mixes the feeds' 20 ms blocks in 10 ms steps into one output stream.
-fn start_speaker(speaker_id: Option<String>, audio: Receiver<(String, AudioFrame)>, stop: Arc<AtomicBool>) -> Result<(), String> {
-    let (ready_tx, ready_rx) = sync_channel::<Result<(), String>>(1);
+/// The JOIN.md line for the end of the engine thread (window mode prints it).
+fn ended_line(end: &Ended, start: Instant) -> String {
+    let t_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    crate::engine::json::ended_line(end.ok, end.message.as_deref(), t_ms)
+}
+
+/// The speaker thread: opens the output on its own (the UI never waits for it; a failure lands
+/// in `error`), then mixes the feeds' 20 ms blocks in 10 ms steps into one output stream.
+fn start_speaker(
+    speaker_id: Option<String>,
+    audio: Receiver<(String, AudioFrame)>,
+    stop: Arc<AtomicBool>,
+    error: Arc<Mutex<Option<String>>>,
+    ctx: egui::Context,
+) -> Result<(), String> {
     std::thread::Builder::new()
         .name("blende-speaker".into())
         .spawn(move || {
             let opened = AudioHost::new().and_then(|host| SpeakerStream::open(host, speaker_id.as_deref()));
             let mut speaker = match opened {
-                Ok(s) => {
-                    let _ = ready_tx.send(Ok(()));
-                    s
-                }
+                Ok(s) => s,
                 Err(e) => {
-                    let _ = ready_tx.send(Err(e.to_string()));
+                    if let Ok(mut slot) = error.lock() {
+                        *slot = Some(e.to_string());
+                    }
+                    ctx.request_repaint();
                     return;
                 }
             };
@@ -245,7 +273,7 @@ fn start_speaker(speaker_id: Option<String>, audio: Receiver<(String, AudioFrame
             }
         })
         .map_err(|e| e.to_string())?;
-    ready_rx.recv_timeout(Duration::from_secs(5)).map_err(|_| "the speaker did not open in time".to_owned())?
+    Ok(())
 }
 
 /// Whether an output device looks like loudspeakers (echo risk) rather than a headset.

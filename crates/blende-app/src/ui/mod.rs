@@ -5,6 +5,7 @@
 //! workers request repaints.
 
 mod demo;
+mod frames;
 mod hotkeys;
 pub mod i18n;
 mod live;
@@ -12,20 +13,26 @@ mod settings;
 mod share;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Instant;
 
+use blende_call::{CallEvent, LobbyState, Refusal, Role, ShareState};
+
+use blende_call::RoomAction;
 use blende_devices::{DeviceInfo, MediaKind, enumerate};
 use blende_media::kill_switch::{DeviceKind, DeviceState};
 use blende_policy::{Category, Policy, ServerUrl, Verdict};
 use blende_signal::JoinOptions;
-use blende_signal::blende::RoomAction;
 use blende_windows::JudgedWindow;
 use blende_windows::share::thumbnail;
 use eframe::egui;
 
 use crate::config::load_policy;
+use crate::engine::{CallCommand, CallSpec, Switches};
 pub use demo::Demo;
+use frames::{LatestFrame, bgra_image};
 pub use i18n::{I18n, Language};
 pub use live::{Devices, LiveCall, looks_like_loudspeakers};
 
@@ -51,7 +58,7 @@ pub struct AppOptions {
 /// A call to join at start, and whether to print its events (JOIN.md) on stdout.
 #[derive(Clone, Debug)]
 pub struct AutoJoin {
-    pub spec: crate::call::CallSpec,
+    pub spec: CallSpec,
     pub devices: Devices,
     pub print_events: bool,
 }
@@ -118,6 +125,8 @@ struct JoinForm {
     check_texture: Option<(u64, egui::TextureHandle)>,
     /// Keep the typed password in the OS keychain for this server and meeting.
     remember: bool,
+    /// The keychain worker's answer for the join under way: (password, warning).
+    pending: Option<Receiver<(Option<String>, Option<String>)>>,
 }
 
 /// What runs the call: the local demo or a real server.
@@ -148,10 +157,11 @@ impl Engine {
         }
     }
 
-    fn driver(&self) -> Option<std::sync::Arc<blende_devices::DriverHandle>> {
+    /// The switches the global shortcuts flip.
+    fn hotkey_target(&self) -> Option<hotkeys::Target> {
         match self {
-            Engine::Demo(d) => d.driver(),
-            Engine::Live(l) => Some(l.driver()),
+            Engine::Demo(d) => d.driver().map(|driver| hotkeys::Target::Local(Switches::new(driver))),
+            Engine::Live(l) => Some(hotkeys::Target::Call(l.control.clone())),
         }
     }
 }
@@ -167,6 +177,10 @@ enum CallStatus {
 struct Call {
     /// Dropped before `engine`: the shortcuts' thread holds the driver.
     hotkeys: Result<hotkeys::GlobalSwitches, String>,
+    /// The switches the shortcuts flip (the share's gate among them).
+    switches: Option<Switches>,
+    /// Set by the share shortcut when nothing is shared: open the picker.
+    picker_request: Arc<AtomicBool>,
     engine: Engine,
     states: [DeviceState; 3],
     /// Tile key → (picture counter, texture), updated in place.
@@ -176,14 +190,44 @@ struct Call {
     drawn: std::collections::HashSet<String>,
     print_events: bool,
     sharing: Option<Sharing>,
-    /// Blende rooms: `Some("waiting")` while we wait in the lobby.
-    lobby: Option<String>,
+    /// Blende rooms: we wait in the lobby.
+    lobby: bool,
     /// Blende rooms, moderators: who waits (id, name).
     waiting: Vec<(String, String)>,
     /// Blende rooms: each participant's role by id.
-    roles: HashMap<String, String>,
+    roles: HashMap<String, Role>,
+    /// Blende rooms: each participant's camera and microphone, as they report them.
+    remote_devices: HashMap<String, (bool, bool)>,
     /// Blende rooms: id of our own participant.
     me: Option<String>,
+}
+
+/// What the settings window (`settings`, an extension of the app) keeps between frames.
+#[derive(Debug, Default)]
+struct SettingsState {
+    open: bool,
+    kind: RuleKind,
+    value: String,
+    reason: String,
+    message: Option<Result<String, String>>,
+}
+
+/// Which kind of personal block rule the settings window adds.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum RuleKind {
+    #[default]
+    TitleContains,
+    App,
+    Site,
+}
+
+/// The i18n key of a role's name.
+fn role_key(role: Role) -> &'static str {
+    match role {
+        Role::Moderator => "role-moderator",
+        Role::Presenter => "role-presenter",
+        Role::Participant => "role-participant",
+    }
 }
 
 /// Key of our own picture among the tiles.
@@ -195,34 +239,95 @@ struct Sharing {
     /// The demo's local share pipeline; in a live call the engine runs it.
     session: Option<share::ShareSession>,
     /// The guarded picture as it goes to the encoder.
-    frame: demo::LatestFrame,
+    frame: LatestFrame,
     paused: Option<blende_guard::PauseReason>,
     texture: Option<(u64, egui::TextureHandle)>,
 }
 
 impl Call {
-    /// Stops the share at once: the demo's thread stops, a live engine gets `ShareStop`.
+    /// Stops the share at once: its gate closes here; a live engine gets `ShareStop`.
     fn stop_sharing(&mut self) {
-        if self.sharing.take().is_some()
-            && let Engine::Live(live) = &self.engine
-        {
-            let _ = live.command(crate::call::CallCommand::ShareStop);
+        if self.sharing.take().is_some() {
+            match &self.engine {
+                Engine::Live(live) => {
+                    let _ = live.command(CallCommand::ShareStop);
+                }
+                Engine::Demo(_) => {
+                    if let Some(s) = &self.switches {
+                        s.share.close();
+                    }
+                }
+            }
         }
     }
-}
 
-/// A pause reason from the engine's `share` event (JOIN.md).
-fn pause_from_event(ev: &serde_json::Value) -> Option<blende_guard::PauseReason> {
-    use blende_guard::PauseReason;
-    Some(match ev["reason"].as_str()? {
-        "blocked" => {
-            let category = Category::ALL.into_iter().find(|c| Some(c.as_str()) == ev["category"].as_str())?;
-            PauseReason::Blocked { category, rule: String::new() }
+    /// One typed event of a live call: what the screen shows changes here.
+    fn apply_event(&mut self, feeds: &live::Feeds, ev: CallEvent, i18n: &I18n) -> Option<String> {
+        match ev {
+            CallEvent::Joined { participant_id, .. } => {
+                self.status = CallStatus::Joined;
+                self.me = Some(participant_id);
+            }
+            CallEvent::Lobby { state } => self.lobby = state == LobbyState::Waiting,
+            CallEvent::Waiting { participants } => {
+                self.waiting = participants.into_iter().map(|p| (p.id, p.display.unwrap_or_default())).collect();
+            }
+            CallEvent::Role { participant, role } => {
+                self.roles.insert(participant, role);
+            }
+            CallEvent::RemoteDevices { participant, camera, microphone, .. } => {
+                self.remote_devices.insert(participant, (camera, microphone));
+            }
+            CallEvent::Left { reason } => self.status = CallStatus::Ended(reason),
+            CallEvent::Error { message, fatal: true } => self.status = CallStatus::Ended(message),
+            CallEvent::Error { message, fatal: false } => return Some(message),
+            CallEvent::Share(state) => return self.share_event(state, i18n),
+            CallEvent::ParticipantLeft { id } => {
+                if let Ok(mut feeds) = feeds.lock() {
+                    feeds.remove(&id);
+                }
+            }
+            CallEvent::ParticipantJoined(p) => {
+                if let Ok(mut feeds) = feeds.lock() {
+                    feeds.entry(p.id).or_default().display = p.display;
+                }
+            }
+            _ => {}
         }
-        "minimized" => PauseReason::Minimized,
-        "closed" => PauseReason::Closed,
-        _ => PauseReason::Unreadable,
-    })
+        None
+    }
+
+    /// The share's state as the engine reports it; a message for the user when it ended
+    /// other than by their own hand.
+    fn share_event(&mut self, state: ShareState, i18n: &I18n) -> Option<String> {
+        match state {
+            ShareState::Guard(blende_guard::GuardEvent::Paused { reason, .. }) => {
+                if let Some(sh) = &mut self.sharing {
+                    sh.paused = Some(reason);
+                }
+            }
+            ShareState::Guard(blende_guard::GuardEvent::Resumed { .. }) => {
+                if let Some(sh) = &mut self.sharing {
+                    sh.paused = None;
+                }
+            }
+            ShareState::Refused { by, reason } => {
+                self.sharing = None;
+                return Some(match by {
+                    Refusal::Role => i18n.t("share-refused-role"),
+                    Refusal::Policy => i18n.t1("share-refused-policy", "reason", &reason),
+                    _ => i18n.t1("share-refused", "reason", &reason),
+                });
+            }
+            ShareState::Stopped { reason } => {
+                self.sharing = None;
+                return reason;
+            }
+            ShareState::Ended => self.sharing = None,
+            _ => {}
+        }
+        None
+    }
 }
 
 struct Picker {
@@ -234,24 +339,20 @@ struct Picker {
 
 const THUMB_WIDTH: u32 = 160;
 
-/// A captured BGRA frame as an egui image, in one pass and one allocation.
-fn bgra_image(frame: &blende_windows::share::Bgra) -> egui::ColorImage {
-    let pixels = frame.data.chunks_exact(4).map(|p| egui::Color32::from_rgba_unmultiplied(p[2], p[1], p[0], p[3])).collect();
-    egui::ColorImage::new([frame.width as usize, frame.height as usize], pixels)
-}
-
 #[allow(missing_debug_implementations)] // holds egui textures and Fluent bundles
 pub struct BlendeApp {
     i18n: I18n,
     policy: Policy,
     started: Instant,
-    settings: settings::SettingsState,
+    settings: SettingsState,
     user_settings: Option<std::path::PathBuf>,
     admin_policy: Option<std::path::PathBuf>,
     secrets: std::sync::Arc<dyn crate::secrets::SecretStore>,
     join: JoinForm,
     call: Option<Call>,
     picker: Option<Picker>,
+    /// The share shortcut asked for the picker (nothing was shared).
+    picker_requested: bool,
     error: Option<String>,
 }
 
@@ -273,18 +374,20 @@ impl BlendeApp {
             check: None,
             check_texture: None,
             remember: false,
+            pending: None,
         };
         let mut app = BlendeApp {
             i18n: I18n::new(options.language),
             policy: options.policy,
             started: options.started,
-            settings: settings::SettingsState::default(),
+            settings: SettingsState::default(),
             user_settings: options.user_settings,
             admin_policy: options.admin_policy,
             secrets: options.secrets,
             join,
             call: None,
             picker: None,
+            picker_requested: false,
             error: None,
         };
         if let Some(auto) = options.autojoin {
@@ -297,12 +400,20 @@ impl BlendeApp {
 
     fn enter_call(&mut self, ctx: &egui::Context, engine: Engine, status: CallStatus, print_events: bool) {
         let off = DeviceState::Off;
-        let hotkeys = match engine.driver() {
-            Some(d) => hotkeys::GlobalSwitches::start(self.policy.hotkeys(), d, ctx.clone()),
+        let picker_request = Arc::new(AtomicBool::new(false));
+        let target = engine.hotkey_target();
+        let switches = target.as_ref().map(|t| match t {
+            hotkeys::Target::Local(s) => s.clone(),
+            hotkeys::Target::Call(c) => c.switches.clone(),
+        });
+        let hotkeys = match target {
+            Some(t) => hotkeys::GlobalSwitches::start(self.policy.hotkeys(), t, Arc::clone(&picker_request), ctx.clone()),
             None => Err("device driver stopped".into()),
         };
         self.call = Some(Call {
             hotkeys,
+            switches,
+            picker_request,
             engine,
             states: [off.clone(), off.clone(), off],
             textures: HashMap::new(),
@@ -310,9 +421,10 @@ impl BlendeApp {
             drawn: std::collections::HashSet::new(),
             print_events,
             sharing: None,
-            lobby: None,
+            lobby: false,
             waiting: Vec::new(),
             roles: HashMap::new(),
+            remote_devices: HashMap::new(),
             me: None,
         });
     }
@@ -324,24 +436,19 @@ impl BlendeApp {
         }
     }
 
-    fn start_live(&mut self, ctx: &egui::Context, spec: crate::call::CallSpec, devices: &Devices, print_events: bool) {
+    fn start_live(&mut self, ctx: &egui::Context, spec: CallSpec, devices: &Devices, print_events: bool) {
         match LiveCall::start(ctx, spec, devices, self.started, print_events) {
-            Ok(live) => {
-                if let Some(e) = &live.speaker_error {
-                    self.error = Some(self.i18n.t1("speaker-unavailable", "reason", e));
-                }
-                self.enter_call(ctx, Engine::Live(live), CallStatus::Connecting, print_events);
-            }
+            Ok(live) => self.enter_call(ctx, Engine::Live(live), CallStatus::Connecting, print_events),
             Err(e) => self.error = Some(e),
         }
     }
 
     /// The join form's server, checked against the policy, as a call to start.
-    fn spec_from_form(&self, password: Option<String>) -> Result<crate::call::CallSpec, String> {
+    fn spec_from_form(&self, password: Option<String>) -> Result<CallSpec, String> {
         let url = ServerUrl::parse(self.join.server.trim()).map_err(|e| e.to_string())?;
         self.policy.servers().check(&url)?;
         let room = self.join.meeting_id.trim();
-        Ok(crate::call::CallSpec {
+        Ok(CallSpec {
             url,
             join: JoinOptions {
                 room: (!room.is_empty()).then(|| room.to_owned()),
@@ -527,32 +634,55 @@ impl BlendeApp {
             if self.join.server == DEMO_SERVER {
                 self.start_demo(ui.ctx());
             } else {
-                let key = crate::secrets::meeting_key(&self.join.server, &self.join.meeting_id);
-                let (password, warning) = crate::secrets::password_for_join(&*self.secrets, &key, &self.join.password, self.join.remember);
-                if let Some(w) = warning {
-                    self.error = Some(self.i18n.t1("keychain-unavailable", "reason", &w));
-                }
-                match self.spec_from_form(password) {
-                    Ok(spec) => {
-                        let devices = Devices {
-                            camera_id: self.join.camera_id.clone(),
-                            microphone_id: self.join.microphone_id.clone(),
-                            speaker_id: (!self.join.speaker_id.is_empty()).then(|| self.join.speaker_id.clone()),
-                            synthetic_size: None,
-                        };
-                        self.start_live(ui.ctx(), spec, &devices, false);
-                    }
-                    Err(e) => self.join.message = Some(e),
-                }
+                self.ask_keychain(ui.ctx());
             }
+        }
+        // The keychain answered: join with what it gave.
+        let answer = self.join.pending.as_ref().and_then(|rx| rx.try_recv().ok());
+        if let Some((password, warning)) = answer {
+            self.join.pending = None;
+            if let Some(w) = warning {
+                self.error = Some(self.i18n.t1("keychain-unavailable", "reason", &w));
+            }
+            match self.spec_from_form(password) {
+                Ok(spec) => {
+                    let devices = Devices {
+                        camera_id: self.join.camera_id.clone(),
+                        microphone_id: self.join.microphone_id.clone(),
+                        speaker_id: (!self.join.speaker_id.is_empty()).then(|| self.join.speaker_id.clone()),
+                        synthetic_size: None,
+                    };
+                    self.start_live(ui.ctx(), spec, &devices, false);
+                }
+                Err(e) => self.join.message = Some(e),
+            }
+        } else if self.join.pending.is_some() {
+            ui.label(self.i18n.t("call-connecting"));
         }
     }
 
-    fn call_screen(&mut self, ui: &mut egui::Ui) {
-        let started = self.started;
+    /// The keychain (a D-Bus call) on a worker: the UI never waits for it.
+    fn ask_keychain(&mut self, ctx: &egui::Context) {
+        let key = crate::secrets::meeting_key(&self.join.server, &self.join.meeting_id);
+        let (store, typed, remember, ctx) = (Arc::clone(&self.secrets), self.join.password.clone(), self.join.remember, ctx.clone());
+        let (tx, rx) = sync_channel(1);
+        let spawned = std::thread::Builder::new().name("blende-keychain".into()).spawn(move || {
+            let _ = tx.send(crate::secrets::password_for_join(&*store, &key, &typed, remember));
+            ctx.request_repaint();
+        });
+        match spawned {
+            Ok(_) => self.join.pending = Some(rx),
+            Err(e) => self.join.message = Some(e.to_string()),
+        }
+    }
+
+    /// Takes what the engine and the devices reported since the last frame: states, events,
+    /// pictures into textures (updated in place), the share's state.
+    fn update_call(&mut self, ctx: &egui::Context) {
         let Some(call) = &mut self.call else { return };
-        let mut slots: Vec<(String, demo::LatestFrame)> = Vec::new();
-        let mut share_events = Vec::new();
+        let mut slots: Vec<(String, LatestFrame)> = Vec::new();
+        let mut messages: Vec<String> = Vec::new();
+        let (mut live_events, mut live_feeds) = (Vec::new(), None);
         match &call.engine {
             Engine::Demo(demo) => {
                 while let Ok(u) = demo.updates.try_recv() {
@@ -567,54 +697,17 @@ impl BlendeApp {
                 slots.push(("demo".to_owned(), demo.remote.clone()));
             }
             Engine::Live(live) => {
-                while let Ok(ev) = live.events.try_recv() {
-                    match ev["event"].as_str() {
-                        Some("joined") => {
-                            call.status = CallStatus::Joined;
-                            call.me = ev["participant_id"].as_str().map(str::to_owned);
-                        }
-                        Some("lobby") => call.lobby = ev["state"].as_str().filter(|s| *s == "waiting").map(str::to_owned),
-                        Some("waiting") => {
-                            call.waiting = ev["participants"]
-                                .as_array()
-                                .map(|l| {
-                                    l.iter()
-                                        .map(|p| {
-                                            (
-                                                p["id"].as_str().unwrap_or_default().to_owned(),
-                                                p["display"].as_str().unwrap_or_default().to_owned(),
-                                            )
-                                        })
-                                        .collect()
-                                })
-                                .unwrap_or_default();
-                        }
-                        Some("role") => {
-                            if let (Some(p), Some(r)) = (ev["participant"].as_str(), ev["role"].as_str()) {
-                                call.roles.insert(p.to_owned(), r.to_owned());
-                            }
-                        }
-                        Some("left") => call.status = CallStatus::Ended(ev["reason"].as_str().unwrap_or_default().to_owned()),
-                        Some("error") if ev["fatal"] == true => {
-                            call.status = CallStatus::Ended(ev["message"].as_str().unwrap_or_default().to_owned())
-                        }
-                        // The engine stopped without a `left` before it (e.g. no connection).
-                        Some("ended") if !matches!(call.status, CallStatus::Ended(_)) => {
-                            call.status = CallStatus::Ended(ev["message"].as_str().unwrap_or_default().to_owned());
-                        }
-                        Some("share") => share_events.push(ev),
-                        Some("participant_left") => {
-                            if let (Some(id), Ok(mut feeds)) = (ev["id"].as_str(), live.feeds.lock()) {
-                                feeds.remove(id);
-                            }
-                        }
-                        Some("participant_joined") => {
-                            if let (Some(id), Ok(mut feeds)) = (ev["id"].as_str(), live.feeds.lock()) {
-                                feeds.entry(id.to_owned()).or_default().display = ev["display"].as_str().map(str::to_owned);
-                            }
-                        }
-                        _ => {}
-                    }
+                live_events.extend(live.events.try_iter());
+                live_feeds = Some(live.feeds.clone());
+                // The engine thread ended without a `left` before it (e.g. no connection).
+                let ended = live.ended.lock().ok().and_then(|e| e.clone());
+                if let Some(end) = ended
+                    && !matches!(call.status, CallStatus::Ended(_))
+                {
+                    call.status = CallStatus::Ended(end.message.unwrap_or_default());
+                }
+                if let Some(why) = live.speaker_error.lock().ok().and_then(|mut e| e.take()) {
+                    messages.push(self.i18n.t1("speaker-unavailable", "reason", &why));
                 }
                 // The driver's real state, not what we asked for.
                 let driver = live.driver();
@@ -639,24 +732,26 @@ impl BlendeApp {
                     }
                     Some(_) => {}
                     None => {
-                        call.textures.insert(key.clone(), (n, ui.ctx().load_texture(key.as_str(), img, egui::TextureOptions::LINEAR)));
+                        call.textures.insert(key.clone(), (n, ctx.load_texture(key.as_str(), img, egui::TextureOptions::LINEAR)));
                     }
                 },
             }
         }
         call.textures.retain(|k, _| slots.iter().any(|(key, _)| key == k));
-        for ev in share_events {
-            if let Some(sh) = &mut call.sharing {
-                match ev["state"].as_str() {
-                    Some("paused") => sh.paused = pause_from_event(&ev),
-                    Some("sending") => sh.paused = None,
-                    Some("refused" | "stopped" | "ended") => {
-                        self.error = ev["reason"].as_str().map(str::to_owned);
-                        call.sharing = None;
-                    }
-                    _ => {}
-                }
+        if let Some(feeds) = &live_feeds {
+            for ev in live_events {
+                messages.extend(call.apply_event(feeds, ev, &self.i18n));
             }
+        }
+        if let Some(message) = messages.pop() {
+            self.error = Some(message);
+        }
+        // A shortcut switched the share off while the window was hidden.
+        if call.switches.as_ref().is_some_and(|s| !s.share.is_open()) && matches!(call.engine, Engine::Demo(_)) {
+            call.sharing = None;
+        }
+        if call.picker_request.swap(false, Ordering::Relaxed) && call.sharing.is_none() {
+            self.picker_requested = true;
         }
         if let Some(sh) = &mut call.sharing {
             if let Some(session) = &sh.session {
@@ -672,10 +767,15 @@ impl BlendeApp {
                         *seen = n;
                     }
                     Some(_) => {}
-                    None => sh.texture = Some((n, ui.ctx().load_texture("shared", img, egui::TextureOptions::LINEAR))),
+                    None => sh.texture = Some((n, ctx.load_texture("shared", img, egui::TextureOptions::LINEAR))),
                 }
             }
         }
+    }
+
+    fn call_screen(&mut self, ui: &mut egui::Ui) {
+        let started = self.started;
+        self.update_call(ui.ctx());
         self.kill_switch_bar(ui);
         let Some(call) = &self.call else { return };
         if let Err(e) = &call.hotkeys {
@@ -713,9 +813,9 @@ impl BlendeApp {
                 }
             }
         }
-        let moderator = call.me.as_ref().and_then(|me| call.roles.get(me)).is_some_and(|r| r == "moderator");
+        let moderator = call.me.as_ref().and_then(|me| call.roles.get(me)).is_some_and(|r| *r == Role::Moderator);
         let mut room_actions: Vec<RoomAction> = Vec::new();
-        if call.lobby.is_some() {
+        if call.lobby {
             ui.heading(self.i18n.t("lobby-waiting"));
         }
         if moderator {
@@ -761,14 +861,24 @@ impl BlendeApp {
                             );
                         }
                     }
-                    let role = id.as_ref().and_then(|id| call.roles.get(id)).map(|r| self.i18n.t(&format!("role-{r}")));
-                    ui.label(match &role {
+                    let role = id.as_ref().and_then(|id| call.roles.get(id)).map(|r| self.i18n.t(role_key(*r)));
+                    let mut label = match &role {
                         Some(r) => format!("{name} ({r})"),
                         None => name.clone(),
-                    });
+                    };
+                    // What they switched off themselves, as their client reports it.
+                    if let Some((camera, mic)) = id.as_ref().and_then(|id| call.remote_devices.get(id)) {
+                        for (on, key) in [(*camera, "tile-camera-off"), (*mic, "tile-mic-off")] {
+                            if !on {
+                                label.push_str(" · ");
+                                label.push_str(&self.i18n.t(key));
+                            }
+                        }
+                    }
+                    ui.label(label);
                     if let (true, Some(id)) = (moderator, &id) {
                         ui.horizontal(|ui| {
-                            let presenter = call.roles.get(id).is_some_and(|r| r == "presenter");
+                            let presenter = call.roles.get(id).is_some_and(|r| *r == Role::Presenter);
                             let (key, action) = if presenter {
                                 ("mod-presenter-off", RoomAction::RevokePresenter(id.clone()))
                             } else {
@@ -787,7 +897,7 @@ impl BlendeApp {
         });
         if let Engine::Live(live) = &call.engine {
             for action in room_actions {
-                if let Err(e) = live.command(crate::call::CallCommand::Room(action)) {
+                if let Err(e) = live.command(CallCommand::Room(action)) {
                     self.error = Some(e);
                 }
             }
@@ -803,7 +913,7 @@ impl BlendeApp {
             for key in newly_drawn {
                 if call.print_events {
                     let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    println!("{}", serde_json::json!({"event": "first_frame_drawn", "tile": key, "since_start_ms": ms, "t_ms": ms}));
+                    println!("{}", crate::engine::json::first_frame_drawn_line(&key, ms));
                 }
                 call.drawn.insert(key);
             }
@@ -912,6 +1022,13 @@ impl BlendeApp {
         self.picker = Some(Picker { rx, windows, thumbs_rx, thumbs: std::collections::HashMap::new() });
     }
 
+    /// The demo's share: the same capture → guard pipeline, behind the same kind of gate.
+    fn demo_share(&self, source: crate::engine::ShareSource, ctx: &egui::Context) -> Result<share::ShareSession, String> {
+        let Some(switches) = self.call.as_ref().and_then(|c| c.switches.as_ref()) else { return Err("no call".into()) };
+        switches.share.requested();
+        share::ShareSession::start(self.policy.clone(), source, switches.share.open(), ctx.clone())
+    }
+
     fn picker_window(&mut self, ctx: &egui::Context) {
         let Some(picker) = &mut self.picker else { return };
         if let Ok(w) = picker.rx.try_recv() {
@@ -981,7 +1098,7 @@ impl BlendeApp {
         if let Some((name, source)) = chosen {
             // The guard checks the window again when the share starts: the picker's list may be old.
             match self.call.as_mut().map(|c| &c.engine) {
-                Some(Engine::Live(live)) => match live.command(crate::call::CallCommand::ShareStart(source)) {
+                Some(Engine::Live(live)) => match live.command(CallCommand::ShareStart(source)) {
                     Ok(()) => {
                         let frame = live.share_frame.clone();
                         if let Some(c) = &mut self.call {
@@ -990,7 +1107,7 @@ impl BlendeApp {
                     }
                     Err(why) => self.error = Some(why),
                 },
-                Some(Engine::Demo(_)) => match share::ShareSession::start(self.policy.clone(), source, ctx.clone()) {
+                Some(Engine::Demo(_)) => match self.demo_share(source, ctx) {
                     Ok(session) => {
                         let frame = session.frame.clone();
                         if let Some(c) = &mut self.call {
@@ -1011,6 +1128,9 @@ impl BlendeApp {
 
 impl eframe::App for BlendeApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        if std::mem::take(&mut self.picker_requested) && self.picker.is_none() {
+            self.open_picker(Some(ui.ctx().clone()));
+        }
         egui::CentralPanel::default().show(ui, |ui| {
             self.top_bar(ui);
             if self.call.is_some() {

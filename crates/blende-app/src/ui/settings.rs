@@ -5,25 +5,7 @@
 use blende_policy::NewBlock;
 use eframe::egui;
 
-use super::{BlendeApp, Language};
-
-/// What the settings window keeps between frames.
-#[derive(Debug, Default)]
-pub(super) struct SettingsState {
-    pub open: bool,
-    kind: RuleKind,
-    value: String,
-    reason: String,
-    message: Option<Result<String, String>>,
-}
-
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-enum RuleKind {
-    #[default]
-    TitleContains,
-    App,
-    Site,
-}
+use super::{BlendeApp, Language, RuleKind};
 
 impl RuleKind {
     fn key(self) -> &'static str {

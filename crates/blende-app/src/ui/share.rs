@@ -5,14 +5,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use blende_devices::clock;
 use blende_guard::{Decision, FrameMut, PauseReason, apply};
+use blende_media::kill_switch::Gate;
 use blende_policy::Policy;
 use blende_windows::share::Bgra;
 use eframe::egui;
 
-use super::demo::LatestFrame;
+use super::frames::{LatestFrame, bgra_image};
 use crate::preview::{OpenError, Pipeline, Source};
 
 /// Frames per second of a shared window (a document, not a film).
@@ -27,8 +29,9 @@ pub struct ShareSession {
 }
 
 impl ShareSession {
-    /// Starts sharing `source`; the policy's refusal comes back as `Err`.
-    pub fn start(policy: Policy, source: Source, ctx: egui::Context) -> Result<Self, String> {
+    /// Starts sharing `source` until `gate` closes (a switch, a shortcut) or the session is
+    /// dropped; the policy's refusal comes back as `Err`.
+    pub fn start(policy: Policy, source: Source, gate: Gate, ctx: egui::Context) -> Result<Self, String> {
         let mut pipeline = Pipeline::open(policy, source).map_err(|e| match e {
             OpenError::Refused(why) => why,
             OpenError::Failed(e) => e.to_string(),
@@ -44,9 +47,9 @@ impl ShareSession {
                     let mut buf = Bgra::default();
                     let mut paused = false;
                     let mut n = 0u64;
-                    let start = Instant::now();
-                    while !stop.load(Ordering::Relaxed) {
-                        let decision = pipeline.next(&mut buf, start.elapsed().as_micros() as u64);
+                    while !stop.load(Ordering::Relaxed) && !gate.is_closed() {
+                        let captured_us = clock::now_us();
+                        let decision = pipeline.next(&mut buf, captured_us);
                         let now_paused = matches!(decision, Decision::Pause(_));
                         if now_paused != paused {
                             let _ = tx.try_send(if let Decision::Pause(r) = &decision { Some(r.clone()) } else { None });
@@ -59,8 +62,8 @@ impl ShareSession {
                                 height: buf.height,
                                 stride_bytes: buf.width as usize * 4,
                             };
-                            if apply(&decision, &mut fm) {
-                                let img = super::bgra_image(&buf);
+                            if apply(&decision, &mut fm) && gate.admits(captured_us) {
+                                let img = bgra_image(&buf);
                                 if let Ok(mut slot) = frame.lock() {
                                     n += 1;
                                     *slot = Some((n, img));

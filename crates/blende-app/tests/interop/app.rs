@@ -83,7 +83,11 @@ fn app_window_and_headless_participant_see_each_other_through_janus() {
     {
         return;
     }
-    let app = Participant::spawn_app("Sachbearbeiterin", 2468, &["--width", "640", "--height", "360"]);
+    let app = Participant::spawn_app(
+        "Sachbearbeiterin",
+        2468,
+        &["--width", "640", "--height", "360", "--camera", "test-pattern", "--mic", "tone"],
+    );
     app.wait_for("app joined", Duration::from_secs(20), |v| v["event"] == "joined");
     app.wait_for("app published", Duration::from_secs(20), |v| v["event"] == "published");
     let peer = Participant::spawn("Gast", 2468, &[]);
@@ -120,4 +124,85 @@ fn app_window_and_headless_participant_see_each_other_through_janus() {
 
     peer.leave();
     app.wait_for("app sees the peer leave", Duration::from_secs(10), |v| v["event"] == "participant_left");
+}
+
+/// Plays a sine into PulseAudio's null sink (whose monitor is the default source) until dropped.
+struct Tone {
+    child: std::process::Child,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Tone {
+    fn play(hz: f64) -> Self {
+        use std::io::Write;
+        let mut child = Command::new("pacat")
+            .args(["--playback", "--raw", "--format=s16le", "--rate=48000", "--channels=1", "--device=blende_null", "--latency-msec=50"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("pacat (pulseaudio-utils)");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let writer = std::thread::Builder::new().name("tone".into()).spawn(move || {
+            let mut n = 0u64;
+            let mut block = Vec::with_capacity(960 * 2);
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                block.clear();
+                for _ in 0..960 {
+                    let s = (0.25 * (2.0 * std::f64::consts::PI * hz * n as f64 / 48_000.0).sin() * f64::from(i16::MAX)) as i16;
+                    block.extend_from_slice(&s.to_le_bytes());
+                    n += 1;
+                }
+                // pacat paces us: the write blocks while its buffer is full.
+                if stdin.write_all(&block).is_err() {
+                    break;
+                }
+            }
+        });
+        Tone { child, stop, writer: writer.ok() }
+    }
+}
+
+impl Drop for Tone {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// `blende join` in the window uses the devices a user would get: the system's default
+/// microphone is PulseAudio's null-sink monitor here, and the other side decodes the tone
+/// played into that sink (660 Hz: not the built-in 440 Hz test tone).
+#[test]
+fn the_app_window_sends_the_system_default_microphone() {
+    let _serial = serial();
+    let test = "the_app_window_sends_the_system_default_microphone";
+    if !janus_or_skip(test) || !display_or_skip(test) {
+        return;
+    }
+    if std::env::var_os("PULSE_SERVER").is_none() {
+        assert!(std::env::var_os("BLENDE_REQUIRE_PULSE").is_none(), "{test}: BLENDE_REQUIRE_PULSE is set but PULSE_SERVER is not");
+        eprintln!("SKIPPED {test}: no PulseAudio (scripts/test.sh starts one)");
+        return;
+    }
+    let _tone = Tone::play(660.0);
+    // No --mic: the window's default. No camera on this machine, and none asked for.
+    let app = Participant::spawn_app("Sachbearbeiter", 2470, &["--camera", "none"]);
+    app.wait_for("microphone on", Duration::from_secs(20), |v| v["event"] == "device" && v["kind"] == "mic" && v["to"] == "on");
+    app.wait_for("app published", Duration::from_secs(20), |v| v["event"] == "published");
+    let peer = Participant::spawn("Gast", 2470, &["--camera", "none", "--mic", "none"]);
+    let heard = peer.wait_feed_stats("the other side decodes the system microphone", Duration::from_secs(30), 0, |v| {
+        v["display"] == "Sachbearbeiter" && v["audio_hz"].as_f64().is_some_and(|hz| (hz - 660.0).abs() <= 5.0)
+    });
+    eprintln!(
+        "app with the default microphone: {:.1} Hz at {:.1} dBFS at the other side",
+        heard["audio_hz"].as_f64().unwrap_or(0.0),
+        heard["audio_dbfs"].as_f64().unwrap_or(f64::NAN)
+    );
+    peer.leave();
 }

@@ -163,7 +163,11 @@ fn bench_app_vs_chromium_720p() {
     if !janus_or_skip("bench_app_vs_chromium_720p") || std::env::var_os("DISPLAY").is_none() {
         return;
     }
-    let app = Participant::spawn_app("App", 8888, &["--width", "1280", "--height", "720", "--fps", "30", "--bitrate-bps", "1500000"]);
+    let app = Participant::spawn_app(
+        "App",
+        8888,
+        &["--width", "1280", "--height", "720", "--fps", "30", "--bitrate-bps", "1500000", "--camera", "test-pattern", "--mic", "tone"],
+    );
     let local = app.wait_for("own picture drawn", Duration::from_secs(20), |v| v["event"] == "first_frame_drawn" && v["tile"] == "local");
     app.wait_for("published", Duration::from_secs(20), |v| v["event"] == "published");
     println!("app start → first frame drawn (own camera): {} ms", local["since_start_ms"]);

@@ -169,17 +169,23 @@ impl Participant {
         self.child.id()
     }
 
-    /// Sends `leave` and waits for the process to end.
-    pub fn leave(mut self) {
+    /// Sends `leave` and waits for the process to end; its exit status.
+    pub fn leave(mut self) -> Option<i32> {
         self.send("leave");
         self.stdin = None;
-        let deadline = Instant::now() + Duration::from_secs(5);
+        self.exit_status(Duration::from_secs(5))
+    }
+
+    /// The exit status once the process ended by itself, waiting up to `timeout`.
+    pub fn exit_status(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        None
     }
 }
 

@@ -57,3 +57,64 @@ fn a_meeting_at_the_threshold_moves_to_janus_and_media_flows_there() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A presenter shares a window in a Blende meeting that moved to Janus: the room server
+/// decides by role first, then the share is its own publisher in the meeting's VideoRoom (with
+/// the participant's own token) and the moderator decodes it there.
+#[test]
+fn a_presenter_shares_a_window_into_a_meeting_that_moved_to_janus() {
+    use std::process::{Command, Stdio};
+
+    use crate::share::{Xterm, window_id};
+    let _serial = serial();
+    let test = "a_presenter_shares_a_window_into_a_meeting_that_moved_to_janus";
+    if !janus_or_skip(test) {
+        return;
+    }
+    if std::env::var_os("DISPLAY").is_none() {
+        assert!(std::env::var_os("BLENDE_REQUIRE_X11").is_none(), "{test}: BLENDE_REQUIRE_X11 is set but there is no DISPLAY");
+        eprintln!("SKIPPED {test}: no DISPLAY");
+        return;
+    }
+    let title = format!("Vorlage-{}.odt", std::process::id());
+    let _xterm = Xterm(
+        Command::new("xterm")
+            .args(["-class", "XTerm", "-T", &title, "-bg", "#ffffff", "-geometry", "100x30+30+30", "-e", "sleep 120"])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("xterm"),
+    );
+    let id = window_id(&title);
+    let setup = RoomSetup::new("janus-share");
+    admin(&setup.db, &["set", "janus", "--api-url", "http://127.0.0.1:8088/janus", "--client-url", JANUS_WS, "--threshold", "2"]);
+    let server = RoomServer::start(&setup.db);
+    let m = setup.create_meeting(&server, "Vorlage", false);
+    let (url, tok, pw) = (server.url(), setup.token_path().to_owned(), m.password_path().to_owned());
+    let mut moderator =
+        Participant::spawn_with_server("Leitung", &url, &["--room", &m.id, "--moderator-token-file", &tok, "--mic", "none"]);
+    moderator.wait_for("moderator in", Duration::from_secs(15), |v| v["event"] == "joined");
+    let mut anna = Participant::spawn_with_server("Anna", &url, &["--room", &m.id, "--password-file", &pw, "--mic", "none"]);
+    let me =
+        anna.wait_for("Anna in", Duration::from_secs(15), |v| v["event"] == "joined")["participant_id"].as_str().expect("id").to_owned();
+    for p in [&moderator, &anna] {
+        p.wait_for("moved to Janus", Duration::from_secs(15), |v| v["event"] == "janus");
+        p.wait_for("published to Janus", Duration::from_secs(15), |v| v["event"] == "published");
+    }
+    moderator.send(&format!("presenter on {me}"));
+    moderator.wait_for("presenter", Duration::from_secs(10), |v| {
+        v["event"] == "role" && v["participant"] == me.as_str() && v["role"] == "presenter"
+    });
+    anna.send(&format!("share window {id}"));
+    anna.wait_for("share published in the Janus room", Duration::from_secs(20), |v| v["event"] == "share" && v["state"] == "published");
+    let white = moderator.wait_feed_stats("the moderator decodes the window through Janus", Duration::from_secs(30), 0, |v| {
+        v["display"] == "Anna (screen)"
+            && v["frames_decoded"].as_u64().unwrap_or(0) >= 5
+            && v["centre_luma"].as_f64().unwrap_or(0.0) > 200.0
+    });
+    assert_eq!((white["width"].as_u64(), white["height"].as_u64()), (Some(1280), Some(720)));
+    assert!(!anna.events().iter().any(|v| v["event"] == "connection" && !v["to"].is_null()), "no mesh connection after the move");
+    anna.send("share stop");
+    moderator.wait_for("the share leaves", Duration::from_secs(10), |v| v["event"] == "participant_left");
+    anna.leave();
+    moderator.leave();
+}

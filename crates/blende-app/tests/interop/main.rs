@@ -8,7 +8,9 @@ mod bench;
 mod browser;
 mod harness;
 mod janus_room;
+mod kill;
 mod mesh;
+mod mesh_share;
 mod room;
 mod share;
 mod turn;
@@ -124,14 +126,15 @@ fn wrong_pin_is_a_clear_error() {
     let file = dir.join("pin");
     std::fs::write(&file, "not-the-pin\n").expect("pin file");
     let path = file.to_string_lossy().into_owned();
-    let p = Participant::spawn("P", 4321, &["--password-file", &path, "--camera", "none", "--mic", "none"]);
+    let mut p = Participant::spawn("P", 4321, &["--password-file", &path, "--camera", "none", "--mic", "none"]);
     let err = p.wait_for("an error", Duration::from_secs(10), |v| v["event"] == "error");
     let msg = err["message"].as_str().unwrap_or_default().to_owned();
     assert!(msg.contains("433") || msg.to_lowercase().contains("pin"), "unclear message: {msg}");
+    assert_eq!(p.exit_status(Duration::from_secs(10)), Some(1), "a fatal error exits with status 1 (JOIN.md)");
     // The right PIN joins.
     std::fs::write(&file, "blende-pin\n").expect("pin file");
     let p2 = Participant::spawn("P2", 4321, &["--password-file", &path, "--camera", "none", "--mic", "none"]);
     p2.wait_for("joined with the right PIN", Duration::from_secs(10), |v| v["event"] == "joined");
-    p2.leave();
+    assert_eq!(p2.leave(), Some(0), "`leave` exits with status 0");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -18,14 +18,31 @@ pub fn server_binary() -> PathBuf {
 pub struct RoomServer {
     child: Child,
     addr: String,
+    /// The namespace it runs in; `None`: this process's own (for a client in the test process).
+    netns: Option<String>,
+}
+
+/// `program` inside the namespace, or as it is.
+fn command_in(netns: Option<&str>, program: &Path) -> Command {
+    match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
 }
 
 impl RoomServer {
     /// `blende-server serve` on 127.0.0.1 inside the test namespace (plain WebSocket: loopback).
     pub fn start(db: &str) -> Self {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &netns()])
-            .arg(server_binary())
+        Self::start_in(db, Some(&netns()))
+    }
+
+    /// The same in the namespace given (`None`: on this process's own loopback).
+    pub fn start_in(db: &str, netns: Option<&str>) -> Self {
+        let mut child = command_in(netns, &server_binary())
             .args(["serve", "--db", db, "--listen", "127.0.0.1:0", "--argon2-m-kib", "1024", "--argon2-t", "1", "--log-format", "text"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -34,7 +51,7 @@ impl RoomServer {
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
         let v: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("blende-server did not start ({e}): {line:?}"));
-        RoomServer { child, addr: v["addr"].as_str().expect("addr").to_owned() }
+        RoomServer { child, addr: v["addr"].as_str().expect("addr").to_owned(), netns: netns.map(str::to_owned) }
     }
 
     pub fn url(&self) -> String {
@@ -118,20 +135,8 @@ impl RoomSetup {
 
     /// `blende meeting create` as the moderator; the password goes to a file of its own.
     pub fn create_meeting(&self, server: &RoomServer, title: &str, lobby: bool) -> Meeting {
-        let mut cmd = Command::new("ip");
-        cmd.args([
-            "netns",
-            "exec",
-            &netns(),
-            env!("CARGO_BIN_EXE_blende"),
-            "meeting",
-            "create",
-            "--server",
-            &server.url(),
-            "--moderator-token-file",
-        ])
-        .arg(&self.token_file)
-        .args(["--title", title]);
+        let mut cmd = command_in(server.netns.as_deref(), Path::new(env!("CARGO_BIN_EXE_blende")));
+        cmd.args(["meeting", "create", "--server", &server.url(), "--moderator-token-file"]).arg(&self.token_file).args(["--title", title]);
         if !lobby {
             cmd.arg("--no-lobby");
         }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{Participant, janus_or_skip, serial};
 
-struct Xterm(Child);
+pub struct Xterm(pub Child);
 impl Drop for Xterm {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -15,12 +15,12 @@ impl Drop for Xterm {
     }
 }
 
-fn xdotool(args: &[&str]) -> String {
+pub fn xdotool(args: &[&str]) -> String {
     let out = Command::new("xdotool").args(args).output().expect("xdotool");
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-fn window_id(title: &str) -> String {
+pub fn window_id(title: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(id) = xdotool(&["search", "--name", title]).lines().next() {

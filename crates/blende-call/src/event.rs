@@ -1,0 +1,256 @@
+//! What a call reports: typed, for the UI; `blende join` turns them into JSON lines at the edge.
+
+use blende_media::{DeviceKind, DeviceState};
+use blende_signal::{LobbyState, Participant, Role};
+
+/// A PeerConnection's ICE/DTLS state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnState {
+    Connecting,
+    Connected,
+    Disconnected,
+    Failed,
+    Closed,
+}
+
+impl ConnState {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnState::Connecting => "connecting",
+            ConnState::Connected => "connected",
+            ConnState::Disconnected => "disconnected",
+            ConnState::Failed => "failed",
+            ConnState::Closed => "closed",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+impl MediaKind {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Audio => "audio",
+            MediaKind::Video => "video",
+        }
+    }
+}
+
+/// Which of our PeerConnections a [`CallEvent::Connection`] is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// Our camera and microphone to the server.
+    Publisher,
+    /// A feed we receive.
+    Feed(String),
+    /// Our media to one mesh participant.
+    Mesh(String),
+    /// Our share to one mesh participant.
+    MeshShare(String),
+}
+
+/// What a kill switch acted on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SwitchKind {
+    Device(DeviceKind),
+    /// "Everything off".
+    All,
+}
+
+/// Our share's lifecycle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ShareState {
+    /// Asked the room server; sharing starts when it accepts (the presenter role decides).
+    Requested,
+    /// The policy let the capture start; the publisher is being made.
+    Starting { display: String },
+    /// The server has our share (`feed` where it named one).
+    Published { feed: Option<String> },
+    /// The guard changed its decision.
+    Guard(blende_guard::GuardEvent),
+    /// Not started: the policy, the server or this kind of server said no.
+    Refused { by: Refusal, reason: String },
+    /// Stopped (by the user, a switch, or the server: `reason`).
+    Stopped { reason: Option<String> },
+    /// The shared window closed.
+    Ended,
+}
+
+/// Who refused a share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The policy blocks the window or the screen (`reason` names the category).
+    Policy,
+    /// The room server: our role may not share (the presenter role decides).
+    Role,
+    /// The room server, for another reason (`reason` is its text).
+    Server,
+    /// This kind of server cannot take a share (WHEP only receives).
+    Unsupported,
+}
+
+impl Refusal {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Policy => "policy",
+            Refusal::Role => "role",
+            Refusal::Server => "server",
+            Refusal::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// Why and how a call ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    /// We left, or the server closed the session: exit status 0.
+    Left(String),
+    /// Removed from the room, or the room was destroyed: exit status 4.
+    Removed(String),
+    /// The call could not go on: exit status 1 (the message was reported as a fatal error).
+    Failed(String),
+}
+
+impl End {
+    /// The exit status `blende join` documents (JOIN.md).
+    #[must_use]
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            End::Left(_) => 0,
+            End::Failed(_) => 1,
+            End::Removed(_) => 4,
+        }
+    }
+}
+
+/// Counters of what we sent, from the media threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendStats {
+    pub video_sent: u64,
+    pub last_sent_counter: u64,
+    pub audio_sent: u64,
+    pub bitrate_bps: u64,
+    pub keyframe_requests: u64,
+}
+
+/// What we received from one feed (JOIN.md `stats` per feed).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FeedStats {
+    pub feed: String,
+    pub display: Option<String>,
+    pub frames_decoded: u64,
+    pub frames_since_last: u64,
+    pub stamped_frames: u64,
+    pub width: u32,
+    pub height: u32,
+    pub last_counter: Option<u32>,
+    pub last_capture_us: Option<u64>,
+    pub max_capture_us: Option<u64>,
+    pub last_recv_unix_us: Option<u64>,
+    /// When the last picture of any kind (stamped or not) was decoded, Unix µs.
+    pub last_picture_unix_us: Option<u64>,
+    pub centre_luma: Option<f64>,
+    pub first_video_ms: Option<u64>,
+    pub audio_frames: u64,
+    pub audio_frames_since_last: u64,
+    pub audio_hz: Option<f64>,
+    pub audio_dbfs: Option<f64>,
+}
+
+/// Everything a call reports. The machine makes the signalling and lifecycle events; the
+/// driver adds what only it sees (devices, decoded media, statistics) to the same stream.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum CallEvent {
+    Joined {
+        participant_id: String,
+        participants: Vec<Participant>,
+    },
+    /// The server says our publisher PeerConnection is up.
+    Published,
+    Connection {
+        link: Link,
+        state: ConnState,
+        candidates: Option<(String, Option<String>)>,
+    },
+    ParticipantJoined(Participant),
+    ParticipantLeft {
+        id: String,
+    },
+    Subscribed {
+        feed: String,
+    },
+    Track {
+        feed: String,
+        kind: MediaKind,
+    },
+    TrackEnded {
+        feed: String,
+    },
+    /// First decoded picture (with its size) or audio block of a feed (driver).
+    FirstFrame {
+        feed: String,
+        kind: MediaKind,
+        since_subscribe_ms: u64,
+        size: Option<(u32, u32)>,
+    },
+    /// A real device transition (driver).
+    Device {
+        kind: DeviceKind,
+        from: DeviceState,
+        to: DeviceState,
+        at_us: u64,
+    },
+    /// A kill switch was carried out; `at_us` (media clock) was taken after its gate closed.
+    Switch {
+        kind: SwitchKind,
+        on: bool,
+        at_us: u64,
+    },
+    Share(ShareState),
+    Lobby {
+        state: LobbyState,
+    },
+    Waiting {
+        participants: Vec<Participant>,
+    },
+    Role {
+        participant: String,
+        role: Role,
+    },
+    /// Another participant's devices and share, as they report them (Blende rooms).
+    RemoteDevices {
+        participant: String,
+        camera: bool,
+        microphone: bool,
+        sharing: bool,
+    },
+    IceServers {
+        turn: usize,
+        relay_only: bool,
+    },
+    /// The meeting moved to a Janus room (PIN and token are never in an event).
+    Janus {
+        room: u64,
+        feed: u64,
+    },
+    SendStats(SendStats),
+    FeedStats(Box<FeedStats>),
+    Error {
+        message: String,
+        fatal: bool,
+    },
+    Left {
+        reason: String,
+    },
+}

@@ -1,0 +1,870 @@
+//! The [`Call`] machine. Method groups as in quinn-proto: construction and getters, `handle_*`
+//! (inputs), `poll_*` (outputs), then the private steps.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::Instant;
+
+use blende_media::DeviceKind;
+use blende_policy::{ServerKind, ServerUrl};
+use blende_signal::blende::RoomAction;
+use blende_signal::janus::JanusAccess;
+use blende_signal::{JanusRoom, JoinOptions, Participant, SignalCommand, SignalEvent, TurnCredentials};
+
+use crate::event::{CallEvent, ConnState, End, Link, Refusal, ShareState};
+use crate::mesh::MeshBook;
+use crate::{Action, CallCommand, CallConfig, PeerEvent, PeerId, Purpose, RESUBSCRIBE_AFTER, Route, ShareReport, ShareSource};
+
+/// A feed we want to receive.
+#[derive(Debug)]
+struct Feed {
+    display: Option<String>,
+    /// When we last asked for it.
+    asked_at: Instant,
+    /// The server offered it (or asked for our offer): no more asking.
+    offered: bool,
+    subscriber: Option<PeerId>,
+}
+
+/// Our share, from the request to the end.
+#[derive(Debug)]
+enum Share {
+    None,
+    /// Asked the room server; waiting for its answer.
+    Requested(ShareSource),
+    /// Frames flow: `peer` is its own publisher (Janus, WHIP) or `None` (mesh connections).
+    Running {
+        peer: Option<PeerId>,
+        feed: Option<String>,
+    },
+}
+
+/// Where media signalling goes and what kind of room it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Topology {
+    /// Janus, WHIP, WHEP: one server, subscriptions per feed.
+    Server,
+    /// A Blende room: a mesh relayed by the room server.
+    Mesh,
+    /// A Blende room moved to Janus: media through [`Route::Janus`].
+    MovedToJanus,
+}
+
+/// One participant's call; see the crate documentation for how it is driven.
+#[derive(Debug)]
+pub struct Call {
+    config: CallConfig,
+    topology: Topology,
+    ended: bool,
+    me: Option<String>,
+    /// Mesh participants (id → display), for offers of our share to each of them.
+    others: BTreeMap<String, Option<String>>,
+    /// Participants who left: their late signalling (an offer still in flight) opens nothing
+    /// until they join again.
+    departed: HashSet<String>,
+    next_peer: u64,
+    peers: HashMap<PeerId, Purpose>,
+    publisher: Option<PeerId>,
+    mesh: MeshBook,
+    feeds: BTreeMap<String, Feed>,
+    turn: Vec<TurnCredentials>,
+    janus: Option<JanusRoom>,
+    share: Share,
+    camera_on: bool,
+    mic_on: bool,
+    actions: VecDeque<Action>,
+    events: VecDeque<CallEvent>,
+}
+
+/// The mesh route and feed id of a participant's share.
+fn screen_route(participant: &str) -> String {
+    format!("{participant}/screen")
+}
+
+impl Call {
+    // ---- construction and getters ----
+
+    /// A call about to start: the driver has connected [`Route::Main`]. Publishers to a
+    /// server are opened at once; mesh ones when the room server says to whom.
+    #[must_use]
+    pub fn new(mut config: CallConfig, _now: Instant) -> Self {
+        let mut events = VecDeque::new();
+        if config.url.kind == ServerKind::Whep && (config.camera || config.mic) {
+            // WHEP only receives: no device is opened for nothing.
+            events.push_back(CallEvent::Error { message: "WHEP only receives: camera and microphone stay off".into(), fatal: false });
+            config.camera = false;
+            config.mic = false;
+        }
+        let topology = if config.url.kind == ServerKind::Blende { Topology::Mesh } else { Topology::Server };
+        let mut call = Call {
+            topology,
+            ended: false,
+            me: None,
+            others: BTreeMap::new(),
+            departed: HashSet::new(),
+            next_peer: 0,
+            peers: HashMap::new(),
+            publisher: None,
+            mesh: MeshBook::default(),
+            feeds: BTreeMap::new(),
+            turn: Vec::new(),
+            janus: None,
+            share: Share::None,
+            camera_on: config.camera,
+            mic_on: config.mic,
+            actions: VecDeque::new(),
+            events,
+            config,
+        };
+        if call.config.camera {
+            call.actions.push_back(Action::SetDevice { kind: DeviceKind::Camera, on: true });
+        }
+        if call.config.mic {
+            call.actions.push_back(Action::SetDevice { kind: DeviceKind::Microphone, on: true });
+        }
+        if topology == Topology::Server && call.publishes() {
+            call.open_publisher();
+        }
+        call
+    }
+
+    /// Whether we send camera or microphone at all (a participant with `none` for both only
+    /// receives).
+    #[must_use]
+    pub fn publishes(&self) -> bool {
+        self.config.camera || self.config.mic
+    }
+
+    #[must_use]
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Whether our share is requested or running.
+    #[must_use]
+    pub fn is_sharing(&self) -> bool {
+        !matches!(self.share, Share::None)
+    }
+
+    /// What a PeerConnection carries (for the driver's own bookkeeping of media sinks).
+    #[must_use]
+    pub fn purpose(&self, peer: PeerId) -> Option<&Purpose> {
+        self.peers.get(&peer)
+    }
+
+    // ---- inputs ----
+
+    pub fn handle_command(&mut self, command: CallCommand, now: Instant) {
+        if self.ended {
+            return;
+        }
+        match command {
+            CallCommand::Room(action) => self.signal(Route::Main, SignalCommand::Room(action)),
+            CallCommand::ShareStart(source) => self.start_share(source, now),
+            CallCommand::ShareStop => self.stop_share(None),
+            CallCommand::Switch { kind: DeviceKind::ScreenShare, on: false } => self.stop_share(None),
+            CallCommand::Switch { kind: DeviceKind::ScreenShare, on: true } => {
+                self.error("choose a window to share (`share window ID`)");
+            }
+            CallCommand::Switch { kind, on } => self.switch(kind, on),
+            CallCommand::AllOff => {
+                self.actions.push_back(Action::AllDevicesOff);
+                self.stop_share(None);
+                self.camera_on = false;
+                self.mic_on = false;
+                self.send_device_state();
+            }
+            CallCommand::Stats => self.actions.push_back(Action::ReportStats),
+            CallCommand::Leave => self.leave("leave"),
+            CallCommand::InputClosed => self.leave("end of input"),
+        }
+    }
+
+    /// An event of the signalling session on `route`.
+    pub fn handle_signal(&mut self, route: Route, event: SignalEvent, now: Instant) {
+        if self.ended {
+            return;
+        }
+        match route {
+            Route::Share => self.handle_share_signal(event),
+            Route::Main | Route::Janus => self.handle_media_signal(route, event, now),
+        }
+    }
+
+    /// The signalling session on `route` is gone (its channel closed).
+    pub fn handle_signal_closed(&mut self, route: Route, now: Instant) {
+        match route {
+            Route::Main => self.handle_signal(route, SignalEvent::Closed { reason: "signalling ended".into() }, now),
+            Route::Janus => self.fail("the connection to the meeting's Janus server ended".into()),
+            Route::Share => self.handle_share_signal(SignalEvent::Closed { reason: "signalling ended".into() }),
+        }
+    }
+
+    /// An event of a PeerConnection made for [`Action::OpenPeer`] or [`Action::StartShare`].
+    pub fn handle_peer(&mut self, peer: PeerId, event: PeerEvent, _now: Instant) {
+        if self.ended {
+            return;
+        }
+        let Some(purpose) = self.peers.get(&peer).cloned() else { return };
+        match event {
+            PeerEvent::LocalDescription(sdp) => self.local_description(peer, purpose, sdp),
+            PeerEvent::Failed(why) => self.peer_failed(peer, &purpose, &why),
+            PeerEvent::State { state, candidates } => self.peer_state(peer, purpose, state, candidates),
+            PeerEvent::TrackStarted(kind) => {
+                if let Purpose::Subscriber { feed, .. } = purpose {
+                    self.events.push_back(CallEvent::Track { feed, kind });
+                }
+            }
+            PeerEvent::TrackEnded => {
+                if let Purpose::Subscriber { feed, .. } = purpose {
+                    self.events.push_back(CallEvent::TrackEnded { feed });
+                }
+            }
+        }
+    }
+
+    /// What the share's capture reported.
+    pub fn handle_share(&mut self, report: ShareReport, _now: Instant) {
+        if self.ended || !matches!(self.share, Share::Running { .. }) {
+            return;
+        }
+        match report {
+            ShareReport::Started => self.share_started(),
+            ShareReport::Refused(reason) => {
+                self.share_ended_by_capture();
+                self.events.push_back(CallEvent::Share(ShareState::Refused { by: Refusal::Policy, reason }));
+            }
+            ShareReport::Failed(why) => {
+                self.share_ended_by_capture();
+                self.error(&format!("sharing failed: {why}"));
+            }
+            ShareReport::Guard(ev) => self.events.push_back(CallEvent::Share(ShareState::Guard(ev))),
+            ShareReport::Ended => {
+                self.share_ended_by_capture();
+                self.events.push_back(CallEvent::Share(ShareState::Ended));
+            }
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.ended {
+            return;
+        }
+        // "No such feed" when we asked too early: ask again.
+        let route = self.media_route();
+        let due: Vec<String> = self
+            .feeds
+            .iter()
+            .filter(|(_, f)| !f.offered && now.saturating_duration_since(f.asked_at) >= RESUBSCRIBE_AFTER)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for feed in due {
+            if let Some(f) = self.feeds.get_mut(&feed) {
+                f.asked_at = now;
+            }
+            self.signal(route, SignalCommand::Subscribe { feed });
+        }
+    }
+
+    // ---- outputs ----
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<CallEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Call::handle_timeout`] is due next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.ended || self.topology == Topology::Mesh {
+            return None;
+        }
+        self.feeds.values().filter(|f| !f.offered).map(|f| f.asked_at + RESUBSCRIBE_AFTER).min()
+    }
+
+    // ---- commands ----
+
+    fn switch(&mut self, kind: DeviceKind, on: bool) {
+        let available = match kind {
+            DeviceKind::Camera => self.config.camera,
+            _ => self.config.mic,
+        };
+        if on && !available {
+            let name = if kind == DeviceKind::Camera { "camera" } else { "mic" };
+            self.error(&format!("{name} was started with `none`"));
+            return;
+        }
+        self.actions.push_back(Action::SetDevice { kind, on });
+        if kind == DeviceKind::Camera {
+            self.camera_on = on;
+        } else {
+            self.mic_on = on;
+        }
+        self.send_device_state();
+    }
+
+    /// Tells a Blende room what our devices do (nobody else can say it for us).
+    fn send_device_state(&mut self) {
+        if self.config.url.kind == ServerKind::Blende && self.me.is_some() {
+            let action = RoomAction::DeviceState { camera: self.camera_on, microphone: self.mic_on };
+            self.signal(Route::Main, SignalCommand::Room(action));
+        }
+    }
+
+    fn start_share(&mut self, source: ShareSource, _now: Instant) {
+        if self.is_sharing() {
+            self.error("already sharing; `share stop` first");
+            return;
+        }
+        match (self.config.url.kind, self.topology) {
+            (ServerKind::Whep, _) => {
+                let reason = "WHEP only receives: nothing can be shared".to_owned();
+                self.events.push_back(CallEvent::Share(ShareState::Refused { by: Refusal::Unsupported, reason }));
+            }
+            // A Blende room: the server decides by role; the capture opens once it accepts.
+            (ServerKind::Blende, _) => {
+                self.share = Share::Requested(source);
+                self.signal(Route::Main, SignalCommand::Room(RoomAction::ShareStart));
+                self.events.push_back(CallEvent::Share(ShareState::Requested));
+            }
+            _ => self.open_share_capture(source),
+        }
+    }
+
+    /// The capture opens (the policy decides) with its own publisher where the room has
+    /// servers, or for mesh PeerConnections made once it runs.
+    fn open_share_capture(&mut self, source: ShareSource) {
+        let display = self.share_display();
+        let peer = match self.topology {
+            Topology::Mesh => None,
+            Topology::Server | Topology::MovedToJanus => Some(self.new_peer(Purpose::Share)),
+        };
+        self.share = Share::Running { peer, feed: None };
+        self.actions.push_back(Action::StartShare { source, display, peer });
+    }
+
+    /// The share's own signalling session: the server we joined, or the Janus room a Blende
+    /// meeting moved to (with our access token, a feed id of Janus's choosing).
+    fn share_session(&mut self) {
+        let options = JoinOptions { display_name: self.share_display(), moderator_token: None, ..self.config.join.clone() };
+        let connect = match &self.janus {
+            Some(room) => match ServerUrl::parse(&room.url) {
+                Ok(url) => Action::ConnectShare {
+                    url,
+                    options: JoinOptions { room: Some(room.room.to_string()), password: Some(room.pin.clone()), ..options },
+                    access: Some(JanusAccess { token: Some(room.token.clone()), feed: None }),
+                },
+                Err(e) => {
+                    self.error(&format!("sharing failed: {e}"));
+                    return;
+                }
+            },
+            None => Action::ConnectShare { url: self.config.url.clone(), options, access: None },
+        };
+        self.actions.push_back(connect);
+    }
+
+    fn share_display(&self) -> String {
+        format!("{} (screen)", self.config.join.display_name)
+    }
+
+    /// The capture runs: connect the share's own session, or offer the share to every mesh
+    /// participant.
+    fn share_started(&mut self) {
+        self.events.push_back(CallEvent::Share(ShareState::Starting { display: self.share_display() }));
+        if matches!(self.share, Share::Running { peer: Some(_), .. }) {
+            self.share_session();
+        } else {
+            let others: Vec<String> = self.others.keys().cloned().collect();
+            for to in others {
+                self.open_mesh_share(&to);
+            }
+            self.events.push_back(CallEvent::Share(ShareState::Published { feed: None }));
+        }
+    }
+
+    /// Stops our share (the caller closed its gate already): capture, PeerConnections, the
+    /// share's session, and the room server's record of it.
+    fn stop_share(&mut self, reason: Option<String>) {
+        let was = std::mem::replace(&mut self.share, Share::None);
+        match was {
+            Share::None => return,
+            Share::Requested(_) => {}
+            Share::Running { .. } => self.tear_down_share(),
+        }
+        if self.config.url.kind == ServerKind::Blende {
+            self.signal(Route::Main, SignalCommand::Room(RoomAction::ShareStop));
+        }
+        self.events.push_back(CallEvent::Share(ShareState::Stopped { reason }));
+    }
+
+    /// The capture itself ended the share (refused, failed, window closed).
+    fn share_ended_by_capture(&mut self) {
+        let was = std::mem::replace(&mut self.share, Share::None);
+        if matches!(was, Share::Running { .. }) {
+            self.tear_down_share();
+            if self.config.url.kind == ServerKind::Blende {
+                self.signal(Route::Main, SignalCommand::Room(RoomAction::ShareStop));
+            }
+        }
+    }
+
+    fn tear_down_share(&mut self) {
+        self.actions.push_back(Action::StopShare);
+        let share_peers: Vec<PeerId> =
+            self.peers.iter().filter(|(_, p)| matches!(p, Purpose::Share | Purpose::MeshShare { .. })).map(|(id, _)| *id).collect();
+        for peer in share_peers {
+            if let Some(Purpose::MeshShare { to }) = self.peers.remove(&peer) {
+                self.mesh.remove(&screen_route(&to));
+            }
+        }
+    }
+
+    fn leave(&mut self, reason: &str) {
+        self.signal(Route::Main, SignalCommand::Leave);
+        if self.janus.is_some() {
+            self.signal(Route::Janus, SignalCommand::Leave);
+        }
+        self.end(End::Left(reason.to_owned()), Some(reason));
+    }
+
+    // ---- signalling ----
+
+    fn handle_share_signal(&mut self, event: SignalEvent) {
+        let Share::Running { peer: Some(peer), feed } = &mut self.share else { return };
+        let peer = *peer;
+        let failure = match event {
+            SignalEvent::Joined { participant_id, .. } => {
+                *feed = Some(participant_id);
+                None
+            }
+            SignalEvent::PublishAnswer { sdp } => {
+                self.actions.push_back(Action::ApplyAnswer { peer, sdp });
+                None
+            }
+            SignalEvent::PublishUp => {
+                let feed = feed.clone();
+                self.events.push_back(CallEvent::Share(ShareState::Published { feed }));
+                None
+            }
+            SignalEvent::RemoteCandidate { feed: None, candidate, sdp_mid, sdp_mline_index } => {
+                self.actions.push_back(Action::AddCandidate { peer, candidate, sdp_mid, sdp_mline_index });
+                None
+            }
+            SignalEvent::Error { message, fatal: true } => Some(message),
+            SignalEvent::Kicked | SignalEvent::RoomDestroyed => Some("the server ended the share".to_owned()),
+            SignalEvent::Closed { reason } => Some(reason),
+            _ => None,
+        };
+        if let Some(reason) = failure {
+            self.stop_share(Some(reason));
+        }
+    }
+
+    fn handle_media_signal(&mut self, route: Route, event: SignalEvent, now: Instant) {
+        match event {
+            SignalEvent::Joined { participant_id, participants } => self.joined(route, participant_id, participants, now),
+            SignalEvent::PublishAnswer { sdp } => {
+                if let Some(peer) = self.publisher {
+                    self.actions.push_back(Action::ApplyAnswer { peer, sdp });
+                }
+            }
+            SignalEvent::PublishUp => self.events.push_back(CallEvent::Published),
+            SignalEvent::ParticipantJoined(p) => self.participant_joined(route, p, now),
+            SignalEvent::ParticipantLeft { id } => self.participant_left(&id),
+            SignalEvent::SubscriptionOffer { feed, sdp } => self.subscribe(feed, Some(sdp), now),
+            SignalEvent::SubscriptionNeedsOffer { feed } => self.subscribe(feed, None, now),
+            SignalEvent::SubscriptionAnswer { feed, sdp } => {
+                if let Some(peer) = self.feeds.get(&feed).and_then(|f| f.subscriber) {
+                    self.actions.push_back(Action::ApplyAnswer { peer, sdp });
+                }
+            }
+            SignalEvent::SubscriptionUp { feed } => self.events.push_back(CallEvent::Subscribed { feed }),
+            SignalEvent::PublishTo { peer } => {
+                self.departed.remove(&peer);
+                self.others.entry(peer.clone()).or_default();
+                if self.publishes() {
+                    self.open_mesh_publisher(&peer);
+                }
+                if matches!(self.share, Share::Running { peer: None, .. }) {
+                    self.open_mesh_share(&peer);
+                }
+            }
+            SignalEvent::PeerAnswer { peer, sdp } => {
+                if let Some(pc) = self.mesh.answer(&peer) {
+                    self.actions.push_back(Action::ApplyAnswer { peer: pc, sdp });
+                }
+            }
+            SignalEvent::RemoteCandidate { feed, candidate, sdp_mid, sdp_mline_index } => {
+                let peer = match &feed {
+                    Some(f) => self.feeds.get(f).and_then(|f| f.subscriber),
+                    None => self.publisher,
+                };
+                if let Some(peer) = peer {
+                    self.actions.push_back(Action::AddCandidate { peer, candidate, sdp_mid, sdp_mline_index });
+                }
+            }
+            SignalEvent::IceServers(servers) => self.ice_servers(servers),
+            SignalEvent::MovedToJanus(room) => self.moved_to_janus(room),
+            other => self.room_signal(other),
+        }
+    }
+
+    /// What a Blende room says about the meeting rather than about media.
+    fn room_signal(&mut self, event: SignalEvent) {
+        match event {
+            SignalEvent::Lobby { state } => self.events.push_back(CallEvent::Lobby { state }),
+            SignalEvent::Waiting { participants } => self.events.push_back(CallEvent::Waiting { participants }),
+            SignalEvent::Role { participant, role } => self.events.push_back(CallEvent::Role { participant, role }),
+            SignalEvent::Devices { participant, camera, microphone, sharing } => {
+                self.events.push_back(CallEvent::RemoteDevices { participant, camera, microphone, sharing });
+            }
+            SignalEvent::Share { participant, active } => self.share_signal(&participant, active),
+            SignalEvent::Refused { request, not_allowed, message } => {
+                if request == "share_start" && matches!(self.share, Share::Requested(_)) {
+                    self.share = Share::None;
+                    let by = if not_allowed { Refusal::Role } else { Refusal::Server };
+                    self.events.push_back(CallEvent::Share(ShareState::Refused { by, reason: message }));
+                } else {
+                    self.error(&message);
+                }
+            }
+            SignalEvent::Kicked => self.end(End::Removed("kicked".into()), Some("kicked")),
+            SignalEvent::RoomDestroyed => self.end(End::Removed("room destroyed".into()), Some("room destroyed")),
+            SignalEvent::Error { message, fatal: true } => self.fail(message),
+            SignalEvent::Error { message, fatal: false } => self.error(&message),
+            SignalEvent::Closed { reason } => self.end(End::Left(reason.clone()), Some(&reason)),
+            _ => {}
+        }
+    }
+
+    /// The room server accepted or ended a share: ours starts its capture; another's ends
+    /// its feed.
+    fn share_signal(&mut self, participant: &str, active: bool) {
+        if self.me.as_deref() == Some(participant) {
+            match (&self.share, active) {
+                (Share::Requested(source), true) => {
+                    let source = *source;
+                    self.open_share_capture(source);
+                }
+                (Share::Running { .. }, false) => self.stop_share(Some("the room server ended the share".into())),
+                _ => {}
+            }
+        } else if !active {
+            self.feed_ended(&screen_route(participant));
+        }
+    }
+
+    fn joined(&mut self, route: Route, participant_id: String, participants: Vec<Participant>, now: Instant) {
+        self.events.push_back(CallEvent::Joined { participant_id: participant_id.clone(), participants: participants.clone() });
+        if route == Route::Main {
+            self.me = Some(participant_id);
+            self.send_device_state();
+        }
+        for p in participants {
+            if self.is_own_share(&p) {
+                continue;
+            }
+            self.want(route, p, now);
+        }
+    }
+
+    fn participant_joined(&mut self, route: Route, p: Participant, now: Instant) {
+        if self.is_own_share(&p) {
+            return;
+        }
+        self.events.push_back(CallEvent::ParticipantJoined(p.clone()));
+        self.want(route, p, now);
+    }
+
+    /// Ask for `p`'s media (a mesh sends it on its own: the adapter drops the request).
+    fn want(&mut self, route: Route, p: Participant, now: Instant) {
+        self.departed.remove(&p.id);
+        if self.topology == Topology::Mesh {
+            self.others.insert(p.id.clone(), p.display.clone());
+        }
+        self.feeds.insert(p.id.clone(), Feed { display: p.display, asked_at: now, offered: false, subscriber: None });
+        self.signal(route, SignalCommand::Subscribe { feed: p.id });
+    }
+
+    fn participant_left(&mut self, id: &str) {
+        self.others.remove(id);
+        self.departed.insert(id.to_owned());
+        // Our media and our share to them, and their share to us.
+        for route in [id.to_owned(), screen_route(id)] {
+            if let Some(pc) = self.mesh.remove(&route) {
+                self.close_peer(pc);
+            }
+        }
+        self.feed_ended(&screen_route(id));
+        // Janus may say it three ways (unpublished, leaving, hangup): report it once.
+        if let Some(feed) = self.feeds.remove(id) {
+            if let Some(pc) = feed.subscriber {
+                self.close_peer(pc);
+            }
+            self.events.push_back(CallEvent::ParticipantLeft { id: id.to_owned() });
+        }
+    }
+
+    /// A feed of a participant who stays (their share) ended.
+    fn feed_ended(&mut self, feed: &str) {
+        if let Some(f) = self.feeds.remove(feed) {
+            if let Some(pc) = f.subscriber {
+                self.close_peer(pc);
+            }
+            self.events.push_back(CallEvent::ParticipantLeft { id: feed.to_owned() });
+        }
+    }
+
+    /// A server's offer for a feed (we answer), or its request for our offer (WHEP).
+    fn subscribe(&mut self, feed: String, remote_offer: Option<String>, now: Instant) {
+        if self.departed.contains(feed.strip_suffix("/screen").unwrap_or(&feed)) {
+            return;
+        }
+        if !self.feeds.contains_key(&feed)
+            && let Some(sharer) = feed.strip_suffix("/screen")
+        {
+            // A mesh participant's share: a feed of its own, named as on Janus.
+            let display = self.others.get(sharer).cloned().flatten().map(|d| format!("{d} (screen)"));
+            self.events.push_back(CallEvent::ParticipantJoined(Participant { id: feed.clone(), display: display.clone() }));
+            self.feeds.insert(feed.clone(), Feed { display, asked_at: now, offered: true, subscriber: None });
+        }
+        let entry = self.feeds.entry(feed.clone()).or_insert(Feed { display: None, asked_at: now, offered: false, subscriber: None });
+        entry.offered = true;
+        let display = entry.display.clone();
+        let old = entry.subscriber.take();
+        let peer = self.new_peer(Purpose::Subscriber { feed: feed.clone(), display });
+        if let Some(f) = self.feeds.get_mut(&feed) {
+            f.subscriber = Some(peer);
+        }
+        if let Some(old) = old {
+            self.close_peer(old);
+        }
+        self.actions.push_back(Action::OpenPeer { peer, purpose: self.peers[&peer].clone(), remote_offer });
+    }
+
+    fn ice_servers(&mut self, servers: Vec<TurnCredentials>) {
+        if servers == self.turn {
+            return;
+        }
+        self.turn.clone_from(&servers);
+        self.events.push_back(CallEvent::IceServers { turn: servers.len(), relay_only: self.config.relay_only });
+        self.actions.push_back(Action::UseTurn(servers));
+        // Mesh connections made before the TURN servers arrived that are not up yet may never
+        // come up without them (relay only, or hosts that cannot reach each other): make them
+        // again with TURN and offer again. The other side replaces its subscriber on the new
+        // offer. Connections already up stay.
+        for route in self.mesh.not_connected() {
+            match route.strip_suffix("/screen") {
+                Some(to) => self.open_mesh_share(to),
+                None => self.open_mesh_publisher(&route),
+            }
+        }
+    }
+
+    fn moved_to_janus(&mut self, room: JanusRoom) {
+        if self.janus.is_some() {
+            return;
+        }
+        let url = match ServerUrl::parse(&room.url).map_err(|e| e.to_string()).and_then(|u| self.config.servers.check(&u).map(|()| u)) {
+            Ok(u) if u.kind == ServerKind::Janus => u,
+            Ok(_) => return self.fail("the meeting moved to a server that is not Janus".into()),
+            Err(why) => return self.fail(format!("the meeting moved to Janus: {why}")),
+        };
+        // The mesh ends: our media goes to Janus once, the others' comes from there.
+        let routes: Vec<(String, PeerId)> = self.mesh.routes().map(|(r, p)| (r.to_owned(), p)).collect();
+        for (route, pc) in routes {
+            self.mesh.remove(&route);
+            self.close_peer(pc);
+        }
+        for (_, feed) in std::mem::take(&mut self.feeds) {
+            if let Some(pc) = feed.subscriber {
+                self.close_peer(pc);
+            }
+        }
+        self.topology = Topology::MovedToJanus;
+        let options = JoinOptions {
+            room: Some(room.room.to_string()),
+            password: Some(room.pin.clone()),
+            display_name: self.config.join.display_name.clone(),
+            moderator_token: None,
+        };
+        self.events.push_back(CallEvent::Janus { room: room.room, feed: room.feed });
+        self.actions.push_back(Action::ConnectJanus { url, options, room: room.clone() });
+        self.janus = Some(room);
+        if self.publishes() {
+            self.open_publisher();
+        }
+        // A mesh share goes on as its own publisher in the Janus room.
+        if matches!(self.share, Share::Running { peer: None, .. }) {
+            let peer = self.new_peer(Purpose::Share);
+            self.share = Share::Running { peer: Some(peer), feed: None };
+            self.actions.push_back(Action::MoveShare { peer });
+            self.share_session();
+        }
+    }
+
+    // ---- PeerConnections ----
+
+    fn new_peer(&mut self, purpose: Purpose) -> PeerId {
+        self.next_peer += 1;
+        let peer = PeerId(self.next_peer);
+        self.peers.insert(peer, purpose);
+        peer
+    }
+
+    fn close_peer(&mut self, peer: PeerId) {
+        if self.peers.remove(&peer).is_some() {
+            if self.publisher == Some(peer) {
+                self.publisher = None;
+            }
+            self.actions.push_back(Action::ClosePeer(peer));
+        }
+    }
+
+    fn open_publisher(&mut self) {
+        let peer = self.new_peer(Purpose::Publisher);
+        if let Some(old) = self.publisher.replace(peer) {
+            self.close_peer(old);
+            self.publisher = Some(peer);
+        }
+        self.actions.push_back(Action::OpenPeer { peer, purpose: Purpose::Publisher, remote_offer: None });
+    }
+
+    fn open_mesh_publisher(&mut self, to: &str) {
+        let purpose = Purpose::MeshPublisher { to: to.to_owned() };
+        let peer = self.new_peer(purpose.clone());
+        self.actions.push_back(Action::OpenPeer { peer, purpose, remote_offer: None });
+    }
+
+    fn open_mesh_share(&mut self, to: &str) {
+        let purpose = Purpose::MeshShare { to: to.to_owned() };
+        let peer = self.new_peer(purpose.clone());
+        self.actions.push_back(Action::OpenPeer { peer, purpose, remote_offer: None });
+    }
+
+    fn local_description(&mut self, peer: PeerId, purpose: Purpose, sdp: String) {
+        let route = self.media_route();
+        match purpose {
+            Purpose::Publisher => self.signal(route, SignalCommand::Publish { sdp }),
+            Purpose::Share => self.signal(Route::Share, SignalCommand::Publish { sdp }),
+            Purpose::MeshPublisher { to } => self.mesh_offer(peer, to, sdp),
+            Purpose::MeshShare { to } => self.mesh_offer(peer, screen_route(&to), sdp),
+            Purpose::Subscriber { feed, .. } => {
+                let offered_by_server = self.feeds.get(&feed).is_some_and(|f| f.subscriber == Some(peer));
+                if !offered_by_server {
+                    return;
+                }
+                let command = if self.config.url.kind == ServerKind::Whep {
+                    SignalCommand::OfferSubscription { feed, sdp }
+                } else {
+                    SignalCommand::AnswerSubscription { feed, sdp }
+                };
+                self.signal(route, command);
+            }
+        }
+    }
+
+    /// Our offer on a mesh route goes out; it replaces the route's earlier PeerConnection.
+    fn mesh_offer(&mut self, peer: PeerId, route: String, sdp: String) {
+        let old = self.mesh.current(&route);
+        self.mesh.opened(&route, peer);
+        self.signal(Route::Main, SignalCommand::PublishTo { peer: route, sdp });
+        if let Some(old) = old.filter(|o| *o != peer) {
+            self.close_peer(old);
+        }
+    }
+
+    fn peer_failed(&mut self, peer: PeerId, purpose: &Purpose, why: &str) {
+        match purpose {
+            Purpose::Publisher => self.fail(format!("publishing: {why}")),
+            Purpose::Share => self.stop_share(Some(why.to_owned())),
+            Purpose::MeshPublisher { to } | Purpose::MeshShare { to } => {
+                let message = format!("sending to {to}: {why}");
+                self.error(&message);
+            }
+            Purpose::Subscriber { feed, .. } => {
+                let message = format!("subscribing to {feed}: {why}");
+                self.error(&message);
+                if let Some(f) = self.feeds.get_mut(feed).filter(|f| f.subscriber == Some(peer)) {
+                    f.subscriber = None;
+                }
+                self.close_peer(peer);
+            }
+        }
+    }
+
+    fn peer_state(&mut self, peer: PeerId, purpose: Purpose, state: ConnState, candidates: Option<(String, Option<String>)>) {
+        let link = match purpose {
+            Purpose::Publisher => Link::Publisher,
+            Purpose::Share => return,
+            Purpose::MeshPublisher { to } => {
+                if !self.mesh.is_current(&to, peer) {
+                    return;
+                }
+                if state == ConnState::Connected {
+                    self.mesh.connected(&to, peer);
+                }
+                Link::Mesh(to)
+            }
+            Purpose::MeshShare { to } => {
+                let route = screen_route(&to);
+                if !self.mesh.is_current(&route, peer) {
+                    return;
+                }
+                if state == ConnState::Connected {
+                    self.mesh.connected(&route, peer);
+                }
+                Link::MeshShare(to)
+            }
+            Purpose::Subscriber { feed, .. } => Link::Feed(feed),
+        };
+        let candidates = if state == ConnState::Connected { candidates } else { None };
+        self.events.push_back(CallEvent::Connection { link, state, candidates });
+    }
+
+    // ---- helpers ----
+
+    fn media_route(&self) -> Route {
+        if self.topology == Topology::MovedToJanus { Route::Janus } else { Route::Main }
+    }
+
+    fn signal(&mut self, route: Route, command: SignalCommand) {
+        self.actions.push_back(Action::Signal { route, command });
+    }
+
+    /// Our own share's feed: never subscribed (it would show us our own screen, and cost a
+    /// decoder).
+    fn is_own_share(&self, p: &Participant) -> bool {
+        let Share::Running { feed, .. } = &self.share else { return false };
+        feed.as_deref() == Some(p.id.as_str()) || p.display.as_deref() == Some(self.share_display().as_str())
+    }
+
+    fn error(&mut self, message: &str) {
+        self.events.push_back(CallEvent::Error { message: message.to_owned(), fatal: false });
+    }
+
+    fn fail(&mut self, message: String) {
+        self.events.push_back(CallEvent::Error { message: message.clone(), fatal: true });
+        self.end(End::Failed(message), None);
+    }
+
+    /// The end: the share stops first (its gate is closed by the driver's teardown too), then
+    /// `left` is reported and the driver tears down.
+    fn end(&mut self, end: End, left: Option<&str>) {
+        if self.ended {
+            return;
+        }
+        if !matches!(self.share, Share::None) {
+            self.share = Share::None;
+            self.tear_down_share();
+        }
+        if let Some(reason) = left {
+            self.events.push_back(CallEvent::Left { reason: reason.to_owned() });
+        }
+        self.ended = true;
+        self.actions.push_back(Action::End(end));
+    }
+}
