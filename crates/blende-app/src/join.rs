@@ -183,7 +183,10 @@ pub fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    runtime.block_on(run_async(args))
+    let result = runtime.block_on(run_async(args));
+    // The stdin reader may sit in a blocking read for ever: do not wait for it.
+    runtime.shutdown_background();
+    result
 }
 
 /// Reads the first line of a password file (never the command line, where `ps` shows it).

@@ -8,7 +8,7 @@ use blende_media::DeviceKind;
 use blende_policy::{ServerKind, ServerUrl};
 use blende_signal::blende::RoomAction;
 use blende_signal::janus::JanusAccess;
-use blende_signal::{JanusRoom, JoinOptions, Participant, SignalCommand, SignalEvent, TurnCredentials};
+use blende_signal::{JanusRoom, JoinOptions, LobbyState, Participant, SignalCommand, SignalEvent, TurnCredentials};
 
 use crate::event::{CallEvent, ConnState, End, Link, Refusal, ShareState};
 use crate::mesh::MeshBook;
@@ -326,7 +326,10 @@ impl Call {
             // A Blende room: the server decides by role; the capture opens once it accepts.
             (ServerKind::Blende, _) => {
                 self.share = Share::Requested(source);
-                self.signal(Route::Main, SignalCommand::Room(RoomAction::ShareStart));
+                // Before we are in (`--share-window`), the request waits for the admission.
+                if self.me.is_some() {
+                    self.signal(Route::Main, SignalCommand::Room(RoomAction::ShareStart));
+                }
                 self.events.push_back(CallEvent::Share(ShareState::Requested));
             }
             _ => self.open_share_capture(source),
@@ -515,7 +518,12 @@ impl Call {
     /// What a Blende room says about the meeting rather than about media.
     fn room_signal(&mut self, event: SignalEvent) {
         match event {
-            SignalEvent::Lobby { state } => self.events.push_back(CallEvent::Lobby { state }),
+            SignalEvent::Lobby { state, participant_id } => {
+                if state == LobbyState::Admitted {
+                    self.admitted(participant_id);
+                }
+                self.events.push_back(CallEvent::Lobby { state });
+            }
             SignalEvent::Waiting { participants } => self.events.push_back(CallEvent::Waiting { participants }),
             SignalEvent::Role { participant, role } => self.events.push_back(CallEvent::Role { participant, role }),
             SignalEvent::Devices { participant, camera, microphone, sharing } => {
@@ -560,14 +568,26 @@ impl Call {
     fn joined(&mut self, route: Route, participant_id: String, participants: Vec<Participant>, now: Instant) {
         self.events.push_back(CallEvent::Joined { participant_id: participant_id.clone(), participants: participants.clone() });
         if route == Route::Main {
-            self.me = Some(participant_id);
-            self.send_device_state();
+            self.admitted(participant_id);
         }
         for p in participants {
             if self.is_own_share(&p) {
                 continue;
             }
             self.want(route, p, now);
+        }
+    }
+
+    /// We are in the meeting as `me` (a Blende room's admission may come without a `Joined`
+    /// when the meeting moves to Janus at once): what waited for it goes out now.
+    fn admitted(&mut self, me: String) {
+        if self.me.is_some() {
+            return;
+        }
+        self.me = Some(me);
+        self.send_device_state();
+        if self.config.url.kind == ServerKind::Blende && matches!(self.share, Share::Requested(_)) {
+            self.signal(Route::Main, SignalCommand::Room(RoomAction::ShareStart));
         }
     }
 

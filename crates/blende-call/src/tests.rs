@@ -612,6 +612,33 @@ fn on_janus_a_share_has_its_own_session_and_an_early_subscription_is_asked_again
 }
 
 #[test]
+fn a_share_asked_for_before_admission_is_requested_once_we_are_in() {
+    let now = Instant::now();
+    let mut call = Call::new(config(JoinOptions { display_name: "Bea".into(), ..JoinOptions::default() }), now);
+    call.handle_command(CallCommand::ShareStart(ShareSource::Window(4)), now);
+    let request = Action::Signal { route: Route::Main, command: SignalCommand::Room(RoomAction::ShareStart) };
+    let before: Vec<Action> = std::iter::from_fn(|| call.poll_action()).collect();
+    assert!(!before.contains(&request), "the server would refuse a request from the lobby: {before:?}");
+    call.handle_signal(Route::Main, SignalEvent::Joined { participant_id: "7".into(), participants: vec![] }, now);
+    let after: Vec<Action> = std::iter::from_fn(|| call.poll_action()).collect();
+    assert_eq!(after.iter().filter(|a| **a == request).count(), 1, "{after:?}");
+    assert!(!after.iter().any(|a| matches!(a, Action::StartShare { .. })), "the capture waits for the server's yes");
+
+    // A meeting that moves to Janus at the admission sends no `Joined` of its own: the
+    // admission is enough, and the server's yes then opens the capture for the Janus room.
+    let mut call = Call::new(config(JoinOptions { display_name: "Bea".into(), ..JoinOptions::default() }), now);
+    call.handle_command(CallCommand::ShareStart(ShareSource::Window(4)), now);
+    call.handle_signal(Route::Main, SignalEvent::Lobby { state: LobbyState::Admitted, participant_id: "7".into() }, now);
+    let room = JanusRoom { url: "janus+ws://127.0.0.1:8188/".into(), room: 1, pin: "p".into(), token: "t".into(), feed: 7 };
+    call.handle_signal(Route::Main, SignalEvent::MovedToJanus(room), now);
+    let actions: Vec<Action> = std::iter::from_fn(|| call.poll_action()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == request).count(), 1, "{actions:?}");
+    call.handle_signal(Route::Main, SignalEvent::Share { participant: "7".into(), active: true }, now);
+    let started: Vec<Action> = std::iter::from_fn(|| call.poll_action()).collect();
+    assert!(matches!(started.as_slice(), [Action::StartShare { peer: Some(_), .. }]), "{started:?}");
+}
+
+#[test]
 fn exit_statuses_follow_join_md() {
     let now = Instant::now();
     let cases = [

@@ -178,11 +178,11 @@ impl BlendeMachine {
                 match state {
                     LobbyState::Waiting => {
                         self.phase = Phase::Lobby;
-                        self.events.push_back(SignalEvent::Lobby { state });
+                        self.events.push_back(SignalEvent::Lobby { state, participant_id: participant_id.0.to_string() });
                     }
                     LobbyState::Admitted => {
                         self.phase = Phase::InMeeting;
-                        self.events.push_back(SignalEvent::Lobby { state });
+                        self.events.push_back(SignalEvent::Lobby { state, participant_id: participant_id.0.to_string() });
                     }
                     LobbyState::Denied => self.close(SignalEvent::Error { message: "the moderator did not admit you".into(), fatal: true }),
                 }
@@ -509,7 +509,7 @@ mod tests {
         assert_eq!(join[0]["type"], "join");
         assert_eq!(join[0]["password"], "pw");
         m.handle_message(r#"{"type":"lobby","state":"waiting","meeting_id":"k7dm3xqa9fhp","participant_id":7}"#).expect("lobby");
-        assert_eq!(events(&mut m), vec![SignalEvent::Lobby { state: LobbyState::Waiting }]);
+        assert_eq!(events(&mut m), vec![SignalEvent::Lobby { state: LobbyState::Waiting, participant_id: "7".into() }]);
         // While waiting, lists of others do not let us in.
         m.handle_message(&participants(&[info(3, "Bob")])).expect("list");
         assert!(events(&mut m).is_empty());
@@ -610,7 +610,13 @@ mod tests {
         assert!(events(&mut m).is_empty());
         // The participant list now only gives roles: no Joined, no PublishTo, no joined/left.
         m.handle_message(&participants(&[info(3, "Bob"), info(7, "Ada")])).expect("list");
-        assert_eq!(events(&mut m), vec![SignalEvent::Role { participant: "3".into(), role: Role::Participant }]);
+        assert_eq!(
+            events(&mut m),
+            vec![
+                SignalEvent::Role { participant: "3".into(), role: Role::Participant },
+                SignalEvent::Devices { participant: "3".into(), camera: true, microphone: true, sharing: false }
+            ]
+        );
         m.handle_message(&participants(&[info(7, "Ada")])).expect("list");
         assert!(events(&mut m).is_empty());
         // Late mesh signalling is dropped; removal and end still close the session.
@@ -619,6 +625,55 @@ mod tests {
         assert!(events(&mut m).is_empty());
         m.handle_message(r#"{"type":"removed"}"#).expect("removed");
         assert_eq!(events(&mut m), vec![SignalEvent::Kicked]);
+    }
+
+    #[test]
+    fn a_share_goes_on_its_own_stream_and_its_refusal_names_the_request() {
+        let mut m = machine();
+        m.handle_message(r#"{"type":"lobby","state":"admitted","meeting_id":"k7dm3xqa9fhp","participant_id":7}"#).expect("admitted");
+        let _ = events(&mut m);
+        let _ = std::iter::from_fn(|| m.poll_transmit()).count();
+        // Refused by role: the engine learns which request, and that the role was the reason.
+        m.handle_message(
+            r#"{"type":"error","code":"not_allowed","message":"your role may not do this","request":"share_start","retry_after_ms":null}"#,
+        )
+        .expect("error");
+        assert_eq!(
+            events(&mut m),
+            vec![SignalEvent::Refused {
+                request: "share_start".into(),
+                not_allowed: true,
+                message: "room server: your role may not do this".into()
+            }]
+        );
+        assert!(!m.is_closed(), "a refused share does not end the call");
+        // Accepted: our own share is `done`, another's is `share`.
+        m.handle_message(r#"{"type":"done","request":"share_start"}"#).expect("done");
+        m.handle_message(r#"{"type":"share","from":3,"active":false}"#).expect("share");
+        assert_eq!(
+            events(&mut m),
+            vec![
+                SignalEvent::Share { participant: "7".into(), active: true },
+                SignalEvent::Share { participant: "3".into(), active: false }
+            ]
+        );
+        // The share's offers, answers and candidates travel as stream `screen`, as feed `ID/screen`.
+        m.handle_command(SignalCommand::PublishTo { peer: "3/screen".into(), sdp: "v=0".into() });
+        let sent = m.poll_transmit().expect("offer");
+        assert!(sent.contains(r#""stream":"screen""#) && sent.contains(r#""to":3"#), "{sent}");
+        m.handle_command(SignalCommand::PublishTo { peer: "3".into(), sdp: "v=0".into() });
+        assert!(!m.poll_transmit().expect("offer").contains("stream"), "camera offers keep the old wire format");
+        m.handle_message(r#"{"type":"offer","from":3,"sdp":"v=0","stream":"screen"}"#).expect("offer");
+        m.handle_message(r#"{"type":"answer","from":3,"sdp":"v=0","stream":"screen"}"#).expect("answer");
+        assert_eq!(
+            events(&mut m),
+            vec![
+                SignalEvent::SubscriptionOffer { feed: "3/screen".into(), sdp: "v=0".into() },
+                SignalEvent::PeerAnswer { peer: "3/screen".into(), sdp: "v=0".into() }
+            ]
+        );
+        m.handle_command(SignalCommand::AnswerSubscription { feed: "3/screen".into(), sdp: "v=0".into() });
+        assert!(m.poll_transmit().expect("answer").contains(r#""stream":"screen""#));
     }
 
     #[test]

@@ -190,6 +190,8 @@ pub enum SignalEvent {
     /// Blende room: we wait in the lobby or were let in (a denial ends the session as an error).
     Lobby {
         state: LobbyState,
+        /// Ours, as the room server numbers us.
+        participant_id: String,
     },
     /// Blende room: TURN servers to use for every PeerConnection from now on (they replace
     /// any earlier ones). Sent on admission when the administrator configured TURN.
