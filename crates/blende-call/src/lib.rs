@@ -214,7 +214,8 @@ pub enum ShareReport {
     Ended,
 }
 
-/// What the machine needs to know of the call it runs.
+/// What the machine needs to know of the call it runs. The driver switches the devices it
+/// names on when the call starts (that is no switch event: nobody flipped a switch).
 #[derive(Clone, Debug)]
 pub struct CallConfig {
     /// The server we joined (its kind decides the topology).

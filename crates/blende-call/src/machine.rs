@@ -115,12 +115,6 @@ impl Call {
             events,
             config,
         };
-        if call.config.camera {
-            call.actions.push_back(Action::SetDevice { kind: DeviceKind::Camera, on: true });
-        }
-        if call.config.mic {
-            call.actions.push_back(Action::SetDevice { kind: DeviceKind::Microphone, on: true });
-        }
         if topology == Topology::Server && call.publishes() {
             call.open_publisher();
         }

@@ -9,6 +9,7 @@ use blende_call::{
     Action, Call, CallCommand, CallConfig, CallEvent, ConnState, End, MediaKind, PeerEvent, PeerId, Purpose, Route, ShareReport, SwitchKind,
 };
 use blende_devices::{DriverEvent, DriverOutputs, clock};
+use blende_media::DeviceKind;
 use blende_rtc::{ConnectionState, ContentKind, Peer, PeerConfig, PeerRole, RtcEvent, TurnServer};
 use blende_signal::janus::JanusAccess;
 use blende_signal::{JoinOptions, SignalCommand, SignalEvent, SignalHandle};
@@ -91,6 +92,12 @@ pub async fn run(
         congestion_control: spec.congestion_control,
         ..PeerConfig::default()
     };
+    // The devices the call sends, on from the start.
+    for (kind, on) in [(DeviceKind::Camera, spec.camera), (DeviceKind::Microphone, spec.mic)] {
+        if on {
+            switches.driver.set_enabled(kind, true)?;
+        }
+    }
     let share = spec.share;
     let mut d = Driver {
         call,

@@ -134,6 +134,8 @@ fn engine(
     let mut participant = TestPatternCamera::new(640, 360, REMOTE_FPS);
     let start = Instant::now();
     let mut next_remote = start;
+    // Pictures still queued when the camera went off are not shown: the tile goes blank.
+    let mut camera_on = false;
     while !stop.load(Ordering::Relaxed) {
         let mut changed = false;
         while let Ok(e) = outputs.events.try_recv() {
@@ -141,8 +143,11 @@ fn engine(
                 // A full queue means the UI is not draining (hidden): the next state catches up.
                 let _ = updates.try_send(DeviceUpdate { kind: e.kind, state: e.to.clone() });
                 changed = true;
+                if e.kind == DeviceKind::Camera {
+                    camera_on = e.to == DeviceState::On;
+                }
                 if e.kind == DeviceKind::Camera
-                    && e.to != DeviceState::On
+                    && !camera_on
                     && let Ok(mut s) = local.lock()
                 {
                     // A switched-off camera shows nothing, not its last picture.
@@ -155,10 +160,11 @@ fn engine(
             mic_level.store(level.to_bits(), Ordering::Relaxed);
         }
         match outputs.video.recv_timeout(Duration::from_millis(10)) {
-            Ok(frame) => {
+            Ok(frame) if camera_on => {
                 store(local, image(&frame));
                 changed = true;
             }
+            Ok(_) => {}
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }

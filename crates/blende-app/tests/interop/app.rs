@@ -10,15 +10,6 @@ use serde_json::Value;
 
 use crate::harness::{Participant, janus_or_skip, serial};
 
-fn display_or_skip(test: &str) -> bool {
-    if std::env::var_os("DISPLAY").is_some() {
-        return true;
-    }
-    assert!(std::env::var_os("BLENDE_REQUIRE_X11").is_none(), "{test}: BLENDE_REQUIRE_X11 is set but there is no DISPLAY");
-    eprintln!("SKIPPED {test}: no DISPLAY (scripts/test.sh starts Xvfb)");
-    false
-}
-
 /// Where screenshots are kept: `$BLENDE_ARTIFACTS`, or `test-artifacts` in the target folder.
 pub fn artifacts_dir() -> PathBuf {
     let dir = std::env::var_os("BLENDE_ARTIFACTS")
@@ -79,7 +70,7 @@ fn tempdir(name: &str) -> PathBuf {
 fn app_window_and_headless_participant_see_each_other_through_janus() {
     let _serial = serial();
     if !janus_or_skip("app_window_and_headless_participant_see_each_other_through_janus")
-        || !display_or_skip("app_window_and_headless_participant_see_each_other_through_janus")
+        || !crate::share::x11_or_skip("app_window_and_headless_participant_see_each_other_through_janus")
     {
         return;
     }
@@ -182,7 +173,7 @@ impl Drop for Tone {
 fn the_app_window_sends_the_system_default_microphone() {
     let _serial = serial();
     let test = "the_app_window_sends_the_system_default_microphone";
-    if !janus_or_skip(test) || !display_or_skip(test) {
+    if !janus_or_skip(test) || !crate::share::x11_or_skip(test) {
         return;
     }
     if std::env::var_os("PULSE_SERVER").is_none() {

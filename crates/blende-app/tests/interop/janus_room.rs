@@ -63,28 +63,13 @@ fn a_meeting_at_the_threshold_moves_to_janus_and_media_flows_there() {
 /// the participant's own token) and the moderator decodes it there.
 #[test]
 fn a_presenter_shares_a_window_into_a_meeting_that_moved_to_janus() {
-    use std::process::{Command, Stdio};
-
-    use crate::share::{Xterm, window_id};
+    use crate::share::{white_window, x11_or_skip};
     let _serial = serial();
     let test = "a_presenter_shares_a_window_into_a_meeting_that_moved_to_janus";
-    if !janus_or_skip(test) {
+    if !janus_or_skip(test) || !x11_or_skip(test) {
         return;
     }
-    if std::env::var_os("DISPLAY").is_none() {
-        assert!(std::env::var_os("BLENDE_REQUIRE_X11").is_none(), "{test}: BLENDE_REQUIRE_X11 is set but there is no DISPLAY");
-        eprintln!("SKIPPED {test}: no DISPLAY");
-        return;
-    }
-    let title = format!("Vorlage-{}.odt", std::process::id());
-    let _xterm = Xterm(
-        Command::new("xterm")
-            .args(["-class", "XTerm", "-T", &title, "-bg", "#ffffff", "-geometry", "100x30+30+30", "-e", "sleep 120"])
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("xterm"),
-    );
-    let id = window_id(&title);
+    let (_xterm, id) = white_window(&format!("Vorlage-{}.odt", std::process::id()));
     let setup = RoomSetup::new("janus-share");
     admin(&setup.db, &["set", "janus", "--api-url", "http://127.0.0.1:8088/janus", "--client-url", JANUS_WS, "--threshold", "2"]);
     let server = RoomServer::start(&setup.db);

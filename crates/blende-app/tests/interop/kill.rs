@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::browser::venv_python;
 use crate::harness::{Participant, janus_or_skip, netns, serial};
-use crate::share::{Xterm, window_id, xdotool};
+use crate::share::{white_window, x11_or_skip, xdotool};
 
 /// How late a picture may still arrive after a switch-off.
 const GRACE_US: u64 = 500_000;
@@ -88,27 +88,6 @@ impl Drop for AiortcReceiver {
 fn late_pictures(rx: &AiortcReceiver, command_us: u64) -> Vec<u64> {
     std::thread::sleep(Duration::from_millis(2500));
     rx.frame_times().into_iter().filter(|t| *t > command_us + GRACE_US).map(|t| t - command_us).collect()
-}
-
-fn white_window(title: &str) -> (Xterm, String) {
-    let xterm = Xterm(
-        Command::new("xterm")
-            .args(["-class", "XTerm", "-T", title, "-bg", "#ffffff", "-geometry", "100x30+60+60", "-e", "sleep 120"])
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("xterm"),
-    );
-    let id = window_id(title);
-    (xterm, id)
-}
-
-fn x11_or_skip(test: &str) -> bool {
-    if std::env::var_os("DISPLAY").is_some() {
-        return true;
-    }
-    assert!(std::env::var_os("BLENDE_REQUIRE_X11").is_none(), "{test}: BLENDE_REQUIRE_X11 is set but there is no DISPLAY");
-    eprintln!("SKIPPED {test}: no DISPLAY");
-    false
 }
 
 #[test]

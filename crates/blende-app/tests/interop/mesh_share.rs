@@ -3,35 +3,22 @@
 //! PeerConnection of its own, every frame through the share guard, and "everything off" stops
 //! it at the other participant within half a second.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::harness::{Participant, janus_or_skip, serial};
 use crate::kill::unix_us;
 use crate::room::{RoomServer, RoomSetup};
-use crate::share::{Xterm, window_id, xdotool};
+use crate::share::{white_window, x11_or_skip, xdotool};
 
 #[test]
 fn a_window_shared_into_a_mesh_room_reaches_the_other_participant_only_as_presenter() {
     let _serial = serial();
     let test = "a_window_shared_into_a_mesh_room_reaches_the_other_participant_only_as_presenter";
-    if !janus_or_skip(test) {
-        return;
-    }
-    if std::env::var_os("DISPLAY").is_none() {
-        assert!(std::env::var_os("BLENDE_REQUIRE_X11").is_none(), "{test}: BLENDE_REQUIRE_X11 is set but there is no DISPLAY");
-        eprintln!("SKIPPED {test}: no DISPLAY");
+    if !janus_or_skip(test) || !x11_or_skip(test) {
         return;
     }
     let title = format!("Stellungnahme-{}.odt", std::process::id());
-    let _xterm = Xterm(
-        Command::new("xterm")
-            .args(["-class", "XTerm", "-T", &title, "-bg", "#ffffff", "-geometry", "100x30+40+40", "-e", "sleep 150"])
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("xterm"),
-    );
-    let id = window_id(&title);
+    let (_xterm, id) = white_window(&title);
     let setup = RoomSetup::new("mesh-share");
     let server = RoomServer::start(&setup.db);
     let m = setup.create_meeting(&server, "Stellungnahme", false);
@@ -120,16 +107,11 @@ fn the_app_shows_the_room_servers_refusal_of_a_share_in_both_languages() {
 
     let _serial = serial();
     let test = "the_app_shows_the_room_servers_refusal_of_a_share_in_both_languages";
-    if std::env::var_os("DISPLAY").is_none() {
-        assert!(std::env::var_os("BLENDE_REQUIRE_X11").is_none(), "{test}: BLENDE_REQUIRE_X11 is set but there is no DISPLAY");
-        eprintln!("SKIPPED {test}: no DISPLAY");
+    if !x11_or_skip(test) {
         return;
     }
-    let title = format!("Entwurf-{}.odt", std::process::id());
-    let _xterm = Xterm(
-        Command::new("xterm").args(["-class", "XTerm", "-T", &title, "-e", "sleep 60"]).stderr(Stdio::null()).spawn().expect("xterm"),
-    );
-    let window: u32 = window_id(&title).parse().expect("window id");
+    let (_xterm, window) = white_window(&format!("Entwurf-{}.odt", std::process::id()));
+    let window: u32 = window.parse().expect("window id");
     // The app runs in this process: the server on this process's loopback, not the namespace's.
     let setup = RoomSetup::new("share-refused-ui");
     let server = RoomServer::start_in(&setup.db, None);

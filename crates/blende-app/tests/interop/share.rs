@@ -32,26 +32,41 @@ pub fn window_id(title: &str) -> String {
     }
 }
 
+/// A white xterm titled `title` (a document to share), and its X window id.
+pub fn white_window(title: &str) -> (Xterm, String) {
+    let xterm = Xterm(
+        Command::new("xterm")
+            .args(["-class", "XTerm", "-T", title, "-bg", "#ffffff", "-geometry", "100x30+40+40", "-e", "sleep 150"])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("xterm"),
+    );
+    let id = window_id(title);
+    (xterm, id)
+}
+
+/// `true` with an X display; otherwise skips with a message, or fails when
+/// `BLENDE_REQUIRE_X11` is set (as `scripts/test.sh` does).
+pub fn x11_or_skip(test: &str) -> bool {
+    if std::env::var_os("DISPLAY").is_some() {
+        return true;
+    }
+    assert!(std::env::var_os("BLENDE_REQUIRE_X11").is_none(), "{test}: BLENDE_REQUIRE_X11 is set but there is no DISPLAY");
+    eprintln!("SKIPPED {test}: no DISPLAY (scripts/test.sh starts Xvfb)");
+    false
+}
+
 #[test]
 fn shared_window_reaches_the_other_side_and_the_guard_acts_on_it() {
     let _serial = serial();
     if !janus_or_skip("shared_window_reaches_the_other_side_and_the_guard_acts_on_it") {
         return;
     }
-    if std::env::var_os("DISPLAY").is_none() {
-        assert!(std::env::var_os("BLENDE_REQUIRE_X11").is_none(), "BLENDE_REQUIRE_X11 is set but there is no DISPLAY");
-        eprintln!("SKIPPED: no DISPLAY");
+    if !x11_or_skip("shared_window_reaches_the_other_side_and_the_guard_acts_on_it") {
         return;
     }
     let title = format!("Haushaltsplan-{}.ods", std::process::id());
-    let _xterm = Xterm(
-        Command::new("xterm")
-            .args(["-class", "XTerm", "-T", &title, "-bg", "#ffffff", "-geometry", "100x30+50+50", "-e", "sleep 120"])
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("xterm"),
-    );
-    let id = window_id(&title);
+    let (_xterm, id) = white_window(&title);
 
     let mut a = Participant::spawn("Referent", 3579, &["--camera", "none", "--mic", "none", "--share-window", &id]);
     let b = Participant::spawn("Zuschauer", 3579, &["--camera", "none", "--mic", "none"]);

@@ -86,6 +86,20 @@ fn blende_publishes_over_whip() {
         v["stamped_frames"].as_u64().unwrap_or(0) >= 15 && v["audio_hz"].as_f64().is_some_and(|hz| (hz - 440.0).abs() <= 5.0)
     });
     eprintln!("viewer receives the WHIP publisher: {s}");
+    // A share is its own WHIP session on the same endpoint. simple-whip-server takes one
+    // publisher per endpoint: it refuses the second session, and the share stops with the
+    // server's reason while the call goes on.
+    if crate::share::x11_or_skip("blende_publishes_over_whip (share)") {
+        let (_xterm, id) = crate::share::white_window(&format!("Anlage-{}.odt", std::process::id()));
+        publisher.send(&format!("share window {id}"));
+        let stopped = publisher.wait_for("the endpoint refuses a second session", Duration::from_secs(15), |v| {
+            v["event"] == "share" && v["state"] == "stopped"
+        });
+        let reason = stopped["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("already in use"), "the server's reason is shown: {stopped}");
+        let t = viewer.last_t_ms();
+        viewer.wait_feed_stats("the camera goes on", Duration::from_secs(10), t, |v| v["frames_since_last"].as_u64().unwrap_or(0) > 0);
+    }
     // DELETE on leave: the viewer sees the publisher go.
     publisher.send("leave");
     viewer.wait_for("publisher gone after DELETE", Duration::from_secs(10), |v| v["event"] == "participant_left");
