@@ -55,7 +55,18 @@ pub fn load_policy_with(admin_override: Option<&Path>, user_path: Option<&Path>)
             user_text.as_deref().map(|text| Source { name: &user_name, text }),
         )
     };
-    load().unwrap_or_else(Policy::fail_closed)
+    load().unwrap_or_else(|error| {
+        // A broken user layer must not lift the administrator's rules (allowed servers, TLS):
+        // those stand as read, and sharing fails closed. A broken admin layer closes all.
+        let admin_alone = read_layer(&admin_path).ok().map(|text| {
+            let name = admin_path.display().to_string();
+            Policy::try_from_sources(text.as_deref().map(|text| Source { name: &name, text }), None)
+        });
+        match admin_alone {
+            Some(Ok(admin)) if admin_override.is_none() || admin_path.exists() => admin.with_failure(error),
+            _ => Policy::fail_closed(error),
+        }
+    })
 }
 
 /// Adds a personal block rule to the user's settings file (created if missing). The new text
@@ -77,4 +88,29 @@ pub fn add_user_block(path: &Path, rule: &blende_policy::NewBlock, reason: Optio
     let tmp = path.with_extension("toml.new");
     std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::load_policy_with;
+
+    #[test]
+    fn a_broken_user_layer_keeps_the_administrators_servers() {
+        let dir = std::env::temp_dir().join(format!("blende-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (admin, user) = (dir.join("policy.toml"), dir.join("settings.toml"));
+        std::fs::write(&admin, "[servers]\nallowed = [\"janus+wss://konferenz.example.org/janus\"]\n").expect("admin");
+        std::fs::write(&user, "[share\nmode = ").expect("user");
+        let p = load_policy_with(Some(&admin), Some(&user));
+        assert!(p.failure().is_some(), "sharing fails closed");
+        let allowed = blende_policy::ServerUrl::parse("janus+wss://konferenz.example.org/janus").expect("url");
+        let other = blende_policy::ServerUrl::parse("janus+wss://elsewhere.example.net/janus").expect("url");
+        assert!(p.servers().check(&allowed).is_ok(), "the admin's server stays usable");
+        assert!(p.servers().check(&other).is_err(), "a broken user file must not open other servers");
+        // A broken admin layer allows no server at all.
+        std::fs::write(&admin, "[servers\n").expect("admin");
+        let p = load_policy_with(Some(&admin), Some(&user));
+        assert!(p.servers().check(&allowed).is_err() && p.failure().is_some());
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

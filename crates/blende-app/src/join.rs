@@ -131,8 +131,10 @@ pub struct JoinArgs {
     /// How often to print `stats` events.
     #[arg(long, default_value_t = 1000)]
     pub stats_interval_ms: u64,
-    /// Use this file as the administrator's policy instead of the system one.
-    #[arg(long, value_name = "FILE")]
+    /// Refused: a call always runs under the system policy (a file of the user's own must not
+    /// lift the administrator's blocks or server list). Check a file with `blende policy show
+    /// --policy FILE` instead.
+    #[arg(long, value_name = "FILE", hide = true)]
     pub policy: Option<PathBuf>,
     /// Keep the encoder at `--bitrate-bps` instead of letting send-side congestion control
     /// (GCC over TWCC feedback, with its pacer) drive it.
@@ -172,7 +174,7 @@ pub fn run(args: JoinArgs) -> anyhow::Result<ExitCode> {
             start_in_demo: false,
             autojoin: Some(crate::ui::AutoJoin { spec, devices, print_events: true }),
             started,
-            admin_policy: args.policy.clone(),
+            admin_policy: None,
             ..crate::ui::AppOptions::from_system()
         };
         return crate::ui::run_with(options);
@@ -228,8 +230,14 @@ fn device_ids(args: &JoinArgs) -> DeviceIds {
 
 /// The call `args` describe, checked against the policy (which is returned too).
 fn spec_from_args(args: &JoinArgs) -> anyhow::Result<(CallSpec, blende_policy::Policy, DeviceIds)> {
+    if let Some(file) = &args.policy {
+        anyhow::bail!(
+            "--policy {}: a call always runs under the administrator's policy; check a file with `blende policy show --policy FILE`",
+            file.display()
+        );
+    }
     let url = ServerUrl::parse(&args.server).map_err(|e| anyhow!("{e}"))?;
-    let mut policy = load_policy(args.policy.as_deref());
+    let mut policy = load_policy(None);
     policy.servers().check(&url).map_err(|e| anyhow!(e))?;
     if args.relay_only {
         // Through the policy, so the app window's call honours it too.

@@ -138,9 +138,20 @@ impl Policy {
         Self::try_from_sources(admin, user).unwrap_or_else(Self::fail_closed)
     }
 
-    /// A policy under which nothing is shareable, carrying the reason.
+    /// A policy under which nothing is shareable and no server may be joined (the
+    /// administrator's list of servers could not be read), carrying the reason.
     pub fn fail_closed(error: PolicyError) -> Self {
-        Policy { failure: Some(error), ..Self::builtin() }
+        let mut policy = Policy { failure: Some(error), ..Self::builtin() };
+        policy.servers.allowed = Some(Vec::new());
+        policy
+    }
+
+    /// This policy, failed closed for sharing because a later layer (the user's settings) is
+    /// broken: every window is blocked, and the administrator's server rules stand as read.
+    #[must_use]
+    pub fn with_failure(mut self, error: PolicyError) -> Self {
+        self.failure = Some(error);
+        self
     }
 
     fn apply(&mut self, layer: ParsedLayer, origin: Origin) {

@@ -22,6 +22,17 @@ pub(crate) fn run(args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().expect("wait")
 }
 
+/// A call never runs under a policy file of the user's choosing: it could lift the
+/// administrator's blocks and server list.
+#[test]
+fn join_refuses_a_policy_of_its_own() {
+    let out = run(&["join", "--headless", "--server", "janus+ws://127.0.0.1:8188/", "--room", "1234", "--policy", "/dev/null"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("administrator's policy"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing started: {}", String::from_utf8_lossy(&out.stdout));
+}
+
 fn corpus() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/windows.tsv")).expect("corpus")
 }
