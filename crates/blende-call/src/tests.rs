@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use blende_media::DeviceKind;
-use blende_meeting::{EntropySource, MeetingError};
+use blende_meeting::CountingEntropy;
 use blende_policy::{ServerKind, ServerUrl};
 use blende_room::protocol::{ClientMsg, IceServer, ParticipantId, Secret, ServerMsg};
 use blende_room::{ConnId, Output, Room, RoomConfig, StoreCmd, Verify, VerifyOutcome};
@@ -17,17 +17,6 @@ use proptest::prelude::*;
 use crate::*;
 
 const TOKEN: &str = "tok-mod1";
-
-struct Counter(u8);
-impl EntropySource for Counter {
-    fn fill(&mut self, buf: &mut [u8]) -> Result<(), MeetingError> {
-        for b in buf {
-            *b = self.0;
-            self.0 = self.0.wrapping_add(7);
-        }
-        Ok(())
-    }
-}
 
 /// A PeerConnection as the fake driver made it.
 #[derive(Debug)]
@@ -155,7 +144,7 @@ impl Net {
     /// A server with one meeting (lobby on), created by a moderator connection of its own.
     fn new() -> Self {
         let mut net = Net {
-            room: Room::new(RoomConfig::default(), Box::new(Counter(3))),
+            room: Room::new(RoomConfig::default(), Box::new(CountingEntropy::new(3, 7))),
             now: Instant::now(),
             next_conn: 100,
             clients: Vec::new(),

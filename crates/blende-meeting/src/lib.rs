@@ -32,6 +32,34 @@ pub trait EntropySource {
     fn fill(&mut self, buf: &mut [u8]) -> Result<(), MeetingError>;
 }
 
+/// A deterministic source for tests at crate boundaries: bytes counting up from `start` in
+/// steps of `step`. Never for real meeting IDs or passwords.
+#[cfg(any(test, feature = "test-support"))]
+#[derive(Clone, Copy, Debug)]
+pub struct CountingEntropy {
+    next: u8,
+    step: u8,
+}
+
+#[cfg(any(test, feature = "test-support"))]
+impl CountingEntropy {
+    #[must_use]
+    pub fn new(start: u8, step: u8) -> Self {
+        CountingEntropy { next: start, step }
+    }
+}
+
+#[cfg(any(test, feature = "test-support"))]
+impl EntropySource for CountingEntropy {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), MeetingError> {
+        for b in buf {
+            *b = self.next;
+            self.next = self.next.wrapping_add(self.step);
+        }
+        Ok(())
+    }
+}
+
 /// The operating system's CSPRNG.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OsEntropy;
@@ -170,18 +198,6 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    /// A deterministic source for tests: a counter.
-    struct Counter(u8);
-    impl EntropySource for Counter {
-        fn fill(&mut self, buf: &mut [u8]) -> Result<(), MeetingError> {
-            for b in buf {
-                *b = self.0;
-                self.0 = self.0.wrapping_add(1);
-            }
-            Ok(())
-        }
-    }
-
     #[test]
     fn ids_are_long_grouped_and_unambiguous() {
         let id = MeetingId::generate(&mut OsEntropy).expect("os entropy");
@@ -202,7 +218,7 @@ mod tests {
     #[test]
     fn symbols_are_uniform_without_modulo_bias() {
         // The counter covers each byte value equally often: rejected bytes must not skew it.
-        let s = draw(&mut Counter(0), 31 * 8 * 10).expect("draw");
+        let s = draw(&mut CountingEntropy::new(0, 1), 31 * 8 * 10).expect("draw");
         let mut counts = [0usize; 31];
         for c in s.bytes() {
             counts[ALPHABET.iter().position(|a| *a == c).expect("in alphabet")] += 1;

@@ -3,24 +3,12 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use blende_meeting::{EntropySource, MeetingError};
+use blende_meeting::CountingEntropy;
 use proptest::prelude::*;
 
 use crate::limiter::{LimitPolicy, LimiterConfig};
 use crate::protocol::{CLIENT_KINDS, ClientMsg, ErrorCode, LobbyState, ParticipantId, Role, Secret, ServerMsg, Stream};
 use crate::{ConnId, ConnRole, Output, Room, RoomConfig, StoreCmd, Verify, VerifyOutcome};
-
-/// Deterministic entropy: a byte counter.
-struct Counter(u8);
-impl EntropySource for Counter {
-    fn fill(&mut self, buf: &mut [u8]) -> Result<(), MeetingError> {
-        for b in buf {
-            *b = self.0;
-            self.0 = self.0.wrapping_add(7);
-        }
-        Ok(())
-    }
-}
 
 struct Harness {
     room: Room,
@@ -45,7 +33,7 @@ fn test_config() -> RoomConfig {
 impl Harness {
     fn new(config: RoomConfig) -> Self {
         Harness {
-            room: Room::new(config, Box::new(Counter(3))),
+            room: Room::new(config, Box::new(CountingEntropy::new(3, 7))),
             now: Instant::now(),
             next_conn: 1,
             log: Vec::new(),
