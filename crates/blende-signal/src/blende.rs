@@ -380,9 +380,7 @@ pub fn websocket_url(url: &ServerUrl) -> String {
 #[cfg(feature = "io")]
 pub async fn connect(url: &ServerUrl, options: JoinOptions) -> Result<SignalHandle, SignalError> {
     let ws_url = websocket_url(url);
-    let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
-        .await
-        .map_err(|e| SignalError::Connect { url: ws_url.clone(), message: e.to_string() })?;
+    let ws = crate::ws_driver::open(ws_url.as_str()).await.map_err(|message| SignalError::Connect { url: ws_url.clone(), message })?;
     Ok(crate::ws_driver::spawn(ws, BlendeMachine::new(options)))
 }
 
@@ -428,9 +426,7 @@ pub struct NewMeeting {
 #[cfg(feature = "io")]
 pub async fn create_meeting(url: &ServerUrl, moderator_token: &str, meeting: NewMeeting) -> Result<serde_json::Value, SignalError> {
     let ws_url = websocket_url(url);
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
-        .await
-        .map_err(|e| SignalError::Connect { url: ws_url.clone(), message: e.to_string() })?;
+    let mut ws = crate::ws_driver::open(ws_url.as_str()).await.map_err(|message| SignalError::Connect { url: ws_url.clone(), message })?;
     let steps = [
         ClientMsg::Hello { protocol: PROTOCOL_VERSION },
         ClientMsg::AuthModerator { token: Secret::new(moderator_token) },

@@ -35,7 +35,7 @@ pub async fn connect_with_access(url: &ServerUrl, options: JoinOptions, access: 
     let connect_err = |message: String| SignalError::Connect { url: ws_url.clone(), message };
     let mut request = ws_url.as_str().into_client_request().map_err(|e| connect_err(e.to_string()))?;
     request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("janus-protocol"));
-    let (ws, _response) = tokio_tungstenite::connect_async(request).await.map_err(|e| connect_err(e.to_string()))?;
+    let ws = crate::ws_driver::open(request).await.map_err(connect_err)?;
 
     let mut machine = JanusMachine::with_access(options, access);
     machine.start(Instant::now());
