@@ -262,8 +262,9 @@ impl Driver {
 
     async fn peer_event(&mut self, peer: PeerId, ev: RtcEvent, now: Instant) {
         let Some((pc, purpose)) = self.peers.get(&peer) else { return };
+        // Pictures and sound: the feed id is borrowed, not copied (this runs per frame).
         let feed = match purpose {
-            Purpose::Subscriber { feed, .. } => Some(feed.clone()),
+            Purpose::Subscriber { feed, .. } => Some(feed.as_str()),
             _ => None,
         };
         match ev {
@@ -278,19 +279,23 @@ impl Driver {
             RtcEvent::Video { frame, .. } => {
                 let Some(feed) = feed else { return };
                 if let Some(h) = &self.hooks.remote_video {
-                    h(&feed, &frame);
+                    h(feed, &frame);
                 }
-                if let Some(first) = self.receiving.video(&feed, &frame, unix_us()) {
-                    self.emit(&first);
+                if let Some(first) = self.receiving.video(feed, &frame, unix_us())
+                    && let Some(h) = &mut self.hooks.event
+                {
+                    h(&first);
                 }
             }
             RtcEvent::Audio { frame, .. } => {
                 let Some(feed) = feed else { return };
                 if let Some(h) = &self.hooks.remote_audio {
-                    h(&feed, &frame);
+                    h(feed, &frame);
                 }
-                if let Some(first) = self.receiving.audio(&feed, &frame) {
-                    self.emit(&first);
+                if let Some(first) = self.receiving.audio(feed, &frame)
+                    && let Some(h) = &mut self.hooks.event
+                {
+                    h(&first);
                 }
             }
             _ => {}
