@@ -281,9 +281,19 @@ pub fn permission(msg: &ClientMsg, role: ConnRole, verifying: bool) -> Result<()
     if ok { Ok(()) } else { Err(ErrorCode::NotAllowed) }
 }
 
+/// A name or title others will read: 1..=`max_chars` characters, not blank, and no control or
+/// invisible format characters (bidi overrides and isolates, zero-width characters, the BOM,
+/// tag characters), with which one name could pose as another or turn a roster line around.
 fn valid_label(s: &str, max_chars: usize) -> bool {
     let n = s.chars().count();
-    n > 0 && n <= max_chars && !s.trim().is_empty() && !s.chars().any(char::is_control)
+    n > 0 && n <= max_chars && !s.trim().is_empty() && !s.chars().any(|c| c.is_control() || is_format(c))
+}
+
+/// Unicode's invisible format characters (general category Cf) that text can carry.
+fn is_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{E0000}'..='\u{E007F}')
 }
 
 /// The password in its read-aloud form for the moderator.
@@ -450,7 +460,7 @@ impl Room {
             }
             ClientMsg::Join { meeting_id, password, display_name } => {
                 if !valid_label(&display_name, MAX_DISPLAY_NAME_CHARS) {
-                    self.bad(conn, kind, "display_name must be 1-64 printable characters");
+                    self.bad(conn, kind, "display_name must be 1-64 printable characters, without invisible ones");
                     return;
                 }
                 let meeting = MeetingId::parse(&meeting_id).ok().map(|m| m.as_compact().to_owned());
@@ -730,7 +740,7 @@ impl Room {
 
     fn enter(&mut self, conn: ConnId, meeting_id: &str, display_name: String) {
         if !valid_label(&display_name, MAX_DISPLAY_NAME_CHARS) {
-            self.bad(conn, "enter_meeting", "display_name must be 1-64 printable characters");
+            self.bad(conn, "enter_meeting", "display_name must be 1-64 printable characters, without invisible ones");
             return;
         }
         let key = MeetingId::parse(meeting_id).ok().map(|m| m.as_compact().to_owned());

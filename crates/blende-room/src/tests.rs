@@ -406,6 +406,30 @@ fn relay_only_between_admitted_members_of_one_meeting() {
     assert!(!w.h.log.iter().any(|(c, m)| *c == other && matches!(m, ServerMsg::Candidate { .. })));
 }
 
+/// A name that reverses or hides text ("Anna\u{202E}nimdA" reads as an admin to others) is
+/// refused before any password check, and names stay as given otherwise.
+#[test]
+fn invisible_and_bidi_characters_are_refused_in_names() {
+    let mut h = Harness::new(test_config());
+    let m = h.moderator();
+    let (id, pw) = h.create(m, true);
+    for (i, name) in
+        ["Anna\u{202E}nimdA", "Mo\u{200B}", "\u{2066}Ada\u{2069}", "\u{FEFF}Bo", "Te\u{E0041}st", "Sof\u{00AD}ia"].iter().enumerate()
+    {
+        let c = h.hello([10, 0, 2, u8::try_from(i).expect("small")]);
+        let out = h.send(c, ClientMsg::Join { meeting_id: id.clone(), password: Secret::new(&pw), display_name: (*name).into() });
+        let answer = h.last_to(c).map(ServerMsg::to_json).unwrap_or_default();
+        assert!(answer.contains("bad_message") && answer.contains("invisible"), "{name:?}: {answer}");
+        assert!(!out.iter().any(|o| matches!(o, Output::Verify { .. })), "{name:?} started a password check");
+        assert_eq!(h.room.role(c), Some(ConnRole::Anonymous));
+    }
+    h.send(m, ClientMsg::EnterMeeting { meeting_id: id.clone(), display_name: "Mo\u{202D}".into() });
+    assert!(h.last_to(m).map(ServerMsg::to_json).unwrap_or_default().contains("bad_message"));
+    let ok = h.hello([10, 0, 2, 99]);
+    h.send(ok, ClientMsg::Join { meeting_id: id.clone(), password: Secret::new(&pw), display_name: "Zoë Ünal-Çelik".into() });
+    assert_eq!(h.room.role(ok), Some(ConnRole::Waiting), "accented names are names like any other");
+}
+
 #[test]
 fn wrong_password_and_unknown_meeting_get_the_same_answer() {
     let mut h = Harness::new(test_config());
