@@ -78,6 +78,37 @@ enum Command {
         #[arg(long)]
         entropy: bool,
     },
+    /// Print the text for the authority's privacy notice and record of processing (Art. 13 and
+    /// 30 GDPR), written from the effective policy; the parts only the authority knows are
+    /// marked for it to fill in.
+    PrivacyNotice {
+        /// Language; the system's by default.
+        #[arg(long, value_enum)]
+        lang: Option<NoticeLang>,
+        #[arg(long, value_enum, default_value = "md")]
+        format: NoticeFormat,
+        /// Describe this file as the administrator's policy instead of the system one.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+    },
+    /// Write the man pages and shell completions into DIR (used when packaging).
+    #[command(hide = true)]
+    PackageFiles {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum NoticeLang {
+    De,
+    En,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum NoticeFormat {
+    Md,
+    Html,
 }
 
 #[derive(Subcommand, Debug)]
@@ -165,11 +196,50 @@ pub fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }),
+        Some(Command::PrivacyNotice { lang, format, policy }) => privacy_notice(lang, format, policy.as_deref()),
+        Some(Command::PackageFiles { out }) => package_files(&out),
     };
     result.unwrap_or_else(|e| {
         eprintln!("blende: {e:#}");
         ExitCode::FAILURE
     })
+}
+
+/// The privacy notice for the effective policy. A broken policy writes none (exit 3): the text
+/// would describe a configuration that is not in force.
+fn privacy_notice(lang: Option<NoticeLang>, format: NoticeFormat, policy_file: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let policy = load_policy(policy_file);
+    if policy.failure().is_some() {
+        return Ok(policy_exit(&policy));
+    }
+    let admin = policy_file.map_or_else(|| PathBuf::from(blende_policy::system_policy_path()), std::path::Path::to_path_buf);
+    let facts = crate::notice::client_facts(&policy, admin.exists().then_some(admin.as_path()));
+    let lang = match lang {
+        Some(NoticeLang::De) => blende_notice::Lang::De,
+        Some(NoticeLang::En) => blende_notice::Lang::En,
+        None => crate::notice::system_lang(),
+    };
+    let format = match format {
+        NoticeFormat::Md => blende_notice::Format::Markdown,
+        NoticeFormat::Html => blende_notice::Format::Html,
+    };
+    print!("{}", blende_notice::client_notice(&facts, lang).render(format));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Man pages (`blende.1`, one per subcommand) and bash, zsh and fish completions, from the
+/// same definitions the parser uses.
+fn package_files(out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory as _;
+    let man = out.join("man");
+    let completions = out.join("completions");
+    std::fs::create_dir_all(&man)?;
+    std::fs::create_dir_all(&completions)?;
+    clap_mangen::generate_to(Cli::command(), &man)?;
+    for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh, clap_complete::Shell::Fish] {
+        clap_complete::generate_to(shell, &mut Cli::command(), "blende", &completions)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The devices this machine has, and the test devices.

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod join;
+pub mod notice;
 #[cfg(target_os = "linux")]
 pub mod preview;
 pub mod secrets;

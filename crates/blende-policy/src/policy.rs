@@ -80,6 +80,8 @@ pub struct Policy {
     servers: ServerPolicy,
     hotkeys: Hotkeys,
     origins: HashMap<&'static str, Origin>,
+    /// The layer files read, in order (for `policy show`).
+    layers: Vec<Origin>,
     failure: Option<PolicyError>,
 }
 
@@ -116,6 +118,7 @@ impl Policy {
             servers: ServerPolicy { allowed: None, known: Vec::new(), require_tls: true, ice_servers: Vec::new(), relay_only: false },
             hotkeys: Hotkeys::default(),
             origins: HashMap::new(),
+            layers: Vec::new(),
             failure: None,
         }
     }
@@ -125,9 +128,11 @@ impl Policy {
         let mut policy = Self::builtin();
         if let Some(s) = admin {
             policy.apply(parse_layer(LayerKind::Admin, s.name, s.text)?, Origin::Admin(s.name.to_owned()));
+            policy.layers.push(Origin::Admin(s.name.to_owned()));
         }
         if let Some(s) = user {
             policy.apply(parse_layer(LayerKind::User, s.name, s.text)?, Origin::User(s.name.to_owned()));
+            policy.layers.push(Origin::User(s.name.to_owned()));
         }
         Ok(policy)
     }
@@ -270,6 +275,12 @@ impl Policy {
         let mut out = String::new();
         if let Some(e) = &self.failure {
             let _ = writeln!(out, "# POLICY BROKEN, nothing is shareable: {e}");
+        }
+        if self.layers.is_empty() {
+            let _ = writeln!(out, "# layers: built-in only");
+        }
+        for layer in &self.layers {
+            let _ = writeln!(out, "# layer: {layer}");
         }
         let origin = |k: &str| self.origins.get(k).cloned().unwrap_or(Origin::BuiltIn);
         let _ = writeln!(out, "[share]");

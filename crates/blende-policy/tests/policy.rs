@@ -124,6 +124,20 @@ fn admin_blocks_and_exceptions_apply_and_users_only_add() {
     assert_eq!(p.screen_verdict(), Verdict::Allow);
     assert_eq!(Policy::builtin().screen_verdict().category(), Some(Category::FullScreen));
     assert!(p.report().contains("allow_full_screen = true  # administrator: /etc/blende/policy.toml"));
+    assert!(p.report().contains("# layer: administrator: /etc/blende/policy.toml\n"), "{}", p.report());
+    assert!(Policy::builtin().report().starts_with("# layers: built-in only\n"));
+}
+
+/// The packaged /etc/blende/policy.toml is the documented example commented out: it is read
+/// as the administrator's layer and changes nothing.
+#[test]
+fn a_policy_of_comments_only_is_the_builtin_policy() {
+    let example = include_str!("../../../installer/policy.toml.example");
+    let commented: String =
+        example.lines().map(|l| if l.is_empty() || l.starts_with('#') { format!("{l}\n") } else { format!("# {l}\n") }).collect();
+    let p = Policy::try_from_sources(Some(Source { name: "/etc/blende/policy.toml", text: &commented }), None).expect("comments parse");
+    assert!(p.report().contains("# layer: administrator: /etc/blende/policy.toml\n"));
+    assert_eq!(p.report().lines().skip(1).collect::<Vec<_>>(), Policy::builtin().report().lines().skip(1).collect::<Vec<_>>());
 }
 
 #[test]

@@ -9,8 +9,12 @@ use crate::secrets::{self, Cost};
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
-    #[arg(long, env = "BLENDE_DB", default_value = "sqlite:blende-server.db")]
-    db: String,
+    /// The database [default: the configuration file's `db`, else `sqlite:blende-server.db`].
+    #[arg(long, env = "BLENDE_DB")]
+    db: Option<String>,
+    /// The server's configuration file (`serve --config`), for its `db`.
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     /// Print machine-readable JSON lines.
     #[arg(long)]
     json: bool,
@@ -52,8 +56,10 @@ enum SetCmd {
         /// e.g. `turn:turn.example.org:3478?transport=udp`; repeat for several.
         #[arg(long = "url", required = true)]
         urls: Vec<String>,
-        #[arg(long)]
-        secret: String,
+        /// File whose first line is coturn's `static-auth-secret` (`-`: standard input). Never
+        /// on the command line, where `ps` and shell history would show it.
+        #[arg(long, value_name = "FILE")]
+        secret_file: std::path::PathBuf,
         /// Credential lifetime.
         #[arg(long, default_value_t = 600)]
         ttl_s: u64,
@@ -69,12 +75,28 @@ enum SetCmd {
         /// What clients connect to, e.g. `janus+wss://media.example.org/`.
         #[arg(long)]
         client_url: String,
-        /// The VideoRoom plugin's `admin_key`, if set there.
-        #[arg(long)]
-        admin_key: Option<String>,
+        /// File whose first line is the VideoRoom plugin's `admin_key`, if set there (`-`:
+        /// standard input).
+        #[arg(long, value_name = "FILE")]
+        admin_key_file: Option<std::path::PathBuf>,
         #[arg(long, default_value_t = 10)]
         threshold: usize,
     },
+}
+
+/// The first line of `path` (`-`: standard input), trimmed; empty is an error.
+fn read_secret(path: &std::path::Path) -> Result<String> {
+    use anyhow::Context as _;
+    let text = if path == std::path::Path::new("-") {
+        std::io::read_to_string(std::io::stdin().lock()).context("reading the secret from standard input")?
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+    };
+    let line = text.lines().next().unwrap_or("").trim().to_owned();
+    if line.is_empty() {
+        bail!("{}: the first line is empty", path.display());
+    }
+    Ok(line)
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -84,7 +106,7 @@ enum OnOff {
 }
 
 pub async fn run(args: AdminArgs) -> Result<()> {
-    let store = Store::open(&args.db).await?;
+    let store = Store::open(&crate::config::db_of(args.db, args.config.as_deref())?).await?;
     match args.cmd {
         AdminCmd::AddModerator { name } => {
             if name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
@@ -141,7 +163,8 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                 SetCmd::LobbyDefault { value } => {
                     store.set_setting("lobby_default", if matches!(value, OnOff::On) { "on" } else { "off" }).await?;
                 }
-                SetCmd::Turn { urls, secret, ttl_s } => {
+                SetCmd::Turn { urls, secret_file, ttl_s } => {
+                    let secret = read_secret(&secret_file)?;
                     if let Some(bad) = urls.iter().find(|u| !(u.starts_with("turn:") || u.starts_with("turns:"))) {
                         bail!("not a TURN URL: {bad}");
                     }
@@ -156,7 +179,8 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                     store.set_setting("turn_ttl_s", &ttl_s.to_string()).await?;
                 }
                 SetCmd::AuditRetentionDays { days } => store.set_setting("audit_retention_days", &days.to_string()).await?,
-                SetCmd::Janus { api_url, client_url, admin_key, threshold } => {
+                SetCmd::Janus { api_url, client_url, admin_key_file, threshold } => {
+                    let admin_key = admin_key_file.as_deref().map(read_secret).transpose()?;
                     if !api_url.starts_with("http://") {
                         bail!("the Janus API URL must be http:// (loopback or a private network)");
                     }

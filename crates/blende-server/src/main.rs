@@ -7,15 +7,16 @@
 //! or addresses at info level.
 
 mod admin;
+mod config;
 mod db;
 mod hub;
 mod janus;
 mod net;
+mod notice;
 mod secrets;
 mod turn;
 
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,10 +25,11 @@ use blende_meeting::OsEntropy;
 use blende_room::limiter::{LimitPolicy, LimiterConfig};
 use blende_room::protocol::Secret;
 use blende_room::{Room, RoomConfig};
-use clap::{Args, Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing::info;
 
+use crate::config::{LogFormat, Serve, ServeArgs};
 use crate::db::Store;
 use crate::secrets::Cost;
 use crate::turn::TurnConfig;
@@ -45,56 +47,35 @@ enum Cmd {
     Serve(ServeArgs),
     /// Administrator commands on the server's database.
     Admin(admin::AdminArgs),
-}
-
-#[derive(Debug, Args)]
-struct ServeArgs {
-    /// `sqlite:/path/file.db` (embedded default) or `postgres://user@host/db`.
-    #[arg(long, env = "BLENDE_DB", default_value = "sqlite:blende-server.db")]
-    db: String,
-    #[arg(long, default_value = "127.0.0.1:8443")]
-    listen: SocketAddr,
-    /// PEM certificate chain. Without `--tls-cert`/`--tls-key` the server only binds loopback.
-    #[arg(long, requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    #[arg(long, requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Base of invitation links, e.g. `blende+wss://meet.example.org`.
-    #[arg(long)]
-    public_url: Option<String>,
-    #[arg(long, value_enum, default_value = "json")]
-    log_format: LogFormat,
-    /// Failed joins per address before back-off starts.
-    #[arg(long, default_value_t = 5)]
-    address_free_failures: u32,
-    /// Failed joins per address that lock it out.
-    #[arg(long, default_value_t = 20)]
-    address_lockout_failures: u32,
-    #[arg(long, default_value_t = 10)]
-    meeting_free_failures: u32,
-    #[arg(long, default_value_t = 50)]
-    meeting_lockout_failures: u32,
-    #[arg(long, default_value_t = 1000)]
-    backoff_base_ms: u64,
-    #[arg(long, default_value_t = 30_000)]
-    backoff_max_ms: u64,
-    /// Length of a lockout, and the quiet time after which failures are forgotten.
-    #[arg(long, default_value_t = 900)]
-    lockout_s: u64,
-    /// argon2id memory for new hashes, KiB (verification uses each hash's own parameters).
-    #[arg(long, default_value_t = 19 * 1024)]
-    argon2_m_kib: u32,
-    #[arg(long, default_value_t = 2)]
-    argon2_t: u32,
-    /// argon2id worker threads: password checks running at once (each holds `argon2_m_kib`).
-    #[arg(long, default_value_t = 2)]
-    argon2_workers: usize,
+    /// Print the text for the authority's privacy notice and record of processing (Art. 13
+    /// and 30 GDPR), written from the same configuration `serve` would run with and the
+    /// settings in the database; the parts only the authority knows are marked for it.
+    PrivacyNotice {
+        #[arg(long, value_enum, default_value = "de")]
+        lang: NoticeLang,
+        #[arg(long, value_enum, default_value = "md")]
+        format: NoticeFormat,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Write the man pages and shell completions into DIR (used when packaging).
+    #[command(hide = true)]
+    PackageFiles {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum LogFormat {
-    Json,
-    Text,
+enum NoticeLang {
+    De,
+    En,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum NoticeFormat {
+    Md,
+    Html,
 }
 
 fn main() -> Result<()> {
@@ -102,14 +83,44 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("blende-server").build()?;
     match cli.cmd {
         Cmd::Serve(args) => {
-            init_logs(args.log_format);
-            runtime.block_on(serve(args))
+            let serve = args.resolve()?;
+            init_logs(serve.log_format);
+            runtime.block_on(run(serve))
         }
         Cmd::Admin(args) => {
             init_logs(LogFormat::Text);
             runtime.block_on(admin::run(args))
         }
+        Cmd::PrivacyNotice { lang, format, serve } => {
+            let serve = serve.resolve()?;
+            let settings = runtime.block_on(async { settings(&Store::open(&serve.db).await?).await })?;
+            let facts = notice::server_facts(&serve, &settings)?;
+            let lang = match lang {
+                NoticeLang::De => blende_notice::Lang::De,
+                NoticeLang::En => blende_notice::Lang::En,
+            };
+            let format = match format {
+                NoticeFormat::Md => blende_notice::Format::Markdown,
+                NoticeFormat::Html => blende_notice::Format::Html,
+            };
+            print!("{}", blende_notice::server_notice(&facts, lang).render(format));
+            Ok(())
+        }
+        Cmd::PackageFiles { out } => package_files(&out),
     }
+}
+
+/// Man pages and bash, zsh and fish completions from the parser's own definitions.
+fn package_files(out: &std::path::Path) -> Result<()> {
+    let man = out.join("man");
+    let completions = out.join("completions");
+    std::fs::create_dir_all(&man)?;
+    std::fs::create_dir_all(&completions)?;
+    clap_mangen::generate_to(Cli::command(), &man)?;
+    for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh, clap_complete::Shell::Fish] {
+        clap_complete::generate_to(shell, &mut Cli::command(), "blende-server", &completions)?;
+    }
+    Ok(())
 }
 
 fn init_logs(format: LogFormat) {
@@ -124,7 +135,7 @@ fn init_logs(format: LogFormat) {
 }
 
 /// Server-wide parameters the administrator set with `blende-server admin set …`.
-struct Settings {
+pub(crate) struct Settings {
     max_participants: usize,
     lobby_default: bool,
     turn: TurnConfig,
@@ -156,10 +167,10 @@ async fn settings(store: &Store) -> Result<Settings> {
     })
 }
 
-async fn serve(args: ServeArgs) -> Result<()> {
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(net::tls_acceptor(cert, key)?),
-        _ => None,
+async fn run(args: Serve) -> Result<()> {
+    let tls = match &args.tls {
+        Some((cert, key)) => Some(net::tls_acceptor(cert, key)?),
+        None => None,
     };
     anyhow::ensure!(
         tls.is_some() || args.listen.ip().is_loopback(),

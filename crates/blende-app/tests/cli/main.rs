@@ -84,6 +84,31 @@ fn policy_show_names_the_origin_of_each_setting() {
     assert!(text.contains("all_off = \"Ctrl+Alt+Pause\"  # administrator"), "{text}");
 }
 
+/// The notice IT publishes follows the policy it checks, in both languages and formats, and
+/// none is written under a broken policy.
+#[test]
+fn privacy_notice_follows_the_policy_file() {
+    let dir = std::env::temp_dir().join(format!("blende-notice-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let file = dir.join("policy.toml");
+    std::fs::write(&file, "version = 1\n[servers]\nallowed = [\"blende+wss://konferenz.example.org\"]\n").expect("write");
+    let path = file.to_str().expect("path");
+    for (lang, phrase) in [("de", "ausschließlich mit diesen Konferenzservern"), ("en", "only to these conference servers")] {
+        let out = run(&["privacy-notice", "--lang", lang, "--policy", path], "");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with("# ") && text.contains(phrase) && text.contains("`blende+wss://konferenz.example.org/`"), "{text}");
+        assert!(text.contains(&format!("`{path}`")), "names the policy file: {text}");
+        let out = run(&["privacy-notice", "--lang", lang, "--format", "html", "--policy", "/dev/null"], "");
+        let html = String::from_utf8_lossy(&out.stdout);
+        assert!(html.starts_with(&format!("<section lang=\"{lang}\">")) && !html.contains("konferenz.example.org"), "{html}");
+    }
+    std::fs::write(&file, "[servers]\nallowed = 3\n").expect("write");
+    let out = run(&["privacy-notice", "--policy", path], "");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(out.stdout.is_empty(), "no notice from a broken policy");
+}
+
 #[test]
 fn meeting_ids_and_passwords_differ_each_time() {
     let ids: std::collections::HashSet<String> =

@@ -128,7 +128,9 @@ fn relay_only_participants_connect_through_coturn_with_the_servers_credentials()
 
     // 2. TURN on the room server (settings are read at start) and our own coturn.
     let coturn = Coturn::start(&dir);
-    admin(&db, &["set", "turn", "--url", TURN_URL, "--secret", TURN_SECRET, "--ttl-s", "600"]);
+    let secret_file = dir.join("turn-secret");
+    std::fs::write(&secret_file, format!("{TURN_SECRET}\n")).expect("secret file");
+    admin(&db, &["set", "turn", "--url", TURN_URL, "--secret-file", &secret_file.display().to_string(), "--ttl-s", "600"]);
     let server = RoomServer::start(&db);
     let url = server.url();
     let a = Participant::spawn_with_server("Anna", &url, &args);

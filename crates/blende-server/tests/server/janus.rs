@@ -108,7 +108,10 @@ async fn meeting_moves_to_janus_at_the_threshold() {
     let Some(janus) = start_janus(&server.dir) else { return };
     let api = format!("http://127.0.0.1:{}/janus", janus.port);
     let client_url = format!("janus+ws://127.0.0.1:{}/", janus.port);
-    server.admin(&["set", "janus", "--api-url", &api, "--client-url", &client_url, "--admin-key", ADMIN_KEY, "--threshold", "2"]);
+    let key_file = server.dir.join("janus-admin-key");
+    std::fs::write(&key_file, format!("{ADMIN_KEY}\n")).expect("key file");
+    let key_file = key_file.display().to_string();
+    server.admin(&["set", "janus", "--api-url", &api, "--client-url", &client_url, "--admin-key-file", &key_file, "--threshold", "2"]);
     server.restart();
     let token = server.add_moderator();
 

@@ -6,5 +6,6 @@ mod flows;
 mod janus;
 mod load;
 mod matrix;
+mod notice;
 mod persistence;
 mod support;
