@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages Blende needs. Idempotent: installs only what is missing.
-# Usage: scripts/deps.sh [build] [test]   (build = compile and run, test = also the test suite)
+# Usage: scripts/deps.sh [build] [test] [package]   (build = compile and run, test = also the
+# test suite, package = build the .deb/.rpm packages; the test suite also tests the packages)
 set -euo pipefail
 
 BUILD=(pkg-config cmake clang libclang-dev libxcb1-dev libxcb-shm0-dev libxcb-randr0-dev
@@ -10,9 +11,16 @@ BUILD=(pkg-config cmake clang libclang-dev libxcb1-dev libxcb-shm0-dev libxcb-ra
 TEST=(xdotool xterm x11-utils pulseaudio pulseaudio-utils dbus dbus-x11 imagemagick
   janus libjs-janus-gateway iproute2 chromium chromium-driver python3-venv openssl
   postgresql gnome-keyring coturn)
+PACKAGE=(dpkg-dev fakeroot binutils rpm librsvg2-bin debootstrap desktop-file-utils appstream systemd
+  man-db)
 
 want=("${BUILD[@]}")
-for arg in "$@"; do [ "$arg" = test ] && want+=("${TEST[@]}"); done
+for arg in "$@"; do
+  case "$arg" in
+    test) want+=("${TEST[@]}" "${PACKAGE[@]}") ;;
+    package) want+=("${PACKAGE[@]}") ;;
+  esac
+done
 
 missing=()
 for p in "${want[@]}"; do

@@ -22,3 +22,5 @@ cargo xtask check-deps
 cargo xtask check-layers
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked --no-fail-fast "$@"
+# The .deb and .rpm packages, installed into a clean Debian 12 root.
+tests/package/test.sh
