@@ -8,6 +8,17 @@
 //!
 //! Keys for meetings are the attempted IDs, whether or not such a meeting exists, so the
 //! limiter's answer says nothing about existence.
+//!
+//! Three rules keep outsiders from turning the limiter against real participants:
+//! - An address key is a network, not a host: IPv6 by its /64 (what one subscriber gets, so
+//!   rotating addresses inside it shares one budget), IPv4 by the address.
+//! - A meeting's back-off or lockout never refuses a *clean* address (one with no live
+//!   failure of its own): the meeting ID is in every invitation, so anybody could otherwise
+//!   lock a meeting against its participants. A clean address gets its own budget, which the
+//!   per-address rules bound; the meeting's counter still bounds the guesses from addresses
+//!   that have failed before.
+//! - A full table evicts the entry least worth keeping (unblocked, oldest failure first)
+//!   instead of refusing everyone.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -26,8 +37,8 @@ pub struct LimitPolicy {
 pub struct LimiterConfig {
     pub per_address: LimitPolicy,
     pub per_meeting: LimitPolicy,
-    /// Upper bound on remembered keys; when full and nothing has expired, attempts are refused
-    /// (fail closed) rather than forgetting a lockout.
+    /// Upper bound on remembered keys; when full and nothing has expired, the entry least
+    /// worth keeping is evicted (see the module docs).
     pub max_entries: usize,
 }
 
@@ -57,9 +68,27 @@ impl Default for LimiterConfig {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LimitKey {
+    /// The source network: build it with [`LimitKey::address`].
     Address(IpAddr),
     /// Compact (normalised) meeting ID as typed by the client.
     Meeting(String),
+}
+
+impl LimitKey {
+    /// The key for a source address: an IPv4 address (also when mapped into IPv6) as is, an
+    /// IPv6 address by its /64.
+    pub fn address(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => LimitKey::Address(IpAddr::V4(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => LimitKey::Address(IpAddr::V4(v4)),
+                None => {
+                    let net = u128::from(v6) & !((1u128 << 64) - 1);
+                    LimitKey::Address(IpAddr::V6(net.into()))
+                }
+            },
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,10 +123,21 @@ impl Limiter {
             .filter(|e| now.saturating_duration_since(e.last_failure) < lockout || e.blocked_until.is_some_and(|b| b > now))
     }
 
-    /// `Err(retry_after)` when any of the keys is blocked at `now`.
+    /// Whether the address keys among `keys` have no live failure: then meeting keys do not
+    /// block (see the module docs).
+    fn clean(&self, keys: &[LimitKey], now: Instant) -> bool {
+        keys.iter().filter(|k| matches!(k, LimitKey::Address(_))).all(|k| self.live_entry(k, now).is_none_or(|e| e.failures == 0))
+    }
+
+    /// `Err(retry_after)` when any of the keys is blocked at `now`; meeting keys only count
+    /// for an address that has failed before.
     pub fn check(&self, keys: &[LimitKey], now: Instant) -> Result<(), Duration> {
+        let clean = self.clean(keys, now);
         let mut wait = Duration::ZERO;
         for key in keys {
+            if clean && matches!(key, LimitKey::Meeting(_)) {
+                continue;
+            }
             if let Some(until) = self.live_entry(key, now).and_then(|e| e.blocked_until) {
                 wait = wait.max(until.saturating_duration_since(now));
             }
@@ -105,17 +145,38 @@ impl Limiter {
         if wait > Duration::ZERO {
             return Err(wait);
         }
-        if self.entries.len() + keys.len() > self.config.max_entries && !self.entries.keys().any(|k| self.live_entry(k, now).is_none()) {
-            return Err(self.config.per_address.backoff_max);
-        }
         Ok(())
+    }
+
+    /// Makes room for `n` new keys: expired entries first, then the unblocked entry with the
+    /// oldest failure, then the block that ends first.
+    fn make_room(&mut self, n: usize, now: Instant) {
+        if self.entries.len() + n <= self.config.max_entries {
+            return;
+        }
+        self.prune(now);
+        while !self.entries.is_empty() && self.entries.len() + n > self.config.max_entries {
+            let victim = self
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| match e.blocked_until.filter(|b| *b > now) {
+                    None => (0, e.last_failure),
+                    Some(until) => (1, until),
+                })
+                .map(|(k, _)| k.clone());
+            match victim {
+                Some(k) => {
+                    self.entries.remove(&k);
+                }
+                None => break,
+            }
+        }
     }
 
     /// Counts an attempt as failed (called when it starts).
     pub fn record_attempt(&mut self, keys: &[LimitKey], now: Instant) {
-        if self.entries.len() + keys.len() > self.config.max_entries {
-            self.prune(now);
-        }
+        let new = keys.iter().filter(|k| !self.entries.contains_key(k)).count();
+        self.make_room(new, now);
         for key in keys {
             let policy = *self.policy(key);
             let live = self.live_entry(key, now).is_some();
@@ -174,7 +235,11 @@ mod tests {
     use super::*;
 
     fn addr(n: u8) -> LimitKey {
-        LimitKey::Address(IpAddr::from([127, 0, 0, n]))
+        LimitKey::address(IpAddr::from([127, 0, 0, n]))
+    }
+
+    fn v6(s: &str) -> LimitKey {
+        LimitKey::address(s.parse().expect("address"))
     }
 
     #[test]
@@ -222,15 +287,76 @@ mod tests {
         assert!(l.check(&key, now).is_ok(), "successful joins never add up");
     }
 
+    /// Rotating through one /64 shares one budget; a mapped IPv4 address is the IPv4 address.
     #[test]
-    fn full_table_fails_closed() {
-        let cfg = LimiterConfig { max_entries: 4, ..LimiterConfig::default() };
+    fn an_ipv6_64_shares_one_budget() {
+        let cfg = LimiterConfig::default();
         let mut l = Limiter::new(cfg);
         let now = Instant::now();
-        for n in 0..4 {
-            l.record_attempt(&[addr(n)], now);
+        for n in 0..cfg.per_address.lockout_failures {
+            let key = [v6(&format!("2001:db8:1:2:{n:x}::{n:x}"))];
+            let _ = l.check(&key, now);
+            l.record_attempt(&key, now);
         }
-        assert!(l.check(&[addr(9)], now).is_err());
-        assert!(l.check(&[addr(9)], now + cfg.per_meeting.lockout).is_ok());
+        assert_eq!(l.len(), 1);
+        assert_eq!(l.check(&[v6("2001:db8:1:2:ffff::1")], now), Err(cfg.per_address.lockout));
+        assert!(l.check(&[v6("2001:db8:1:3::1")], now).is_ok(), "the next /64 is someone else");
+        assert_eq!(v6("::ffff:10.1.2.3"), addr_v4([10, 1, 2, 3]));
+    }
+
+    fn addr_v4(ip: [u8; 4]) -> LimitKey {
+        LimitKey::address(IpAddr::from(ip))
+    }
+
+    /// Outsiders who know a meeting ID cannot lock its participants out: a blocked meeting
+    /// still lets a clean address try, while addresses that failed stay bound by it.
+    #[test]
+    fn a_locked_meeting_never_refuses_a_clean_address() {
+        let cfg = LimiterConfig::default();
+        let mut l = Limiter::new(cfg);
+        let now = Instant::now();
+        let meeting = LimitKey::Meeting("k7dm3xqa9fhp".into());
+        let mut attackers: Vec<LimitKey> = (0..60).map(|n| v6(&format!("2001:db8::{n:x}"))).collect();
+        attackers.extend((1..=5).map(|n| addr_v4([192, 0, 2, n])));
+        let mut refused = 0;
+        for a in attackers.iter().cycle().take(200) {
+            let keys = [a.clone(), meeting.clone()];
+            match l.check(&keys, now) {
+                Ok(()) => l.record_attempt(&keys, now),
+                Err(_) => {
+                    refused += 1;
+                    l.record_attempt(&keys[..1], now);
+                }
+            }
+        }
+        assert!(refused > 150, "the attackers were throttled: {refused} of 200 refused");
+        assert!(l.check(&[attackers[0].clone(), meeting.clone()], now).is_err());
+        // The meeting itself is locked for those who failed …
+        assert!(l.live_entry(&meeting, now).and_then(|e| e.blocked_until).is_some());
+        // … but a participant from a clean address gets in.
+        let clean = [addr_v4([198, 51, 100, 7]), meeting.clone()];
+        assert!(l.check(&clean, now).is_ok());
+        l.record_attempt(&clean, now);
+        l.forgive(&clean);
+        assert!(l.check(&clean, now).is_ok(), "and again after a success");
+    }
+
+    /// A table filled by an attacker makes room instead of refusing everyone.
+    #[test]
+    fn a_full_table_evicts_instead_of_refusing() {
+        let cfg = LimiterConfig { max_entries: 4, ..LimiterConfig::default() };
+        let mut l = Limiter::new(cfg);
+        let mut now = Instant::now();
+        let locked = [addr(200)];
+        for _ in 0..cfg.per_address.lockout_failures {
+            l.record_attempt(&locked, now);
+        }
+        for n in 0..10 {
+            now += Duration::from_millis(1);
+            assert!(l.check(&[addr(n)], now).is_ok(), "address {n} refused by a full table");
+            l.record_attempt(&[addr(n)], now);
+            assert!(l.len() <= 4);
+        }
+        assert!(l.check(&locked, now).is_err(), "a lockout is the last thing evicted");
     }
 }

@@ -658,7 +658,7 @@ impl Room {
 
     fn start_verify(&mut self, conn: ConnId, mut keys: Vec<LimitKey>, kind: PendingKind, verify: Verify, now: Instant) {
         let Some(addr) = self.conns.get(&conn).map(|c| c.addr) else { return };
-        keys.insert(0, LimitKey::Address(addr));
+        keys.insert(0, LimitKey::address(addr));
         if let Err(wait) = self.limiter.check(&keys, now) {
             // Hammering during a back-off counts too, so it ends in the lockout instead of one
             // free guess per back-off. Only against the address: the meeting's counter stays

@@ -94,6 +94,46 @@ async fn thousand_wrong_passwords_lock_out_and_never_admit() {
     let _ = json!(null);
 }
 
+/// The meeting ID is in every invitation: outsiders guessing from many addresses must not lock
+/// the meeting against its participants. 60 wrong passwords from 60 addresses (the meeting
+/// locks after 10 under these flags); a clean address with the right password still gets in,
+/// and the addresses that failed stay bound by the meeting's lockout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_meeting_id_cannot_be_locked_by_outsiders() {
+    let server = Server::start(
+        "outsiders",
+        None,
+        &["--meeting-free-failures", "3", "--meeting-lockout-failures", "10", "--lockout-s", "600", "--backoff-base-ms", "100"],
+    );
+    let token = server.add_moderator();
+    let mut mo = server.client().await;
+    mo.hello().await;
+    mo.auth(&token).await;
+    let (id, pw) = mo.create_meeting(false).await;
+
+    let attackers: Vec<Ipv4Addr> = (1..=60).map(|n| Ipv4Addr::new(127, 0, 1, n)).collect();
+    let (mut refused, mut limited) = (0, 0);
+    for round in 0..2 {
+        for ip in &attackers {
+            let mut c = server.client_from(*ip).await;
+            c.hello().await;
+            let m = c.join(&id, "wrongwrongwrongw").await;
+            match (round, error_code(&m)) {
+                (_, Some("join_refused")) => refused += 1,
+                (_, Some("rate_limited")) => limited += 1,
+                _ => panic!("round {round}: {m}"),
+            }
+        }
+    }
+    println!("outsiders: {refused} password checks, {limited} rate-limited");
+    assert!(limited >= 55, "after failing once, the meeting's lockout binds an address: {limited} of 60 limited");
+
+    let mut good = server.client_from(Ipv4Addr::new(127, 0, 2, 1)).await;
+    good.hello().await;
+    let m = good.join(&id, &pw).await;
+    assert_eq!((m["type"].as_str(), m["state"].as_str()), (Some("lobby"), Some("admitted")), "the participant was locked out: {m}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_and_unknown_meeting_look_the_same() {
     let server = Server::start("same-answer", None, &[]);
