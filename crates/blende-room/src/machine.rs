@@ -9,7 +9,7 @@
 //! may send what. A refused message produces one error reply and changes no state (not even
 //! an id counter); the role-matrix tests check exactly that.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -40,6 +40,10 @@ pub struct RoomConfig {
     /// Base of invitation links, e.g. `blende+wss://meet.example.org`.
     pub public_url: String,
     pub limiter: LimiterConfig,
+    /// A connection that has not authenticated (a join let in or waiting in the lobby, or a
+    /// moderator token) this long after it opened, or after it left its meeting, is closed:
+    /// anonymous sockets cannot pile up.
+    pub auth_deadline: Duration,
 }
 
 impl Default for RoomConfig {
@@ -49,6 +53,7 @@ impl Default for RoomConfig {
             lobby_default: true,
             public_url: "blende+wss://localhost".into(),
             limiter: LimiterConfig::default(),
+            auth_deadline: Duration::from_secs(30),
         }
     }
 }
@@ -177,6 +182,8 @@ struct Conn {
     moderator: Option<String>,
     verifying: Option<Ticket>,
     seat: Option<Seat>,
+    /// When it is closed unless authenticated by then.
+    deadline: Option<Instant>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -234,6 +241,10 @@ pub struct Room {
     next_pid: u64,
     next_ticket: u64,
     next_prune: Option<Instant>,
+    /// Unauthenticated connections by the instant they are closed.
+    deadlines: BTreeSet<(Instant, ConnId)>,
+    /// The caller's clock as of the last input.
+    now: Option<Instant>,
     out: VecDeque<Output>,
 }
 
@@ -314,6 +325,8 @@ impl Room {
             next_pid: 1,
             next_ticket: 1,
             next_prune: None,
+            deadlines: BTreeSet::new(),
+            now: None,
             out: VecDeque::new(),
         }
     }
@@ -399,11 +412,17 @@ impl Room {
         );
     }
 
-    pub fn handle_connect(&mut self, conn: ConnId, addr: IpAddr, _now: Instant) {
-        self.conns.insert(conn, Conn { addr, hello: false, moderator: None, verifying: None, seat: None });
+    pub fn handle_connect(&mut self, conn: ConnId, addr: IpAddr, now: Instant) {
+        self.now = Some(now);
+        self.conns.insert(conn, Conn { addr, hello: false, moderator: None, verifying: None, seat: None, deadline: None });
+        self.arm_deadline(conn);
     }
 
-    pub fn handle_disconnect(&mut self, conn: ConnId, _now: Instant) {
+    pub fn handle_disconnect(&mut self, conn: ConnId, now: Instant) {
+        self.now = Some(now);
+        if let Some(d) = self.conns.get(&conn).and_then(|c| c.deadline) {
+            self.deadlines.remove(&(d, conn));
+        }
         if let Some(c) = self.conns.remove(&conn)
             && let Some(seat) = c.seat
         {
@@ -421,6 +440,7 @@ impl Room {
     }
 
     pub fn handle_message(&mut self, conn: ConnId, msg: ClientMsg, now: Instant) {
+        self.now = Some(now);
         let Some(c) = self.conns.get(&conn) else { return };
         let role = self.role_of(c);
         let kind = msg.kind();
@@ -551,6 +571,7 @@ impl Room {
                     c.seat = None;
                 }
                 self.unseat(conn, &seat);
+                self.arm_deadline(conn);
                 self.done(conn, kind);
             }
         }
@@ -558,6 +579,7 @@ impl Room {
 
     /// The driver's answer to an [`Output::Verify`].
     pub fn handle_verified(&mut self, ticket: Ticket, outcome: VerifyOutcome, now: Instant) {
+        self.now = Some(now);
         let Some(p) = self.pending.remove(&ticket) else { return };
         let accepted = !matches!(outcome, VerifyOutcome::Refused);
         if accepted {
@@ -613,6 +635,18 @@ impl Room {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = Some(now);
+        while let Some(&(at, conn)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            let Some(c) = self.conns.get_mut(&conn) else { continue };
+            c.deadline = None;
+            if matches!(self.role(conn), Some(ConnRole::Connected | ConnRole::Anonymous)) {
+                self.out.push_back(Output::Close { conn });
+            }
+        }
         if self.next_prune.is_some_and(|t| now >= t) {
             self.limiter.prune(now);
             self.next_prune = if self.limiter.is_empty() { None } else { Some(now + PRUNE_INTERVAL) };
@@ -626,7 +660,22 @@ impl Room {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_prune
+        let deadline = self.deadlines.first().map(|(at, _)| *at);
+        match (self.next_prune, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// (Re)starts `conn`'s authentication deadline from the last input's time.
+    fn arm_deadline(&mut self, conn: ConnId) {
+        let Some(now) = self.now else { return };
+        let at = now + self.config.auth_deadline;
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if let Some(old) = c.deadline.replace(at) {
+            self.deadlines.remove(&(old, conn));
+        }
+        self.deadlines.insert((at, conn));
     }
 
     // ---- internals ----
@@ -836,6 +885,7 @@ impl Room {
                 if let Some(c) = self.conns.get_mut(&target_conn) {
                     c.seat = None;
                 }
+                self.arm_deadline(target_conn);
                 if let Some(m) = self.meetings.get_mut(&meeting_id) {
                     m.members.remove(&target);
                 }

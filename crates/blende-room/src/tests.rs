@@ -430,6 +430,49 @@ fn invisible_and_bidi_characters_are_refused_in_names() {
     assert_eq!(h.room.role(ok), Some(ConnRole::Waiting), "accented names are names like any other");
 }
 
+/// Anonymous sockets cannot pile up: a connection that has not authenticated by the deadline
+/// is closed (pinging does not help), authenticated ones are not, and one who leaves a
+/// meeting starts a new deadline.
+#[test]
+fn unauthenticated_connections_are_closed_at_the_deadline() {
+    let mut h = Harness::new(test_config());
+    let deadline = test_config().auth_deadline;
+    let t0 = h.now;
+    let m = h.moderator();
+    let (id, pw) = h.create(m, false);
+    let silent = h.connect([10, 0, 3, 1]);
+    let pinging = h.hello([10, 0, 3, 2]);
+    let bea = h.join([10, 0, 3, 3], &id, &pw);
+    assert_eq!(h.room.role(bea), Some(ConnRole::Participant));
+    assert_eq!(h.room.poll_timeout(), Some(t0 + deadline));
+
+    h.now = t0 + deadline - Duration::from_millis(1);
+    h.send(pinging, ClientMsg::Ping {});
+    h.room.handle_timeout(h.now);
+    h.drive();
+    assert!(h.closed.is_empty());
+    h.now = t0 + deadline;
+    h.room.handle_timeout(h.now);
+    h.drive();
+    h.closed.sort();
+    assert_eq!(h.closed, vec![silent, pinging]);
+    for c in [silent, pinging] {
+        h.room.handle_disconnect(c, h.now);
+    }
+
+    // Leaving makes Bea anonymous again: a new deadline from that moment.
+    h.send(bea, ClientMsg::Leave {});
+    h.now += deadline - Duration::from_millis(1);
+    h.room.handle_timeout(h.now);
+    h.drive();
+    assert_eq!(h.closed.len(), 2);
+    h.now += Duration::from_millis(1);
+    h.room.handle_timeout(h.now);
+    h.drive();
+    assert_eq!(h.closed.last(), Some(&bea));
+    assert!(!h.closed.contains(&m), "the moderator is authenticated");
+}
+
 #[test]
 fn wrong_password_and_unknown_meeting_get_the_same_answer() {
     let mut h = Harness::new(test_config());

@@ -66,6 +66,16 @@ pub struct ServeArgs {
     /// [default: 2].
     #[arg(long)]
     argon2_workers: Option<usize>,
+    /// Seconds a connection may stay unauthenticated (no join let in, no moderator token)
+    /// before it is closed [default: 30].
+    #[arg(long)]
+    auth_deadline_s: Option<u64>,
+    /// Open connections in total; more are closed at once [default: 10000].
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Open connections per source address (IPv6: per /64) [default: 64].
+    #[arg(long)]
+    max_connections_per_address: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -95,6 +105,9 @@ struct FileConfig {
     argon2_m_kib: Option<u32>,
     argon2_t: Option<u32>,
     argon2_workers: Option<usize>,
+    auth_deadline_s: Option<u64>,
+    max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
 }
 
 /// What the server runs with.
@@ -115,6 +128,9 @@ pub struct Serve {
     pub argon2_m_kib: u32,
     pub argon2_t: u32,
     pub argon2_workers: usize,
+    pub auth_deadline_s: u64,
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
 }
 
 /// The `db` a command uses: the flag, else the configuration file's, else the default.
@@ -157,6 +173,9 @@ impl ServeArgs {
             argon2_m_kib: self.argon2_m_kib.or(f.argon2_m_kib).unwrap_or(19 * 1024),
             argon2_t: self.argon2_t.or(f.argon2_t).unwrap_or(2),
             argon2_workers: self.argon2_workers.or(f.argon2_workers).unwrap_or(2),
+            auth_deadline_s: self.auth_deadline_s.or(f.auth_deadline_s).unwrap_or(30),
+            max_connections: self.max_connections.or(f.max_connections).unwrap_or(10_000),
+            max_connections_per_address: self.max_connections_per_address.or(f.max_connections_per_address).unwrap_or(64),
         })
     }
 }

@@ -197,6 +197,7 @@ async fn run(args: Serve) -> Result<()> {
             per_meeting: policy(args.meeting_free_failures, args.meeting_lockout_failures),
             ..LimiterConfig::default()
         },
+        auth_deadline: Duration::from_secs(args.auth_deadline_s),
     };
     let mut room = Room::new(config, Box::new(OsEntropy));
     let meetings = store.meetings().await?;
@@ -222,7 +223,7 @@ async fn run(args: Serve) -> Result<()> {
     }
     let hub_task = tokio::spawn(hub.run());
     tokio::select! {
-        r = net::accept_loop(listener, tls, hub_tx) => r?,
+        r = net::accept_loop(listener, tls, hub_tx, net::Caps { total: args.max_connections, per_address: args.max_connections_per_address }) => r?,
         r = tokio::signal::ctrl_c() => { r?; info!("interrupted; shutting down"); }
         _ = hub_task => anyhow::bail!("the hub stopped"),
     }

@@ -1,14 +1,16 @@
 //! Sockets: TLS (rustls with the `ring` provider) and WebSocket framing. One task per
 //! connection; all decisions are the hub's.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use blende_room::ConnId;
+use blende_room::limiter::LimitKey;
 use blende_room::protocol::MAX_MESSAGE_BYTES;
 use futures_util::{SinkExt, StreamExt};
 use rustls_pki_types::pem::PemObject;
@@ -42,8 +44,59 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-pub async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, hub: mpsc::Sender<HubInput>) -> Result<()> {
+/// Limits on open connections, checked before the TLS handshake.
+#[derive(Clone, Copy, Debug)]
+pub struct Caps {
+    pub total: usize,
+    /// Per source address; IPv6 per /64 (the join limiter's key).
+    pub per_address: usize,
+}
+
+/// Open connections, in total and per address key. A [`Slot`] holds one until dropped.
+#[derive(Debug, Default)]
+struct Open {
+    total: usize,
+    by_address: HashMap<LimitKey, usize>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    open: Arc<Mutex<Open>>,
+    key: LimitKey,
+}
+
+impl Slot {
+    /// A slot for a connection from `ip`, or `None` when a cap is reached.
+    fn take(open: &Arc<Mutex<Open>>, ip: std::net::IpAddr, caps: Caps) -> Option<Slot> {
+        let key = LimitKey::address(ip);
+        let mut o = open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let here = o.by_address.get(&key).copied().unwrap_or(0);
+        if o.total >= caps.total || here >= caps.per_address {
+            return None;
+        }
+        o.total += 1;
+        *o.by_address.entry(key.clone()).or_insert(0) += 1;
+        Some(Slot { open: Arc::clone(open), key })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut o = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        o.total = o.total.saturating_sub(1);
+        if let Some(n) = o.by_address.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                o.by_address.remove(&self.key);
+            }
+        }
+    }
+}
+
+pub async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, hub: mpsc::Sender<HubInput>, caps: Caps) -> Result<()> {
     let next = AtomicU64::new(1);
+    let open = Arc::new(Mutex::new(Open::default()));
+    let mut refused: u64 = 0;
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -54,9 +107,19 @@ pub async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, hub: m
                 continue;
             }
         };
+        let Some(slot) = Slot::take(&open, peer.ip(), caps) else {
+            // Closed before any TLS work; logged once per 1000 so a flood cannot flood the log.
+            refused += 1;
+            if refused % 1000 == 1 {
+                tracing::warn!(refused, "connection cap reached; closing new connections");
+            }
+            drop(tcp);
+            continue;
+        };
         let conn = ConnId(next.fetch_add(1, Ordering::Relaxed));
         let (tls, hub) = (tls.clone(), hub.clone());
         tokio::spawn(async move {
+            let _slot = slot;
             let _ = tcp.set_nodelay(true);
             if let Err(e) = connection(tcp, peer, tls, hub, conn).await {
                 debug!(conn = conn.0, error = %e, "connection ended with an error");

@@ -8,4 +8,5 @@ mod load;
 mod matrix;
 mod notice;
 mod persistence;
+mod sockets;
 mod support;

@@ -107,13 +107,18 @@ impl Server {
 
     /// A client whose TCP source address is `ip` (any 127.0.0.0/8 address works on Linux).
     pub async fn client_from(&self, ip: Ipv4Addr) -> Client {
-        let socket = TcpSocket::new_v4().expect("socket");
-        socket.bind(SocketAddr::from((ip, 0))).expect("bind source");
-        let tcp = socket.connect(self.addr).await.expect("connect");
+        self.try_client_from(ip).await.expect("connect")
+    }
+
+    /// As [`Server::client_from`], with the failure (closed before or during TLS) returned.
+    pub async fn try_client_from(&self, ip: Ipv4Addr) -> Result<Client, String> {
+        let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+        socket.bind(SocketAddr::from((ip, 0))).map_err(|e| e.to_string())?;
+        let tcp = socket.connect(self.addr).await.map_err(|e| format!("connect: {e}"))?;
         let name = ServerName::try_from("localhost".to_owned()).expect("name");
-        let tls = self.connector.connect(name, tcp).await.expect("tls");
-        let (ws, _) = tokio_tungstenite::client_async("wss://localhost/", tls).await.expect("websocket");
-        Client { ws, pid: None }
+        let tls = self.connector.connect(name, tcp).await.map_err(|e| format!("tls: {e}"))?;
+        let (ws, _) = tokio_tungstenite::client_async("wss://localhost/", tls).await.map_err(|e| format!("websocket: {e}"))?;
+        Ok(Client { ws, pid: None })
     }
 }
 
