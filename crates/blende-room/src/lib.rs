@@ -1,6 +1,6 @@
 //! Blende's room server, sans IO: the versioned JSON wire protocol ([`protocol`]), the
-//! room/roles state machine ([`Room`]), the join-attempt limiter ([`limiter`]) and invitation
-//! text/`.ics` rendering ([`invite`]).
+//! room/roles state machine ([`Room`]), the join-attempt limiter ([`limiter`]), the
+//! per-connection send budget ([`rate`]) and invitation text/`.ics` rendering ([`invite`]).
 //!
 //! How it is driven: `blende-server` owns one [`Room`] in one task. It numbers connections
 //! ([`ConnId`]) and feeds every event in through the `handle_*` methods with its own
@@ -13,6 +13,7 @@ pub mod invite;
 pub mod limiter;
 mod machine;
 pub mod protocol;
+pub mod rate;
 
 pub use machine::{
     AuditEntry, ConnId, ConnRole, MeetingRecord, Output, Room, RoomConfig, RoomEvent, StoreCmd, Ticket, Verify, VerifyOutcome,

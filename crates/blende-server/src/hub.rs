@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use blende_room::protocol::{ParticipantId, Secret, ServerMsg};
@@ -20,7 +20,7 @@ use crate::turn::TurnConfig;
 
 #[derive(Debug)]
 pub enum HubInput {
-    Connect { conn: ConnId, addr: IpAddr, tx: mpsc::Sender<Outgoing> },
+    Connect { conn: ConnId, addr: IpAddr, tx: mpsc::Sender<Outgoing>, roster: RosterSlot },
     Text { conn: ConnId, text: String },
     Disconnect { conn: ConnId },
     Verified { ticket: Ticket, outcome: VerifyOutcome },
@@ -29,7 +29,20 @@ pub enum HubInput {
 #[derive(Debug)]
 pub enum Outgoing {
     Text(String),
+    /// The latest roster in the connection's [`RosterSlot`]: rosters are whole snapshots, so
+    /// one not yet written is replaced by the next instead of queueing behind it.
+    Roster,
     Close,
+}
+
+/// The roster waiting to be written to one connection.
+pub type RosterSlot = Arc<Mutex<Option<String>>>;
+
+/// The hub's end of one connection.
+#[derive(Debug)]
+struct ConnOut {
+    tx: mpsc::Sender<Outgoing>,
+    roster: RosterSlot,
 }
 
 /// Queue depth towards one client. A client that lets it fill up is dropped rather than
@@ -42,7 +55,7 @@ pub const HUB_QUEUE: usize = 4096;
 pub struct Hub {
     room: Room,
     store: Store,
-    conns: HashMap<ConnId, mpsc::Sender<Outgoing>>,
+    conns: HashMap<ConnId, ConnOut>,
     rx: mpsc::Receiver<HubInput>,
     tx: mpsc::Sender<HubInput>,
     /// Verifies against this when the meeting or moderator is unknown, so both cost the same.
@@ -53,6 +66,8 @@ pub struct Hub {
     janus: Option<JanusConfig>,
     /// Janus rooms by meeting (compact id), with each admitted member's token.
     janus_rooms: HashMap<String, (JanusRoom, HashMap<ParticipantId, Secret>)>,
+    /// Refusals sent so far (logged in aggregate).
+    refused: u64,
 }
 
 impl Hub {
@@ -78,6 +93,7 @@ impl Hub {
             turn,
             janus,
             janus_rooms: HashMap::new(),
+            refused: 0,
         };
         (hub, tx)
     }
@@ -101,9 +117,9 @@ impl Hub {
     fn handle(&mut self, input: HubInput) {
         let now = Instant::now();
         match input {
-            HubInput::Connect { conn, addr, tx } => {
+            HubInput::Connect { conn, addr, tx, roster } => {
                 debug!(conn = conn.0, %addr, "connected");
-                self.conns.insert(conn, tx);
+                self.conns.insert(conn, ConnOut { tx, roster });
                 self.room.handle_connect(conn, addr, now);
             }
             HubInput::Text { conn, text } => self.room.handle_text(conn, &text, now),
@@ -124,8 +140,8 @@ impl Hub {
             match output {
                 Output::Send { conn, msg } => self.send(conn, &msg),
                 Output::Close { conn } => {
-                    if let Some(tx) = self.conns.get(&conn) {
-                        let _ = tx.try_send(Outgoing::Close);
+                    if let Some(out) = self.conns.get(&conn) {
+                        let _ = out.tx.try_send(Outgoing::Close);
                     }
                 }
                 Output::Verify { ticket, verify } => self.spawn_verify(ticket, verify),
@@ -136,11 +152,28 @@ impl Hub {
     }
 
     fn send(&mut self, conn: ConnId, msg: &ServerMsg) {
-        let Some(tx) = self.conns.get(&conn) else { return };
-        if let ServerMsg::Error { code, request, .. } = msg {
-            info!(conn = conn.0, ?code, request = request.as_deref().unwrap_or("-"), "refused");
+        if !self.conns.contains_key(&conn) {
+            return;
         }
-        if tx.try_send(Outgoing::Text(msg.to_json())).is_err() {
+        if let ServerMsg::Error { code, request, .. } = msg {
+            // Each refusal at debug; at info one line per thousand, so a client cannot flood
+            // the log by being refused.
+            debug!(conn = conn.0, ?code, request = request.as_deref().unwrap_or("-"), "refused");
+            self.refused += 1;
+            if self.refused % 1000 == 1 {
+                info!(total = self.refused, ?code, "messages refused (every 1000th logged at info; all at debug)");
+            }
+        }
+        let Some(out) = self.conns.get(&conn) else { return };
+        let queued = if matches!(msg, ServerMsg::Participants { .. }) {
+            let mut slot = out.roster.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // A roster still waiting is replaced in place; only a new one takes a queue place.
+            let waiting = slot.replace(msg.to_json()).is_some();
+            waiting || out.tx.try_send(Outgoing::Roster).is_ok()
+        } else {
+            out.tx.try_send(Outgoing::Text(msg.to_json())).is_ok()
+        };
+        if !queued {
             // Full or gone: dropping the sender ends the writer, which closes the socket.
             warn!(conn = conn.0, "client too slow or gone; dropping the connection");
             self.conns.remove(&conn);
@@ -187,7 +220,7 @@ impl Hub {
                 let result = match hashed {
                     Ok(hash) => match self.store.insert_meeting(&info, &created_by, &hash).await {
                         Ok(()) => {
-                            info!(meeting = %info.id, moderator = %created_by, "meeting created");
+                            info!(meeting = %log_tag(&info.id), moderator = %created_by, "meeting created");
                             Ok(hash)
                         }
                         Err(e) => {
@@ -205,7 +238,7 @@ impl Hub {
                 }
             }
             StoreCmd::Audit(entry) => {
-                info!(moderator = %entry.moderator_id, action = entry.action, meeting = entry.meeting_id.as_deref().unwrap_or("-"), "moderator action");
+                info!(moderator = %entry.moderator_id, action = entry.action, meeting = %entry.meeting_id.as_deref().map_or_else(|| "-".to_owned(), log_tag), "moderator action");
                 let id = secrets::random_bytes::<12>().map(|b| secrets::hex(&b)).unwrap_or_default();
                 if let Err(e) = self.store.audit(&id, &entry).await {
                     warn!(error = %e, "writing the audit log failed");
@@ -221,15 +254,17 @@ impl Hub {
                     self.send(conn, &ServerMsg::IceServers { servers: vec![server] });
                 }
                 if let Err(e) = self.janus_admitted(&meeting_id).await {
-                    warn!(meeting = %meeting_id, error = %e, "Janus room setup failed; the meeting stays peer to peer");
+                    warn!(meeting = %log_tag(&meeting_id), error = %e, "Janus room setup failed; the meeting stays peer to peer");
                 }
             }
             RoomEvent::ShareRefused { meeting_id, participant } => {
-                info!(meeting = %meeting_id, participant = participant.0, "share refused");
+                info!(meeting = %log_tag(&meeting_id), participant = participant.0, "share refused");
                 if let (Some(cfg), Some((room, _))) = (&self.janus, self.janus_rooms.get(&meeting_id)) {
                     match janus::mute_video(cfg, room, participant).await {
-                        Ok(n) => info!(meeting = %meeting_id, participant = participant.0, streams = n, "muted in Janus"),
-                        Err(e) => info!(meeting = %meeting_id, participant = participant.0, error = %e, "nothing to mute in Janus"),
+                        Ok(n) => info!(meeting = %log_tag(&meeting_id), participant = participant.0, streams = n, "muted in Janus"),
+                        Err(e) => {
+                            info!(meeting = %log_tag(&meeting_id), participant = participant.0, error = %e, "nothing to mute in Janus")
+                        }
                     }
                 }
             }
@@ -238,18 +273,18 @@ impl Hub {
                     && let Some(token) = tokens.remove(&participant)
                 {
                     if let Err(e) = janus::allow(cfg, room, &token, false).await {
-                        warn!(meeting = %meeting_id, error = %e, "revoking a Janus token failed");
+                        warn!(meeting = %log_tag(&meeting_id), error = %e, "revoking a Janus token failed");
                     }
                     // Only fails when the participant never published: nothing to kick then.
                     let _ = janus::kick(cfg, room, participant).await;
                 }
             }
             RoomEvent::MeetingEnded { meeting_id } => {
-                info!(meeting = %meeting_id, "meeting ended");
+                info!(meeting = %log_tag(&meeting_id), "meeting ended");
                 if let (Some(cfg), Some((room, _))) = (&self.janus, self.janus_rooms.remove(&meeting_id))
                     && let Err(e) = janus::destroy(cfg, &room).await
                 {
-                    warn!(meeting = %meeting_id, error = %e, "destroying the Janus room failed");
+                    warn!(meeting = %log_tag(&meeting_id), error = %e, "destroying the Janus room failed");
                 }
             }
         }
@@ -269,7 +304,7 @@ impl Hub {
                 members.iter().map(|(_, p)| Ok((*p, janus::new_token()?))).collect::<anyhow::Result<_>>()?;
             let allowed: Vec<Secret> = tokens.values().cloned().collect();
             let room = janus::create_room(&cfg, &allowed, self.room.config().max_participants).await?;
-            info!(meeting = %meeting_id, members = members.len(), "meeting moved to Janus");
+            info!(meeting = %log_tag(meeting_id), members = members.len(), "meeting moved to Janus");
             fresh.extend(members.iter().copied());
             self.janus_rooms.insert(meeting_id.to_owned(), (room, tokens));
         } else if let Some((room, tokens)) = self.janus_rooms.get_mut(meeting_id) {
@@ -295,4 +330,11 @@ impl Hub {
         }
         Ok(())
     }
+}
+
+/// How a meeting appears in logs: a short tag of its ID, enough to follow one meeting through
+/// a log, not the ID someone reading the log could join with (the audit log keeps the ID).
+fn log_tag(meeting_id: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, meeting_id.as_bytes());
+    digest.as_ref()[..3].iter().map(|b| format!("{b:02x}")).collect()
 }

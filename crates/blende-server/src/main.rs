@@ -223,7 +223,11 @@ async fn run(args: Serve) -> Result<()> {
     }
     let hub_task = tokio::spawn(hub.run());
     tokio::select! {
-        r = net::accept_loop(listener, tls, hub_tx, net::Caps { total: args.max_connections, per_address: args.max_connections_per_address }) => r?,
+        r = net::accept_loop(listener, tls, hub_tx, net::Caps {
+            total: args.max_connections,
+            per_address: args.max_connections_per_address,
+            send: blende_room::rate::SendLimits::default(),
+        }) => r?,
         r = tokio::signal::ctrl_c() => { r?; info!("interrupted; shutting down"); }
         _ = hub_task => anyhow::bail!("the hub stopped"),
     }

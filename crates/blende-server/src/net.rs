@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use blende_room::ConnId;
 use blende_room::limiter::LimitKey;
 use blende_room::protocol::MAX_MESSAGE_BYTES;
+use blende_room::rate::{SendBudget, SendLimits};
 use futures_util::{SinkExt, StreamExt};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -23,7 +24,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::debug;
 
-use crate::hub::{CONN_QUEUE, HubInput, Outgoing};
+use crate::hub::{CONN_QUEUE, HubInput, Outgoing, RosterSlot};
 
 /// Handshakes (TLS + WebSocket) that take longer are dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,6 +51,8 @@ pub struct Caps {
     pub total: usize,
     /// Per source address; IPv6 per /64 (the join limiter's key).
     pub per_address: usize,
+    /// What each connection may send.
+    pub send: SendLimits,
 }
 
 /// Open connections, in total and per address key. A [`Slot`] holds one until dropped.
@@ -121,24 +124,31 @@ pub async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, hub: m
         tokio::spawn(async move {
             let _slot = slot;
             let _ = tcp.set_nodelay(true);
-            if let Err(e) = connection(tcp, peer, tls, hub, conn).await {
+            if let Err(e) = connection(tcp, peer, tls, hub, conn, caps.send).await {
                 debug!(conn = conn.0, error = %e, "connection ended with an error");
             }
         });
     }
 }
 
-async fn connection(tcp: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>, hub: mpsc::Sender<HubInput>, conn: ConnId) -> Result<()> {
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    hub: mpsc::Sender<HubInput>,
+    conn: ConnId,
+    limits: SendLimits,
+) -> Result<()> {
     match tls {
         Some(acceptor) => {
             let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await.context("TLS handshake timed out")??;
-            websocket(stream, peer, hub, conn).await
+            websocket(stream, peer, hub, conn, limits).await
         }
-        None => websocket(tcp, peer, hub, conn).await,
+        None => websocket(tcp, peer, hub, conn, limits).await,
     }
 }
 
-async fn websocket<S>(stream: S, peer: SocketAddr, hub: mpsc::Sender<HubInput>, conn: ConnId) -> Result<()>
+async fn websocket<S>(stream: S, peer: SocketAddr, hub: mpsc::Sender<HubInput>, conn: ConnId, limits: SendLimits) -> Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -157,16 +167,20 @@ where
         .context("WebSocket handshake timed out")??;
     let (mut sink, mut source) = ws.split();
     let (tx, mut rx) = mpsc::channel(CONN_QUEUE);
-    hub.send(HubInput::Connect { conn, addr: peer.ip(), tx }).await?;
+    let roster = RosterSlot::default();
+    hub.send(HubInput::Connect { conn, addr: peer.ip(), tx, roster: Arc::clone(&roster) }).await?;
     let writer = async move {
         while let Some(out) = rx.recv().await {
-            match out {
-                Outgoing::Text(text) => {
-                    if sink.send(Message::text(text)).await.is_err() {
-                        return;
-                    }
-                }
+            let text = match out {
+                Outgoing::Text(text) => text,
+                Outgoing::Roster => match roster.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+                    Some(text) => text,
+                    None => continue,
+                },
                 Outgoing::Close => break,
+            };
+            if sink.send(Message::text(text)).await.is_err() {
+                return;
             }
         }
         let _ = sink.send(Message::Close(None)).await;
@@ -177,11 +191,23 @@ where
         // A client that says nothing is not kept around: the first frame (its `hello`) must
         // come within the handshake timeout.
         let mut first = true;
+        let mut budget = SendBudget::new(limits, std::time::Instant::now());
         loop {
             let next =
                 if first { tokio::time::timeout(HANDSHAKE_TIMEOUT, source.next()).await.ok().flatten() } else { source.next().await };
             first = false;
             let Some(msg) = next else { return };
+            let size = match &msg {
+                Ok(Message::Text(t)) => t.len(),
+                Ok(Message::Binary(b)) => b.len(),
+                _ => 0,
+            };
+            // Every frame spends from the connection's budget, pings too; overdrawing closes
+            // the sender before its flood reaches anyone else.
+            if !budget.spend(size, std::time::Instant::now()) {
+                tracing::warn!(conn = conn.0, "client sends faster than its budget; closing it");
+                return;
+            }
             match msg {
                 Ok(Message::Text(text)) => {
                     if hub_in.send(HubInput::Text { conn, text: text.as_str().to_owned() }).await.is_err() {

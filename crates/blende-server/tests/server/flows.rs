@@ -130,9 +130,11 @@ async fn lobby_remove_presenter_lock_end() {
     ] {
         assert!(audit.contains(&format!("\"action\":\"{action}\"")), "audit lacks {action}: {audit}");
     }
-    // Logs at info level carry no display names or passwords.
+    // Logs at info level carry no display names, passwords or meeting IDs (only a short tag).
     let log = std::fs::read_to_string(server.dir.join("server.log")).expect("log");
-    for secret in ["Bea", "Mo\"", &pw, &token] {
+    assert!(log.contains("meeting created") && log.contains("meeting ended"), "{log}");
+    let compact = id.replace('-', "");
+    for secret in ["Bea", "Mo\"", &pw, &token, &id, &compact] {
         assert!(!log.contains(secret), "log contains {secret}");
     }
     assert!(!log.contains("127.0.0.2"), "no addresses at info level");

@@ -2,6 +2,7 @@
 //! certificate made by rcgen at test time, several WebSocket clients.
 
 mod brute;
+mod flood;
 mod flows;
 mod janus;
 mod load;
