@@ -26,6 +26,7 @@ pub fn client_facts(policy: &Policy, admin_file: Option<&Path>) -> ClientFacts {
         require_tls: servers.require_tls,
         full_screen_allowed: policy.screen_verdict().is_allowed(),
         allowlist: policy.mode() == ShareMode::Allowlist,
+        relay_only: servers.relay_only,
         settings_file: SETTINGS_FILE.to_owned(),
     }
 }
@@ -63,11 +64,11 @@ mod tests {
 
     #[test]
     fn an_admin_policy_changes_the_notice() {
-        let admin = "version = 1\n[share]\nallow_full_screen = true\n[servers]\nallowed = [\"blende+wss://konferenz.example.org\"]\nice_servers = [\"turn:turn.example.org:3478\"]\n";
+        let admin = "version = 1\n[share]\nallow_full_screen = true\n[servers]\nallowed = [\"blende+wss://konferenz.example.org\"]\nice_servers = [\"turn:turn.example.org:3478\"]\n[network]\nrelay_only = true\n";
         let policy = Policy::try_from_sources(Some(Source { name: "/etc/blende/policy.toml", text: admin }), None).expect("policy");
         let facts = client_facts(&policy, Some(Path::new("/etc/blende/policy.toml")));
         assert_eq!(facts.servers_allowed, Some(vec!["blende+wss://konferenz.example.org/".to_owned()]));
-        assert!(facts.full_screen_allowed);
+        assert!(facts.full_screen_allowed && facts.relay_only);
         for lang in [Lang::De, Lang::En] {
             let text = client_notice(&facts, lang).render(Format::Markdown);
             assert!(text.contains("`blende+wss://konferenz.example.org/`") && text.contains("`turn:turn.example.org:3478`"), "{text}");

@@ -17,6 +17,8 @@ pub struct ClientFacts {
     pub full_screen_allowed: bool,
     /// Only applications the administrator listed may be shared.
     pub allowlist: bool,
+    /// Media only through the authority's TURN server: no host addresses reach other people.
+    pub relay_only: bool,
     /// Where the user's settings file lives, as the user would look for it.
     pub settings_file: String,
 }
@@ -122,10 +124,17 @@ fn transmitted(w: &mut Writer, f: &ClientFacts) {
             "the sound of your microphone and the picture of your camera, only while you have them switched on. Switching off releases the device (the camera light goes out); nothing captured afterwards leaves the computer. The devices open only when you join or test them;",
         )],
         vec![share],
-        vec![w.t(
-            "technische Verbindungsdaten (IP-Adressen und Ports): In kleinen Konferenzen gehen Audio und Video direkt zwischen den Teilnehmenden, die dabei die IP-Adressen der anderen erfahren; in größeren über den Medienserver der Behörde;",
-            "technical connection data (IP addresses and ports): in small conferences audio and video go directly between participants, who then learn each other's IP addresses; in larger ones through the authority's media server;",
-        )],
+        vec![if f.relay_only {
+            w.t(
+                "technische Verbindungsdaten (IP-Adressen und Ports) nur an die Server der Behörde: Die IT lässt Audio und Video ausschließlich über ihren TURN-Server laufen, andere Teilnehmende erfahren die IP-Adressen Ihres Rechners nicht;",
+                "technical connection data (IP addresses and ports) only to the authority's servers: IT sends audio and video through its TURN server only, so other participants do not learn your computer's IP addresses;",
+            )
+        } else {
+            w.t(
+                "technische Verbindungsdaten (IP-Adressen und Ports): In kleinen Konferenzen gehen Audio und Video direkt zwischen den Teilnehmenden, die dabei die IP-Adressen der anderen erfahren; in größeren über den Medienserver der Behörde;",
+                "technical connection data (IP addresses and ports): in small conferences audio and video go directly between participants, who then learn each other's IP addresses; in larger ones through the authority's media server;",
+            )
+        }],
         vec![w.t(
             "Chat und Dokumentenweitergabe enthält diese Version nicht.",
             "This version has no chat and no passing of documents.",

@@ -9,6 +9,7 @@ fn client() -> ClientFacts {
         require_tls: true,
         full_screen_allowed: false,
         allowlist: false,
+        relay_only: false,
         settings_file: "~/.config/blende/settings.toml".into(),
     }
 }
@@ -95,6 +96,17 @@ fn the_client_notice_follows_ice_tls_and_share_settings() {
         assert!(text.contains(lang.pick("der ganze Bildschirm;", "the whole screen;")));
         assert!(base.contains(lang.pick("Der ganze Bildschirm kann nicht freigegeben werden", "The whole screen cannot be shared")));
         assert!(text.contains("`/etc/blende/policy.toml`") && !base.contains("/etc/blende/policy.toml"));
+    }
+}
+
+#[test]
+fn relay_only_says_that_addresses_stay_with_the_authority() {
+    for lang in LANGS {
+        let base = client_notice(&client(), lang).render(Format::Markdown);
+        let relay = client_notice(&ClientFacts { relay_only: true, ..client() }, lang).render(Format::Markdown);
+        let direct = lang.pick("die dabei die IP-Adressen der anderen erfahren", "who then learn each other's IP addresses");
+        assert!(base.contains(direct) && !relay.contains(direct), "{relay}");
+        assert!(relay.contains(lang.pick("ausschließlich über ihren TURN-Server", "through its TURN server only")), "{relay}");
     }
 }
 

@@ -63,6 +63,7 @@ pub(crate) struct ParsedLayer {
     pub servers_known: Vec<ServerUrl>,
     pub require_tls: Option<bool>,
     pub ice_servers: Option<Vec<String>>,
+    pub relay_only: Option<bool>,
     pub hotkeys: [Option<Hotkey>; 4],
 }
 
@@ -77,7 +78,15 @@ struct RawFile {
     #[serde(default)]
     servers: RawServers,
     #[serde(default)]
+    network: RawNetwork,
+    #[serde(default)]
     hotkeys: RawHotkeys,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    relay_only: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -137,13 +146,14 @@ pub(crate) fn parse_layer(kind: LayerKind, file: &str, text: &str) -> Result<Par
 
     // Keys that loosen the policy belong to the administrator alone.
     if kind == LayerKind::User {
-        let admin_only: [(&str, Option<std::ops::Range<usize>>); 6] = [
+        let admin_only: [(&str, Option<std::ops::Range<usize>>); 7] = [
             ("share.mode", raw.share.mode.as_ref().map(Spanned::span)),
             ("share.allow_full_screen", raw.share.allow_full_screen.as_ref().map(Spanned::span)),
             ("share.allow", raw.share.allow.first().map(Spanned::span)),
             ("servers.allowed", raw.servers.allowed.as_ref().map(Spanned::span)),
             ("servers.require_tls", raw.servers.require_tls.as_ref().map(Spanned::span)),
             ("servers.ice_servers", raw.servers.ice_servers.as_ref().map(Spanned::span)),
+            ("network.relay_only", raw.network.relay_only.as_ref().map(Spanned::span)),
         ];
         if let Some((key, Some(span))) = admin_only.into_iter().find(|(_, s)| s.is_some()) {
             return Err(at(span, key, "only the administrator's policy may set this; your settings may add blocks, not lift them".into()));
@@ -205,6 +215,7 @@ pub(crate) fn parse_layer(kind: LayerKind, file: &str, text: &str) -> Result<Par
         servers_allowed,
         servers_known,
         require_tls: raw.servers.require_tls.map(Spanned::into_inner),
+        relay_only: raw.network.relay_only.map(Spanned::into_inner),
         ice_servers,
         hotkeys: [
             hotkey(camera, "hotkeys.camera")?,
@@ -268,6 +279,7 @@ mod tests {
             "[share]\nmode = \"allowlist\"\n",
             "[[share.allow]]\napp = \"Signal\"\n",
             "[servers]\nrequire_tls = false\n",
+            "[network]\nrelay_only = false\n",
         ] {
             let e = err(LayerKind::User, text);
             assert!(e.contains("only the administrator"), "{text}: {e}");

@@ -50,8 +50,8 @@ pub struct ServerPolicy {
     /// STUN/TURN servers from the administrator. Empty by default: no third-party servers.
     pub ice_servers: Vec<String>,
     /// ICE transport policy "relay": offer and use only TURN-relayed candidates, never a host
-    /// address (as behind a strict firewall). Set for one run by `blende join --relay-only`;
-    /// no policy file key yet.
+    /// address, so no other participant learns the machine's LAN, VPN or IPv6 addresses. The
+    /// administrator's `[network] relay_only = true`, or `blende join --relay-only` for one run.
     pub relay_only: bool,
 }
 
@@ -189,6 +189,10 @@ impl Policy {
             self.servers.ice_servers = i;
             set("servers.ice_servers", &mut self.origins);
         }
+        if let Some(r) = layer.relay_only {
+            self.servers.relay_only = r;
+            set("network.relay_only", &mut self.origins);
+        }
         let [camera, microphone, screen_share, all_off] = layer.hotkeys;
         for (key, value, slot) in [
             ("hotkeys.camera", camera, &mut self.hotkeys.camera),
@@ -314,6 +318,8 @@ impl Policy {
         let _ = writeln!(out, "known = {known:?}");
         let _ = writeln!(out, "require_tls = {}  # {}", self.servers.require_tls, origin("servers.require_tls"));
         let _ = writeln!(out, "ice_servers = {:?}  # {}", self.servers.ice_servers, origin("servers.ice_servers"));
+        let _ = writeln!(out, "\n[network]");
+        let _ = writeln!(out, "relay_only = {}  # {}", self.servers.relay_only, origin("network.relay_only"));
         let _ = writeln!(out, "\n[hotkeys]");
         let h = &self.hotkeys;
         for (key, value) in

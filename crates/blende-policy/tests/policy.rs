@@ -128,6 +128,19 @@ fn admin_blocks_and_exceptions_apply_and_users_only_add() {
     assert!(Policy::builtin().report().starts_with("# layers: built-in only\n"));
 }
 
+/// IT can force every call through its TURN server; a user cannot switch that off.
+#[test]
+fn relay_only_is_an_admin_key() {
+    let admin = Source { name: "/etc/blende/policy.toml", text: "version = 1\n[network]\nrelay_only = true\n" };
+    let p = Policy::try_from_sources(Some(admin), None).expect("policy");
+    assert!(p.servers().relay_only);
+    assert!(p.report().contains("relay_only = true  # administrator: /etc/blende/policy.toml"), "{}", p.report());
+    assert!(!Policy::builtin().servers().relay_only);
+    let user = Source { name: "settings.toml", text: "[network]\nrelay_only = false\n" };
+    let e = Policy::try_from_sources(Some(admin), Some(user)).expect_err("user may not lift it");
+    assert!(e.to_string().contains("network.relay_only"), "{e}");
+}
+
 /// The packaged /etc/blende/policy.toml is the documented example commented out: it is read
 /// as the administrator's layer and changes nothing.
 #[test]
