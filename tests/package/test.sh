@@ -5,16 +5,22 @@
 # that blocks, man pages, desktop entry and metainfo, the systemd unit (verify, security
 # score), the server started from the unit's own command line as its user, an upgrade that
 # keeps IT's policy, and a purge that leaves nothing behind. Then the RPMs' files and scripts.
-# Needs root (chroot, mounts, a network namespace); CI runs it from scripts/test.sh.
+# The packages are built as the calling user; the rest needs root (chroot, mounts, a network
+# namespace) and asks sudo for it. CI runs it from scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/blende-target}
 
 fail() { echo "package test: FAIL: $*" >&2; exit 1; }
 step() { echo "package test: $*" >&2; }
-[ "$(id -u)" -eq 0 ] || fail "needs root (chroot, mount, unshare)"
 
-scripts/package.sh
+if [ -z "${BLENDE_PACKAGES_BUILT:-}" ]; then
+  scripts/package.sh
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || fail "needs root (chroot, mount, unshare) and there is no sudo"
+  exec sudo BLENDE_PACKAGES_BUILT=1 CARGO_TARGET_DIR="$CARGO_TARGET_DIR" "$PWD/tests/package/test.sh" "$@"
+fi
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 arch=$(dpkg --print-architecture)
 client_deb=dist/blende_${version}_${arch}.deb
