@@ -351,7 +351,7 @@ impl Call {
                 Ok(url) => Action::ConnectShare {
                     url,
                     options: JoinOptions { room: Some(room.room.to_string()), password: Some(room.pin.clone()), ..options },
-                    access: Some(JanusAccess { token: Some(room.token.clone()), feed: None }),
+                    access: Some(JanusAccess { token: Some(room.token.clone()), feed: Some(room.screen_feed) }),
                 },
                 Err(e) => {
                     self.error(&format!("sharing failed: {e}"));
@@ -364,7 +364,7 @@ impl Call {
     }
 
     fn share_display(&self) -> String {
-        format!("{} (screen)", self.config.join.display_name)
+        blende_room::protocol::screen_display(&self.config.join.display_name)
     }
 
     /// The capture runs: connect the share's own session, or offer the share to every mesh

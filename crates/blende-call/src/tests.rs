@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use blende_media::DeviceKind;
 use blende_meeting::CountingEntropy;
 use blende_policy::{ServerKind, ServerUrl};
-use blende_room::protocol::{ClientMsg, IceServer, ParticipantId, Secret, ServerMsg};
+use blende_room::protocol::{ClientMsg, IceServer, Secret, ServerMsg};
 use blende_room::{ConnId, Output, Room, RoomConfig, StoreCmd, Verify, VerifyOutcome};
 use blende_signal::blende::BlendeMachine;
 use proptest::prelude::*;
@@ -481,7 +481,8 @@ fn the_move_to_janus_ends_the_mesh_and_publishes_once() {
         room: 77,
         pin: Secret::new("pin"),
         token: Secret::new("tok"),
-        feed: ParticipantId(feed),
+        feed,
+        screen_feed: feed + 1000,
     };
     let conn = net.clients[p].conn;
     net.deliver(conn, &janus(bea.parse().expect("id")));
@@ -532,7 +533,7 @@ fn a_janus_room_outside_the_policy_ends_the_call_closed() {
     cfg.servers.allowed = Some(vec![ServerUrl::parse("blende+ws://127.0.0.1:8080").expect("url")]);
     let now = Instant::now();
     let mut call = Call::new(cfg, now);
-    let room = JanusRoom { url: "janus+ws://127.0.0.1:8188/".into(), room: 1, pin: "p".into(), token: "t".into(), feed: 4 };
+    let room = JanusRoom { url: "janus+ws://127.0.0.1:8188/".into(), room: 1, pin: "p".into(), token: "t".into(), feed: 4, screen_feed: 5 };
     call.handle_signal(Route::Main, SignalEvent::MovedToJanus(room), now);
     let actions: Vec<Action> = std::iter::from_fn(|| call.poll_action()).collect();
     assert!(!actions.iter().any(|a| matches!(a, Action::ConnectJanus { .. })), "never connects");
@@ -618,7 +619,7 @@ fn a_share_asked_for_before_admission_is_requested_once_we_are_in() {
     let mut call = Call::new(config(JoinOptions { display_name: "Bea".into(), ..JoinOptions::default() }), now);
     call.handle_command(CallCommand::ShareStart(ShareSource::Window(4)), now);
     call.handle_signal(Route::Main, SignalEvent::Lobby { state: LobbyState::Admitted, participant_id: "7".into() }, now);
-    let room = JanusRoom { url: "janus+ws://127.0.0.1:8188/".into(), room: 1, pin: "p".into(), token: "t".into(), feed: 7 };
+    let room = JanusRoom { url: "janus+ws://127.0.0.1:8188/".into(), room: 1, pin: "p".into(), token: "t".into(), feed: 7, screen_feed: 8 };
     call.handle_signal(Route::Main, SignalEvent::MovedToJanus(room), now);
     let actions: Vec<Action> = std::iter::from_fn(|| call.poll_action()).collect();
     assert_eq!(actions.iter().filter(|a| **a == request).count(), 1, "{actions:?}");

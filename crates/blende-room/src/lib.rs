@@ -16,7 +16,7 @@ pub mod protocol;
 pub mod rate;
 
 pub use machine::{
-    AuditEntry, ConnId, ConnRole, MeetingRecord, Output, Room, RoomConfig, RoomEvent, StoreCmd, Ticket, Verify, VerifyOutcome,
+    AuditEntry, ConnId, ConnRole, JanusMember, MeetingRecord, Output, Room, RoomConfig, RoomEvent, StoreCmd, Ticket, Verify, VerifyOutcome,
     invitation_for, permission,
 };
 

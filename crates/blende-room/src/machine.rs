@@ -111,6 +111,16 @@ pub enum StoreCmd {
     Audit(AuditEntry),
 }
 
+/// An admitted member, as [`Room::janus_members`] reports them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JanusMember {
+    pub conn: ConnId,
+    pub participant: ParticipantId,
+    pub display_name: String,
+    /// The permission table allows them `share_start`.
+    pub may_share: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RoomEvent {
     /// Hand out TURN credentials / Janus access to this member.
@@ -124,10 +134,14 @@ pub enum RoomEvent {
         meeting_id: String,
         participant: ParticipantId,
     },
-    /// A non-presenter tried to share: on a Janus-backed room, mute their stream there too.
+    /// A non-presenter tried to share: on a Janus-backed room, check their feeds there at once.
     ShareRefused {
         meeting_id: String,
         participant: ParticipantId,
+    },
+    /// Who may share changed (the presenter role was granted or revoked).
+    RolesChanged {
+        meeting_id: String,
     },
     MeetingEnded {
         meeting_id: String,
@@ -373,11 +387,29 @@ impl Room {
         self.meetings.get(meeting_id).map_or(0, |m| m.members.values().filter(|m| m.admitted).count())
     }
 
-    /// Admitted members of a meeting with their connections (for Janus access).
-    pub fn admitted_members(&self, meeting_id: &str) -> Vec<(ConnId, ParticipantId)> {
-        self.meetings
-            .get(meeting_id)
-            .map_or_else(Vec::new, |m| m.members.iter().filter(|(_, mem)| mem.admitted).map(|(id, mem)| (mem.conn, *id)).collect())
+    /// Admitted members of a meeting as a Janus room must see them: a publisher there is
+    /// legitimate only under a member's name, and a share only from a member who may share.
+    pub fn janus_members(&self, meeting_id: &str) -> Vec<JanusMember> {
+        let Some(m) = self.meetings.get(meeting_id) else { return Vec::new() };
+        m.members
+            .iter()
+            .filter(|(_, mem)| mem.admitted)
+            .map(|(id, mem)| {
+                let role = if mem.moderator {
+                    ConnRole::Moderator
+                } else if mem.presenter {
+                    ConnRole::Presenter
+                } else {
+                    ConnRole::Participant
+                };
+                JanusMember {
+                    conn: mem.conn,
+                    participant: *id,
+                    display_name: mem.display_name.clone(),
+                    may_share: permission(&ClientMsg::ShareStart {}, role, false).is_ok(),
+                }
+            })
+            .collect()
     }
 
     /// A deterministic description of all state except queued output: equal digests before and
@@ -916,6 +948,9 @@ impl Room {
                     self.broadcast_others(&tseat, ServerMsg::Share { from: target, active: false });
                 }
             }
+        }
+        if matches!(kind, "grant_presenter" | "revoke_presenter") {
+            self.out.push_back(Output::Event(RoomEvent::RolesChanged { meeting_id: meeting_id.clone() }));
         }
         self.audit(conn, kind, Some(meeting_id.clone()), Some(target));
         self.done(conn, kind);

@@ -17,6 +17,12 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
 /// Longest meeting title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 
+/// The display name a member's share publishes under on Janus (and names the share in a mesh).
+#[must_use]
+pub fn screen_display(display_name: &str) -> String {
+    format!("{display_name} (screen)")
+}
+
 /// Which of a sender's mesh PeerConnections an offer, answer or candidate belongs to: its
 /// camera and microphone, or its share (one more PeerConnection per direction, so a share
 /// starts and stops without renegotiating the camera's). Absent on the wire means `media`.
@@ -386,13 +392,17 @@ pub enum ServerMsg {
         servers: Vec<IceServer>,
     },
     /// For Janus-backed rooms: what the client's Janus adapter needs to join. The client
-    /// publishes with feed id `feed` (its participant id), so the server can moderate it.
+    /// publishes its camera and microphone with feed id `feed` and display name exactly its
+    /// name here, its share with `screen_feed` and [`screen_display`]: both ids are random
+    /// and known only to the member until published, and the server kicks every Janus
+    /// publisher that is not an admitted member's feed under that member's name.
     Janus {
         url: String,
         room: u64,
         pin: Secret,
         token: Secret,
-        feed: ParticipantId,
+        feed: u64,
+        screen_feed: u64,
     },
     Error {
         code: ErrorCode,

@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use blende_room::protocol::{ParticipantId, Secret, ServerMsg};
-use blende_room::{ConnId, Output, Room, RoomEvent, StoreCmd, Ticket, Verify, VerifyOutcome};
+use blende_room::{ConnId, ConnRole, Output, Room, RoomEvent, StoreCmd, Ticket, Verify, VerifyOutcome};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::db::{Store, unix_now};
-use crate::janus::{self, JanusConfig, JanusRoom};
+use crate::janus_sync::{JanusSync, Wanted};
 use crate::secrets::{self, Cost};
 use crate::turn::TurnConfig;
 
@@ -24,6 +24,8 @@ pub enum HubInput {
     Text { conn: ConnId, text: String },
     Disconnect { conn: ConnId },
     Verified { ticket: Ticket, outcome: VerifyOutcome },
+    /// From the Janus worker: how this member joins the meeting's Janus room.
+    Deliver { conn: ConnId, participant: ParticipantId, msg: ServerMsg },
 }
 
 #[derive(Debug)]
@@ -63,9 +65,8 @@ pub struct Hub {
     argon2: secrets::Pool,
     cost: Cost,
     turn: TurnConfig,
-    janus: Option<JanusConfig>,
-    /// Janus rooms by meeting (compact id), with each admitted member's token.
-    janus_rooms: HashMap<String, (JanusRoom, HashMap<ParticipantId, Secret>)>,
+    /// Janus-backed rooms, when configured: the worker that keeps them in line.
+    janus: Option<JanusSync>,
     /// Refusals sent so far (logged in aggregate).
     refused: u64,
 }
@@ -76,7 +77,7 @@ impl Hub {
         store: Store,
         cost: Cost,
         turn: TurnConfig,
-        janus: Option<JanusConfig>,
+        janus: Option<JanusSync>,
         dummy_hash: String,
         argon2: secrets::Pool,
     ) -> (Self, mpsc::Sender<HubInput>) {
@@ -92,7 +93,6 @@ impl Hub {
             cost,
             turn,
             janus,
-            janus_rooms: HashMap::new(),
             refused: 0,
         };
         (hub, tx)
@@ -132,6 +132,12 @@ impl Hub {
                 info!(ticket = ticket.0, accepted = !matches!(outcome, VerifyOutcome::Refused), "verification done");
                 self.room.handle_verified(ticket, outcome, now);
             }
+            HubInput::Deliver { conn, participant, msg } => {
+                // Only to a connection still holding that admitted seat.
+                if self.room.participant(conn) == Some(participant) && matches!(self.room.role(conn), Some(ConnRole::Moderator | ConnRole::Presenter | ConnRole::Participant)) {
+                    self.send(conn, &msg);
+                }
+            }
         }
     }
 
@@ -146,7 +152,7 @@ impl Hub {
                 }
                 Output::Verify { ticket, verify } => self.spawn_verify(ticket, verify),
                 Output::Store(cmd) => self.store(cmd).await,
-                Output::Event(event) => self.event(event).await,
+                Output::Event(event) => self.event(event),
             }
         }
     }
@@ -247,94 +253,37 @@ impl Hub {
         }
     }
 
-    async fn event(&mut self, event: RoomEvent) {
-        match event {
+    fn event(&mut self, event: RoomEvent) {
+        let meeting_id = match event {
             RoomEvent::Admitted { conn, meeting_id, participant } => {
                 if let Some(server) = self.turn.credentials(&format!("p{}", participant.0), unix_now()) {
                     self.send(conn, &ServerMsg::IceServers { servers: vec![server] });
                 }
-                if let Err(e) = self.janus_admitted(&meeting_id).await {
-                    warn!(meeting = %log_tag(&meeting_id), error = %e, "Janus room setup failed; the meeting stays peer to peer");
-                }
+                meeting_id
             }
             RoomEvent::ShareRefused { meeting_id, participant } => {
-                info!(meeting = %log_tag(&meeting_id), participant = participant.0, "share refused");
-                if let (Some(cfg), Some((room, _))) = (&self.janus, self.janus_rooms.get(&meeting_id)) {
-                    match janus::mute_video(cfg, room, participant).await {
-                        Ok(n) => info!(meeting = %log_tag(&meeting_id), participant = participant.0, streams = n, "muted in Janus"),
-                        Err(e) => {
-                            info!(meeting = %log_tag(&meeting_id), participant = participant.0, error = %e, "nothing to mute in Janus")
-                        }
-                    }
-                }
+                debug!(meeting = %log_tag(&meeting_id), participant = participant.0, "share refused");
+                meeting_id
             }
-            RoomEvent::Left { meeting_id, participant, .. } => {
-                if let (Some(cfg), Some((room, tokens))) = (&self.janus, self.janus_rooms.get_mut(&meeting_id))
-                    && let Some(token) = tokens.remove(&participant)
-                {
-                    if let Err(e) = janus::allow(cfg, room, &token, false).await {
-                        warn!(meeting = %log_tag(&meeting_id), error = %e, "revoking a Janus token failed");
-                    }
-                    // Only fails when the participant never published: nothing to kick then.
-                    let _ = janus::kick(cfg, room, participant).await;
-                }
-            }
+            RoomEvent::Left { meeting_id, .. } | RoomEvent::RolesChanged { meeting_id } => meeting_id,
             RoomEvent::MeetingEnded { meeting_id } => {
                 info!(meeting = %log_tag(&meeting_id), "meeting ended");
-                if let (Some(cfg), Some((room, _))) = (&self.janus, self.janus_rooms.remove(&meeting_id))
-                    && let Err(e) = janus::destroy(cfg, &room).await
-                {
-                    warn!(meeting = %log_tag(&meeting_id), error = %e, "destroying the Janus room failed");
+                if let Some(sync) = &self.janus {
+                    sync.want(&meeting_id, Wanted { members: Vec::new(), ended: true });
                 }
+                return;
             }
+        };
+        // Whatever changed, the worker gets the meeting's whole membership.
+        if let Some(sync) = &self.janus {
+            sync.want(&meeting_id, Wanted { members: self.room.janus_members(&meeting_id), ended: false });
         }
-    }
-
-    /// At the threshold the meeting moves to Janus: create the room once, then give every
-    /// admitted member without one a token of their own.
-    async fn janus_admitted(&mut self, meeting_id: &str) -> anyhow::Result<()> {
-        let Some(cfg) = self.janus.clone() else { return Ok(()) };
-        let members = self.room.admitted_members(meeting_id);
-        if members.len() < cfg.threshold && !self.janus_rooms.contains_key(meeting_id) {
-            return Ok(());
-        }
-        let mut fresh = Vec::new();
-        if !self.janus_rooms.contains_key(meeting_id) {
-            let tokens: HashMap<ParticipantId, Secret> =
-                members.iter().map(|(_, p)| Ok((*p, janus::new_token()?))).collect::<anyhow::Result<_>>()?;
-            let allowed: Vec<Secret> = tokens.values().cloned().collect();
-            let room = janus::create_room(&cfg, &allowed, self.room.config().max_participants).await?;
-            info!(meeting = %log_tag(meeting_id), members = members.len(), "meeting moved to Janus");
-            fresh.extend(members.iter().copied());
-            self.janus_rooms.insert(meeting_id.to_owned(), (room, tokens));
-        } else if let Some((room, tokens)) = self.janus_rooms.get_mut(meeting_id) {
-            for (conn, p) in &members {
-                if !tokens.contains_key(p) {
-                    let token = janus::new_token()?;
-                    janus::allow(&cfg, room, &token, true).await?;
-                    tokens.insert(*p, token);
-                    fresh.push((*conn, *p));
-                }
-            }
-        }
-        let Some((room, tokens)) = self.janus_rooms.get(meeting_id) else { return Ok(()) };
-        let msgs: Vec<(ConnId, ServerMsg)> = fresh
-            .into_iter()
-            .filter_map(|(conn, p)| {
-                let token = tokens.get(&p)?.clone();
-                Some((conn, ServerMsg::Janus { url: cfg.client_url.clone(), room: room.room, pin: room.pin.clone(), token, feed: p }))
-            })
-            .collect();
-        for (conn, msg) in msgs {
-            self.send(conn, &msg);
-        }
-        Ok(())
     }
 }
 
 /// How a meeting appears in logs: a short tag of its ID, enough to follow one meeting through
 /// a log, not the ID someone reading the log could join with (the audit log keeps the ID).
-fn log_tag(meeting_id: &str) -> String {
+pub fn log_tag(meeting_id: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, meeting_id.as_bytes());
     digest.as_ref()[..3].iter().map(|b| format!("{b:02x}")).collect()
 }

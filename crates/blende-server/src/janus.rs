@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use blende_room::protocol::{ParticipantId, Secret};
+use blende_room::protocol::Secret;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -44,9 +44,10 @@ pub fn new_token() -> Result<Secret> {
     Ok(Secret::new(secrets::hex(&secrets::random_bytes::<16>()?)))
 }
 
-fn random_room_id() -> Result<u64> {
-    // Below 2^53 so JavaScript clients keep it exact.
-    Ok(u64::from_le_bytes(secrets::random_bytes::<8>()?) & ((1 << 53) - 1)).map(|id| id.max(1))
+/// A room or feed id: random, so nobody can take a member's feed id before they publish.
+/// Below 2^53 so JavaScript clients keep it exact.
+pub fn random_id() -> Result<u64> {
+    Ok((u64::from_le_bytes(secrets::random_bytes::<8>()?) & ((1 << 53) - 1)).max(1))
 }
 
 struct Url {
@@ -156,22 +157,6 @@ impl Session {
         Ok(data)
     }
 
-    /// An asynchronous request: the answer comes as an event on the session's long poll.
-    async fn request_event(&self, body: Value) -> Result<Value> {
-        let path = format!("{}/{}/{}", self.base, self.session, self.handle);
-        let ack =
-            http("POST", &self.host_port, &path, Some(&json!({"janus": "message", "transaction": transaction(), "body": body}))).await?;
-        if ack["janus"] != "ack" {
-            bail!("Janus refused the request: {ack}");
-        }
-        let event = http("GET", &self.host_port, &format!("{}/{}?maxev=1", self.base, self.session), None).await?;
-        let data = event["plugindata"]["data"].clone();
-        if let Some(code) = data["error_code"].as_u64() {
-            bail!("Janus VideoRoom error {code}: {}", data["error"].as_str().unwrap_or(""));
-        }
-        Ok(data)
-    }
-
     async fn close(self) {
         let path = format!("{}/{}", self.base, self.session);
         let _ = http("POST", &self.host_port, &path, Some(&json!({"janus": "destroy", "transaction": transaction()}))).await;
@@ -187,7 +172,7 @@ async fn with_session<T>(cfg: &JanusConfig, f: impl AsyncFnOnce(&Session) -> Res
 }
 
 pub async fn create_room(cfg: &JanusConfig, allowed: &[Secret], publishers: usize) -> Result<JanusRoom> {
-    let room = JanusRoom { room: random_room_id()?, secret: new_token()?, pin: new_token()? };
+    let room = JanusRoom { room: random_id()?, secret: new_token()?, pin: new_token()? };
     let mut body = json!({
         "request": "create",
         "room": room.room,
@@ -197,6 +182,9 @@ pub async fn create_room(cfg: &JanusConfig, allowed: &[Secret], publishers: usiz
         "pin": room.pin.expose(),
         "allowed": allowed.iter().map(Secret::expose).collect::<Vec<_>>(),
         "publishers": publishers,
+        // Subscriptions need a publisher's private_id, so kicking a publisher ends its
+        // subscriptions too, and nobody subscribes without having joined as a member.
+        "require_pvtid": true,
         "audiocodec": "opus",
         "videocodec": "vp8",
     });
@@ -215,43 +203,41 @@ pub async fn allow(cfg: &JanusConfig, room: &JanusRoom, token: &Secret, add: boo
     with_session(cfg, async |s| s.request(body).await.map(|_| ())).await
 }
 
-/// Kicks a removed participant's feed (clients publish with `id` = participant id).
-pub async fn kick(cfg: &JanusConfig, room: &JanusRoom, participant: ParticipantId) -> Result<()> {
-    let body = json!({"request": "kick", "room": room.room, "secret": room.secret.expose(), "id": participant.0});
+/// Kicks one publisher (by feed id) out of the room. With `require_pvtid` Janus also stops
+/// every subscription that publisher's session opened.
+pub async fn kick(cfg: &JanusConfig, room: &JanusRoom, feed: u64) -> Result<()> {
+    let body = json!({"request": "kick", "room": room.room, "secret": room.secret.expose(), "id": feed});
     with_session(cfg, async |s| s.request(body).await.map(|_| ())).await
+}
+
+/// A publisher Janus reports in a room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Publisher {
+    pub feed: u64,
+    pub display: Option<String>,
+}
+
+/// Everyone who joined the room as a publisher (publishing or not).
+pub async fn list_participants(cfg: &JanusConfig, room: &JanusRoom) -> Result<Vec<Publisher>> {
+    let body = json!({"request": "listparticipants", "room": room.room, "secret": room.secret.expose()});
+    let data = with_session(cfg, async |s| s.request(body).await).await?;
+    Ok(parse_participants(&data))
+}
+
+fn parse_participants(data: &Value) -> Vec<Publisher> {
+    data["participants"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|p| Some(Publisher { feed: p["id"].as_u64()?, display: p["display"].as_str().map(str::to_owned) }))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub async fn destroy(cfg: &JanusConfig, room: &JanusRoom) -> Result<()> {
     let body = json!({"request": "destroy", "room": room.room, "secret": room.secret.expose()});
     with_session(cfg, async |s| s.request(body).await.map(|_| ())).await
-}
-
-/// Mutes every video stream a participant publishes: the server subscribes to the feed once
-/// (with a token of its own) to learn the stream mids, then sends `moderate` for each.
-/// Returns how many streams were muted.
-pub async fn mute_video(cfg: &JanusConfig, room: &JanusRoom, participant: ParticipantId) -> Result<usize> {
-    let token = new_token()?;
-    allow(cfg, room, &token, true).await?;
-    let result = with_session(cfg, async |s| {
-        let joined = s
-            .request_event(json!({
-                "request": "join", "ptype": "subscriber", "room": room.room, "pin": room.pin.expose(),
-                "token": token.expose(), "streams": [{"feed": participant.0}],
-            }))
-            .await?;
-        let mids: Vec<String> = joined["streams"]
-            .as_array()
-            .map(|streams| streams.iter().filter(|st| st["type"] == "video").filter_map(|st| st["feed_mid"].as_str().map(str::to_owned)).collect())
-            .unwrap_or_default();
-        for mid in &mids {
-            s.request(json!({"request": "moderate", "room": room.room, "secret": room.secret.expose(), "id": participant.0, "mid": mid, "mute": true}))
-                .await?;
-        }
-        Ok(mids.len())
-    })
-    .await;
-    let _ = allow(cfg, room, &token, false).await;
-    result
 }
 
 #[cfg(test)]
@@ -269,6 +255,12 @@ mod tests {
             parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n").expect("chunked");
         assert_eq!(v, json!({"a": 1}));
         assert!(parse_response(b"HTTP/1.1 500 Oops\r\n\r\n").is_err());
-        assert!(random_room_id().expect("id") < 1 << 53);
+        let listed = json!({"videoroom": "participants", "participants": [{"id": 5, "display": "A", "publisher": true}, {"id": "x"}, {"id": 6}]});
+        assert_eq!(
+            parse_participants(&listed),
+            vec![Publisher { feed: 5, display: Some("A".into()) }, Publisher { feed: 6, display: None }],
+            "ids that are not numbers are skipped"
+        );
+        assert!(random_id().expect("id") < 1 << 53);
     }
 }

@@ -11,6 +11,7 @@ mod config;
 mod db;
 mod hub;
 mod janus;
+mod janus_sync;
 mod net;
 mod notice;
 mod secrets;
@@ -208,10 +209,13 @@ async fn run(args: Serve) -> Result<()> {
     let cost = Cost { m_kib: args.argon2_m_kib, t: args.argon2_t };
     let argon2 = secrets::Pool::new(args.argon2_workers)?;
     let dummy_hash = argon2.hash("blende-dummy".to_owned(), cost).await?;
-    if let Some(j) = &settings.janus {
+    let janus = settings.janus.map(|j| (j, janus_sync::JanusSync::default()));
+    let (hub, hub_tx) =
+        hub::Hub::new(room, store.clone(), cost, settings.turn, janus.as_ref().map(|(_, sync)| sync.clone()), dummy_hash, argon2);
+    if let Some((j, sync)) = janus {
         info!(threshold = j.threshold, "Janus-backed rooms enabled");
+        tokio::spawn(janus_sync::Worker::new(j, settings.max_participants, sync, hub_tx.clone()).run());
     }
-    let (hub, hub_tx) = hub::Hub::new(room, store.clone(), cost, settings.turn, settings.janus, dummy_hash, argon2);
     info!(db = db::kind_of(&args.db), meetings = count, tls = tls.is_some(), %addr, "listening");
     {
         let mut out = std::io::stdout().lock();

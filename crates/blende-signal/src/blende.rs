@@ -197,9 +197,9 @@ impl BlendeMachine {
                 self.handle_participants(participants);
             }
             // Once: a repeated message changes nothing (the call is already there).
-            ServerMsg::Janus { url, room, pin, token, feed } if !self.on_janus => {
+            ServerMsg::Janus { url, room, pin, token, feed, screen_feed } if !self.on_janus => {
                 self.on_janus = true;
-                let room = JanusRoom { url, room, pin: pin.expose().to_owned(), token: token.expose().to_owned(), feed: feed.0 };
+                let room = JanusRoom { url, room, pin: pin.expose().to_owned(), token: token.expose().to_owned(), feed, screen_feed };
                 self.events.push_back(SignalEvent::MovedToJanus(room));
             }
             // Mesh signalling still in flight when the meeting moved to Janus: nobody needs it.
@@ -586,7 +586,7 @@ mod tests {
         let mut m = machine();
         m.handle_message(r#"{"type":"lobby","state":"admitted","meeting_id":"k7dm3xqa9fhp","participant_id":7}"#).expect("admitted");
         let _ = events(&mut m);
-        let janus = r#"{"type":"janus","url":"janus+ws://127.0.0.1:8188/","room":4711,"pin":"p1n","token":"t0k","feed":7}"#;
+        let janus = r#"{"type":"janus","url":"janus+ws://127.0.0.1:8188/","room":4711,"pin":"p1n","token":"t0k","feed":7,"screen_feed":8}"#;
         m.handle_message(janus).expect("janus");
         let ev = events(&mut m);
         assert_eq!(
@@ -596,7 +596,8 @@ mod tests {
                 room: 4711,
                 pin: "p1n".into(),
                 token: "t0k".into(),
-                feed: 7
+                feed: 7,
+                screen_feed: 8
             })]
         );
         let shown = format!("{ev:?}");

@@ -112,8 +112,10 @@ pub struct JanusRoom {
     pub pin: String,
     /// Ours alone (the room's `allowed` list). Never logged.
     pub token: String,
-    /// Publish with this feed id: our participant id.
+    /// Publish camera and microphone with this feed id (random, known to the room server).
     pub feed: u64,
+    /// Publish our share with this feed id.
+    pub screen_feed: u64,
 }
 
 impl std::fmt::Debug for JanusRoom {
@@ -124,6 +126,7 @@ impl std::fmt::Debug for JanusRoom {
             .field("pin", &"***")
             .field("token", &"***")
             .field("feed", &self.feed)
+            .field("screen_feed", &self.screen_feed)
             .finish()
     }
 }
