@@ -306,9 +306,28 @@ impl Drop for Vp8Encoder {
     }
 }
 
+/// The largest picture a decoder accepts by default: 4096 × 2304 (above 4K UHD). VP8 allows
+/// 16383 × 16383, which would make one hostile keyframe cost the receiver 400 MB.
+pub const MAX_DECODED_PIXELS: u32 = 4096 * 2304;
+
+/// Width and height from a VP8 keyframe's header (RFC 6386 §9.1: 3-byte frame tag, start code
+/// `9d 01 2a`, then 14-bit width and height with 2 scaling bits each); `None` for an
+/// interframe or a header too short or malformed to be a keyframe.
+#[must_use]
+pub fn keyframe_size(data: &[u8]) -> Option<(u16, u16)> {
+    let header = data.get(..10)?;
+    if header[0] & 1 != 0 || header[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let width = u16::from_le_bytes([header[6], header[7]]) & 0x3fff;
+    let height = u16::from_le_bytes([header[8], header[9]]) & 0x3fff;
+    Some((width, height))
+}
+
 /// A VP8 decoder producing I420 pictures.
 pub struct Vp8Decoder {
     ctx: Box<ffi::vpx_codec_ctx_t>,
+    max_pixels: u32,
 }
 
 impl std::fmt::Debug for Vp8Decoder {
@@ -333,7 +352,15 @@ impl Vp8Decoder {
         check("vpx_codec_dec_init_ver", unsafe {
             ffi::vpx_codec_dec_init_ver(&mut *ctx, ffi::vpx_codec_vp8_dx(), &cfg, 0, ffi::VPX_DECODER_ABI_VERSION as c_int)
         })?;
-        Ok(Self { ctx })
+        Ok(Self { ctx, max_pixels: MAX_DECODED_PIXELS })
+    }
+
+    /// Refuses keyframes whose picture has more pixels than this (interframes keep the size of
+    /// the keyframe before them).
+    #[must_use]
+    pub fn with_max_pixels(mut self, max_pixels: u32) -> Self {
+        self.max_pixels = max_pixels;
+        self
     }
 
     /// Decodes one compressed frame; the picture inherits its capture time and sequence.
@@ -348,7 +375,14 @@ impl Vp8Decoder {
     ///
     /// # Errors
     /// [`MediaError::Codec`] for a corrupt or unsupported frame.
+    /// [`MediaError::InvalidFrame`] for a keyframe larger than the decoder's limit, refused
+    /// before libvpx allocates anything for it.
     pub fn decode_bytes(&mut self, data: &[u8], capture_time_us: u64, sequence: u64) -> Result<Option<VideoFrame>, MediaError> {
+        if let Some((w, h)) = keyframe_size(data)
+            && u32::from(w) * u32::from(h) > self.max_pixels
+        {
+            return Err(MediaError::InvalidFrame("picture larger than this receiver accepts"));
+        }
         let len = c_uint::try_from(data.len()).map_err(|_| MediaError::InvalidFrame("compressed frame too large"))?;
         // SAFETY: context initialised; `data` is readable for `len` bytes for the
         // duration of the call (libvpx copies what it keeps).

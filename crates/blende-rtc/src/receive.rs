@@ -20,6 +20,11 @@ use crate::{MediaKind, RtcEvent};
 /// Do not ask for keyframes more often than this.
 const PLI_INTERVAL: Duration = Duration::from_millis(500);
 
+/// The largest compressed frame we reassemble: a 4K keyframe of a detailed screen is well
+/// under 2 MiB. Past it the frame is dropped, so a sender that never sets the marker bit (or
+/// never changes the timestamp) cannot grow the buffer.
+pub(crate) const MAX_FRAME_BYTES: usize = 4 << 20;
+
 fn now_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
@@ -91,7 +96,15 @@ impl Vp8Assembler {
                     // Continuation without a start: the start was lost.
                     self.broken = true;
                 }
-                self.frame.extend_from_slice(&part);
+                if self.frame.len() + part.len() > MAX_FRAME_BYTES {
+                    self.broken = true;
+                }
+                if self.broken {
+                    // Nothing of a broken frame is kept.
+                    self.frame.clear();
+                } else {
+                    self.frame.extend_from_slice(&part);
+                }
             }
             Err(_) => self.broken = true,
         }
@@ -231,6 +244,50 @@ mod tests {
         assert_eq!(a.push(1, 100, true, &pkt(true, &[0x01, 9, 9])), Assembled::Nothing);
         assert!(matches!(a.push(2, 200, true, &pkt(true, &[0x00, 9, 9])), Assembled::Frame { keyframe: true, .. }));
         assert!(matches!(a.push(3, 300, true, &pkt(true, &[0x01, 9, 9])), Assembled::Frame { keyframe: false, .. }));
+    }
+
+    /// A hostile sender: one timestamp, never a marker bit, 100,000 packets of 1,200 bytes
+    /// (120 MB). The buffer stays within twice the cap (its growth step), and the next real
+    /// frame comes through.
+    #[test]
+    fn a_frame_without_end_keeps_memory_bounded() {
+        let mut a = Vp8Assembler::new();
+        let body = vec![7u8; 1200];
+        let mut seq = 0u16;
+        for i in 0..100_000u32 {
+            seq = seq.wrapping_add(1);
+            assert_eq!(a.push(seq, 100, false, &pkt(i == 0, &body)), Assembled::Nothing);
+            assert!(a.frame.capacity() <= 2 * MAX_FRAME_BYTES, "buffer grew to {}", a.frame.capacity());
+        }
+        // Its marker at last: dropped, not delivered.
+        seq = seq.wrapping_add(1);
+        assert_eq!(a.push(seq, 100, true, &pkt(false, &body)), Assembled::Lost);
+        seq = seq.wrapping_add(1);
+        assert!(matches!(a.push(seq, 200, true, &pkt(true, &[0x00, 9, 9])), Assembled::Frame { keyframe: true, .. }));
+    }
+
+    /// An oversized keyframe header is refused before libvpx allocates for it; the decoder
+    /// then decodes a real keyframe.
+    #[test]
+    fn a_huge_keyframe_is_refused_and_decoding_goes_on() {
+        use blende_media::vp8::{Vp8Encoder, Vp8EncoderConfig, keyframe_size};
+        let mut huge = vec![0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a];
+        huge.extend_from_slice(&0x3fffu16.to_le_bytes());
+        huge.extend_from_slice(&0x3fffu16.to_le_bytes());
+        huge.extend_from_slice(&[0u8; 64]);
+        assert_eq!(keyframe_size(&huge), Some((16383, 16383)));
+        let mut decoder = Vp8Decoder::new(1).expect("decoder");
+        assert!(matches!(decoder.decode_bytes(&huge, 0, 0), Err(blende_media::MediaError::InvalidFrame(_))));
+
+        let mut encoder = Vp8Encoder::new(Vp8EncoderConfig::camera(64, 48, 200_000)).expect("encoder");
+        let picture = blende_media::VideoFrame::black(64, 48, blende_media::PixelFormat::I420, 0, 0);
+        let frames = encoder.encode(&picture).expect("encode");
+        let key = frames.first().expect("a keyframe");
+        assert_eq!(keyframe_size(&key.data), Some((64, 48)));
+        let decoded = decoder.decode_bytes(&key.data, 0, 0).expect("decodes").expect("a picture");
+        assert_eq!((decoded.width(), decoded.height()), (64, 48));
+        let mut small = Vp8Decoder::new(1).expect("decoder").with_max_pixels(32 * 32);
+        assert!(small.decode_bytes(&key.data, 0, 0).is_err(), "a lower limit applies");
     }
 
     #[test]
