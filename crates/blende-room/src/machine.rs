@@ -44,6 +44,10 @@ pub struct RoomConfig {
     /// moderator token) this long after it opened, or after it left its meeting, is closed:
     /// anonymous sockets cannot pile up.
     pub auth_deadline: Duration,
+    /// Members (waiting or admitted, moderators aside) one address key may hold in a meeting
+    /// before further joins from it wait in the lobby; as many again may wait, then it is
+    /// refused: one password holder cannot fill a meeting.
+    pub seats_per_address: usize,
 }
 
 impl Default for RoomConfig {
@@ -54,6 +58,7 @@ impl Default for RoomConfig {
             public_url: "blende+wss://localhost".into(),
             limiter: LimiterConfig::default(),
             auth_deadline: Duration::from_secs(30),
+            seats_per_address: 8,
         }
     }
 }
@@ -220,6 +225,9 @@ struct Meeting {
     ended: bool,
     locked: bool,
     members: BTreeMap<ParticipantId, Member>,
+    /// Address keys of people a moderator removed or denied: their joins wait in the lobby
+    /// (marked `returning`) until a moderator admits one again.
+    sent_away: BTreeSet<LimitKey>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -440,6 +448,7 @@ impl Room {
                 ended: record.ended,
                 locked: false,
                 members: BTreeMap::new(),
+                sent_away: BTreeSet::new(),
             },
         );
     }
@@ -459,6 +468,18 @@ impl Room {
             && let Some(seat) = c.seat
         {
             self.unseat(conn, &seat);
+        }
+    }
+
+    /// The administrator removed moderators: every connection authenticated as one that
+    /// `still_valid` no longer knows is told and closed, leaving its meeting as on disconnect.
+    pub fn revoke_moderators(&mut self, still_valid: impl Fn(&str) -> bool, now: Instant) {
+        let revoked: Vec<ConnId> =
+            self.conns.iter().filter(|(_, c)| c.moderator.as_deref().is_some_and(|id| !still_valid(id))).map(|(id, _)| *id).collect();
+        for conn in revoked {
+            self.send(conn, ServerMsg::error(ErrorCode::NotAllowed, "your moderator access was revoked", None));
+            self.out.push_back(Output::Close { conn });
+            self.handle_disconnect(conn, now);
         }
     }
 
@@ -533,8 +554,8 @@ impl Room {
                 self.create(conn, title, starts_at_unix, duration_min, lobby)
             }
             ClientMsg::ExportInvitation { meeting_id } => {
-                let Some(m) = MeetingId::parse(&meeting_id).ok().and_then(|id| self.meetings.get(id.as_compact())) else {
-                    self.send(conn, ServerMsg::error(ErrorCode::UnknownMeeting, "no such meeting", Some(kind)));
+                let Some(m) = MeetingId::parse(&meeting_id).ok().and_then(|id| self.own_meeting(conn, id.as_compact())) else {
+                    self.send(conn, ServerMsg::error(ErrorCode::UnknownMeeting, "no such meeting of yours", Some(kind)));
                     return;
                 };
                 let info = m.info.clone();
@@ -654,6 +675,7 @@ impl Room {
                         ended: false,
                         locked: false,
                         members: BTreeMap::new(),
+                        sent_away: BTreeSet::new(),
                     },
                 );
                 self.audit(p.conn, "create_meeting", Some(key), None);
@@ -795,8 +817,27 @@ impl Room {
             self.send(conn, ServerMsg::error(code, text, Some("join")));
             return;
         }
-        let admitted = !m.info.lobby;
+        let key = self.conns.get(&conn).map(|c| LimitKey::address(c.addr));
+        let from_key = m.members.values().filter(|mem| !mem.moderator && self.key_of(mem.conn) == key).count();
+        let per = self.config.seats_per_address;
+        if from_key >= 2 * per {
+            self.send(conn, ServerMsg::error(ErrorCode::MeetingFull, "too many members from your network", Some("join")));
+            return;
+        }
+        let returning = key.as_ref().is_some_and(|k| m.sent_away.contains(k));
+        let admitted = !m.info.lobby && !returning && from_key < per;
         self.add_member(conn, meeting, display_name, admitted, false);
+    }
+
+    /// A meeting this connection's moderator created: moderators run their own meetings only
+    /// (someone else's answers as an unknown one, so IDs cannot be probed).
+    fn own_meeting(&self, conn: ConnId, compact: &str) -> Option<&Meeting> {
+        let moderator = self.conns.get(&conn)?.moderator.as_deref()?;
+        self.meetings.get(compact).filter(|m| m.created_by == moderator)
+    }
+
+    fn key_of(&self, conn: ConnId) -> Option<LimitKey> {
+        self.conns.get(&conn).map(|c| LimitKey::address(c.addr))
     }
 
     fn add_member(&mut self, conn: ConnId, meeting: &str, display_name: String, admitted: bool, moderator: bool) {
@@ -825,8 +866,8 @@ impl Room {
             return;
         }
         let key = MeetingId::parse(meeting_id).ok().map(|m| m.as_compact().to_owned());
-        match key.as_ref().and_then(|k| self.meetings.get(k)) {
-            None => self.send(conn, ServerMsg::error(ErrorCode::UnknownMeeting, "no such meeting", Some("enter_meeting"))),
+        match key.as_ref().and_then(|k| self.own_meeting(conn, k)) {
+            None => self.send(conn, ServerMsg::error(ErrorCode::UnknownMeeting, "no such meeting of yours", Some("enter_meeting"))),
             Some(m) if m.ended => {
                 self.send(conn, ServerMsg::error(ErrorCode::MeetingEnded, "the meeting has ended", Some("enter_meeting")))
             }
@@ -906,6 +947,10 @@ impl Room {
                 if let Some(t) = self.member_mut(&tseat) {
                     t.admitted = true;
                 }
+                // A moderator let them in: their network is welcome again.
+                if let (Some(key), Some(m)) = (self.key_of(target_conn), self.meetings.get_mut(&meeting_id)) {
+                    m.sent_away.remove(&key);
+                }
                 self.send(target_conn, ServerMsg::Lobby { state: LobbyState::Admitted, meeting_id: grouped_id, participant_id: target });
                 self.out.push_back(Output::Event(RoomEvent::Admitted {
                     conn: target_conn,
@@ -914,6 +959,9 @@ impl Room {
                 }));
             }
             "deny" | "remove" => {
+                if let (Some(key), Some(m)) = (self.key_of(target_conn), self.meetings.get_mut(&meeting_id)) {
+                    m.sent_away.insert(key);
+                }
                 if let Some(c) = self.conns.get_mut(&target_conn) {
                     c.seat = None;
                 }
@@ -1038,7 +1086,11 @@ impl Room {
             .members
             .iter()
             .filter(|(_, mem)| !mem.admitted)
-            .map(|(id, mem)| WaitingInfo { id: *id, display_name: mem.display_name.clone() })
+            .map(|(id, mem)| WaitingInfo {
+                id: *id,
+                display_name: mem.display_name.clone(),
+                returning: self.key_of(mem.conn).is_some_and(|k| m.sent_away.contains(&k)),
+            })
             .collect();
         let targets: Vec<(ConnId, bool)> = m.members.values().filter(|mem| mem.admitted).map(|mem| (mem.conn, mem.moderator)).collect();
         let (grouped_id, locked) = (m.info.id.clone(), m.locked);

@@ -258,6 +258,9 @@ pub struct ParticipantInfo {
 pub struct WaitingInfo {
     pub id: ParticipantId,
     pub display_name: String,
+    /// Joined from the network of someone a moderator removed or denied in this meeting.
+    #[serde(default)]
+    pub returning: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

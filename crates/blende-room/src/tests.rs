@@ -58,6 +58,7 @@ impl Harness {
                 VerifyOutcome::PasswordOk
             }
             Verify::ModeratorToken { token } if token.expose() == TOKEN => VerifyOutcome::Moderator { moderator_id: "mod1".into() },
+            Verify::ModeratorToken { token } if token.expose() == "tok-mod2" => VerifyOutcome::Moderator { moderator_id: "mod2".into() },
             _ => VerifyOutcome::Refused,
         }
     }
@@ -379,6 +380,92 @@ fn remove_presenter_revoke_lock_and_end() {
     assert_eq!(w.h.room.role(w.moderator), Some(ConnRole::ModeratorIdle));
     let after = w.h.join([10, 0, 0, 10], &id, &pw);
     assert!(matches!(w.h.last_to(after), Some(ServerMsg::Error { code: ErrorCode::MeetingEnded, .. })));
+}
+
+fn waiting_of(h: &Harness, moderator: ConnId) -> Vec<crate::protocol::WaitingInfo> {
+    match h.log.iter().rev().find(|(c, m)| *c == moderator && matches!(m, ServerMsg::Participants { .. })) {
+        Some((_, ServerMsg::Participants { waiting, .. })) => waiting.clone(),
+        _ => Vec::new(),
+    }
+}
+
+fn lobby_state(h: &Harness, conn: ConnId) -> Option<LobbyState> {
+    h.log.iter().rev().find_map(|(c, m)| match m {
+        ServerMsg::Lobby { state, .. } if *c == conn => Some(*state),
+        _ => None,
+    })
+}
+
+#[test]
+fn removed_and_denied_people_wait_in_the_lobby_when_they_return() {
+    let mut h = Harness::new(test_config());
+    let mo = h.moderator();
+    let (id, pw) = h.create(mo, false);
+    h.send(mo, ClientMsg::EnterMeeting { meeting_id: id.clone(), display_name: "Mo".into() });
+    let bea = h.join([10, 0, 0, 20], &id, &pw);
+    assert_eq!(lobby_state(&h, bea), Some(LobbyState::Admitted), "no lobby in this meeting");
+    let pid = h.pid(bea);
+    h.send(mo, ClientMsg::Remove { participant: pid });
+    // Back at once from the same address, under another name: waits, marked as returning.
+    let again = h.hello([10, 0, 0, 20]);
+    h.send(again, ClientMsg::Join { meeting_id: id.clone(), password: Secret::new(pw.as_str()), display_name: "Bernd".into() });
+    assert_eq!(lobby_state(&h, again), Some(LobbyState::Waiting));
+    let waiting = waiting_of(&h, mo);
+    assert_eq!((waiting.len(), waiting[0].returning), (1, true), "{waiting:?}");
+    // Someone else is not affected.
+    let carl = h.join([10, 0, 0, 21], &id, &pw);
+    assert_eq!(lobby_state(&h, carl), Some(LobbyState::Admitted));
+    // A moderator who admits them lifts it.
+    let again_pid = h.pid(again);
+    h.send(mo, ClientMsg::Admit { participant: again_pid });
+    assert_eq!(lobby_state(&h, again), Some(LobbyState::Admitted));
+    let third = h.join([10, 0, 0, 20], &id, &pw);
+    assert_eq!(lobby_state(&h, third), Some(LobbyState::Admitted));
+}
+
+#[test]
+fn one_address_cannot_fill_a_meeting() {
+    let mut h = Harness::new(RoomConfig { max_participants: 100, seats_per_address: 3, ..RoomConfig::default() });
+    let mo = h.moderator();
+    let (id, pw) = h.create(mo, false);
+    h.send(mo, ClientMsg::EnterMeeting { meeting_id: id.clone(), display_name: "Mo".into() });
+    let mut states = Vec::new();
+    for _ in 0..6 {
+        let c = h.join([10, 0, 0, 30], &id, &pw);
+        states.push(lobby_state(&h, c));
+    }
+    assert_eq!(states, [[Some(LobbyState::Admitted); 3], [Some(LobbyState::Waiting); 3]].concat(), "three seats, then the lobby");
+    let refused = h.join([10, 0, 0, 30], &id, &pw);
+    assert!(matches!(h.last_to(refused), Some(ServerMsg::Error { code: ErrorCode::MeetingFull, .. })), "{:?}", h.last_to(refused));
+    let other = h.join([10, 0, 0, 31], &id, &pw);
+    assert_eq!(lobby_state(&h, other), Some(LobbyState::Admitted), "another address is not affected");
+}
+
+#[test]
+fn moderators_run_their_own_meetings_and_revocation_ends_their_sessions() {
+    let mut h = Harness::new(test_config());
+    let mo = h.moderator();
+    let (id, _) = h.create(mo, false);
+    let other = h.hello([10, 0, 0, 40]);
+    h.send(other, ClientMsg::AuthModerator { token: Secret::new("tok-mod2") });
+    assert_eq!(h.room.role(other), Some(ConnRole::ModeratorIdle));
+    for msg in [
+        ClientMsg::EnterMeeting { meeting_id: id.clone(), display_name: "Eve".into() },
+        ClientMsg::ExportInvitation { meeting_id: id.clone() },
+    ] {
+        h.send(other, msg);
+        assert!(matches!(h.last_to(other), Some(ServerMsg::Error { code: ErrorCode::UnknownMeeting, .. })), "{:?}", h.last_to(other));
+    }
+    assert_eq!(h.room.role(other), Some(ConnRole::ModeratorIdle), "not in the meeting");
+    h.send(mo, ClientMsg::EnterMeeting { meeting_id: id.clone(), display_name: "Mo".into() });
+    assert_eq!(h.room.role(mo), Some(ConnRole::Moderator));
+    // mod1 removed by the administrator: its session is told, closed and leaves the meeting.
+    h.room.revoke_moderators(|m| m != "mod1", h.now);
+    h.drive();
+    assert!(matches!(h.last_to(mo), Some(ServerMsg::Error { code: ErrorCode::NotAllowed, .. })));
+    assert!(h.closed.contains(&mo) && !h.closed.contains(&other));
+    assert_eq!(h.room.role(mo), None);
+    assert_eq!(h.room.admitted_count(&id.replace('-', "")), 0);
 }
 
 #[test]

@@ -76,6 +76,10 @@ pub struct ServeArgs {
     /// Open connections per source address (IPv6: per /64) [default: 64].
     #[arg(long)]
     max_connections_per_address: Option<usize>,
+    /// Members one source address (IPv6: /64) may hold in a meeting before further joins from
+    /// it wait in the lobby; as many again may wait [default: 8].
+    #[arg(long)]
+    seats_per_address: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -108,6 +112,7 @@ struct FileConfig {
     auth_deadline_s: Option<u64>,
     max_connections: Option<usize>,
     max_connections_per_address: Option<usize>,
+    seats_per_address: Option<usize>,
 }
 
 /// What the server runs with.
@@ -131,6 +136,7 @@ pub struct Serve {
     pub auth_deadline_s: u64,
     pub max_connections: usize,
     pub max_connections_per_address: usize,
+    pub seats_per_address: usize,
 }
 
 /// The `db` a command uses: the flag, else the configuration file's, else the default.
@@ -176,6 +182,7 @@ impl ServeArgs {
             auth_deadline_s: self.auth_deadline_s.or(f.auth_deadline_s).unwrap_or(30),
             max_connections: self.max_connections.or(f.max_connections).unwrap_or(10_000),
             max_connections_per_address: self.max_connections_per_address.or(f.max_connections_per_address).unwrap_or(64),
+            seats_per_address: self.seats_per_address.or(f.seats_per_address).unwrap_or(8),
         })
     }
 }

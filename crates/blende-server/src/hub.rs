@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use blende_room::protocol::{ParticipantId, Secret, ServerMsg};
 use blende_room::{ConnId, ConnRole, Output, Room, RoomEvent, StoreCmd, Ticket, Verify, VerifyOutcome};
@@ -52,6 +52,8 @@ struct ConnOut {
 pub const CONN_QUEUE: usize = 256;
 /// Queue depth into the hub.
 pub const HUB_QUEUE: usize = 4096;
+/// How often the hub rereads the moderators, so a removed one's live sessions end.
+pub const MODERATOR_CHECK: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 pub struct Hub {
@@ -99,6 +101,8 @@ impl Hub {
     }
 
     pub async fn run(mut self) {
+        let mut moderators = tokio::time::interval(MODERATOR_CHECK);
+        moderators.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.room.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
@@ -106,11 +110,24 @@ impl Hub {
                     Some(input) => self.handle(input),
                     None => break,
                 },
+                _ = moderators.tick() => self.check_moderators().await,
                 () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
                     self.room.handle_timeout(Instant::now());
                 }
             }
             self.drain().await;
+        }
+    }
+
+    /// Sessions of moderators the administrator removed (`admin moderator remove`, another
+    /// process) end here: the store is the truth, read every [`MODERATOR_CHECK`].
+    async fn check_moderators(&mut self) {
+        match self.store.moderators().await {
+            Ok(rows) => {
+                let ids: std::collections::HashSet<String> = rows.into_iter().map(|m| m.id).collect();
+                self.room.revoke_moderators(|id| ids.contains(id), Instant::now());
+            }
+            Err(e) => warn!(error = %e, "reading the moderators failed; live sessions unchanged"),
         }
     }
 

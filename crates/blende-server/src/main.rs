@@ -199,6 +199,7 @@ async fn run(args: Serve) -> Result<()> {
             ..LimiterConfig::default()
         },
         auth_deadline: Duration::from_secs(args.auth_deadline_s),
+        seats_per_address: args.seats_per_address,
     };
     let mut room = Room::new(config, Box::new(OsEntropy));
     let meetings = store.meetings().await?;

@@ -161,3 +161,54 @@ async fn strict_parsing_and_size_limit() {
     let _ = c.try_send_raw("a".repeat(200_000)).await;
     assert!(c.closed().await, "far too large ends the connection");
 }
+
+/// Finding 10 and 11 of the hardening review, against the real server: a removed member
+/// returning from the same address waits in the lobby even though the meeting has none; a
+/// moderator cannot enter or export someone else's meeting; removing a moderator with the
+/// admin CLI (another process) ends their live session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_people_wait_and_moderators_keep_to_their_meetings() {
+    let server = Server::start("scope", None, &[]);
+    let (token, other_token) = (server.add_moderator(), server.add_moderator());
+    let mut mo = server.client().await;
+    mo.hello().await;
+    mo.auth(&token).await;
+    let (id, pw) = mo.create_meeting(false).await;
+    mo.enter(&id).await;
+
+    let bea_ip = std::net::Ipv4Addr::new(127, 0, 0, 61);
+    let mut bea = server.client_from(bea_ip).await;
+    bea.hello().await;
+    assert_eq!(bea.join(&id, &pw).await["state"], "admitted");
+    mo.drain().await;
+    mo.send(json!({"type": "remove", "participant": bea.pid})).await;
+    mo.until("done").await;
+    let mut back = server.client_from(bea_ip).await;
+    back.hello().await;
+    assert_eq!(back.join(&id, &pw).await["state"], "waiting", "a removed member does not walk straight back in");
+    let roster = loop {
+        let (roster, _) = mo.until("participants").await;
+        if roster["waiting"].as_array().is_some_and(|w| !w.is_empty()) {
+            break roster;
+        }
+    };
+    assert_eq!(roster["waiting"][0]["returning"], true, "{roster}");
+
+    let mut eve = server.client_from(std::net::Ipv4Addr::new(127, 0, 0, 62)).await;
+    eve.hello().await;
+    eve.auth(&other_token).await;
+    for msg in [json!({"type": "enter_meeting", "meeting_id": id, "display_name": "Eve"}), json!({"type": "export_invitation", "meeting_id": id})] {
+        eve.send(msg).await;
+        assert_eq!(error_code(&eve.recv().await), Some("unknown_meeting"));
+    }
+
+    let mod_id = token.strip_prefix("bm1.").and_then(|t| t.split_once('.')).map(|(id, _)| id.to_owned()).expect("moderator id");
+    server.admin(&["remove-moderator", &mod_id]);
+    let t = std::time::Instant::now();
+    assert!(mo.closed().await, "the removed moderator's session stays open");
+    println!("scope: removed moderator's session closed after {} ms", t.elapsed().as_millis());
+    assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
+    let t = std::time::Instant::now();
+    let _ = eve.drain().await;
+    assert!(t.elapsed() < std::time::Duration::from_secs(1), "the other moderator is still served");
+}
