@@ -21,6 +21,7 @@ pub mod gated;
 pub mod kill_switch;
 pub mod synthetic;
 pub mod vp8;
+pub mod vp8_rtp;
 
 pub use audio_codec::{EncodedAudioFrame, OpusConfig, OpusDecoder, OpusEncoder};
 pub use frame::{AudioFrame, AudioSamples, PixelFormat, VideoFrame};

@@ -437,6 +437,31 @@ impl Drop for Vp8Decoder {
 mod tests {
     use super::*;
 
+    /// An oversized keyframe header is refused before libvpx allocates for it; the decoder
+    /// then decodes a real keyframe.
+    #[test]
+    fn a_huge_keyframe_is_refused_and_decoding_goes_on() {
+        
+        let mut huge = vec![0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a];
+        huge.extend_from_slice(&0x3fffu16.to_le_bytes());
+        huge.extend_from_slice(&0x3fffu16.to_le_bytes());
+        huge.extend_from_slice(&[0u8; 64]);
+        assert_eq!(keyframe_size(&huge), Some((16383, 16383)));
+        let mut decoder = Vp8Decoder::new(1).expect("decoder");
+        assert!(matches!(decoder.decode_bytes(&huge, 0, 0), Err(crate::MediaError::InvalidFrame(_))));
+
+        let mut encoder = Vp8Encoder::new(Vp8EncoderConfig::camera(64, 48, 200_000)).expect("encoder");
+        let picture = crate::VideoFrame::black(64, 48, crate::PixelFormat::I420, 0, 0);
+        let frames = encoder.encode(&picture).expect("encode");
+        let key = frames.first().expect("a keyframe");
+        assert_eq!(keyframe_size(&key.data), Some((64, 48)));
+        let decoded = decoder.decode_bytes(&key.data, 0, 0).expect("decodes").expect("a picture");
+        assert_eq!((decoded.width(), decoded.height()), (64, 48));
+        let mut small = Vp8Decoder::new(1).expect("decoder").with_max_pixels(32 * 32);
+        assert!(small.decode_bytes(&key.data, 0, 0).is_err(), "a lower limit applies");
+    }
+
+
     #[test]
     fn rejects_bad_config_and_frames() {
         assert!(Vp8Encoder::new(Vp8EncoderConfig::camera(0, 10, 500_000)).is_err());
