@@ -37,3 +37,20 @@ if ! command -v cargo >/dev/null; then
   echo "deps: Rust is missing: install Rust 1.88 or newer (https://rustup.rs), then run this again" >&2
   exit 1
 fi
+
+# `fuzz`: cargo-fuzz (from crates.io, built once into the target folder) and a nightly Rust
+# (libFuzzer's instrumentation needs it; rustup installs it where it can reach its server).
+for arg in "$@"; do
+  if [ "$arg" = fuzz ] || [ "$arg" = test ]; then
+    tools="${CARGO_TARGET_DIR:-/var/tmp/blende-target}/tools"
+    if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+      echo "deps: installing the nightly Rust toolchain (for fuzzing)" >&2
+      rustup toolchain install nightly --profile minimal >&2
+    fi
+    if [ ! -x "$tools/bin/cargo-fuzz" ]; then
+      echo "deps: building cargo-fuzz into $tools" >&2
+      CARGO_TARGET_DIR="$tools/build" cargo install cargo-fuzz --version 0.13.2 --locked --root "$tools" >&2
+    fi
+    break
+  fi
+done

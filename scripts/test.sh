@@ -22,5 +22,7 @@ cargo xtask check-deps
 cargo xtask check-layers
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked --no-fail-fast "$@"
+# A short slice of every fuzz target over its corpus (scripts/fuzz.sh long for the full runs).
+scripts/fuzz.sh
 # The .deb and .rpm packages, installed into a clean Debian 12 root.
 tests/package/test.sh

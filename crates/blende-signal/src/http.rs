@@ -7,12 +7,15 @@
 //! loopback `http` only (checked by [`crate::connect`]).
 
 use blende_policy::ServerUrl;
+#[cfg(feature = "io")]
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+#[cfg(feature = "io")]
 use tokio::net::TcpStream;
 
 use crate::SignalError;
 
 /// The largest answer we accept (an SDP answer is a few kB).
+#[cfg(feature = "io")]
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
 pub(crate) fn host_header(url: &ServerUrl) -> String {
@@ -104,6 +107,7 @@ pub(crate) fn dechunk(mut body: &str) -> Result<String, SignalError> {
     }
 }
 
+#[cfg(feature = "io")]
 /// Sends one request and reads the whole response (the requests say `Connection: close`).
 ///
 /// # Errors
@@ -132,6 +136,7 @@ pub async fn exchange(url: &ServerUrl, request: String) -> Result<Vec<u8>, Signa
     }
 }
 
+#[cfg(feature = "io")]
 /// POSTs an SDP offer and reads the answer and the session resource (WHIP §4.2; WHEP alike).
 ///
 /// # Errors
@@ -140,6 +145,7 @@ pub async fn post_offer(url: &ServerUrl, token: Option<&str>, sdp: &str) -> Resu
     exchange(url, offer_request(url, token, sdp)).await.and_then(|raw| parse_offer_response(&raw))
 }
 
+#[cfg(feature = "io")]
 /// DELETEs the session resource when leaving; a failure is only logged (the server times the
 /// session out anyway, and leaving must not wait for it).
 pub async fn delete_session(url: &ServerUrl, resource: &str, token: Option<&str>) {
@@ -149,11 +155,13 @@ pub async fn delete_session(url: &ServerUrl, resource: &str, token: Option<&str>
     }
 }
 
+#[cfg(feature = "io")]
 enum Io {
     Net(std::io::Error),
     TooLarge,
 }
 
+#[cfg(feature = "io")]
 async fn round_trip<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &[u8]) -> Result<Vec<u8>, Io> {
     stream.write_all(request).await.map_err(Io::Net)?;
     let mut buf = Vec::new();

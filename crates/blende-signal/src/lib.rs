@@ -19,7 +19,6 @@
 //! This crate knows nothing about WebRTC itself: SDP is an opaque string here.
 
 pub mod blende;
-#[cfg(feature = "io")]
 pub mod http;
 pub mod janus;
 #[cfg(feature = "io")]
