@@ -441,7 +441,6 @@ mod tests {
     /// then decodes a real keyframe.
     #[test]
     fn a_huge_keyframe_is_refused_and_decoding_goes_on() {
-        
         let mut huge = vec![0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a];
         huge.extend_from_slice(&0x3fffu16.to_le_bytes());
         huge.extend_from_slice(&0x3fffu16.to_le_bytes());
@@ -460,7 +459,6 @@ mod tests {
         let mut small = Vp8Decoder::new(1).expect("decoder").with_max_pixels(32 * 32);
         assert!(small.decode_bytes(&key.data, 0, 0).is_err(), "a lower limit applies");
     }
-
 
     #[test]
     fn rejects_bad_config_and_frames() {

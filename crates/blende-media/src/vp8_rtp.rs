@@ -40,7 +40,10 @@ pub fn payload(p: &[u8]) -> Option<(bool, &[u8])> {
 pub enum Assembled {
     Nothing,
     /// A whole frame: read it with [`Vp8Assembler::frame`] before the next packet.
-    Frame { timestamp: u32, keyframe: bool },
+    Frame {
+        timestamp: u32,
+        keyframe: bool,
+    },
     /// A loss was detected: ask for a keyframe.
     Lost,
 }
@@ -82,14 +85,14 @@ impl Vp8Assembler {
 
     pub fn push(&mut self, seq: u16, timestamp: u32, marker: bool, packet: &[u8]) -> Assembled {
         let mut lost = false;
-        if let Some(last) = self.last_seq {
-            if seq != last.wrapping_add(1) {
-                // Old duplicates (retransmissions already covered) are ignored.
-                if seq.wrapping_sub(last) > 0x8000 {
-                    return Assembled::Nothing;
-                }
-                lost = true;
+        if let Some(last) = self.last_seq
+            && seq != last.wrapping_add(1)
+        {
+            // Old duplicates (retransmissions already covered) are ignored.
+            if seq.wrapping_sub(last) > 0x8000 {
+                return Assembled::Nothing;
             }
+            lost = true;
         }
         self.last_seq = Some(seq);
         if self.timestamp != Some(timestamp) {

@@ -20,12 +20,29 @@ use crate::turn::TurnConfig;
 
 #[derive(Debug)]
 pub enum HubInput {
-    Connect { conn: ConnId, addr: IpAddr, tx: mpsc::Sender<Outgoing>, roster: RosterSlot },
-    Text { conn: ConnId, text: String },
-    Disconnect { conn: ConnId },
-    Verified { ticket: Ticket, outcome: VerifyOutcome },
+    Connect {
+        conn: ConnId,
+        addr: IpAddr,
+        tx: mpsc::Sender<Outgoing>,
+        roster: RosterSlot,
+    },
+    Text {
+        conn: ConnId,
+        text: String,
+    },
+    Disconnect {
+        conn: ConnId,
+    },
+    Verified {
+        ticket: Ticket,
+        outcome: VerifyOutcome,
+    },
     /// From the Janus worker: how this member joins the meeting's Janus room.
-    Deliver { conn: ConnId, participant: ParticipantId, msg: ServerMsg },
+    Deliver {
+        conn: ConnId,
+        participant: ParticipantId,
+        msg: ServerMsg,
+    },
 }
 
 #[derive(Debug)]
@@ -151,7 +168,9 @@ impl Hub {
             }
             HubInput::Deliver { conn, participant, msg } => {
                 // Only to a connection still holding that admitted seat.
-                if self.room.participant(conn) == Some(participant) && matches!(self.room.role(conn), Some(ConnRole::Moderator | ConnRole::Presenter | ConnRole::Participant)) {
+                if self.room.participant(conn) == Some(participant)
+                    && matches!(self.room.role(conn), Some(ConnRole::Moderator | ConnRole::Presenter | ConnRole::Participant))
+                {
                     self.send(conn, &msg);
                 }
             }

@@ -255,7 +255,8 @@ mod tests {
             parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n").expect("chunked");
         assert_eq!(v, json!({"a": 1}));
         assert!(parse_response(b"HTTP/1.1 500 Oops\r\n\r\n").is_err());
-        let listed = json!({"videoroom": "participants", "participants": [{"id": 5, "display": "A", "publisher": true}, {"id": "x"}, {"id": 6}]});
+        let listed =
+            json!({"videoroom": "participants", "participants": [{"id": 5, "display": "A", "publisher": true}, {"id": "x"}, {"id": 6}]});
         assert_eq!(
             parse_participants(&listed),
             vec![Publisher { feed: 5, display: Some("A".into()) }, Publisher { feed: 6, display: None }],

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Result;
-use blende_room::protocol::{ParticipantId, Secret, ServerMsg, screen_display};
 use blende_room::JanusMember;
+use blende_room::protocol::{ParticipantId, Secret, ServerMsg, screen_display};
 use tokio::sync::{Notify, mpsc};
 use tracing::{info, warn};
 

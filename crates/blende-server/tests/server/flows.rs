@@ -197,7 +197,9 @@ async fn removed_people_wait_and_moderators_keep_to_their_meetings() {
     let mut eve = server.client_from(std::net::Ipv4Addr::new(127, 0, 0, 62)).await;
     eve.hello().await;
     eve.auth(&other_token).await;
-    for msg in [json!({"type": "enter_meeting", "meeting_id": id, "display_name": "Eve"}), json!({"type": "export_invitation", "meeting_id": id})] {
+    for msg in
+        [json!({"type": "enter_meeting", "meeting_id": id, "display_name": "Eve"}), json!({"type": "export_invitation", "meeting_id": id})]
+    {
         eve.send(msg).await;
         assert_eq!(error_code(&eve.recv().await), Some("unknown_meeting"));
     }

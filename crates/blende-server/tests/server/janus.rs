@@ -89,7 +89,8 @@ struct Session {
 
 impl Session {
     fn open(port: u16) -> Session {
-        let session = http(port, "POST", "/janus", Some(json!({"janus": "create", "transaction": "c"})))["data"]["id"].as_u64().expect("session");
+        let session =
+            http(port, "POST", "/janus", Some(json!({"janus": "create", "transaction": "c"})))["data"]["id"].as_u64().expect("session");
         let handle = http(
             port,
             "POST",
@@ -103,7 +104,12 @@ impl Session {
 
     /// A VideoRoom request; for asynchronous ones the event's data, else the reply's.
     fn message(&self, body: Value) -> Value {
-        let ack = http(self.port, "POST", &format!("/janus/{}/{}", self.session, self.handle), Some(json!({"janus": "message", "transaction": "m", "body": body})));
+        let ack = http(
+            self.port,
+            "POST",
+            &format!("/janus/{}/{}", self.session, self.handle),
+            Some(json!({"janus": "message", "transaction": "m", "body": body})),
+        );
         if ack["janus"] == "ack" {
             self.event(Duration::from_secs(5)).unwrap_or_else(|| panic!("no answer to {ack}"))
         } else {
@@ -112,7 +118,9 @@ impl Session {
     }
 
     fn join_publisher(&self, room: u64, pin: &str, token: &str, feed: u64, display: &str) -> Value {
-        self.message(json!({"request": "join", "ptype": "publisher", "room": room, "pin": pin, "token": token, "id": feed, "display": display}))
+        self.message(
+            json!({"request": "join", "ptype": "publisher", "room": room, "pin": pin, "token": token, "id": feed, "display": display}),
+        )
     }
 
     /// The next plugin event on the session's long poll, if one comes within `wait`.
@@ -261,7 +269,9 @@ async fn removed_member_loses_janus_media() {
 
     // Another id with the victim's name; own id with the victim's name; the share feed without
     // the presenter role: each joins, then is kicked.
-    for (what, id, display) in [("an id nobody was given", 4242, "Mo"), ("someone else's name", feed, "Mo"), ("a share without the role", screen, "Bea (screen)")] {
+    for (what, id, display) in
+        [("an id nobody was given", 4242, "Mo"), ("someone else's name", feed, "Mo"), ("a share without the role", screen, "Bea (screen)")]
+    {
         let s = Session::open(port);
         let j = s.join_publisher(room, &pin, &token, id, display);
         assert_eq!(j["videoroom"], "joined", "{what}: {j}");
@@ -307,7 +317,10 @@ async fn removed_member_loses_janus_media() {
 async fn janus_outage_leaves_the_hub_answering() {
     let mute = TcpListener::bind("127.0.0.1:0").expect("bind");
     let api = format!("http://{}/janus", mute.local_addr().expect("addr"));
-    let held = std::thread::spawn(move || mute.incoming().take(64).filter_map(Result::ok).collect::<Vec<_>>());
+    let held = std::thread::Builder::new()
+        .name("mute-janus".into())
+        .spawn(move || mute.incoming().take(64).filter_map(Result::ok).collect::<Vec<_>>())
+        .expect("thread");
     let Some((server, None, mut mo, id, pw)) = janus_server("janus-outage", Some(api)).await else { return };
     let mut a = server.client_from(std::net::Ipv4Addr::new(127, 0, 0, 51)).await;
     a.hello().await;
