@@ -76,6 +76,10 @@ pub struct ServeArgs {
     /// Open connections per source address (IPv6: per /64) [default: 64].
     #[arg(long)]
     max_connections_per_address: Option<usize>,
+    /// Seconds a connection may send nothing at all (the server pings at a third of it, and
+    /// clients answer pings by themselves) before it is closed [default: 60].
+    #[arg(long)]
+    idle_timeout_s: Option<u64>,
     /// Members one source address (IPv6: /64) may hold in a meeting before further joins from
     /// it wait in the lobby; as many again may wait [default: 8].
     #[arg(long)]
@@ -112,6 +116,7 @@ struct FileConfig {
     auth_deadline_s: Option<u64>,
     max_connections: Option<usize>,
     max_connections_per_address: Option<usize>,
+    idle_timeout_s: Option<u64>,
     seats_per_address: Option<usize>,
 }
 
@@ -136,6 +141,7 @@ pub struct Serve {
     pub auth_deadline_s: u64,
     pub max_connections: usize,
     pub max_connections_per_address: usize,
+    pub idle_timeout_s: u64,
     pub seats_per_address: usize,
 }
 
@@ -182,6 +188,7 @@ impl ServeArgs {
             auth_deadline_s: self.auth_deadline_s.or(f.auth_deadline_s).unwrap_or(30),
             max_connections: self.max_connections.or(f.max_connections).unwrap_or(10_000),
             max_connections_per_address: self.max_connections_per_address.or(f.max_connections_per_address).unwrap_or(64),
+            idle_timeout_s: self.idle_timeout_s.or(f.idle_timeout_s).unwrap_or(60).max(3),
             seats_per_address: self.seats_per_address.or(f.seats_per_address).unwrap_or(8),
         })
     }

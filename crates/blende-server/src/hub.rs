@@ -4,58 +4,20 @@
 //! machine sees a stored meeting before any later input.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use blende_room::protocol::{ParticipantId, Secret, ServerMsg};
+use blende_room::protocol::{Secret, ServerMsg};
 use blende_room::{ConnId, ConnRole, Output, Room, RoomEvent, StoreCmd, Ticket, Verify, VerifyOutcome};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::db::{Store, unix_now};
+use crate::inbox::{HUB_QUEUE, HubInput, Outgoing, RosterSlot};
 use crate::janus_sync::{JanusSync, Wanted};
 use crate::secrets::{self, Cost};
+use crate::tag::log_tag;
 use crate::turn::TurnConfig;
-
-#[derive(Debug)]
-pub enum HubInput {
-    Connect {
-        conn: ConnId,
-        addr: IpAddr,
-        tx: mpsc::Sender<Outgoing>,
-        roster: RosterSlot,
-    },
-    Text {
-        conn: ConnId,
-        text: String,
-    },
-    Disconnect {
-        conn: ConnId,
-    },
-    Verified {
-        ticket: Ticket,
-        outcome: VerifyOutcome,
-    },
-    /// From the Janus worker: how this member joins the meeting's Janus room.
-    Deliver {
-        conn: ConnId,
-        participant: ParticipantId,
-        msg: ServerMsg,
-    },
-}
-
-#[derive(Debug)]
-pub enum Outgoing {
-    Text(String),
-    /// The latest roster in the connection's [`RosterSlot`]: rosters are whole snapshots, so
-    /// one not yet written is replaced by the next instead of queueing behind it.
-    Roster,
-    Close,
-}
-
-/// The roster waiting to be written to one connection.
-pub type RosterSlot = Arc<Mutex<Option<String>>>;
 
 /// The hub's end of one connection.
 #[derive(Debug)]
@@ -64,11 +26,6 @@ struct ConnOut {
     roster: RosterSlot,
 }
 
-/// Queue depth towards one client. A client that lets it fill up is dropped rather than
-/// allowed to stall the hub.
-pub const CONN_QUEUE: usize = 256;
-/// Queue depth into the hub.
-pub const HUB_QUEUE: usize = 4096;
 /// How often the hub rereads the moderators, so a removed one's live sessions end.
 pub const MODERATOR_CHECK: Duration = Duration::from_secs(2);
 
@@ -315,11 +272,4 @@ impl Hub {
             sync.want(&meeting_id, Wanted { members: self.room.janus_members(&meeting_id), ended: false });
         }
     }
-}
-
-/// How a meeting appears in logs: a short tag of its ID, enough to follow one meeting through
-/// a log, not the ID someone reading the log could join with (the audit log keeps the ID).
-pub fn log_tag(meeting_id: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, meeting_id.as_bytes());
-    digest.as_ref()[..3].iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -18,8 +18,9 @@ use blende_room::protocol::{ParticipantId, Secret, ServerMsg, screen_display};
 use tokio::sync::{Notify, mpsc};
 use tracing::{info, warn};
 
-use crate::hub::{HubInput, log_tag};
+use crate::inbox::HubInput;
 use crate::janus::{self, JanusConfig, JanusRoom, Publisher};
+use crate::tag::log_tag;
 
 /// How often every Janus room's publishers are compared with the members.
 pub const AUDIT_EVERY: Duration = Duration::from_millis(500);

@@ -10,11 +10,13 @@ mod admin;
 mod config;
 mod db;
 mod hub;
+mod inbox;
 mod janus;
 mod janus_sync;
 mod net;
 mod notice;
 mod secrets;
+mod tag;
 mod turn;
 
 use std::io::Write as _;
@@ -232,6 +234,7 @@ async fn run(args: Serve) -> Result<()> {
             total: args.max_connections,
             per_address: args.max_connections_per_address,
             send: blende_room::rate::SendLimits::default(),
+            idle: Duration::from_secs(args.idle_timeout_s),
         }) => r?,
         r = tokio::signal::ctrl_c() => { r?; info!("interrupted; shutting down"); }
         _ = hub_task => anyhow::bail!("the hub stopped"),

@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::debug;
 
-use crate::hub::{CONN_QUEUE, HubInput, Outgoing, RosterSlot};
+use crate::inbox::{CONN_QUEUE, HubInput, Outgoing, RosterSlot};
 
 /// Handshakes (TLS + WebSocket) that take longer are dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,6 +53,9 @@ pub struct Caps {
     pub per_address: usize,
     /// What each connection may send.
     pub send: SendLimits,
+    /// A connection that sends nothing (not even the pong to our pings) this long is closed:
+    /// a client whose network vanished without a FIN does not keep its seat.
+    pub idle: Duration,
 }
 
 /// Open connections, in total and per address key. A [`Slot`] holds one until dropped.
@@ -124,7 +127,7 @@ pub async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, hub: m
         tokio::spawn(async move {
             let _slot = slot;
             let _ = tcp.set_nodelay(true);
-            if let Err(e) = connection(tcp, peer, tls, hub, conn, caps.send).await {
+            if let Err(e) = connection(tcp, peer, tls, hub, conn, caps).await {
                 debug!(conn = conn.0, error = %e, "connection ended with an error");
             }
         });
@@ -137,18 +140,18 @@ async fn connection(
     tls: Option<TlsAcceptor>,
     hub: mpsc::Sender<HubInput>,
     conn: ConnId,
-    limits: SendLimits,
+    caps: Caps,
 ) -> Result<()> {
     match tls {
         Some(acceptor) => {
             let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await.context("TLS handshake timed out")??;
-            websocket(stream, peer, hub, conn, limits).await
+            websocket(stream, peer, hub, conn, caps).await
         }
-        None => websocket(tcp, peer, hub, conn, limits).await,
+        None => websocket(tcp, peer, hub, conn, caps).await,
     }
 }
 
-async fn websocket<S>(stream: S, peer: SocketAddr, hub: mpsc::Sender<HubInput>, conn: ConnId, limits: SendLimits) -> Result<()>
+async fn websocket<S>(stream: S, peer: SocketAddr, hub: mpsc::Sender<HubInput>, conn: ConnId, caps: Caps) -> Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -170,7 +173,19 @@ where
     let roster = RosterSlot::default();
     hub.send(HubInput::Connect { conn, addr: peer.ip(), tx, roster: Arc::clone(&roster) }).await?;
     let writer = async move {
-        while let Some(out) = rx.recv().await {
+        // Pings at a third of the idle timeout: a live client's pong keeps its reader going.
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + caps.idle / 3, caps.idle / 3);
+        loop {
+            let out = tokio::select! {
+                out = rx.recv() => out,
+                _ = ping.tick() => {
+                    if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let Some(out) = out else { break };
             let text = match out {
                 Outgoing::Text(text) => text,
                 Outgoing::Roster => match roster.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
@@ -190,12 +205,14 @@ where
     let reader = async move {
         // A client that says nothing is not kept around: the first frame (its `hello`) must
         // come within the handshake timeout.
-        let mut first = true;
-        let mut budget = SendBudget::new(limits, std::time::Instant::now());
+        let mut wait = HANDSHAKE_TIMEOUT.min(caps.idle);
+        let mut budget = SendBudget::new(caps.send, std::time::Instant::now());
         loop {
-            let next =
-                if first { tokio::time::timeout(HANDSHAKE_TIMEOUT, source.next()).await.ok().flatten() } else { source.next().await };
-            first = false;
+            let Ok(next) = tokio::time::timeout(wait, source.next()).await else {
+                debug!(conn = conn.0, "idle too long; closing");
+                return;
+            };
+            wait = caps.idle;
             let Some(msg) = next else { return };
             let size = match &msg {
                 Ok(Message::Text(t)) => t.len(),

@@ -102,3 +102,40 @@ async fn one_address_cannot_take_every_socket() {
     let mut again = server.client_from(ip).await;
     again.hello().await;
 }
+
+/// A member whose network vanished (no FIN, nothing read or sent, so no pong either) loses
+/// the seat at the idle timeout; a member who merely says nothing answers the server's pings
+/// by itself and stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_dead_connection_is_closed_at_the_idle_timeout() {
+    let server = Server::start("idle", None, &["--idle-timeout-s", "3"]);
+    let token = server.add_moderator();
+    let mut mo = server.client().await;
+    mo.hello().await;
+    mo.auth(&token).await;
+    let (id, pw) = mo.create_meeting(false).await;
+    mo.enter(&id).await;
+    let mut gone = server.client_from(Ipv4Addr::new(127, 0, 7, 1)).await;
+    gone.hello().await;
+    assert_eq!(gone.join(&id, &pw).await["state"], "admitted");
+    let gone_pid = gone.pid.expect("pid");
+    mo.drain().await;
+
+    // The moderator reads (and so answers pings) but sends nothing; `gone` does neither.
+    let start = Instant::now();
+    let mut left_after = None;
+    while start.elapsed() < Duration::from_secs(7) && left_after.is_none() {
+        let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), mo.next()).await else { continue };
+        if m["type"] == "participants" && m["participants"].as_array().is_some_and(|p| p.iter().all(|x| x["id"] != gone_pid)) {
+            left_after = Some(start.elapsed());
+        }
+    }
+    let left_after = left_after.expect("the dead connection kept its seat");
+    println!("idle: the silent member left after {} ms (idle timeout 3 s)", left_after.as_millis());
+    assert!(left_after >= Duration::from_millis(2500), "closed before the idle timeout: {left_after:?}");
+    assert!(gone.closed().await, "the server closes the dead connection");
+    let t = Instant::now();
+    let _ = mo.drain().await;
+    assert!(t.elapsed() < Duration::from_secs(1), "the quiet but live moderator is still served");
+    assert!(start.elapsed() > Duration::from_secs(3), "the moderator outlived the idle timeout");
+}
