@@ -60,8 +60,8 @@ enum SetCmd {
         /// on the command line, where `ps` and shell history would show it.
         #[arg(long, value_name = "FILE")]
         secret_file: std::path::PathBuf,
-        /// Credential lifetime.
-        #[arg(long, default_value_t = 600)]
+        /// Credential lifetime; the server hands out fresh ones at half of it.
+        #[arg(long, default_value_t = 300)]
         ttl_s: u64,
     },
     AuditRetentionDays {
@@ -171,8 +171,8 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                     if secret.len() < 16 {
                         bail!("the shared secret should be at least 16 characters");
                     }
-                    if !(60..=86_400).contains(&ttl_s) {
-                        bail!("ttl must be 60-86400 seconds");
+                    if !(10..=86_400).contains(&ttl_s) {
+                        bail!("ttl must be 10-86400 seconds");
                     }
                     store.set_setting("turn_urls", &urls.join(",")).await?;
                     store.set_setting("turn_secret", &secret).await?;

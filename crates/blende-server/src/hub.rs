@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use blende_room::protocol::{Secret, ServerMsg};
+use blende_room::protocol::{ParticipantId, Secret, ServerMsg};
 use blende_room::{ConnId, ConnRole, Output, Room, RoomEvent, StoreCmd, Ticket, Verify, VerifyOutcome};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -45,6 +45,9 @@ pub struct Hub {
     janus: Option<JanusSync>,
     /// Refusals sent so far (logged in aggregate).
     refused: u64,
+    /// When each admitted member last got TURN credentials: renewed at half their lifetime,
+    /// so credentials stay short-lived (a removed member's expire soon) and calls keep valid ones.
+    turn_issued: HashMap<ConnId, (ParticipantId, Instant)>,
 }
 
 impl Hub {
@@ -70,6 +73,7 @@ impl Hub {
             turn,
             janus,
             refused: 0,
+            turn_issued: HashMap::new(),
         };
         (hub, tx)
     }
@@ -84,7 +88,10 @@ impl Hub {
                     Some(input) => self.handle(input),
                     None => break,
                 },
-                _ = moderators.tick() => self.check_moderators().await,
+                _ = moderators.tick() => {
+                    self.check_moderators().await;
+                    self.renew_turn();
+                }
                 () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
                     self.room.handle_timeout(Instant::now());
                 }
@@ -105,6 +112,28 @@ impl Hub {
         }
     }
 
+    /// TURN credentials past half their lifetime are replaced for members still admitted.
+    fn renew_turn(&mut self) {
+        let half = Duration::from_secs(self.turn.ttl_s / 2);
+        let now = Instant::now();
+        let due: Vec<(ConnId, ParticipantId)> =
+            self.turn_issued.iter().filter(|(_, (_, at))| now.duration_since(*at) >= half).map(|(c, (p, _))| (*c, *p)).collect();
+        for (conn, participant) in due {
+            if self.room.participant(conn) == Some(participant) {
+                self.issue_turn(conn, participant);
+            } else {
+                self.turn_issued.remove(&conn);
+            }
+        }
+    }
+
+    fn issue_turn(&mut self, conn: ConnId, participant: ParticipantId) {
+        if let Some(server) = self.turn.credentials(&format!("p{}", participant.0), unix_now()) {
+            self.send(conn, &ServerMsg::IceServers { servers: vec![server] });
+            self.turn_issued.insert(conn, (participant, Instant::now()));
+        }
+    }
+
     fn handle(&mut self, input: HubInput) {
         let now = Instant::now();
         match input {
@@ -117,6 +146,7 @@ impl Hub {
             HubInput::Disconnect { conn } => {
                 debug!(conn = conn.0, "disconnected");
                 self.conns.remove(&conn);
+                self.turn_issued.remove(&conn);
                 self.room.handle_disconnect(conn, now);
             }
             HubInput::Verified { ticket, outcome } => {
@@ -249,16 +279,18 @@ impl Hub {
     fn event(&mut self, event: RoomEvent) {
         let meeting_id = match event {
             RoomEvent::Admitted { conn, meeting_id, participant } => {
-                if let Some(server) = self.turn.credentials(&format!("p{}", participant.0), unix_now()) {
-                    self.send(conn, &ServerMsg::IceServers { servers: vec![server] });
-                }
+                self.issue_turn(conn, participant);
                 meeting_id
             }
             RoomEvent::ShareRefused { meeting_id, participant } => {
                 debug!(meeting = %log_tag(&meeting_id), participant = participant.0, "share refused");
                 meeting_id
             }
-            RoomEvent::Left { meeting_id, .. } | RoomEvent::RolesChanged { meeting_id } => meeting_id,
+            RoomEvent::Left { meeting_id, conn, .. } => {
+                self.turn_issued.remove(&conn);
+                meeting_id
+            }
+            RoomEvent::RolesChanged { meeting_id } => meeting_id,
             RoomEvent::MeetingEnded { meeting_id } => {
                 info!(meeting = %log_tag(&meeting_id), "meeting ended");
                 if let Some(sync) = &self.janus {

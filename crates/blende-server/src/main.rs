@@ -155,7 +155,7 @@ async fn settings(store: &Store) -> Result<Settings> {
         turn: TurnConfig {
             urls: get("turn_urls").map(|u| u.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default(),
             secret: get("turn_secret").map(Secret::new),
-            ttl_s: get("turn_ttl_s").map(str::parse).transpose().context("setting turn_ttl_s")?.unwrap_or(600),
+            ttl_s: get("turn_ttl_s").map(str::parse).transpose().context("setting turn_ttl_s")?.unwrap_or(300),
         },
         janus: match (get("janus_api_url"), get("janus_client_url")) {
             (Some(api_url), Some(client_url)) => Some(janus::JanusConfig {

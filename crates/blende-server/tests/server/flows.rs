@@ -214,3 +214,32 @@ async fn removed_people_wait_and_moderators_keep_to_their_meetings() {
     let _ = eve.drain().await;
     assert!(t.elapsed() < std::time::Duration::from_secs(1), "the other moderator is still served");
 }
+
+/// TURN credentials are short-lived and renewed at half their lifetime while the member stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turn_credentials_are_renewed_at_half_their_lifetime() {
+    let mut server = Server::start("turn-renew", None, &[]);
+    let secret = server.dir.join("turn-secret");
+    std::fs::write(&secret, "0123456789abcdef0123\n").expect("secret");
+    server.admin(&["set", "turn", "--url", "turn:127.0.0.1:3478", "--secret-file", &secret.display().to_string(), "--ttl-s", "10"]);
+    server.restart();
+    let token = server.add_moderator();
+    let mut mo = server.client().await;
+    mo.hello().await;
+    mo.auth(&token).await;
+    let (id, pw) = mo.create_meeting(false).await;
+    let mut bea = server.client_from(Ipv4Addr::new(127, 0, 0, 71)).await;
+    bea.hello().await;
+    assert_eq!(bea.join(&id, &pw).await["state"], "admitted");
+    let expiry = |m: &serde_json::Value| -> i64 {
+        let user = m["servers"][0]["username"].as_str().expect("username");
+        user.split(':').next().and_then(|e| e.parse().ok()).expect("expiry")
+    };
+    let start = std::time::Instant::now();
+    let (first, _) = bea.until("ice_servers").await;
+    let (second, _) = bea.until("ice_servers").await;
+    println!("turn: renewed after {} ms, expiry {} -> {}", start.elapsed().as_millis(), expiry(&first), expiry(&second));
+    assert!(start.elapsed() >= std::time::Duration::from_secs(4), "renewed too early: {:?}", start.elapsed());
+    assert!(expiry(&second) >= expiry(&first) + 4, "{first} {second}");
+    assert_ne!(first["servers"][0]["credential"], second["servers"][0]["credential"]);
+}
