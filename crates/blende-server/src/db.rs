@@ -50,11 +50,43 @@ pub fn kind_of(url: &str) -> &'static str {
     }
 }
 
+/// PostgreSQL on another host carries password hashes, the TURN secret and the Janus admin
+/// key: only over TLS that checks the server's certificate and name (`sslmode=verify-full`,
+/// the CA from `sslrootcert=FILE` or the built-in web roots). Loopback and Unix sockets may
+/// go without.
+pub fn check_transport(url: &str) -> Result<()> {
+    if kind_of(url) != "postgres" {
+        return Ok(());
+    }
+    let (before, query) = url.split_once('?').unwrap_or((url, ""));
+    let param = |name: &str| query.split('&').find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')));
+    let authority = before.split_once("://").map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host_port.starts_with('[') {
+        host_port.split(']').next().unwrap_or("").trim_start_matches('[')
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    let host = param("host").unwrap_or(host);
+    let local = host.is_empty()
+        || host.starts_with('/')
+        || host.starts_with("%2F")
+        || host == "localhost"
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if local || param("sslmode") == Some("verify-full") {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "PostgreSQL on {host} needs sslmode=verify-full in the database URL (and sslrootcert=CA-FILE unless a public CA signed its certificate): password hashes and server secrets must not cross the network in clear"
+    )
+}
+
 impl Store {
     pub async fn open(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let kind = kind_of(url);
         anyhow::ensure!(kind != "unknown", "database URL must start with sqlite: or postgres:");
+        check_transport(url)?;
         // SQLite serialises writers anyway; one connection avoids "database is locked".
         let max = if kind == "sqlite" { 1 } else { 8 };
         let pool = AnyPoolOptions::new()
@@ -192,4 +224,32 @@ fn meeting_from_row(r: &AnyRow) -> Result<MeetingRecord> {
         password_hash: r.try_get(5)?,
         ended: ended_at.is_some(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_transport;
+
+    #[test]
+    fn postgres_elsewhere_needs_verified_tls() {
+        for ok in [
+            "sqlite:/var/lib/blende-server/blende.db",
+            "postgres://blende@127.0.0.1:5432/blende",
+            "postgres://blende@localhost/blende",
+            "postgres://blende@[::1]:5432/blende",
+            "postgres:///blende?host=/run/postgresql",
+            "postgres://u:p@db.example.org/blende?sslmode=verify-full&sslrootcert=/etc/blende-server/db-ca.pem",
+        ] {
+            assert!(check_transport(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "postgres://u:p@db.example.org/blende",
+            "postgres://u:p@db.example.org/blende?sslmode=require",
+            "postgresql://u@10.0.0.5:5432/blende?sslmode=verify-ca",
+            "postgres://u@db.example.org/blende?host=db.example.org&sslmode=prefer",
+        ] {
+            let e = check_transport(bad).expect_err(bad).to_string();
+            assert!(e.contains("sslmode=verify-full") && !e.contains("u:p"), "{e}");
+        }
+    }
 }

@@ -8,8 +8,10 @@
 # Needs Debian's `postgresql` package (server binaries under /usr/lib/postgresql/<v>/bin).
 
 # Starts (or finds already running) a throw-away PostgreSQL cluster under /var/tmp on
-# 127.0.0.1 with a free port, trust authentication for the loopback only, and a database
-# `blende_test`. Idempotent: a second call reuses the running cluster.
+# 127.0.0.1 with a free port, TLS only (a test CA made here with openssl; plain-text TCP is
+# rejected), trust authentication for the loopback only, and a database `blende_test`.
+# The URL verifies the certificate and name (sslmode=verify-full, sslrootcert=the test CA).
+# Idempotent: a second call reuses the running cluster.
 blende_start_postgres() {
     local base="${BLENDE_POSTGRES_DIR:-/var/tmp/blende-postgres}"
     local bin
@@ -26,11 +28,32 @@ blende_start_postgres() {
     mkdir -p "$base"
     if [ "$(id -u)" = 0 ]; then chown postgres: "$base"; fi
 
+    local tls="$base/tls"
     if [ -f "$base/port" ] && "${as[@]}" "$bin/pg_ctl" -D "$base/data" status >/dev/null 2>&1; then
-        local port
-        port="$(cat "$base/port")"
-        export BLENDE_TEST_POSTGRES_URL="postgres://blende@127.0.0.1:${port}/blende_test"
-        return 0
+        if [ -f "$tls/ca.pem" ]; then
+            local port
+            port="$(cat "$base/port")"
+            export BLENDE_TEST_POSTGRES_URL="postgres://blende@127.0.0.1:${port}/blende_test?sslmode=verify-full&sslrootcert=$tls/ca.pem"
+            return 0
+        fi
+        # A cluster from before TLS: restart it with TLS.
+        "${as[@]}" "$bin/pg_ctl" -D "$base/data" -m fast stop >/dev/null 2>&1 || true
+    fi
+    if [ ! -f "$tls/ca.pem" ]; then
+        mkdir -p "$tls"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Blende test CA" \
+            -keyout "$tls/ca.key" -out "$tls/ca.pem" >/dev/null 2>&1 &&
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$tls/server.key" -out "$tls/server.csr" >/dev/null 2>&1 &&
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$tls/ext" &&
+        openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 3650 \
+            -extfile "$tls/ext" -out "$tls/server.pem" >/dev/null 2>&1 || {
+            echo "blende_start_postgres: making the test certificates failed" >&2
+            rm -f "$tls/ca.pem"
+            return 1
+        }
+        chmod 600 "$tls/server.key"
+        if [ "$(id -u)" = 0 ]; then chown postgres: "$tls/server.key" "$tls/server.pem"; fi
+        chmod 644 "$tls/ca.pem"
     fi
 
     if [ ! -f "$base/data/PG_VERSION" ]; then
@@ -54,16 +77,19 @@ blende_start_postgres() {
     fi
     mkdir -p "$base/sock"
     if [ "$(id -u)" = 0 ]; then chown postgres: "$base/sock"; fi
+    # TCP only with TLS; the Unix socket (for pg_ctl) as before.
+    printf 'local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\n' >"$base/pg_hba.conf"
+    if [ "$(id -u)" = 0 ]; then chown postgres: "$base/pg_hba.conf"; fi
     "${as[@]}" "$bin/pg_ctl" -D "$base/data" -l "$base/server.log" -w -t 30 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $base/sock -c fsync=off" start >/dev/null || {
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $base/sock -c fsync=off -c ssl=on -c ssl_cert_file=$tls/server.pem -c ssl_key_file=$tls/server.key -c hba_file=$base/pg_hba.conf" start >/dev/null || {
         echo "blende_start_postgres: the server did not start, see $base/server.log" >&2
         return 1
     }
     echo "$port" >"$base/port"
-    "${as[@]}" "$bin/psql" -h 127.0.0.1 -p "$port" -U blende -d postgres -tAc \
+    "${as[@]}" "$bin/psql" -h "$base/sock" -p "$port" -U blende -d postgres -tAc \
         "SELECT 1 FROM pg_database WHERE datname = 'blende_test'" | grep -q 1 ||
-        "${as[@]}" "$bin/createdb" -h 127.0.0.1 -p "$port" -U blende blende_test || return 1
-    export BLENDE_TEST_POSTGRES_URL="postgres://blende@127.0.0.1:${port}/blende_test"
+        "${as[@]}" "$bin/createdb" -h "$base/sock" -p "$port" -U blende blende_test || return 1
+    export BLENDE_TEST_POSTGRES_URL="postgres://blende@127.0.0.1:${port}/blende_test?sslmode=verify-full&sslrootcert=$tls/ca.pem"
 }
 
 # Stops the cluster started by blende_start_postgres (the data stays for the next start).

@@ -52,16 +52,48 @@ async fn sqlite_restart_keeps_meetings_and_moderators() {
     restart_keeps_meetings_and_moderators("sqlite", None).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_restart_keeps_meetings_and_moderators() {
+/// The test cluster's URL (TLS with the test CA, `sslmode=verify-full`), or `None` when no
+/// cluster runs (a failure under `BLENDE_REQUIRE_POSTGRES=1`).
+fn postgres_url() -> Option<String> {
     match std::env::var("BLENDE_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => restart_keeps_meetings_and_moderators("postgres", Some(url)).await,
+        Ok(url) if !url.is_empty() => Some(url),
         _ => {
             assert!(
                 std::env::var("BLENDE_REQUIRE_POSTGRES").as_deref() != Ok("1"),
                 "BLENDE_REQUIRE_POSTGRES=1 but BLENDE_TEST_POSTGRES_URL is unset (source crates/blende-server/tests/services.sh and run blende_start_postgres)"
             );
-            println!("SKIPPED postgres persistence test: BLENDE_TEST_POSTGRES_URL is not set");
+            println!("SKIPPED postgres test: BLENDE_TEST_POSTGRES_URL is not set");
+            None
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restart_keeps_meetings_and_moderators() {
+    let Some(url) = postgres_url() else { return };
+    assert!(url.contains("sslmode=verify-full"), "the persistence test runs over verified TLS: {url}");
+    restart_keeps_meetings_and_moderators("postgres", Some(url)).await;
+}
+
+/// The server's database connection is TLS with a checked certificate: without TLS the
+/// cluster refuses it, and against a CA that did not sign the server's certificate the
+/// server refuses to go on.
+#[test]
+fn postgres_connection_is_tls_with_a_checked_certificate() {
+    let Some(url) = postgres_url() else { return };
+    let dir = crate::support::temp_dir("pg-tls");
+    let plain = url.replace("sslmode=verify-full", "sslmode=disable");
+    let other_ca = dir.join("other-ca.pem");
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("rcgen");
+    std::fs::write(&other_ca, ck.cert.pem()).expect("write ca");
+    let (base, _) = url.split_once("sslrootcert=").expect("sslrootcert in the URL");
+    let wrong_ca = format!("{base}sslrootcert={}", other_ca.display());
+    for (what, bad) in [("without TLS", plain), ("against another CA", wrong_ca)] {
+        let out = std::process::Command::new(crate::support::BIN).args(["admin", "--db", &bad, "list-meetings"]).output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        println!("pg-tls: {what}: {}", err.lines().find(|l| l.contains("rror")).unwrap_or(""));
+        assert!(!out.status.success(), "{what}: the server used the database");
+    }
+    let ok = std::process::Command::new(crate::support::BIN).args(["admin", "--db", &url, "list-meetings"]).output().expect("run");
+    assert!(ok.status.success(), "verified TLS: {}", String::from_utf8_lossy(&ok.stderr));
 }
