@@ -84,6 +84,11 @@ pub struct ServeArgs {
     /// it wait in the lobby; as many again may wait [default: 8].
     #[arg(long)]
     seats_per_address: Option<usize>,
+    /// A reverse proxy in front of the server (repeat for several). Connections from it are
+    /// keyed by the last address in its `X-Forwarded-For` header (and refused without one);
+    /// the header is ignored from anyone else.
+    #[arg(long = "trusted-proxy", value_name = "ADDRESS")]
+    trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -118,6 +123,7 @@ struct FileConfig {
     max_connections_per_address: Option<usize>,
     idle_timeout_s: Option<u64>,
     seats_per_address: Option<usize>,
+    trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
 /// What the server runs with.
@@ -143,6 +149,7 @@ pub struct Serve {
     pub max_connections_per_address: usize,
     pub idle_timeout_s: u64,
     pub seats_per_address: usize,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// The `db` a command uses: the flag, else the configuration file's, else the default.
@@ -190,6 +197,7 @@ impl ServeArgs {
             max_connections_per_address: self.max_connections_per_address.or(f.max_connections_per_address).unwrap_or(64),
             idle_timeout_s: self.idle_timeout_s.or(f.idle_timeout_s).unwrap_or(60).max(3),
             seats_per_address: self.seats_per_address.or(f.seats_per_address).unwrap_or(8),
+            trusted_proxies: if self.trusted_proxies.is_empty() { f.trusted_proxies.unwrap_or_default() } else { self.trusted_proxies },
         })
     }
 }

@@ -235,7 +235,7 @@ async fn run(args: Serve) -> Result<()> {
             per_address: args.max_connections_per_address,
             send: blende_room::rate::SendLimits::default(),
             idle: Duration::from_secs(args.idle_timeout_s),
-        }) => r?,
+        }, args.trusted_proxies.into()) => r?,
         r = tokio::signal::ctrl_c() => { r?; info!("interrupted; shutting down"); }
         _ = hub_task => anyhow::bail!("the hub stopped"),
     }

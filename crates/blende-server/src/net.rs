@@ -2,7 +2,7 @@
 //! connection; all decisions are the hub's.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::debug;
 
@@ -72,17 +73,51 @@ struct Slot {
 }
 
 impl Slot {
-    /// A slot for a connection from `ip`, or `None` when a cap is reached.
-    fn take(open: &Arc<Mutex<Open>>, ip: std::net::IpAddr, caps: Caps) -> Option<Slot> {
+    /// A slot for a connection from `ip`, or `None` when a cap is reached. A trusted proxy's
+    /// connections count in total only until [`Slot::rekey`] names the client behind them.
+    fn take(open: &Arc<Mutex<Open>>, ip: IpAddr, caps: Caps, proxy: bool) -> Option<Slot> {
         let key = LimitKey::address(ip);
         let mut o = open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let here = o.by_address.get(&key).copied().unwrap_or(0);
-        if o.total >= caps.total || here >= caps.per_address {
+        if o.total >= caps.total || (!proxy && here >= caps.per_address) {
             return None;
         }
         o.total += 1;
         *o.by_address.entry(key.clone()).or_insert(0) += 1;
         Some(Slot { open: Arc::clone(open), key })
+    }
+
+    /// Moves this slot to the client behind a proxy; `false` when that client is at its cap.
+    fn rekey(&mut self, ip: IpAddr, caps: Caps) -> bool {
+        let key = LimitKey::address(ip);
+        let mut o = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if o.by_address.get(&key).copied().unwrap_or(0) >= caps.per_address {
+            return false;
+        }
+        if let Some(n) = o.by_address.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                o.by_address.remove(&self.key);
+            }
+        }
+        *o.by_address.entry(key.clone()).or_insert(0) += 1;
+        self.key = key;
+        true
+    }
+}
+
+/// The client a trusted proxy speaks for: the last entry of `X-Forwarded-For` (the one the
+/// proxy itself appended; earlier ones are whatever the client claimed).
+fn forwarded_client(header: &str) -> Option<IpAddr> {
+    let last = header.rsplit(',').next()?.trim();
+    let bare = last.strip_prefix('[').and_then(|r| r.split(']').next()).unwrap_or(last);
+    bare.parse().ok().or_else(|| last.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
+fn normalised(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
     }
 }
 
@@ -99,7 +134,13 @@ impl Drop for Slot {
     }
 }
 
-pub async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, hub: mpsc::Sender<HubInput>, caps: Caps) -> Result<()> {
+pub async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    hub: mpsc::Sender<HubInput>,
+    caps: Caps,
+    proxies: Arc<[IpAddr]>,
+) -> Result<()> {
     let next = AtomicU64::new(1);
     let open = Arc::new(Mutex::new(Open::default()));
     let mut refused: u64 = 0;
@@ -113,7 +154,8 @@ pub async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, hub: m
                 continue;
             }
         };
-        let Some(slot) = Slot::take(&open, peer.ip(), caps) else {
+        let proxy = proxies.contains(&normalised(peer.ip()));
+        let Some(slot) = Slot::take(&open, peer.ip(), caps, proxy) else {
             // Closed before any TLS work; logged once per 1000 so a flood cannot flood the log.
             refused += 1;
             if refused % 1000 == 1 {
@@ -125,18 +167,27 @@ pub async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, hub: m
         let conn = ConnId(next.fetch_add(1, Ordering::Relaxed));
         let (tls, hub) = (tls.clone(), hub.clone());
         tokio::spawn(async move {
-            let _slot = slot;
             let _ = tcp.set_nodelay(true);
-            if let Err(e) = connection(tcp, peer, tls, hub, conn, caps).await {
+            let from = Peer { addr: peer, proxy, slot };
+            if let Err(e) = connection(tcp, from, tls, hub, conn, caps).await {
                 debug!(conn = conn.0, error = %e, "connection ended with an error");
             }
         });
     }
 }
 
+/// Who is on the other end: the TCP peer, whether it is a trusted proxy, and the connection's
+/// place under the caps.
+#[derive(Debug)]
+struct Peer {
+    addr: SocketAddr,
+    proxy: bool,
+    slot: Slot,
+}
+
 async fn connection(
     tcp: TcpStream,
-    peer: SocketAddr,
+    peer: Peer,
     tls: Option<TlsAcceptor>,
     hub: mpsc::Sender<HubInput>,
     conn: ConnId,
@@ -151,7 +202,7 @@ async fn connection(
     }
 }
 
-async fn websocket<S>(stream: S, peer: SocketAddr, hub: mpsc::Sender<HubInput>, conn: ConnId, caps: Caps) -> Result<()>
+async fn websocket<S>(stream: S, mut peer: Peer, hub: mpsc::Sender<HubInput>, conn: ConnId, caps: Caps) -> Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -165,13 +216,29 @@ where
         .read_buffer_size(4096)
         .write_buffer_size(0)
         .max_write_buffer_size(1 << 20);
-    let ws = tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio_tungstenite::accept_async_with_config(stream, Some(config)))
+    let forwarded: Arc<Mutex<Option<String>>> = Arc::default();
+    let seen = Arc::clone(&forwarded);
+    let read_header = move |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+        let value = request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+        *seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = (!value.is_empty()).then_some(value);
+        Ok(response)
+    };
+    let ws = tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio_tungstenite::accept_hdr_async_with_config(stream, read_header, Some(config)))
         .await
         .context("WebSocket handshake timed out")??;
+    let addr = if peer.proxy {
+        let header = forwarded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let client = header.as_deref().and_then(forwarded_client).context("a trusted proxy sent no usable X-Forwarded-For")?;
+        anyhow::ensure!(peer.slot.rekey(client, caps), "connection cap reached for a client behind the proxy");
+        client
+    } else {
+        peer.addr.ip()
+    };
+    let _slot = peer.slot;
     let (mut sink, mut source) = ws.split();
     let (tx, mut rx) = mpsc::channel(CONN_QUEUE);
     let roster = RosterSlot::default();
-    hub.send(HubInput::Connect { conn, addr: peer.ip(), tx, roster: Arc::clone(&roster) }).await?;
+    hub.send(HubInput::Connect { conn, addr, tx, roster: Arc::clone(&roster) }).await?;
     let writer = async move {
         // Pings at a third of the idle timeout: a live client's pong keeps its reader going.
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + caps.idle / 3, caps.idle / 3);
@@ -248,4 +315,23 @@ where
     }
     hub.send(HubInput::Disconnect { conn }).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_client;
+
+    #[test]
+    fn the_proxy_appended_address_counts() {
+        assert_eq!(forwarded_client("203.0.113.7").map(|a| a.to_string()).as_deref(), Some("203.0.113.7"));
+        assert_eq!(
+            forwarded_client("1.1.1.1, 203.0.113.7").map(|a| a.to_string()).as_deref(),
+            Some("203.0.113.7"),
+            "the client's own claim comes first"
+        );
+        assert_eq!(forwarded_client("[2001:db8::1]:443").map(|a| a.to_string()).as_deref(), Some("2001:db8::1"));
+        assert_eq!(forwarded_client("203.0.113.7:5000").map(|a| a.to_string()).as_deref(), Some("203.0.113.7"));
+        assert_eq!(forwarded_client("2001:db8::2").map(|a| a.to_string()).as_deref(), Some("2001:db8::2"));
+        assert!(forwarded_client("unknown").is_none() && forwarded_client("").is_none());
+    }
 }

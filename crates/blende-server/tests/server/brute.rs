@@ -154,3 +154,55 @@ async fn wrong_password_and_unknown_meeting_look_the_same() {
     a.send(json!({"type": "auth_moderator", "token": "bm1.mnobody.guess"})).await;
     assert_eq!(error_code(&a.recv().await), Some("join_refused"));
 }
+
+/// Behind a reverse proxy every client shares its address. With `--trusted-proxy`, the
+/// limiter keys each client by the proxy's `X-Forwarded-For`: one client's wrong passwords do
+/// not lock out another behind the same proxy, a proxy connection without the header is
+/// refused, and the header from anyone else changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_behind_a_trusted_proxy_are_told_apart() {
+    let proxy = Ipv4Addr::new(127, 0, 0, 99);
+    let server = Server::start(
+        "proxy",
+        None,
+        &["--trusted-proxy", "127.0.0.99", "--address-free-failures", "2", "--address-lockout-failures", "4", "--lockout-s", "60"],
+    );
+    let token = server.add_moderator();
+    let mut mo = server.client().await;
+    mo.hello().await;
+    mo.auth(&token).await;
+    let (id, pw) = mo.create_meeting(false).await;
+
+    // Client A (203.0.113.7) guesses through the proxy until its address is locked out.
+    let mut locked = false;
+    for _ in 0..12 {
+        let mut a = server.try_client_forwarded(proxy, Some("198.51.100.1, 203.0.113.7")).await.expect("through the proxy");
+        a.hello().await;
+        if error_code(&a.join(&id, "wrongwrongwrongw").await) == Some("rate_limited") {
+            locked = true;
+            break;
+        }
+    }
+    assert!(locked, "A was never limited");
+    let mut a = server.try_client_forwarded(proxy, Some("203.0.113.7")).await.expect("through the proxy");
+    a.hello().await;
+    assert_eq!(error_code(&a.join(&id, &pw).await), Some("rate_limited"), "A stays limited, the right password too");
+    // Client B behind the same proxy is not.
+    let mut b = server.try_client_forwarded(proxy, Some("203.0.113.8")).await.expect("through the proxy");
+    b.hello().await;
+    assert_eq!(b.join(&id, &pw).await["state"], "admitted", "another client behind the proxy");
+    // The proxy without the header: closed.
+    let bare = server.try_client_forwarded(proxy, None).await;
+    let refused = match bare {
+        Err(_) => true,
+        Ok(mut c) => c.closed().await,
+    };
+    assert!(refused, "a proxy connection without X-Forwarded-For was served");
+    // Someone else claiming A's address is keyed by their own.
+    let mut claim = server.try_client_forwarded(Ipv4Addr::new(127, 0, 0, 98), Some("203.0.113.8")).await.expect("direct");
+    claim.hello().await;
+    assert_eq!(claim.join(&id, &pw).await["state"], "admitted");
+    let mut claim_a = server.try_client_forwarded(Ipv4Addr::new(127, 0, 0, 97), Some("203.0.113.7")).await.expect("direct");
+    claim_a.hello().await;
+    assert_eq!(claim_a.join(&id, &pw).await["state"], "admitted", "a forged header does not inherit A's lockout");
+}

@@ -110,6 +110,23 @@ impl Server {
         self.try_client_from(ip).await.expect("connect")
     }
 
+    /// A client from `ip` whose WebSocket request carries `X-Forwarded-For: forwarded`, as a
+    /// reverse proxy sends it (or as anyone could claim it).
+    pub async fn try_client_forwarded(&self, ip: Ipv4Addr, forwarded: Option<&str>) -> Result<Client, String> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+        socket.bind(SocketAddr::from((ip, 0))).map_err(|e| e.to_string())?;
+        let tcp = socket.connect(self.addr).await.map_err(|e| format!("connect: {e}"))?;
+        let name = ServerName::try_from("localhost".to_owned()).expect("name");
+        let tls = self.connector.connect(name, tcp).await.map_err(|e| format!("tls: {e}"))?;
+        let mut request = "wss://localhost/".into_client_request().map_err(|e| e.to_string())?;
+        if let Some(f) = forwarded {
+            request.headers_mut().insert("x-forwarded-for", f.parse().map_err(|_| "header".to_owned())?);
+        }
+        let (ws, _) = tokio_tungstenite::client_async(request, tls).await.map_err(|e| format!("websocket: {e}"))?;
+        Ok(Client { ws, pid: None })
+    }
+
     /// As [`Server::client_from`], with the failure (closed before or during TLS) returned.
     pub async fn try_client_from(&self, ip: Ipv4Addr) -> Result<Client, String> {
         let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
