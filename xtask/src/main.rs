@@ -46,7 +46,11 @@ fn main() -> ExitCode {
         "check-deps" => check_deps(),
         // An optional path checks another checkout (for a look at an old tree).
         "check-layers" => {
-            let root = std::env::args().nth(2).map_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".."), Into::into);
+            // `cargo run` names the invoking checkout at run time; the compile-time path would be
+            // whichever checkout last built this binary into a shared target folder.
+            let manifest =
+                std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), std::path::PathBuf::from);
+            let root = std::env::args().nth(2).map_or_else(|| manifest.join(".."), Into::into);
             layers::check(&root)
         }
         _ => Err("usage: cargo xtask check-deps | check-layers".to_owned()),

@@ -114,6 +114,17 @@ fn forwarded_client(header: &str) -> Option<IpAddr> {
     bare.parse().ok().or_else(|| last.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
+/// The handshake callback that keeps the request's `X-Forwarded-For` (all its lines, joined).
+// The callback's type is tungstenite's; its error is an HTTP response.
+#[allow(clippy::result_large_err)]
+fn forwarded_header(seen: Arc<Mutex<Option<String>>>) -> impl FnOnce(&Request, Response) -> Result<Response, ErrorResponse> {
+    move |request: &Request, response: Response| {
+        let value = request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+        *seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = (!value.is_empty()).then_some(value);
+        Ok(response)
+    }
+}
+
 fn normalised(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
@@ -217,12 +228,7 @@ where
         .write_buffer_size(0)
         .max_write_buffer_size(1 << 20);
     let forwarded: Arc<Mutex<Option<String>>> = Arc::default();
-    let seen = Arc::clone(&forwarded);
-    let read_header = move |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
-        let value = request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
-        *seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = (!value.is_empty()).then_some(value);
-        Ok(response)
-    };
+    let read_header = forwarded_header(Arc::clone(&forwarded));
     let ws = tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio_tungstenite::accept_hdr_async_with_config(stream, read_header, Some(config)))
         .await
         .context("WebSocket handshake timed out")??;
