@@ -43,7 +43,8 @@ fi
 for arg in "$@"; do
   if [ "$arg" = fuzz ] || [ "$arg" = test ]; then
     tools="${CARGO_TARGET_DIR:-/var/tmp/blende-target}/tools"
-    if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    toolchains=$(rustup toolchain list 2>/dev/null || true)
+    if ! grep -q '^nightly' <<<"$toolchains"; then
       echo "deps: installing the nightly Rust toolchain (for fuzzing)" >&2
       rustup toolchain install nightly --profile minimal >&2
     fi

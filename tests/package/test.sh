@@ -188,7 +188,9 @@ client_rpm=$(ls dist/blende-"$version"-1.*.rpm)
 server_rpm=$(ls dist/blende-server-"$version"-1.*.rpm)
 [ "$(rpm -qcp "$client_rpm")" = /etc/blende/policy.toml ] || fail "client RPM conffiles: $(rpm -qcp "$client_rpm")"
 [ "$(rpm -qcp "$server_rpm")" = /etc/blende-server/server.toml ] || fail "server RPM conffiles"
-rpm -qlp "$server_rpm" | grep -qx /usr/lib/systemd/system/blende-server.service || fail "server RPM has no unit"
+# The list first: `grep -q` in a pipe under pipefail fails when the writer gets SIGPIPE.
+server_list=$(rpm -qlp "$server_rpm")
+grep -qx /usr/lib/systemd/system/blende-server.service <<<"$server_list" || fail "server RPM has no unit"
 scripts=$(rpm -qp --scripts "$server_rpm")
 grep -q "useradd -r" <<<"$scripts" && grep -q "rm -rf /var/lib/blende-server" <<<"$scripts" || fail "server RPM scripts: $scripts"
 
