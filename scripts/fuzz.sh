@@ -4,7 +4,10 @@
 #                                   AddressSanitizer; any crash fails.
 #   scripts/fuzz.sh long [RUNS]     every target for RUNS executions (default 10 million),
 #                                   without a sanitizer (the targets are safe Rust), new
-#                                   inputs kept in target/fuzz-corpus/<target>.
+#                                   inputs kept in target/fuzz-corpus/<target>. To bring them
+#                                   into the repo: <target binary> -set_cover_merge=1 NEW
+#                                   corpus/<target> target/fuzz-corpus/<target>, then replace
+#                                   corpus/<target> with NEW.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh fuzz
