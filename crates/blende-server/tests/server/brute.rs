@@ -167,11 +167,7 @@ async fn clients_behind_a_trusted_proxy_are_told_apart() {
         None,
         &["--trusted-proxy", "127.0.0.99", "--address-free-failures", "2", "--address-lockout-failures", "4", "--lockout-s", "60"],
     );
-    let token = server.add_moderator();
-    let mut mo = server.client().await;
-    mo.hello().await;
-    mo.auth(&token).await;
-    let (id, pw) = mo.create_meeting(false).await;
+    let (_mo, id, pw) = server.hosted_meeting(false).await;
 
     // Client A (203.0.113.7) guesses through the proxy until its address is locked out.
     let mut locked = false;

@@ -223,11 +223,7 @@ async fn turn_credentials_are_renewed_at_half_their_lifetime() {
     std::fs::write(&secret, "0123456789abcdef0123\n").expect("secret");
     server.admin(&["set", "turn", "--url", "turn:127.0.0.1:3478", "--secret-file", &secret.display().to_string(), "--ttl-s", "10"]);
     server.restart();
-    let token = server.add_moderator();
-    let mut mo = server.client().await;
-    mo.hello().await;
-    mo.auth(&token).await;
-    let (id, pw) = mo.create_meeting(false).await;
+    let (_mo, id, pw) = server.hosted_meeting(false).await;
     let mut bea = server.client_from(Ipv4Addr::new(127, 0, 0, 71)).await;
     bea.hello().await;
     assert_eq!(bea.join(&id, &pw).await["state"], "admitted");

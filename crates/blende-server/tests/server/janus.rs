@@ -184,12 +184,7 @@ async fn janus_server(name: &str, janus_api: Option<String>) -> Option<(Server, 
     let key_file = key_file.display().to_string();
     server.admin(&["set", "janus", "--api-url", &api, "--client-url", client_url, "--admin-key-file", &key_file, "--threshold", "2"]);
     server.restart();
-    let token = server.add_moderator();
-    let mut mo = server.client().await;
-    mo.hello().await;
-    mo.auth(&token).await;
-    let (id, pw) = mo.create_meeting(false).await;
-    mo.enter(&id).await;
+    let (mo, id, pw) = server.hosted_meeting(true).await;
     Some((server, janus, mo, id, pw))
 }
 

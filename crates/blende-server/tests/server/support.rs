@@ -101,6 +101,20 @@ impl Server {
         v["token"].as_str().expect("token").to_owned()
     }
 
+    /// A new moderator, authenticated, with a meeting of their own without a lobby, which they
+    /// are in when `enter`: (moderator, meeting ID, password).
+    pub async fn hosted_meeting(&self, enter: bool) -> (Client, String, String) {
+        let token = self.add_moderator();
+        let mut mo = self.client().await;
+        mo.hello().await;
+        mo.auth(&token).await;
+        let (id, pw) = mo.create_meeting(false).await;
+        if enter {
+            mo.enter(&id).await;
+        }
+        (mo, id, pw)
+    }
+
     pub async fn client(&self) -> Client {
         self.client_from(Ipv4Addr::LOCALHOST).await
     }
