@@ -1,14 +1,18 @@
 //! The windows on this desktop, read through xcap, as plain [`DesktopWindow`] values that the
 //! sans-IO policy can judge. This is a thin IO driver: it lists and reads, it decides nothing.
 //!
-//! On X11, xcap reads titles only from `_NET_WM_NAME` or a COMPOUND_TEXT `WM_NAME`; a window
-//! with a plain STRING `WM_NAME` (xterm, many Motif/Xt programs) would show an empty title, so
-//! this crate reads `WM_NAME` itself in that case, and reads `_NET_WM_WINDOW_TYPE` to recognise
-//! notification pop-ups.
+//! On X11, xcap reads titles only from `_NET_WM_NAME` or a COMPOUND_TEXT `WM_NAME`, and the
+//! latter with its escape sequences left in (which hides the dashes between a browser title's
+//! parts); a plain STRING `WM_NAME` (xterm, many Motif/Xt programs) it does not read at all. So
+//! this crate reads every title itself by its property type ([`x11_title`], the same function
+//! the share guard's snapshot uses), and reads `_NET_WM_WINDOW_TYPE` to recognise notification
+//! pop-ups.
 
 use blende_policy::{Os, Policy, Verdict, WindowInfo, WindowKind};
 use serde::Serialize;
 
+#[cfg(target_os = "linux")]
+pub mod compound_text;
 #[cfg(target_os = "linux")]
 pub mod share;
 #[cfg(target_os = "linux")]
@@ -37,6 +41,9 @@ pub struct DesktopWindow {
     pub minimized: bool,
     #[serde(skip)]
     pub kind: WindowKind,
+    /// The title property could not be decoded exactly: such a window is never shareable.
+    #[serde(skip)]
+    pub title_unreadable: bool,
 }
 
 impl DesktopWindow {
@@ -59,7 +66,16 @@ pub struct JudgedWindow {
 
 impl JudgedWindow {
     pub fn new(window: DesktopWindow, policy: &Policy) -> Self {
-        match policy.classify(&window.info()) {
+        let verdict = if window.title_unreadable {
+            Verdict::Block {
+                category: blende_policy::Category::Unidentified,
+                rule: "builtin:unreadable-title".into(),
+                reason: "the window's title cannot be read exactly".into(),
+            }
+        } else {
+            policy.classify(&window.info())
+        };
+        match verdict {
             Verdict::Allow => JudgedWindow { window, verdict: "allow", category: None, rule: None, reason: None },
             Verdict::Block { category, rule, reason } => {
                 JudgedWindow { window, verdict: "block", category: Some(category.as_str()), rule: Some(rule), reason: Some(reason) }
@@ -93,11 +109,16 @@ pub fn list_windows() -> Result<Vec<DesktopWindow>, WindowsError> {
             height: w.height().unwrap_or_default(),
             minimized: w.is_minimized().unwrap_or(false),
             kind: WindowKind::Normal,
+            title_unreadable: false,
         };
         #[cfg(target_os = "linux")]
         if let Some(x) = &x {
-            if dw.title.is_empty() {
-                dw.title = x.wm_name(id).unwrap_or_default();
+            // xcap decodes only some encodings (COMPOUND_TEXT with its escapes left in): the
+            // title comes from our own read, as the share guard reads it.
+            match x.title(id) {
+                Some(Ok(title)) => dw.title = title,
+                Some(Err(Unreadable)) => dw.title_unreadable = true,
+                None => {}
             }
             if x.is_notification(id) {
                 dw.kind = WindowKind::Notification;
@@ -112,6 +133,24 @@ pub fn list_windows() -> Result<Vec<DesktopWindow>, WindowsError> {
 /// Lists windows with their verdicts under `policy`.
 pub fn judge_windows(policy: &Policy) -> Result<Vec<JudgedWindow>, WindowsError> {
     Ok(list_windows()?.into_iter().map(|w| JudgedWindow::new(w, policy)).collect())
+}
+
+/// A title property that cannot be decoded exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unreadable;
+
+/// The title X shows for a window: `_NET_WM_NAME` (UTF-8) when set, else `WM_NAME` in its own
+/// encoding (`compound` when its type is COMPOUND_TEXT). Pure, so the listing and the share
+/// guard read titles the same way.
+#[cfg(target_os = "linux")]
+pub fn x11_title(net_wm_name: &[u8], wm_name: &[u8], compound: bool) -> Result<String, Unreadable> {
+    if !net_wm_name.is_empty() {
+        Ok(decode_title(net_wm_name))
+    } else if compound {
+        compound_text::decode(wm_name).ok_or(Unreadable)
+    } else {
+        Ok(decode_title(wm_name))
+    }
 }
 
 /// Decodes a window title property. STRING is Latin-1 by the ICCCM, but many programs (and

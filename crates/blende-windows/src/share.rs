@@ -46,6 +46,7 @@ struct Atoms {
     net_wm_pid: Atom,
     net_wm_window_type: Atom,
     notification: Atom,
+    compound_text: Atom,
 }
 
 /// One X connection with the atoms every read needs.
@@ -72,7 +73,7 @@ impl Display {
         let (conn, screen_num) = x11rb::connect(None).map_err(|e| ShareError::Connect(e.to_string()))?;
         let screen = &conn.setup().roots[screen_num];
         let (root, screen_rect) = (screen.root, Rect::new(0, 0, u32::from(screen.width_in_pixels), u32::from(screen.height_in_pixels)));
-        let names: [&[u8]; 7] = [
+        let names: [&[u8]; 8] = [
             b"_NET_WM_NAME",
             b"_NET_WM_STATE",
             b"_NET_WM_STATE_HIDDEN",
@@ -80,14 +81,16 @@ impl Display {
             b"_NET_WM_PID",
             b"_NET_WM_WINDOW_TYPE",
             b"_NET_WM_WINDOW_TYPE_NOTIFICATION",
+            b"COMPOUND_TEXT",
         ];
         let cookies = names.map(|n| conn.intern_atom(false, n));
-        let mut atoms = [0u32; 7];
+        let mut atoms = [0u32; 8];
         for (slot, cookie) in atoms.iter_mut().zip(cookies) {
             *slot = cookie?.reply()?.atom;
         }
-        let [net_wm_name, net_wm_state, net_wm_state_hidden, wm_state, net_wm_pid, net_wm_window_type, notification] = atoms;
-        let atoms = Atoms { net_wm_name, net_wm_state, net_wm_state_hidden, wm_state, net_wm_pid, net_wm_window_type, notification };
+        let [net_wm_name, net_wm_state, net_wm_state_hidden, wm_state, net_wm_pid, net_wm_window_type, notification, compound_text] = atoms;
+        let atoms =
+            Atoms { net_wm_name, net_wm_state, net_wm_state_hidden, wm_state, net_wm_pid, net_wm_window_type, notification, compound_text };
         Ok(Display { conn, root, screen: screen_rect, atoms })
     }
 
@@ -107,19 +110,22 @@ impl Display {
         })
     }
 
-    fn finish_info(&self, c: InfoCookies<'_>) -> Result<WindowInfo, ReplyError> {
+    /// The window's identity; `Ok(None)` when its title cannot be decoded exactly.
+    fn finish_info(&self, c: InfoCookies<'_>) -> Result<Option<WindowInfo>, ReplyError> {
         let (net_name, wm_name, class, pid, kind) =
             (c.net_name.reply()?, c.wm_name.reply()?, c.class.reply()?, c.pid.reply()?, c.kind.reply()?);
-        let title = if net_name.value.is_empty() { crate::decode_title(&wm_name.value) } else { crate::decode_title(&net_name.value) };
+        let Ok(title) = crate::x11_title(&net_name.value, &wm_name.value, wm_name.type_ == self.atoms.compound_text) else {
+            return Ok(None);
+        };
         let app_name = class.value.split(|b| *b == 0).nth(1).map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_default();
         let is_notification = kind.value32().is_some_and(|mut k| k.any(|x| x == self.atoms.notification));
-        Ok(WindowInfo {
+        Ok(Some(WindowInfo {
             os: Os::Linux,
             app_name,
             title,
             pid: pid.value32().and_then(|mut p| p.next()),
             kind: if is_notification { WindowKind::Notification } else { WindowKind::Normal },
-        })
+        }))
     }
 
     /// Rectangles (with borders) of `windows` that are viewable, paired with the window.
@@ -246,7 +252,10 @@ impl X11WindowShare {
         let attrs = attrs.reply().map_err(gone)?;
         let geom = geom.reply().map_err(gone)?;
         let origin = origin.reply().map_err(gone)?;
-        let info = d.finish_info(info).map_err(gone)?;
+        let Some(info) = d.finish_info(info).map_err(gone)? else {
+            // A title we cannot read exactly: the guard pauses, as for any unreadable window.
+            return Ok(Snapshot { target: TargetRead::Unreadable, above: Vec::new() });
+        };
         let state = state.reply().map_err(gone)?;
         let wm_state = wm_state.reply().map_err(gone)?;
         let tree = tree.reply()?;
@@ -322,7 +331,11 @@ impl X11ScreenShare {
             Ok(tops
                 .into_iter()
                 .zip(cookies)
-                .map(|((_, rect), c)| ScreenWindow { info: d.finish_info(c).unwrap_or_else(|_| WindowInfo::new(Os::Linux, "", "")), rect })
+                .map(|((_, rect), c)| ScreenWindow {
+                    // Unreadable identity or title: empty, which the policy blocks.
+                    info: d.finish_info(c).ok().flatten().unwrap_or_else(|| WindowInfo::new(Os::Linux, "", "")),
+                    rect,
+                })
                 .collect())
         })();
         // Unreadable: one unidentified window over the whole screen masks everything.

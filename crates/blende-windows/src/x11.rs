@@ -5,6 +5,8 @@ use x11rb::rust_connection::RustConnection;
 
 pub(crate) struct Extra {
     conn: RustConnection,
+    net_wm_name: Atom,
+    compound_text: Atom,
     net_wm_window_type: Atom,
     notification: Atom,
 }
@@ -15,16 +17,17 @@ impl Extra {
         let atom = |name: &[u8]| conn.intern_atom(false, name).ok()?.reply().ok().map(|r| r.atom);
         let net_wm_window_type = atom(b"_NET_WM_WINDOW_TYPE")?;
         let notification = atom(b"_NET_WM_WINDOW_TYPE_NOTIFICATION")?;
-        Some(Extra { conn, net_wm_window_type, notification })
+        let net_wm_name = atom(b"_NET_WM_NAME")?;
+        let compound_text = atom(b"COMPOUND_TEXT")?;
+        Some(Extra { conn, net_wm_name, compound_text, net_wm_window_type, notification })
     }
 
-    /// `WM_NAME` of any encoding. STRING is ISO Latin-1 by the ICCCM.
-    pub(crate) fn wm_name(&self, window: u32) -> Option<String> {
-        let reply = self.conn.get_property(false, window, AtomEnum::WM_NAME, AtomEnum::ANY, 0, 4096).ok()?.reply().ok()?;
-        if reply.value.is_empty() {
-            return None;
-        }
-        Some(crate::decode_title(&reply.value))
+    /// The title as [`crate::x11_title`] reads it; `None` when the window has gone.
+    pub(crate) fn title(&self, window: u32) -> Option<Result<String, crate::Unreadable>> {
+        let net = self.conn.get_property(false, window, self.net_wm_name, AtomEnum::ANY, 0, 4096).ok()?;
+        let wm = self.conn.get_property(false, window, AtomEnum::WM_NAME, AtomEnum::ANY, 0, 4096).ok()?;
+        let (net, wm) = (net.reply().ok()?, wm.reply().ok()?);
+        Some(crate::x11_title(&net.value, &wm.value, wm.type_ == self.compound_text))
     }
 
     pub(crate) fn is_notification(&self, window: u32) -> bool {
