@@ -134,8 +134,10 @@ fn the_share_and_all_off_shortcuts_stop_the_shared_window_at_an_independent_rece
         rx.wait_frames(10, Duration::from_secs(30));
         // Another window has the focus: the shortcut is global.
         xdotool(&["windowactivate", "--sync", &id]);
-        let command_us = unix_us();
         xdotool(&["key", keys]);
+        // `xdotool key` returns once the X server has the key events: the shortcut exists from
+        // then on (its own start-up, tens of ms on a loaded machine, is not the app's delay).
+        let command_us = unix_us();
         app.wait_for("share stopped", Duration::from_secs(5), |v| v["event"] == "share" && v["state"] == "stopped");
         let late = late_pictures(&rx, command_us);
         eprintln!("{keys}: {} pictures before, {} later than 500 ms after", rx.frame_times().len() - late.len(), late.len());
