@@ -118,7 +118,7 @@ fn transaction() -> String {
 }
 
 /// A Janus session with the VideoRoom plugin attached; destroyed on [`Session::close`].
-struct Session {
+pub struct Session {
     host_port: String,
     base: String,
     session: u64,
@@ -126,7 +126,7 @@ struct Session {
 }
 
 impl Session {
-    async fn open(api_url: &str) -> Result<Session> {
+    pub async fn open(api_url: &str) -> Result<Session> {
         let url = parse_http_url(api_url)?;
         let created = http("POST", &url.host_port, &url.path, Some(&json!({"janus": "create", "transaction": transaction()}))).await?;
         let session = created["data"]["id"].as_u64().ok_or_else(|| anyhow!("Janus did not create a session: {created}"))?;
@@ -157,7 +157,20 @@ impl Session {
         Ok(data)
     }
 
-    async fn close(self) {
+    /// Everyone who joined `room` as a publisher (publishing or not).
+    pub async fn list_participants(&self, room: &JanusRoom) -> Result<Vec<Publisher>> {
+        let body = json!({"request": "listparticipants", "room": room.room, "secret": room.secret.expose()});
+        Ok(parse_participants(&self.request(body).await?))
+    }
+
+    /// Kicks one publisher (by feed id) out of `room`. With `require_pvtid` Janus also stops
+    /// every subscription that publisher's session opened.
+    pub async fn kick(&self, room: &JanusRoom, feed: u64) -> Result<()> {
+        let body = json!({"request": "kick", "room": room.room, "secret": room.secret.expose(), "id": feed});
+        self.request(body).await.map(|_| ())
+    }
+
+    pub async fn close(self) {
         let path = format!("{}/{}", self.base, self.session);
         let _ = http("POST", &self.host_port, &path, Some(&json!({"janus": "destroy", "transaction": transaction()}))).await;
     }
@@ -203,11 +216,9 @@ pub async fn allow(cfg: &JanusConfig, room: &JanusRoom, token: &Secret, add: boo
     with_session(cfg, async |s| s.request(body).await.map(|_| ())).await
 }
 
-/// Kicks one publisher (by feed id) out of the room. With `require_pvtid` Janus also stops
-/// every subscription that publisher's session opened.
+/// [`Session::kick`] in a session of its own.
 pub async fn kick(cfg: &JanusConfig, room: &JanusRoom, feed: u64) -> Result<()> {
-    let body = json!({"request": "kick", "room": room.room, "secret": room.secret.expose(), "id": feed});
-    with_session(cfg, async |s| s.request(body).await.map(|_| ())).await
+    with_session(cfg, async |s| s.kick(room, feed).await).await
 }
 
 /// A publisher Janus reports in a room.
@@ -215,13 +226,6 @@ pub async fn kick(cfg: &JanusConfig, room: &JanusRoom, feed: u64) -> Result<()> 
 pub struct Publisher {
     pub feed: u64,
     pub display: Option<String>,
-}
-
-/// Everyone who joined the room as a publisher (publishing or not).
-pub async fn list_participants(cfg: &JanusConfig, room: &JanusRoom) -> Result<Vec<Publisher>> {
-    let body = json!({"request": "listparticipants", "room": room.room, "secret": room.secret.expose()});
-    let data = with_session(cfg, async |s| s.request(body).await).await?;
-    Ok(parse_participants(&data))
 }
 
 fn parse_participants(data: &Value) -> Vec<Publisher> {

@@ -19,7 +19,7 @@ use tokio::sync::{Notify, mpsc};
 use tracing::{info, warn};
 
 use crate::inbox::HubInput;
-use crate::janus::{self, JanusConfig, JanusRoom, Publisher};
+use crate::janus::{self, JanusConfig, JanusRoom, Publisher, Session};
 use crate::tag::log_tag;
 
 /// How often every Janus room's publishers are compared with the members.
@@ -107,10 +107,16 @@ impl Worker {
                     warn!(meeting = %log_tag(&meeting_id), error = %e, "Janus room not in line with the meeting");
                 }
             }
-            if audit_all {
-                let meetings: Vec<String> = self.rooms.keys().cloned().collect();
-                for meeting_id in meetings {
-                    self.audit(&meeting_id).await;
+            if audit_all && !self.rooms.is_empty() {
+                // One Janus session for the whole round, not one per room and request.
+                match Session::open(&self.cfg.api_url).await {
+                    Ok(session) => {
+                        for meeting_id in self.rooms.keys() {
+                            self.audit(&session, meeting_id).await;
+                        }
+                        session.close().await;
+                    }
+                    Err(e) => warn!(error = %e, "Janus unreachable; rooms not audited this round"),
                 }
             }
             if self.hub.is_closed() {
@@ -164,7 +170,9 @@ impl Worker {
             self.rooms.insert(meeting_id.to_owned(), Synced { room, members });
         }
         self.deliver(meeting_id, &fresh).await;
-        self.audit(meeting_id).await;
+        let session = Session::open(&self.cfg.api_url).await?;
+        self.audit(&session, meeting_id).await;
+        session.close().await;
         Ok(())
     }
 
@@ -189,9 +197,9 @@ impl Worker {
     }
 
     /// Kicks every publisher in the room that no member owns.
-    async fn audit(&self, meeting_id: &str) {
+    async fn audit(&self, session: &Session, meeting_id: &str) {
         let Some(synced) = self.rooms.get(meeting_id) else { return };
-        let publishers = match janus::list_participants(&self.cfg, &synced.room).await {
+        let publishers = match session.list_participants(&synced.room).await {
             Ok(p) => p,
             Err(e) => {
                 warn!(meeting = %log_tag(meeting_id), error = %e, "listing the Janus room's publishers failed");
@@ -199,7 +207,7 @@ impl Worker {
             }
         };
         for stray in publishers.iter().filter(|p| !synced.members.values().any(|a| a.owns(p))) {
-            match janus::kick(&self.cfg, &synced.room, stray.feed).await {
+            match session.kick(&synced.room, stray.feed).await {
                 Ok(()) => info!(meeting = %log_tag(meeting_id), "kicked a Janus publisher that is no member's feed"),
                 Err(e) => warn!(meeting = %log_tag(meeting_id), error = %e, "kicking a stray Janus publisher failed"),
             }

@@ -125,13 +125,6 @@ fn forwarded_header(seen: Arc<Mutex<Option<String>>>) -> impl FnOnce(&Request, R
     }
 }
 
-fn normalised(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        IpAddr::V4(_) => ip,
-    }
-}
-
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut o = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -165,7 +158,7 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        let proxy = proxies.contains(&normalised(peer.ip()));
+        let proxy = proxies.iter().any(|p| p.to_canonical() == peer.ip().to_canonical());
         let Some(slot) = Slot::take(&open, peer.ip(), caps, proxy) else {
             // Closed before any TLS work; logged once per 1000 so a flood cannot flood the log.
             refused += 1;
