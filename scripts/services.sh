@@ -8,15 +8,48 @@ blende_start_x() {
   if [ -z "${DISPLAY:-}" ]; then
     export DISPLAY=:${BLENDE_DISPLAY_NUM:-77}
     if ! xdpyinfo >/dev/null 2>&1; then
-      Xvfb "$DISPLAY" -screen 0 1920x1080x24 -nolisten tcp >/tmp/blende-xvfb.log 2>&1 &
+      # -displayfd: Xvfb picks a free display itself, so a lock file left behind by a server of
+      # an earlier run (whose PID may now belong to another process) cannot keep it from starting.
+      local fifo=/tmp/blende-xvfb.display
+      rm -f "$fifo"
+      Xvfb -displayfd 3 -screen 0 1920x1080x24 -nolisten tcp -noreset 3>"$fifo" >/tmp/blende-xvfb.log 2>&1 &
+      for _ in $(seq 100); do [ -s "$fifo" ] && break; sleep 0.1; done
+      export DISPLAY=:$(tr -d '[:space:]' <"$fifo")
       for _ in $(seq 50); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done
+      if ! xdpyinfo >/dev/null 2>&1; then
+        echo "services: Xvfb did not start:" >&2
+        cat /tmp/blende-xvfb.log >&2
+        return 1
+      fi
     fi
   fi
-  # xcap needs _NET_CLIENT_LIST_STACKING: a window manager must be running.
-  if ! xprop -root _NET_SUPPORTING_WM_CHECK 2>/dev/null | grep -q 'window id'; then
-    openbox >/tmp/blende-openbox.log 2>&1 &
-    for _ in $(seq 50); do xprop -root _NET_SUPPORTING_WM_CHECK 2>/dev/null | grep -q 'window id' && break; sleep 0.1; done
+  # xcap needs _NET_CLIENT_LIST_STACKING and xdotool _NET_ACTIVE_WINDOW: a window manager
+  # must be running, and it must still be running for the last X test. If openbox ever exits,
+  # it is started again and the exit is logged (scripts/test.sh reports it).
+  if ! blende_wm_running; then
+    : >/tmp/blende-openbox.log
+    (
+      while xdpyinfo >/dev/null 2>&1; do
+        openbox >>/tmp/blende-openbox.log 2>&1 && break
+        echo "services: openbox exited with $? on $DISPLAY at $(date -u +%T); started again" >>/tmp/blende-openbox.log
+        sleep 0.5
+      done
+    ) &
+    for _ in $(seq 100); do blende_wm_running && break; sleep 0.1; done
+    if ! blende_wm_running; then
+      echo "services: no window manager on $DISPLAY; openbox said:" >&2
+      cat /tmp/blende-openbox.log >&2
+      return 1
+    fi
   fi
+}
+
+# Whether an EWMH window manager runs on $DISPLAY: the root's _NET_SUPPORTING_WM_CHECK names a
+# window that still exists (the root property outlives a window manager that crashed).
+blende_wm_running() {
+  local check
+  check=$(xprop -root _NET_SUPPORTING_WM_CHECK 2>/dev/null | sed -n 's/.*window id # *//p')
+  [ -n "$check" ] && xprop -id "$check" _NET_SUPPORTING_WM_CHECK >/dev/null 2>&1
 }
 
 blende_start_pulse() {

@@ -7,6 +7,8 @@ scripts/deps.sh build test
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/blende-target}
 . scripts/services.sh
 blende_start_x
+# A window manager that died mid-run makes later X tests fail for no fault of theirs: say so.
+trap 'if grep -q "started again" /tmp/blende-openbox.log 2>/dev/null; then echo "test.sh: the window manager exited during the run:" >&2; grep "started again" /tmp/blende-openbox.log >&2; fi' EXIT
 blende_start_pulse
 blende_start_dbus
 blende_start_keyring

@@ -122,11 +122,20 @@ fn meeting_ids_and_passwords_differ_each_time() {
 /// X tests need a display with a window manager (scripts/test.sh starts Xvfb and openbox).
 pub(crate) fn display_or_skip() -> bool {
     if std::env::var_os("DISPLAY").is_some() {
+        assert!(window_manager_runs(), "no window manager runs on $DISPLAY (scripts/services.sh starts openbox)");
         return true;
     }
     assert!(std::env::var_os("BLENDE_REQUIRE_X11").is_none(), "BLENDE_REQUIRE_X11 is set but there is no DISPLAY");
     eprintln!("skipped: no DISPLAY (run scripts/test.sh for the X11 tests)");
     false
+}
+
+/// The root's `_NET_SUPPORTING_WM_CHECK` names a window that still exists.
+fn window_manager_runs() -> bool {
+    let xprop = |args: &[&str]| Command::new("xprop").args(args).output().ok().filter(|o| o.status.success());
+    let Some(root) = xprop(&["-root", "_NET_SUPPORTING_WM_CHECK"]) else { return false };
+    let text = String::from_utf8_lossy(&root.stdout).into_owned();
+    text.split("window id # ").nth(1).map(str::trim).is_some_and(|id| xprop(&["-id", id, "_NET_SUPPORTING_WM_CHECK"]).is_some())
 }
 
 pub(crate) struct Windows(pub(crate) Vec<Child>);
