@@ -138,9 +138,15 @@ enum MeetingCommand {
 
 #[derive(Subcommand, Debug)]
 enum PolicyCommand {
-    /// Read `app<TAB>title` (or `os<TAB>app<TAB>title`) lines on stdin; print `allow` or
-    /// `block<TAB>category<TAB>reason` for each.
+    /// Read `app<TAB>title` (or `os<TAB>app<TAB>title[<TAB>categories<TAB>names]`) lines on
+    /// stdin; print `allow` or `block<TAB>category<TAB>reason` for each.
     Classify {
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+    },
+    /// Like `classify`, but say for each line what decided: the layer's rule and the part of
+    /// the application name, platform facts or title that matched.
+    Explain {
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
     },
@@ -158,7 +164,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         None => crate::ui::run(),
-        Some(Command::Policy { command: PolicyCommand::Classify { policy } }) => classify(&load_policy(policy.as_deref())),
+        Some(Command::Policy { command: PolicyCommand::Classify { policy } }) => classify(&load_policy(policy.as_deref()), false),
+        Some(Command::Policy { command: PolicyCommand::Explain { policy } }) => classify(&load_policy(policy.as_deref()), true),
         Some(Command::Policy { command: PolicyCommand::Show { policy } }) => {
             let p = load_policy(policy.as_deref());
             print!("{}", p.report());
@@ -271,11 +278,16 @@ fn policy_exit(policy: &Policy) -> ExitCode {
     }
 }
 
-/// Parses one input line of `policy classify`.
+/// Parses one input line of `policy classify`: `[os<TAB>]app<TAB>title`, and after an os
+/// column optionally `<TAB>categories<TAB>names` (the platform's facts: `Network;Email;`,
+/// `org.example.Mail.desktop|Example Mail`).
 fn parse_line(line: &str) -> WindowInfo {
     let cols: Vec<&str> = line.split('\t').collect();
     match cols.as_slice() {
-        [os, app, title, ..] if Os::parse(os).is_some() => WindowInfo::new(Os::parse(os).unwrap_or(Os::current()), *app, *title),
+        [os, app, title, rest @ ..] if Os::parse(os).is_some() => {
+            let facts = blende_policy::AppFacts::from_columns(rest.first().copied().unwrap_or(""), rest.get(1).copied().unwrap_or(""));
+            WindowInfo::new(Os::parse(os).unwrap_or(Os::current()), *app, *title).with_facts(facts)
+        }
         [app, title, ..] => WindowInfo::new(Os::current(), *app, *title),
         [app] => WindowInfo::new(Os::current(), *app, ""),
         [] => WindowInfo::new(Os::current(), "", ""),
@@ -289,13 +301,28 @@ fn verdict_line(v: &Verdict) -> String {
     }
 }
 
-fn classify(policy: &Policy) -> anyhow::Result<ExitCode> {
+/// `policy explain`'s answer for one window: the verdict line, then the rule and the evidence.
+fn explanation(policy: &Policy, w: &WindowInfo) -> String {
+    let e = policy.explain(w);
+    let rule = match &e.verdict {
+        Verdict::Allow => "-",
+        Verdict::Block { rule, .. } => rule.as_str(),
+    };
+    format!("{}\n  rule: {rule}\n  because: {}", verdict_line(&e.verdict), e.evidence)
+}
+
+fn classify(policy: &Policy, explain: bool) -> anyhow::Result<ExitCode> {
     let stdin = std::io::stdin().lock();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for line in stdin.split(b'\n') {
         // Undecodable bytes are replaced, not fatal: one bad line must not stop the rest.
         let line = String::from_utf8_lossy(&line?).trim_end_matches('\r').to_owned();
-        writeln!(out, "{}", verdict_line(&policy.classify(&parse_line(&line))))?;
+        let w = parse_line(&line);
+        if explain {
+            writeln!(out, "{}", explanation(policy, &w))?;
+        } else {
+            writeln!(out, "{}", verdict_line(&policy.classify(&w)))?;
+        }
     }
     out.flush()?;
     Ok(policy_exit(policy))

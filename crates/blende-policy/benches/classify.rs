@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 
-use blende_policy::{Os, Policy, Source, WindowInfo};
+use blende_policy::{AppFacts, Os, Policy, Source, WindowInfo};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn corpus() -> Vec<WindowInfo> {
@@ -13,7 +13,8 @@ fn corpus() -> Vec<WindowInfo> {
         .skip(1)
         .filter_map(|l| {
             let c: Vec<&str> = l.split('\t').collect();
-            Some(WindowInfo::new(Os::parse(c.first()?)?, *c.get(1)?, *c.get(2)?))
+            let facts = AppFacts::from_columns(c.get(5).copied().unwrap_or(""), c.get(6).copied().unwrap_or(""));
+            Some(WindowInfo::new(Os::parse(c.first()?)?, *c.get(1)?, *c.get(2)?).with_facts(facts))
         })
         .collect()
 }
@@ -38,7 +39,16 @@ fn bench(c: &mut Criterion) {
         WindowInfo::new(Os::Windows, "Microsoft Edge", "Dienstanweisung Datenschutz - Intranet - Arbeit – Microsoft\u{200B} Edge");
     let app = WindowInfo::new(Os::Linux, "libreoffice-writer", "Bescheid_Entwurf.odt - LibreOffice Writer");
     let long = WindowInfo::new(Os::Linux, "firefox", format!("{} — Mozilla Firefox", "Seite - ".repeat(200)));
+    let flatpak = WindowInfo::new(Os::Linux, "com.github.IsmaelMartinez.teams_for_linux", "Chat | Microsoft Teams");
+    let unknown = WindowInfo::new(Os::Windows, "KommunalPost.exe", "Posteingang (12) | Amt 32");
+    let by_entry = WindowInfo::new(Os::Linux, "Postkutsche", "Vorgang 12")
+        .with_facts(AppFacts::from_columns("Network;Email;", "de.example.Postkutsche.desktop|Postkutsche|postkutsche"));
+    let look_alike = WindowInfo::new(Os::Linux, "org.gnome.Nautilus", "Posteingang");
     g.bench_function("browser-allowed", |b| b.iter(|| builtin.classify(black_box(&browser))));
+    g.bench_function("flatpak-id-by-word", |b| b.iter(|| builtin.classify(black_box(&flatpak))));
+    g.bench_function("unknown-app-mailbox", |b| b.iter(|| builtin.classify(black_box(&unknown))));
+    g.bench_function("desktop-entry-category", |b| b.iter(|| builtin.classify(black_box(&by_entry))));
+    g.bench_function("file-manager-look-alike", |b| b.iter(|| builtin.classify(black_box(&look_alike))));
     g.bench_function("app-allowed", |b| b.iter(|| builtin.classify(black_box(&app))));
     g.bench_function("browser-1600-char-title", |b| b.iter(|| builtin.classify(black_box(&long))));
     g.finish();

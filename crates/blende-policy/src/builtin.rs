@@ -51,6 +51,21 @@ pub(crate) const APPS: &[App] = &[
     app("Mimestream", Mail, &["mimestream"]),
     app("Trojitá", Mail, &["trojita", "trojitá"]),
     app("Windows Mail", Mail, &["windows mail", "mail and calendar", "e-mail und kalender"]),
+    // Groupware clients German administrations run, and the mailbox clients of the electronic
+    // legal mail (EGVP, beBPo).
+    app("Kopano DeskApp", Mail, &["kopano deskapp", "kopano", "deskapp"]),
+    app("Zimbra Desktop", Mail, &["zimbra desktop", "zimbra"]),
+    app("GroupWise", Mail, &["groupwise", "grpwise", "novell groupwise"]),
+    app("Governikus Communicator", Mail, &["governikus communicator", "governikus", "egvp"]),
+    app("Balsa", Mail, &["balsa"]),
+    app("Astroid", Mail, &["astroid"]),
+    app("Opera Mail", Mail, &["opera mail"]),
+    app("The Bat!", Mail, &["the bat!", "thebat", "thebat64"]),
+    app("Pegasus Mail", Mail, &["pegasus mail", "winpm-32"]),
+    app("Windows Live Mail", Mail, &["windows live mail", "wlmail", "outlook express", "msimn"]),
+    app("Foxmail", Mail, &["foxmail"]),
+    app("Superhuman", Mail, &["superhuman"]),
+    app("HEY", Mail, &["hey"]),
     // --- messengers ---
     app("Signal", Messenger, &["signal", "signal desktop", "signal-desktop", "signal beta"]),
     app(
@@ -114,7 +129,24 @@ pub(crate) const APPS: &[App] = &[
     app("Empathy", Messenger, &["empathy"]),
     app("Google Chat", Messenger, &["google chat"]),
     app("Chatty", Messenger, &["chatty"]),
-    app("Hexchat", Messenger, &["hexchat", "polari", "konversation", "quassel", "quasselclient"]),
+    app("Hexchat", Messenger, &["hexchat", "polari", "konversation", "quassel", "quasselclient", "kvirc", "halloy", "srain"]),
+    // Matrix, Signal and WhatsApp clients of other makers, and German messengers of the public sector.
+    app("SchildiChat", Messenger, &["schildichat", "schildi"]),
+    app("FluffyChat", Messenger, &["fluffychat"]),
+    app("Cinny", Messenger, &["cinny"]),
+    app("Quaternion", Messenger, &["quaternion"]),
+    app("Flare", Messenger, &["flare"]),
+    app("Paper Plane", Messenger, &["paper plane", "paperplane"]),
+    app("WasIstLos", Messenger, &["wasistlos", "whatsie", "whatsapp-desktop-linux"]),
+    app("WebCord", Messenger, &["webcord", "armcord", "legcord"]),
+    app("Caprine", Messenger, &["caprine"]),
+    app("Teamwire", Messenger, &["teamwire"]),
+    app("stashcat", Messenger, &["stashcat", "schul.cloud", "schulcloud"]),
+    app("Miranda", Messenger, &["miranda", "miranda ng", "miranda32", "miranda64"]),
+    app("Adium", Messenger, &["adium"]),
+    app("Kaidan", Messenger, &["kaidan"]),
+    app("Tox", Messenger, &["qtox", "utox", "toxic"]),
+    app("Ferdi", Messenger, &["ferdi", "hamsket", "wavebox"]),
     // --- notification pop-ups ---
     app("Windows notifications", Notification, &["shellexperiencehost", "windows shell experience host", "windows-shell-experience-host"]),
     app(
@@ -211,7 +243,9 @@ pub(crate) const SITES: &[Site] = &[
     ),
     site("GMX", Webmail, &["gmx", "gmx freemail", "gmx mail"], &["gmx "]),
     site("WEB.DE", Webmail, &["web.de", "web.de freemail", "web.de mail"], &["web.de "]),
-    site("Roundcube", Webmail, &["roundcube", "roundcube webmail"], &["roundcube "]),
+    // Not "Roundcube" alone: that is the project's own home page; installations call themselves
+    // "Roundcube Webmail" (and show a mailbox word).
+    site("Roundcube", Webmail, &["roundcube webmail"], &["roundcube webmail "]),
     site("SOGo", Webmail, &["sogo"], &[]),
     site("Zimbra", Webmail, &["zimbra", "zimbra web client"], &["zimbra "]),
     site("OX App Suite", Webmail, &["ox app suite", "open-xchange", "app suite", "ox mail"], &["open-xchange "]),
@@ -227,7 +261,15 @@ pub(crate) const SITES: &[Site] = &[
     site("SnappyMail", Webmail, &["snappymail", "rainloop", "squirrelmail"], &[]),
     site("IONOS Webmail", Webmail, &["ionos webmail", "1&1 webmail", "strato webmail", "webmail"], &["webmail "]),
     site("HCL Verse", Webmail, &["hcl verse", "ibm verse"], &[]),
-    site("Inbox", Webmail, &["posteingang", "inbox", "postfach", "eingang", "boîte de réception"], &[]),
+    site("Nextcloud Mail", Webmail, &["mail - nextcloud"], &[]),
+    site("EGroupware", Webmail, &["egroupware"], &["egroupware ", "egroupware:"]),
+    site("Kopano WebApp", Webmail, &["kopano webapp", "kopano", "grommunio", "grommunio web"], &["kopano ", "grommunio "]),
+    site("GroupWise", Webmail, &["groupwise", "groupwise webaccess"], &["groupwise "]),
+    site("Tine", Webmail, &["tine", "tine 2.0", "tine groupware"], &["tine groupware "]),
+    site("Kolab", Webmail, &["kolab", "kolab now", "kolab webmail"], &["kolab "]),
+    site("De-Mail", Webmail, &["de-mail", "de-mail postfach"], &["de-mail "]),
+    site("mail.de", Webmail, &["mail.de"], &[]),
+    site("Vodafone Mail", Webmail, &["vodafone mail", "vodafone webmail"], &[]),
     site("WhatsApp Web", WebMessenger, &["whatsapp", "whatsapp web", "whatsapp business"], &["whatsapp web"]),
     site("Telegram Web", WebMessenger, &["telegram", "telegram web", "telegram web k", "telegram web a"], &["telegram web"]),
     site("Threema Web", WebMessenger, &["threema web", "threema"], &["threema web"]),
@@ -245,6 +287,9 @@ pub(crate) const SITES: &[Site] = &[
     site("Signal", WebMessenger, &["signal messenger"], &[]),
     site("Wire", WebMessenger, &["wire", "wire webapp"], &[]),
     site("Nextcloud Talk", WebMessenger, &["talk - nextcloud"], &[]),
+    site("stashcat", WebMessenger, &["stashcat", "schul.cloud"], &["stashcat "]),
+    site("Teamwire", WebMessenger, &["teamwire"], &[]),
+    site("Element", WebMessenger, &["schildichat", "cinny", "fluffychat", "hydrogen"], &[]),
 ];
 
 /// Host names that, appearing anywhere in a browser title (Firefox shows the address when a
@@ -289,3 +334,274 @@ pub(crate) const NOTIFICATION_TITLES: &[&str] = &[
     "info-center",
     "action center",
 ];
+
+/// Keys of [`APPS`] that are common words: they name the product only as the whole identity
+/// (filler words aside), never as a word inside a longer name (`gnome-session`, `Polaris
+/// Office`, `SignalAnalyzer`). See [`crate::identity`].
+pub(crate) const GENERIC_KEYS: &[&str] = &[
+    "mail",
+    "spark",
+    "station",
+    "element",
+    "wire",
+    "session",
+    "line",
+    "messages",
+    "nachrichten",
+    "messenger",
+    "teams",
+    "chatty",
+    "psi",
+    "dino",
+    "fractal",
+    "empathy",
+    "signal",
+    "evolution",
+    "franz",
+    "polari",
+    "riot",
+    "slack",
+    "postbox",
+    "kontact",
+    "wired",
+    "mako",
+    "em client",
+    "emclient",
+    "mailclient",
+    "notes client",
+    "airmail",
+    "beeper",
+    "communicator",
+    "talk",
+    "shift",
+    "hey",
+    "newton",
+    "notification",
+    "quaternion",
+];
+
+/// What a mailbox is called, as a whole title part, in the languages of German
+/// administrations and their neighbours (German, English, French, Dutch, Polish, Czech,
+/// Danish, Italian, Spanish), with and without accents. A browser title with such a part is
+/// webmail; so is the title of a program this policy does not know.
+pub(crate) const MAILBOX_WORDS: &[&str] = &[
+    // German
+    "posteingang",
+    "postfach",
+    "eingang",
+    "e-mail-posteingang",
+    "alle posteingänge",
+    // English
+    "inbox",
+    "mailbox",
+    "all inboxes",
+    "unified inbox",
+    "primary inbox",
+    // French
+    "boîte de réception",
+    "boite de reception",
+    "boîte aux lettres",
+    "boite aux lettres",
+    "courrier entrant",
+    // Dutch
+    "postvak in",
+    "postvak",
+    "alle postvakken",
+    // Polish
+    "odebrane",
+    "skrzynka odbiorcza",
+    // Czech
+    "doručená pošta",
+    "dorucena posta",
+    "přijatá pošta",
+    "prijata posta",
+    // Danish
+    "indbakke",
+    "indbakken",
+    // Italian
+    "posta in arrivo",
+    "posta in entrata",
+    // Spanish
+    "bandeja de entrada",
+    "recibidos",
+];
+
+/// Programs known not to be mail or chat programs, whose titles name files, folders and
+/// documents (a file manager's folder "Posteingang" of scanned letters is not a mailbox).
+/// Matched like [`APPS`].
+pub(crate) const TOOLS: &[&str] = &[
+    // file managers
+    "explorer",
+    "windows explorer",
+    "file explorer",
+    "datei-explorer",
+    "finder",
+    "nautilus",
+    "org.gnome.nautilus",
+    "files",
+    "dolphin",
+    "thunar",
+    "nemo",
+    "pcmanfm",
+    "pcmanfm-qt",
+    "caja",
+    "krusader",
+    "double commander",
+    "total commander",
+    "doublecmd",
+    "totalcmd",
+    "totalcmd64",
+    // office and documents
+    "libreoffice",
+    "soffice",
+    "winword",
+    "microsoft word",
+    "word",
+    "excel",
+    "microsoft excel",
+    "powerpnt",
+    "microsoft powerpoint",
+    "powerpoint",
+    "onenote",
+    "microsoft onenote",
+    "acrobat",
+    "acrord32",
+    "adobe acrobat",
+    "adobe acrobat reader",
+    "evince",
+    "okular",
+    "preview",
+    "vorschau",
+    "atril",
+    "xreader",
+    "zathura",
+    "sumatrapdf",
+    "foxit",
+    "foxit pdf reader",
+    "pages",
+    "numbers",
+    "keynote",
+    "onlyoffice",
+    "desktopeditors",
+    "wps",
+    "abiword",
+    "gnumeric",
+    "calligra",
+    "scribus",
+    // editors, IDEs, image programs
+    "notepad",
+    "notepad++",
+    "editor",
+    "texteditor",
+    "textedit",
+    "gedit",
+    "gnome-text-editor",
+    "kate",
+    "kwrite",
+    "mousepad",
+    "pluma",
+    "xed",
+    "code",
+    "visual studio code",
+    "vscodium",
+    "devenv",
+    "idea",
+    "pycharm",
+    "emacs",
+    "gvim",
+    "sublime_text",
+    "gimp",
+    "inkscape",
+    "paint",
+    "mspaint",
+    "krita",
+    "eog",
+    "gwenview",
+    "shotwell",
+    "photos",
+];
+
+/// Terminal emulators: their title names the program running in them, so a terminal mail or
+/// chat program ([`TERMINAL_PROGRAMS`]) named in it makes the window that program's.
+pub(crate) const TERMINALS: &[&str] = &[
+    "xterm",
+    "uxterm",
+    "gnome-terminal-server",
+    "gnome-terminal",
+    "konsole",
+    "terminal",
+    "windowsterminal",
+    "windows terminal",
+    "xfce4-terminal",
+    "tilix",
+    "alacritty",
+    "kitty",
+    "cmd",
+    "conhost",
+    "powershell",
+    "pwsh",
+    "iterm2",
+    "mate-terminal",
+    "lxterminal",
+    "qterminal",
+    "terminator",
+    "urxvt",
+    "rxvt",
+    "st",
+    "foot",
+    "wezterm",
+    "wezterm-gui",
+    "org.gnome.console",
+    "kgx",
+    "ptyxis",
+    "putty",
+];
+
+/// Mail and chat programs that run inside a terminal, as the first word of its title (the
+/// command a terminal shows, or `NeoMutt with 3 messages`).
+pub(crate) const TERMINAL_PROGRAMS: &[(&str, Category)] = &[
+    ("mutt", Mail),
+    ("neomutt", Mail),
+    ("alpine", Mail),
+    ("pine", Mail),
+    ("aerc", Mail),
+    ("himalaya", Mail),
+    ("mailx", Mail),
+    ("s-nail", Mail),
+    ("notmuch", Mail),
+    ("weechat", Messenger),
+    ("irssi", Messenger),
+    ("profanity", Messenger),
+    ("gomuks", Messenger),
+    ("iamb", Messenger),
+    ("finch", Messenger),
+    ("senpai", Messenger),
+];
+
+/// Site names that a web app puts at the end of a title part ("Town Square - Kreisverwaltung
+/// Mattermost": Mattermost's "{channel} - {team} {site name}").
+pub(crate) const SITE_SUFFIXES: &[(&str, &str, Category)] =
+    &[(" mattermost", "Mattermost", WebMessenger), (" rocket.chat", "Rocket.Chat", WebMessenger)];
+
+/// Title parts of sites that write *about* products: a page "WhatsApp – Wikipedia" is not the
+/// web app, so on such a page a product's name alone does not make it one (its address or an
+/// e-mail address still does).
+pub(crate) const INFO_SITES: &[&str] =
+    &["wikipedia", "wikimedia commons", "wiktionary", "gitlab", "github", "codeberg", "heise online", "golem.de"];
+
+/// Settings programs: their page titles ("Mitteilungen") name settings, not pop-ups.
+pub(crate) const SETTINGS_APPS: &[&str] = &[
+    "system settings",
+    "systemeinstellungen",
+    "system preferences",
+    "gnome-control-center",
+    "systemsettings",
+    "settings",
+    "einstellungen",
+    "control center",
+    "xfce4-settings-manager",
+    "systemsettings.exe",
+];
+
+/// Browsers with a mail program of their own: a mailbox in their title is that program's.
+pub(crate) const MAIL_SUITES: &[&str] = &["seamonkey"];

@@ -10,8 +10,11 @@
 //! closed (every window blocked, see [`Policy::from_sources`]).
 
 mod builtin;
+mod desktop;
+mod fast;
 mod file;
 mod hotkey;
+mod identity;
 pub mod normalize;
 mod policy;
 mod rules;
@@ -20,9 +23,10 @@ mod user_rules;
 mod verdict;
 mod window;
 
+pub use desktop::{AppDirectory, AppFacts, DesktopEntry};
 pub use file::{LayerKind, PolicyError, ShareMode};
 pub use hotkey::{Hotkey, Hotkeys, Modifiers};
-pub use policy::{Origin, Policy, ServerPolicy, Source};
+pub use policy::{Evidence, Explanation, Origin, Policy, ServerPolicy, Source};
 pub use rules::{Matcher, Rule};
 pub use server::{ServerKind, ServerUrl, ServerUrlError};
 pub use user_rules::{AddRuleError, NewBlock, add_user_block};

@@ -73,7 +73,7 @@ pub fn segments(normalized_title: &str) -> Vec<String> {
 
 /// Removes unread counters like "(3)", "[12]", "(99+)", "(5 ungelesen)" and the tab-group
 /// suffix "und 3 weitere Seiten" / "and 3 more pages", then trims.
-fn clean_segment(segment: &str) -> String {
+pub(crate) fn clean_segment(segment: &str) -> String {
     let without_counters = strip_counters(segment);
     let words: Vec<&str> = without_counters.split_whitespace().collect();
     let keep = strip_more_tabs(&words);
@@ -104,7 +104,11 @@ fn counter_len(s: &str) -> Option<usize> {
     let close = if s.starts_with('(') { ')' } else { ']' };
     let end = s.find(close)?;
     let inner = s[1..end].trim();
-    let digits_end = inner.find(|c: char| !c.is_ascii_digit()).unwrap_or(inner.len());
+    // Digits, with thousands separators after the first ("1,024", "1.024").
+    let digits_end = inner.find(|c: char| !(c.is_ascii_digit() || c == ',' || c == '.')).unwrap_or(inner.len());
+    if !inner.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
     if digits_end == 0 {
         return None;
     }

@@ -2,13 +2,16 @@
 //! Users add blocks; only the administrator lifts built-in blocks, allows the whole screen
 //! or switches to allow-list mode. A broken layer makes the whole policy fail closed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use crate::builtin::{self, App, Site};
+use crate::fast::{FastMap, FastSet, trigram};
 use crate::file::{LayerKind, ParsedLayer, PolicyError, ShareMode, parse_layer};
 use crate::hotkey::Hotkeys;
+use crate::identity::{Identity, Match, Products};
+use crate::normalize::clean_segment;
 use crate::rules::{Prepared, Rule, part_matches};
 use crate::server::ServerUrl;
 use crate::verdict::{Category, Verdict};
@@ -85,13 +88,23 @@ pub struct Policy {
     failure: Option<PolicyError>,
 }
 
-static APP_INDEX: LazyLock<HashMap<&'static str, &'static App>> =
+static APPS: LazyLock<Products<App>> = LazyLock::new(|| Products::new(builtin::APPS.iter().map(|a| (a, a.keys)), builtin::GENERIC_KEYS));
+static TOOLS: LazyLock<Products<&'static str>> =
+    LazyLock::new(|| Products::new(builtin::TOOLS.iter().map(|t| (t, std::slice::from_ref(t))), builtin::GENERIC_KEYS));
+static TERMINALS: LazyLock<Products<&'static str>> =
+    LazyLock::new(|| Products::new(builtin::TERMINALS.iter().map(|t| (t, std::slice::from_ref(t))), &[]));
+/// Exact title last parts, for windows without an application name.
+static APP_INDEX: LazyLock<FastMap<&'static str, &'static App>> =
     LazyLock::new(|| builtin::APPS.iter().flat_map(|a| a.keys.iter().map(move |k| (*k, a))).collect());
-static BROWSER_INDEX: LazyLock<HashSet<&'static str>> = LazyLock::new(|| builtin::BROWSERS.iter().copied().collect());
-static SITE_INDEX: LazyLock<HashMap<&'static str, &'static Site>> =
+static BROWSER_INDEX: LazyLock<FastSet<&'static str>> = LazyLock::new(|| builtin::BROWSERS.iter().copied().collect());
+static SITE_INDEX: LazyLock<FastMap<&'static str, &'static Site>> =
     LazyLock::new(|| builtin::SITES.iter().flat_map(|s| s.parts.iter().map(move |p| (*p, s))).collect());
 static SITE_PREFIXES: LazyLock<Vec<(&'static str, &'static Site)>> =
     LazyLock::new(|| builtin::SITES.iter().flat_map(|s| s.prefixes.iter().map(move |p| (p.trim_end(), s))).collect());
+static MAILBOX: LazyLock<FastSet<&'static str>> = LazyLock::new(|| builtin::MAILBOX_WORDS.iter().copied().collect());
+/// The first three bytes of every mailbox word: a title none of them occurs in has no mailbox.
+static MAILBOX_STARTS: LazyLock<FastSet<u32>> =
+    LazyLock::new(|| builtin::MAILBOX_WORDS.iter().filter_map(|w| trigram(w.as_bytes())).collect());
 
 fn is_browser(keys: &[String]) -> bool {
     keys.iter().any(|k| {
@@ -249,28 +262,40 @@ impl Policy {
 
     /// The verdict for one window. Cheap enough to run on every captured frame.
     pub fn classify(&self, window: &WindowInfo) -> Verdict {
+        self.decide(window).0
+    }
+
+    /// The verdict with what decided it, for `blende policy explain`: the layer, the rule and
+    /// the part of the window's identity or title that matched.
+    pub fn explain(&self, window: &WindowInfo) -> Explanation {
+        let (verdict, evidence) = self.decide(window);
+        Explanation { verdict, evidence }
+    }
+
+    fn decide(&self, window: &WindowInfo) -> (Verdict, Evidence) {
         if let Some(e) = &self.failure {
-            return Verdict::block(Category::PolicyError, "policy:error", e.to_string());
+            return (Verdict::block(Category::PolicyError, "policy:error", e.to_string()), Evidence::PolicyBroken);
         }
         let w = Prepared::new(window, is_browser);
         let from_rule = |r: &Rule, category: Category| {
             Verdict::block(category, r.id.clone(), r.reason.clone().unwrap_or_else(|| category.describe().to_owned()))
         };
         if let Some(r) = self.admin_blocks.iter().find(|r| r.matcher.matches(&w)) {
-            return from_rule(r, Category::AdminRule);
+            return (from_rule(r, Category::AdminRule), Evidence::Rule(r.id.clone()));
         }
         if let Some(r) = self.user_blocks.iter().find(|r| r.matcher.matches(&w)) {
-            return from_rule(r, Category::UserRule);
+            return (from_rule(r, Category::UserRule), Evidence::Rule(r.id.clone()));
         }
-        let excepted = self.admin_allows.iter().any(|r| r.matcher.matches(&w));
-        let built_in = builtin_verdict(&w, window.kind);
+        let excepted = self.admin_allows.iter().find(|r| r.matcher.matches(&w));
+        let (built_in, evidence) = builtin_verdict(&w, window);
         match (self.mode, excepted) {
-            (_, true) => Verdict::Allow,
-            (ShareMode::Blocklist, false) => built_in,
-            (ShareMode::Allowlist, false) if !built_in.is_allowed() => built_in,
-            (ShareMode::Allowlist, false) => {
-                Verdict::block(Category::AdminRule, "admin:allowlist", "not among the applications the administrator allows to be shared")
-            }
+            (_, Some(r)) => (Verdict::Allow, Evidence::Excepted { rule: r.id.clone(), would_be: built_in.category() }),
+            (ShareMode::Blocklist, None) => (built_in, evidence),
+            (ShareMode::Allowlist, None) if !built_in.is_allowed() => (built_in, evidence),
+            (ShareMode::Allowlist, None) => (
+                Verdict::block(Category::AdminRule, "admin:allowlist", "not among the applications the administrator allows to be shared"),
+                Evidence::NotAllowListed,
+            ),
         }
     }
 
@@ -331,47 +356,229 @@ impl Policy {
     }
 }
 
-/// The built-in decision: application identity first; for browsers, the site in the title.
-fn builtin_verdict(w: &Prepared, kind: WindowKind) -> Verdict {
-    if kind == WindowKind::Notification {
-        return Verdict::block(Category::Notification, "builtin:window-type:notification", Category::Notification.describe());
+/// What made a verdict, in words an administrator can check (`blende policy explain`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Evidence {
+    /// No rule blocks the window.
+    Nothing,
+    PolicyBroken,
+    /// An administrator's or user's block rule, by id.
+    Rule(String),
+    /// An administrator's allow rule lifts what would otherwise block it.
+    Excepted {
+        rule: String,
+        would_be: Option<Category>,
+    },
+    NotAllowListed,
+    /// The window manager calls it a notification.
+    WindowType,
+    /// A known program, recognised in this identity string (the window's application name or
+    /// one of the platform's names for it), whole or by a word.
+    Program {
+        identity: String,
+        word: Option<String>,
+    },
+    /// The platform files the application under this category.
+    PlatformCategory {
+        source: String,
+        category: String,
+    },
+    /// The whole title is what notification pop-ups are called.
+    NotificationTitle,
+    /// A window without application name whose title's last part names a program.
+    TitleProgram {
+        part: String,
+    },
+    /// A terminal whose title names a terminal mail or chat program.
+    TerminalProgram {
+        word: String,
+    },
+    /// A browser title with this host name.
+    Domain(String),
+    /// A browser title part that names a webmail or web-messenger site.
+    SitePart(String),
+    /// A title part that is an e-mail address.
+    MailAddress,
+    /// A title part that is a mailbox ("Posteingang"), in a browser or an unknown program.
+    Mailbox(String),
+    /// No application name and no title.
+    Unidentified,
+}
+
+/// A verdict and why (see [`Policy::explain`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Explanation {
+    pub verdict: Verdict,
+    pub evidence: Evidence,
+}
+
+impl std::fmt::Display for Evidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Evidence::Nothing => f.write_str("no rule blocks it"),
+            Evidence::PolicyBroken => f.write_str("a policy file is broken, so every window is blocked"),
+            Evidence::Rule(id) => write!(f, "the block rule {id}"),
+            Evidence::Excepted { rule, would_be: Some(c) } => {
+                write!(f, "the administrator's allow rule {rule} lifts the built-in block ({c})")
+            }
+            Evidence::Excepted { rule, would_be: None } => write!(f, "the administrator's allow rule {rule} (nothing else would block it)"),
+            Evidence::NotAllowListed => f.write_str("allow-list mode, and no allow rule names it"),
+            Evidence::WindowType => f.write_str("the window manager marks the window as a notification"),
+            Evidence::Program { identity, word: None } => write!(f, "the application name {identity:?} is a known program's"),
+            Evidence::Program { identity, word: Some(w) } => write!(f, "the application name {identity:?} contains the program name {w:?}"),
+            Evidence::PlatformCategory { source, category } => write!(f, "its {source} lists the category {category}"),
+            Evidence::NotificationTitle => f.write_str("the title is what notification pop-ups are called"),
+            Evidence::TitleProgram { part } => write!(f, "no application name, and the title's last part {part:?} names a program"),
+            Evidence::TerminalProgram { word } => write!(f, "a terminal whose title names the program {word:?}"),
+            Evidence::Domain(d) => write!(f, "the browser title shows the address {d}"),
+            Evidence::SitePart(p) => write!(f, "the browser title part {p:?} names the site"),
+            Evidence::MailAddress => f.write_str("a browser title part is an e-mail address"),
+            Evidence::Mailbox(p) => write!(f, "the title part {p:?} is a mailbox"),
+            Evidence::Unidentified => f.write_str("neither application nor title can be read"),
+        }
     }
-    if let Some(app) = w.app_keys.iter().find_map(|k| APP_INDEX.get(k.as_str())) {
-        return app_block(app, "app");
+}
+
+/// The built-in decision: window type; application identity (its names, then the platform's
+/// names and categories); for browsers, the site in the title; a mailbox in the title of a
+/// program nobody knows.
+fn builtin_verdict(w: &Prepared, window: &WindowInfo) -> (Verdict, Evidence) {
+    if window.kind == WindowKind::Notification {
+        let v = Verdict::block(Category::Notification, "builtin:window-type:notification", Category::Notification.describe());
+        return (v, Evidence::WindowType);
     }
-    if builtin::NOTIFICATION_TITLES.contains(&w.title.as_str()) {
-        return Verdict::block(Category::Notification, "builtin:title:notification", Category::Notification.describe());
+    let facts = window.facts.as_deref();
+    let raw = std::iter::once(window.app_name.as_str()).chain(facts.into_iter().flat_map(|f| f.names.iter().map(String::as_str)));
+    let identities: Vec<(&str, Identity)> = raw.map(|r| (r, Identity::new(r))).collect();
+    for (raw, identity) in &identities {
+        if let Some((app, how)) = APPS.find_identity(identity) {
+            let word = match how {
+                Match::Exact => None,
+                Match::Word(w) => Some(w),
+            };
+            return (app_block(app, "app"), Evidence::Program { identity: (*raw).to_owned(), word });
+        }
+    }
+    if let Some(f) = facts
+        && let Some((name, category)) = f.blocked_category()
+    {
+        let v = Verdict::block(category, format!("os:category:{name}"), format!("{} ({}: {name})", category.describe(), f.source));
+        return (v, Evidence::PlatformCategory { source: f.source.clone(), category: name.to_owned() });
+    }
+    if builtin::NOTIFICATION_TITLES.contains(&w.title.as_str()) && !builtin::SETTINGS_APPS.contains(&w.app_keys[0].as_str()) {
+        let v = Verdict::block(Category::Notification, "builtin:title:notification", Category::Notification.describe());
+        return (v, Evidence::NotificationTitle);
     }
     if w.app_keys[0].is_empty() {
         if w.title.is_empty() {
-            return Verdict::block(Category::Unidentified, "builtin:unidentified", "neither application nor title can be read");
+            let v = Verdict::block(Category::Unidentified, "builtin:unidentified", "neither application nor title can be read");
+            return (v, Evidence::Unidentified);
         }
         // No application name: the title's last part often names the program.
-        if let Some(app) = w.segments.last().and_then(|s| APP_INDEX.get(s.as_str())) {
-            return app_block(app, "title-app");
+        if let Some((part, app)) = w.segments.last().and_then(|s| APP_INDEX.get(s.as_str()).map(|a| (s, a))) {
+            return (app_block(app, "title-app"), Evidence::TitleProgram { part: part.clone() });
         }
+    }
+    let is_terminal = || identities.iter().any(|(_, i)| TERMINALS.find_identity(i).is_some());
+    if let Some(first) = w.title.split(|c: char| !c.is_alphanumeric() && c != '-').find(|x| !x.is_empty())
+        && let Some((word, category)) = builtin::TERMINAL_PROGRAMS.iter().find(|(p, _)| *p == first)
+        && is_terminal()
+    {
+        let v = Verdict::block(*category, format!("builtin:terminal:{word}"), format!("{} in a terminal ({word})", category.describe()));
+        return (v, Evidence::TerminalProgram { word: (*word).to_owned() });
     }
     if !w.maybe_browser {
-        return Verdict::Allow;
+        // A program nobody knows (not a browser, not a known tool) showing a mailbox.
+        if let Some(part) = mailbox_part(&w.title)
+            && !identities.iter().any(|(_, i)| TOOLS.find_identity(i).is_some())
+            && !is_terminal()
+        {
+            let v = Verdict::block(Category::Mail, "builtin:mailbox-title", "e-mail program (its title shows a mailbox)");
+            return (v, Evidence::Mailbox(part));
+        }
+        return (Verdict::Allow, Evidence::Nothing);
     }
     if w.title.is_empty() {
-        return Verdict::block(Category::Unidentified, "builtin:browser-without-title", "the browser's page title cannot be read");
+        let v = Verdict::block(Category::Unidentified, "builtin:browser-without-title", "the browser's page title cannot be read");
+        return (v, Evidence::Unidentified);
     }
     if let Some((domain, category)) = builtin::DOMAINS.iter().find(|(d, _)| w.title.contains(d)) {
-        return Verdict::block(*category, format!("builtin:domain:{domain}"), format!("{} ({domain})", category.describe()));
+        let v = Verdict::block(*category, format!("builtin:domain:{domain}"), format!("{} ({domain})", category.describe()));
+        return (v, Evidence::Domain((*domain).to_owned()));
     }
-    for seg in &w.segments {
-        let site =
-            SITE_INDEX.get(seg.as_str()).copied().or_else(|| SITE_PREFIXES.iter().find(|(p, _)| part_matches(seg, p)).map(|(_, s)| *s));
+    // A page about products (Wikipedia, GitLab): their names alone do not make it the web app.
+    let about = w.segments.iter().any(|s| builtin::INFO_SITES.contains(&s.as_str()));
+    let mut pair = String::new();
+    for (i, seg) in w.segments.iter().enumerate() {
+        if about {
+            if looks_like_mail_address(seg) {
+                let v =
+                    Verdict::block(Category::Webmail, "builtin:site:mail-address", "webmail in a browser (an e-mail address in the title)");
+                return (v, Evidence::MailAddress);
+            }
+            continue;
+        }
+        // A site is one part ("Gmail") or two ("Talk - Nextcloud").
+        pair.clear();
+        if let Some(next) = w.segments.get(i + 1) {
+            pair.push_str(seg);
+            pair.push_str(" - ");
+            pair.push_str(next);
+        }
+        let site = SITE_INDEX
+            .get(seg.as_str())
+            .or_else(|| SITE_INDEX.get(pair.as_str()))
+            .copied()
+            .or_else(|| SITE_PREFIXES.iter().find(|(p, _)| part_matches(seg, p)).map(|(_, s)| *s));
+        if site.is_none()
+            && let Some((_, name, category)) = builtin::SITE_SUFFIXES.iter().find(|(suffix, _, _)| seg.ends_with(suffix))
+        {
+            let rule = format!("builtin:site:{}", name.to_lowercase());
+            let v = Verdict::block(*category, rule, format!("{} ({name})", category.describe()));
+            return (v, Evidence::SitePart(seg.clone()));
+        }
         if let Some(site) = site {
             let rule = format!("builtin:site:{}", site.name.to_lowercase().replace(' ', "-"));
-            return Verdict::block(site.category, rule, format!("{} ({})", site.category.describe(), site.name));
+            let v = Verdict::block(site.category, rule, format!("{} ({})", site.category.describe(), site.name));
+            return (v, Evidence::SitePart(seg.clone()));
         }
         if looks_like_mail_address(seg) {
-            return Verdict::block(Category::Webmail, "builtin:site:mail-address", "webmail in a browser (an e-mail address in the title)");
+            let v = Verdict::block(Category::Webmail, "builtin:site:mail-address", "webmail in a browser (an e-mail address in the title)");
+            return (v, Evidence::MailAddress);
         }
     }
-    Verdict::Allow
+    if !about && let Some(part) = mailbox_part(&w.title) {
+        let v = if w.app_keys.iter().any(|k| builtin::MAIL_SUITES.contains(&k.as_str())) {
+            Verdict::block(Category::Mail, "builtin:mailbox-title", "e-mail program (its title shows a mailbox)")
+        } else {
+            Verdict::block(Category::Webmail, "builtin:site:mailbox", "webmail in a browser (its title shows a mailbox)")
+        };
+        return (v, Evidence::Mailbox(part));
+    }
+    (Verdict::Allow, Evidence::Nothing)
+}
+
+/// A part of a normalised title that is a mailbox word, with any separator around it: the
+/// usual " - ", but also ":", "::", "|", "•", "·", "/" with or without spaces, and unread
+/// counters ("Posteingang (3)", "Inbox (1,024)") dropped.
+fn mailbox_part(title: &str) -> Option<String> {
+    // Most titles have no mailbox word at all: find that out without splitting anything.
+    let bytes = title.as_bytes();
+    if !(0..bytes.len()).any(|i| trigram(&bytes[i..]).is_some_and(|t| MAILBOX_STARTS.contains(&t))) {
+        return None;
+    }
+    title
+        .split(['|', '•', '·', ':', '/', '»', '«', '>', '<', '—'])
+        .flat_map(|p| p.split(" - "))
+        .map(clean_segment)
+        .find(|p| MAILBOX.contains(p.as_str()) || MAILBOX.contains(mailbox_of(p)))
+}
+
+/// "posteingang für max@stadt.de" → "posteingang": a mailbox word and whose mailbox it is.
+fn mailbox_of(part: &str) -> &str {
+    const OF: [&str; 14] =
+        [" für ", " von ", " for ", " of ", " de ", " van ", " pour ", " di ", " per ", " dla ", " pro ", " til ", " para ", " - "];
+    OF.iter().find_map(|of| part.split_once(of).map(|(head, _)| head)).unwrap_or(part)
 }
 
 fn app_block(app: &App, how: &str) -> Verdict {

@@ -34,9 +34,9 @@ impl Matcher {
     }
 }
 
-/// `part` is `name`, or begins with `name` followed by a space.
+/// `part` is `name`, or begins with `name` followed by a space or a colon ("Zimbra: Betreff").
 pub(crate) fn part_matches(part: &str, name: &str) -> bool {
-    part.strip_prefix(name).is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+    part.strip_prefix(name).is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', ':']))
 }
 
 /// A rule from a policy file, with the id that verdicts report.

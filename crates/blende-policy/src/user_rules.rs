@@ -88,7 +88,7 @@ mod tests {
     use crate::{Os, Verdict, WindowInfo, WindowKind};
 
     fn window(app: &str, title: &str) -> WindowInfo {
-        WindowInfo { os: Os::Linux, app_name: app.into(), title: title.into(), pid: None, kind: WindowKind::Normal }
+        WindowInfo { kind: WindowKind::Normal, ..WindowInfo::new(Os::Linux, app, title) }
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! What the policy knows about a window: plain data filled in by a platform driver.
 
 use std::fmt;
+use std::sync::Arc;
+
+use crate::desktop::AppFacts;
 
 /// The desktop platform a window lives on. Application identities differ per platform
 /// (Linux: `WM_CLASS` class, Windows: executable or its file description, macOS: owner name).
@@ -66,10 +69,19 @@ pub struct WindowInfo {
     pub title: String,
     pub pid: Option<u32>,
     pub kind: WindowKind,
+    /// What the platform says about the application (its desktop entry …), where the driver
+    /// found it. Shared, so a per-frame snapshot only clones a pointer.
+    pub facts: Option<Arc<AppFacts>>,
 }
 
 impl WindowInfo {
     pub fn new(os: Os, app_name: impl Into<String>, title: impl Into<String>) -> Self {
-        Self { os, app_name: app_name.into(), title: title.into(), pid: None, kind: WindowKind::Normal }
+        Self { os, app_name: app_name.into(), title: title.into(), pid: None, kind: WindowKind::Normal, facts: None }
+    }
+
+    #[must_use]
+    pub fn with_facts(mut self, facts: Option<Arc<AppFacts>>) -> Self {
+        self.facts = facts;
+        self
     }
 }

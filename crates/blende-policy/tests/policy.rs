@@ -1,6 +1,6 @@
 //! Integration tests of the share policy: the labelled corpus, layering and properties.
 
-use blende_policy::{Category, Os, Policy, Source, Verdict, WindowInfo, WindowKind};
+use blende_policy::{AppFacts, Category, Os, Policy, Source, Verdict, WindowInfo, WindowKind};
 use proptest::prelude::*;
 
 fn corpus() -> Vec<(WindowInfo, bool, String)> {
@@ -11,14 +11,15 @@ fn corpus() -> Vec<(WindowInfo, bool, String)> {
         .skip(1) // column names
         .map(|l| {
             let cols: Vec<&str> = l.split('\t').collect();
-            assert_eq!(cols.len(), 5, "row {l:?}");
+            assert!((5..=7).contains(&cols.len()), "row {l:?}");
             let os = Os::parse(cols[0]).expect("os");
             let expect_block = match cols[3] {
                 "block" => true,
                 "allow" => false,
                 other => panic!("expect column {other:?}"),
             };
-            (WindowInfo::new(os, cols[1], cols[2]), expect_block, cols[4].to_owned())
+            let facts = AppFacts::from_columns(cols.get(5).copied().unwrap_or(""), cols.get(6).copied().unwrap_or(""));
+            (WindowInfo::new(os, cols[1], cols[2]).with_facts(facts), expect_block, cols[4].to_owned())
         })
         .collect()
 }
@@ -174,6 +175,112 @@ fn broken_policy_fails_closed() {
     assert_eq!(p.classify(&WindowInfo::new(Os::Linux, "XTerm", "xterm")).category(), Some(Category::PolicyError));
 }
 
+/// The benign rows whose names look like a blocked product's ("Telegram-Kosten.xlsx",
+/// "Posteingang" folders, "Thunderbird (Vogel) – Wikipedia").
+fn arb_look_alike() -> impl Strategy<Value = WindowInfo> {
+    const WORDS: [&str; 24] = [
+        "outlook",
+        "signal",
+        "telegram",
+        "nachrichten",
+        "posteingang",
+        "inbox",
+        "teams",
+        "whatsapp",
+        "mail",
+        "chat",
+        "element",
+        "threema",
+        "slack",
+        "thunderbird",
+        "postfach",
+        "messenger",
+        "discord",
+        "wire",
+        "station",
+        "session",
+        "line",
+        "spark",
+        "evolution",
+        "boîte",
+    ];
+    let rows: Vec<WindowInfo> = corpus()
+        .into_iter()
+        .filter(|(w, block, _)| !block && WORDS.iter().any(|k| format!("{} {}", w.app_name, w.title).to_lowercase().contains(k)))
+        .map(|(w, _, _)| w)
+        .collect();
+    assert!(rows.len() >= 100, "only {} look-alike rows", rows.len());
+    (0..rows.len()).prop_map(move |i| rows[i].clone())
+}
+
+#[test]
+fn desktop_entry_categories_block_programs_nobody_listed() {
+    let p = Policy::builtin();
+    let entry =
+        "[Desktop Entry]\nType=Application\nName=Postkutsche\nExec=postkutsche\nStartupWMClass=Postkutsche\nCategories=Network;Email;\n";
+    let dir = blende_policy::AppDirectory::new(blende_policy::DesktopEntry::parse("de.example.Postkutsche.desktop", entry));
+    let w = WindowInfo::new(Os::Linux, "Postkutsche", "Entwürfe").with_facts(dir.lookup(["Postkutsche", "postkutsche"]));
+    match p.classify(&w) {
+        Verdict::Block { category: Category::Mail, rule, reason } => {
+            assert_eq!(rule, "os:category:Email");
+            assert!(reason.contains("desktop entry de.example.Postkutsche.desktop") && reason.contains("Email"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.classify(&WindowInfo::new(Os::Linux, "Postkutsche", "Entwürfe")), Verdict::Allow, "without the entry nothing says so");
+    let chat = AppFacts::from_columns("Network;Chat;", "");
+    assert_eq!(p.classify(&WindowInfo::new(Os::Linux, "Plauderstube", "Raum 1").with_facts(chat)).category(), Some(Category::Messenger));
+    let office = AppFacts::from_columns("Office;WordProcessor;", "org.example.Schreiber.desktop");
+    assert_eq!(p.classify(&WindowInfo::new(Os::Linux, "Schreiber", "Brief.odt").with_facts(office)), Verdict::Allow);
+    // An administrator's allow rule lifts a category block like any built-in block.
+    let admin = "[[share.allow]]\napp = \"Postkutsche\"\n";
+    let lifted = Policy::try_from_sources(Some(Source { name: "p.toml", text: admin }), None).expect("valid");
+    assert_eq!(lifted.classify(&w), Verdict::Allow);
+}
+
+#[test]
+fn mailbox_words_in_nine_languages_with_any_separator() {
+    let p = Policy::builtin();
+    let words = [
+        "Posteingang",
+        "Inbox",
+        "Boîte de réception",
+        "Postvak IN",
+        "Odebrane",
+        "Doručená pošta",
+        "Indbakke",
+        "Posta in arrivo",
+        "Bandeja de entrada",
+    ];
+    for word in words {
+        for sep in [" - ", ": ", " :: ", " | ", "|", " • ", " · ", " / ", " — "] {
+            let title = format!("{word} (12){sep}Stadtmail — Mozilla Firefox");
+            let v = p.classify(&WindowInfo::new(Os::Linux, "firefox", title.as_str()));
+            assert_eq!(v.category(), Some(Category::Webmail), "{title}");
+            // A program nobody knows that shows a mailbox is a mail program.
+            let v = p.classify(&WindowInfo::new(Os::Windows, "KommunalPost.exe", format!("{word}{sep}Amt 32")));
+            assert_eq!(v.category(), Some(Category::Mail), "{word}{sep}");
+        }
+        // A folder of that name in a file manager is a folder.
+        assert_eq!(p.classify(&WindowInfo::new(Os::Linux, "org.gnome.Nautilus", word)), Verdict::Allow, "{word}");
+    }
+}
+
+#[test]
+fn explain_names_the_part_that_decided() {
+    let p = Policy::builtin();
+    let e = p.explain(&WindowInfo::new(Os::Linux, "io.github.mimbrero.WhatsAppDesktop", "WhatsApp"));
+    assert_eq!(e.verdict.category(), Some(Category::Messenger));
+    assert_eq!(
+        e.evidence.to_string(),
+        "the application name \"io.github.mimbrero.WhatsAppDesktop\" contains the program name \"whatsappdesktop\""
+    );
+    let e = p.explain(&WindowInfo::new(Os::Linux, "firefox", "Posteingang (3) | Stadtmail — Mozilla Firefox"));
+    assert_eq!(e.evidence.to_string(), "the title part \"posteingang\" is a mailbox");
+    let e = p.explain(&WindowInfo::new(Os::Linux, "libreoffice-calc", "Telegram-Kosten.ods - LibreOffice Calc"));
+    assert_eq!((e.verdict, e.evidence.to_string()), (Verdict::Allow, "no rule blocks it".to_owned()));
+}
+
 fn arb_window() -> impl Strategy<Value = WindowInfo> {
     let rows = corpus();
     (0..rows.len(), any::<u8>()).prop_map(move |(i, _)| rows[i].0.clone())
@@ -238,6 +345,16 @@ proptest! {
     fn any_text_gets_a_verdict_without_panicking(app in "\\PC{0,40}", title in "(\\PC| - | \\| |\\(|\\)|\\[|[0-9]){0,120}") {
         let p = Policy::builtin();
         let _ = p.classify(&WindowInfo::new(Os::Linux, app, title));
+    }
+
+    #[test]
+    fn look_alikes_stay_allowed_under_case_dash_space_and_invisible_variants(w in arb_look_alike(), seed in any::<u8>()) {
+        let p = Policy::builtin();
+        let mut v = w.clone();
+        v.title = variant(&w.title, seed);
+        v.app_name = variant(&w.app_name, seed.wrapping_add(1));
+        prop_assert!(p.classify(&w).is_allowed());
+        prop_assert!(p.classify(&v).is_allowed(), "variant {:?} / {:?}: {:?}", v.app_name, v.title, p.classify(&v));
     }
 
     #[test]

@@ -12,6 +12,8 @@ use blende_policy::{Os, Policy, Verdict, WindowInfo, WindowKind};
 use serde::Serialize;
 
 #[cfg(target_os = "linux")]
+pub mod apps;
+#[cfg(target_os = "linux")]
 pub mod compound_text;
 #[cfg(target_os = "linux")]
 pub mod share;
@@ -44,12 +46,22 @@ pub struct DesktopWindow {
     /// The title property could not be decoded exactly: such a window is never shareable.
     #[serde(skip)]
     pub title_unreadable: bool,
+    /// What the installed desktop entries say about its application.
+    #[serde(skip)]
+    pub facts: Option<std::sync::Arc<blende_policy::AppFacts>>,
 }
 
 impl DesktopWindow {
     /// What the policy needs to judge this window.
     pub fn info(&self) -> WindowInfo {
-        WindowInfo { os: Os::current(), app_name: self.app_name.clone(), title: self.title.clone(), pid: self.pid, kind: self.kind }
+        WindowInfo {
+            os: Os::current(),
+            app_name: self.app_name.clone(),
+            title: self.title.clone(),
+            pid: self.pid,
+            kind: self.kind,
+            facts: self.facts.clone(),
+        }
     }
 }
 
@@ -93,6 +105,8 @@ pub fn list_windows() -> Result<Vec<DesktopWindow>, WindowsError> {
     let all = xcap::Window::all().map_err(|e| WindowsError::List(e.to_string()))?;
     #[cfg(target_os = "linux")]
     let x = x11::Extra::connect();
+    #[cfg(target_os = "linux")]
+    let installed = apps::installed();
     let mut out = Vec::with_capacity(all.len());
     for w in all {
         // A window that vanished while we read it is simply no longer there.
@@ -110,6 +124,7 @@ pub fn list_windows() -> Result<Vec<DesktopWindow>, WindowsError> {
             minimized: w.is_minimized().unwrap_or(false),
             kind: WindowKind::Normal,
             title_unreadable: false,
+            facts: None,
         };
         #[cfg(target_os = "linux")]
         if let Some(x) = &x {
@@ -122,6 +137,9 @@ pub fn list_windows() -> Result<Vec<DesktopWindow>, WindowsError> {
             }
             if x.is_notification(id) {
                 dw.kind = WindowKind::Notification;
+            }
+            if let Some((instance, class)) = x.wm_class(id) {
+                dw.facts = installed.lookup([class.as_str(), instance.as_str()]);
             }
         }
         out.push(dw);
@@ -151,6 +169,15 @@ pub fn x11_title(net_wm_name: &[u8], wm_name: &[u8], compound: bool) -> Result<S
     } else {
         Ok(decode_title(wm_name))
     }
+}
+
+/// `WM_CLASS`'s two NUL-terminated strings as (instance, class).
+#[cfg(target_os = "linux")]
+pub(crate) fn split_wm_class(value: &[u8]) -> Option<(String, String)> {
+    let mut parts = value.split(|b| *b == 0);
+    let instance = String::from_utf8_lossy(parts.next()?).into_owned();
+    let class = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+    (!instance.is_empty() || !class.is_empty()).then_some((instance, class))
 }
 
 /// Decodes a window title property. STRING is Latin-1 by the ICCCM, but many programs (and

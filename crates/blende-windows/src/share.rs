@@ -117,14 +117,17 @@ impl Display {
         let Ok(title) = crate::x11_title(&net_name.value, &wm_name.value, wm_name.type_ == self.atoms.compound_text) else {
             return Ok(None);
         };
-        let app_name = class.value.split(|b| *b == 0).nth(1).map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_default();
+        let (instance, app_name) = crate::split_wm_class(&class.value).unwrap_or_default();
         let is_notification = kind.value32().is_some_and(|mut k| k.any(|x| x == self.atoms.notification));
+        // The desktop entry of its application (re-read when one is installed or removed).
+        let facts = crate::apps::installed().lookup([app_name.as_str(), instance.as_str()]);
         Ok(Some(WindowInfo {
             os: Os::Linux,
             app_name,
             title,
             pid: pid.value32().and_then(|mut p| p.next()),
             kind: if is_notification { WindowKind::Notification } else { WindowKind::Normal },
+            facts,
         }))
     }
 

@@ -30,6 +30,12 @@ impl Extra {
         Some(crate::x11_title(&net.value, &wm.value, wm.type_ == self.compound_text))
     }
 
+    /// `WM_CLASS` as (instance, class); `None` when unset or the window has gone.
+    pub(crate) fn wm_class(&self, window: u32) -> Option<(String, String)> {
+        let reply = self.conn.get_property(false, window, AtomEnum::WM_CLASS, AtomEnum::STRING, 0, 1024).ok()?.reply().ok()?;
+        crate::split_wm_class(&reply.value)
+    }
+
     pub(crate) fn is_notification(&self, window: u32) -> bool {
         let Ok(cookie) = self.conn.get_property(false, window, self.net_wm_window_type, AtomEnum::ATOM, 0, 32) else { return false };
         let Ok(reply) = cookie.reply() else { return false };

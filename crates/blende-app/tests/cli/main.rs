@@ -1,5 +1,6 @@
 //! The `blende` binary from outside: the commands IT uses, against real X windows.
 
+mod entries;
 mod share;
 mod ui;
 
@@ -41,7 +42,8 @@ fn corpus() -> String {
 fn classify_reads_the_corpus_and_matches_every_label() {
     let rows: Vec<Vec<String>> =
         corpus().lines().filter(|l| !l.starts_with('#')).skip(1).map(|l| l.split('\t').map(str::to_owned).collect()).collect();
-    let input: String = rows.iter().map(|c| format!("{}\t{}\t{}\n", c[0], c[1], c[2])).collect();
+    let col = |c: &[String], i: usize| c.get(i).cloned().unwrap_or_default();
+    let input: String = rows.iter().map(|c| format!("{}\t{}\t{}\t{}\t{}\n", c[0], c[1], c[2], col(c, 5), col(c, 6))).collect();
     let out = run(&["policy", "classify", "--policy", "/dev/null"], &input);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
@@ -51,6 +53,31 @@ fn classify_reads_the_corpus_and_matches_every_label() {
         let expected = if row[3] == "allow" { "allow".to_owned() } else { format!("block\t{}\t", row[4]) };
         assert!(line.starts_with(&expected), "{row:?} → {line}");
     }
+}
+
+#[test]
+fn explain_says_which_rule_and_which_part_decided() {
+    let input = "linux\torg.telegram.desktop\tTelegram\n\
+                 linux\tPostkutsche\tVorgang 12\tNetwork;Email;\tde.example.Postkutsche.desktop|Postkutsche\n\
+                 linux\tfirefox\tRoundcube Webmail :: Posteingang — Mozilla Firefox\n\
+                 windows\tEXCEL.EXE\tTelegram-Kosten.xlsx - Excel\n";
+    let out = run(&["policy", "explain", "--policy", "/dev/null"], input);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let blocks: Vec<&str> = text.split("\nblock").collect();
+    assert!(text.starts_with("block\tmessenger\tmessenger (Telegram)\n  rule: builtin:app:telegram\n"), "{text}");
+    assert!(text.contains("  because: the application name \"org.telegram.desktop\" is a known program's\n"), "{text}");
+    assert!(
+        text.contains("\tmail\te-mail program (desktop entry de.example.Postkutsche.desktop: Email)\n  rule: os:category:Email\n"),
+        "{text}"
+    );
+    assert!(text.contains("  because: its desktop entry de.example.Postkutsche.desktop lists the category Email\n"), "{text}");
+    assert!(
+        text.contains("  rule: builtin:site:roundcube\n  because: the browser title part \"roundcube webmail\" names the site\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("allow\n  rule: -\n  because: no rule blocks it\n"), "{text}");
+    assert_eq!(blocks.len(), 3, "{text}");
 }
 
 #[test]

@@ -12,7 +12,7 @@ const SHARED_BG: [u8; 3] = [0x33, 0x66, 0xcc];
 const BLOCKED_BG: [u8; 3] = [0x00, 0xff, 0x00];
 const ALLOWED_BG: [u8; 3] = [0xff, 0x88, 0x00];
 
-fn now_us() -> u64 {
+pub(crate) fn now_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_micros() as u64
 }
 
@@ -33,7 +33,7 @@ fn xdotool(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-fn window_id(title: &str) -> String {
+pub(crate) fn window_id(title: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(id) = xdotool(&["search", "--name", &regex_escape(title)]).lines().next() {
@@ -50,22 +50,22 @@ fn regex_escape(s: &str) -> String {
     s.chars().flat_map(|c| if "()[].*+?^$|\\".contains(c) { vec!['\\', c] } else { vec![c] }).collect()
 }
 
-fn out_dir(name: &str) -> PathBuf {
+pub(crate) fn out_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("blende-share-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
 }
 
 #[derive(Debug)]
-struct FrameLine {
-    captured_at_us: u64,
-    decision: String,
-    reason: Option<String>,
-    file: Option<String>,
+pub(crate) struct FrameLine {
+    pub(crate) captured_at_us: u64,
+    pub(crate) decision: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) file: Option<String>,
 }
 
 /// Starts a preview; `during` runs once `warmup` frames were sent; returns every frame line.
-fn preview(id: &str, frames: u32, dir: &Path, warmup: usize, during: impl FnOnce()) -> Vec<FrameLine> {
+pub(crate) fn preview(id: &str, frames: u32, dir: &Path, warmup: usize, during: impl FnOnce()) -> Vec<FrameLine> {
     let mut child = Command::new(BLENDE)
         .args(["share-preview", "--window", id, "--frames", &frames.to_string(), "--fps", "20", "--policy", "/dev/null", "--out"])
         .arg(dir)

@@ -12,9 +12,9 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use crate::{Windows, display_or_skip, xterm};
 
 /// One app at a time: global shortcuts and their event queue are process-wide.
-static ONE_APP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static ONE_APP: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn app(language: Language, start_in_demo: bool) -> Harness<'static, BlendeApp> {
+pub(crate) fn app(language: Language, start_in_demo: bool) -> Harness<'static, BlendeApp> {
     app_with_settings(language, start_in_demo, None)
 }
 
@@ -38,7 +38,7 @@ fn app_with_settings(language: Language, start_in_demo: bool, user_settings: Opt
 
 /// Steps the UI until a widget with exactly this label exists (devices and workers answer on
 /// their own threads).
-fn wait_for(h: &mut Harness<'static, BlendeApp>, label: &str) {
+pub(crate) fn wait_for(h: &mut Harness<'static, BlendeApp>, label: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         h.step();
