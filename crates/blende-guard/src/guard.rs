@@ -232,10 +232,19 @@ impl ShareGuard {
         if self.paused.take().is_some() {
             self.push(GuardEvent::Resumed { window_id: self.window_id, at_us: now_us });
         }
-        let mut masks: Vec<Rect> =
-            before.above.iter().chain(&after.above).filter_map(|a| a.intersect(r1)).map(|m| m.relative_to(r1)).collect();
-        masks.sort_by_key(|m| (m.y, m.x, m.width, m.height));
-        masks.dedup();
+        let covering = |s: &Snapshot| -> Vec<Rect> {
+            let mut m: Vec<Rect> = s.above.iter().filter_map(|a| a.intersect(r1)).map(|m| m.relative_to(r1)).collect();
+            m.sort_by_key(|m| (m.y, m.x, m.width, m.height));
+            m.dedup();
+            m
+        };
+        let masks = covering(after);
+        // A window on top that moved across the shared one while it was read passed through
+        // places neither reading shows: no mask can be trusted.
+        if covering(before) != masks {
+            self.stats.dropped += 1;
+            return Decision::Drop;
+        }
         if masks.len() != self.regions {
             self.regions = masks.len();
             self.push(GuardEvent::Masking { window_id: self.window_id, at_us: now_us, regions: masks.len() });

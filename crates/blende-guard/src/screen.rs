@@ -22,8 +22,9 @@ pub struct ScreenSnapshot {
 /// The decision for a whole-screen frame captured between `before` and `after`.
 ///
 /// Pauses when the policy does not allow whole-screen sharing. Otherwise masks the whole
-/// rectangle of every window that is blocked in either reading: a blocked window's pixels
-/// never leave, not even the parts another window leaves uncovered a moment later.
+/// rectangle of every blocked window, whatever covers it: a blocked window's pixels never
+/// leave, not even the parts another window leaves uncovered a moment later. When the blocked
+/// windows are not in the same places in both readings, the frame is dropped.
 pub fn screen_decision(policy: &Policy, frame_width: u32, frame_height: u32, before: &ScreenSnapshot, after: &ScreenSnapshot) -> Decision {
     if let Verdict::Block { category, rule, .. } = policy.screen_verdict() {
         return Decision::Pause(PauseReason::Blocked { category, rule });
@@ -31,17 +32,26 @@ pub fn screen_decision(policy: &Policy, frame_width: u32, frame_height: u32, bef
     if before.screen != after.screen || (after.screen.width, after.screen.height) != (frame_width, frame_height) {
         return Decision::Drop;
     }
-    let mut masks: Vec<Rect> = before
-        .windows
-        .iter()
-        .chain(&after.windows)
-        .filter(|w| !policy.classify(&w.info).is_allowed())
-        .filter_map(|w| w.rect.intersect(&after.screen))
-        .map(|r| r.relative_to(&after.screen))
-        .collect();
-    masks.sort_by_key(|m| (m.y, m.x, m.width, m.height));
-    masks.dedup();
-    Decision::Send { masks }
+    let blocked = |s: &ScreenSnapshot| -> Vec<Rect> {
+        let mut rects: Vec<Rect> = s
+            .windows
+            .iter()
+            .filter(|w| !policy.classify(&w.info).is_allowed())
+            .filter_map(|w| w.rect.intersect(&after.screen))
+            .map(|r| r.relative_to(&after.screen))
+            .collect();
+        rects.sort_by_key(|m| (m.y, m.x, m.width, m.height));
+        rects.dedup();
+        rects
+    };
+    let (earlier, later) = (blocked(before), blocked(after));
+    // A blocked window that moved, appeared or changed size while the screen was read may have
+    // been anywhere in between (a drag passes through every place between its two readings):
+    // no mask can be trusted, the frame is not sent.
+    if earlier != later {
+        return Decision::Drop;
+    }
+    Decision::Send { masks: later }
 }
 
 #[cfg(test)]
@@ -74,11 +84,22 @@ mod tests {
                 win("Thunderbird", "Inbox", Rect::new(900, 700, 300, 300)),
             ],
         };
-        let after = ScreenSnapshot { screen, windows: vec![win("Signal", "Signal", Rect::new(10, 10, 50, 50))] };
-        assert_eq!(
-            screen_decision(&admin, 1000, 800, &before, &after),
-            Decision::Send { masks: vec![Rect::new(10, 10, 50, 50), Rect::new(900, 700, 100, 100)] }
-        );
+        // Blocked windows where they were: masked whole, clipped to the screen.
+        let mut after = before.clone();
+        after.windows[0].info.title = "b.docx - Word".into();
+        assert_eq!(screen_decision(&admin, 1000, 800, &before, &after), Decision::Send { masks: vec![Rect::new(900, 700, 100, 100)] });
         assert_eq!(screen_decision(&admin, 999, 800, &before, &after), Decision::Drop);
+        // A blocked window that appeared, or moved while the screen was read (it passed through
+        // places neither reading shows): not sent.
+        let mut appeared = before.clone();
+        appeared.windows.push(win("Signal", "Signal", Rect::new(10, 10, 50, 50)));
+        assert_eq!(screen_decision(&admin, 1000, 800, &before, &appeared), Decision::Drop);
+        let mut moved = before.clone();
+        moved.windows[1].rect = Rect::new(800, 600, 300, 300);
+        assert_eq!(screen_decision(&admin, 1000, 800, &before, &moved), Decision::Drop);
+        // An allowed window moving does not matter.
+        let mut doc_moved = before.clone();
+        doc_moved.windows[0].rect = Rect::new(40, 40, 500, 500);
+        assert_eq!(screen_decision(&admin, 1000, 800, &before, &doc_moved), Decision::Send { masks: vec![Rect::new(900, 700, 100, 100)] });
     }
 }

@@ -83,11 +83,19 @@ fn windows_on_top_are_masked_in_frame_coordinates_from_either_reading() {
     let cover = Rect::new(300, 200, 400, 400); // overlaps the bottom-right corner
     let popup = Rect::new(90, 40, 20, 20); // a menu over the top-left corner
     let far = Rect::new(1000, 1000, 10, 10);
-    let with_cover = snap(present("XTerm", "Bauantrag.docx - Word", false), &[cover, far]);
-    let with_popup = snap(present("XTerm", "Bauantrag.docx - Word", false), &[popup]);
-    let d = frame(&mut g, &with_cover, &with_popup, 1);
+    let both = snap(present("XTerm", "Bauantrag.docx - Word", false), &[cover, far, popup]);
+    let d = frame(&mut g, &both, &both, 1);
     assert_eq!(d, Decision::Send { masks: vec![Rect::new(0, 0, 10, 10), Rect::new(200, 150, 120, 90)] });
     assert_eq!(g.poll_event(), Some(GuardEvent::Masking { window_id: 7, at_us: 1, regions: 2 }));
+    // A window far away that moved does not matter.
+    let far_moved = snap(present("XTerm", "Bauantrag.docx - Word", false), &[cover, Rect::new(1200, 900, 10, 10), popup]);
+    assert!(matches!(frame(&mut g, &both, &far_moved, 2), Decision::Send { .. }));
+    // One on top that moved, appeared or went while the window was read may have been
+    // anywhere between its readings: the frame is dropped.
+    let with_cover = snap(present("XTerm", "Bauantrag.docx - Word", false), &[cover, far]);
+    let with_popup = snap(present("XTerm", "Bauantrag.docx - Word", false), &[popup]);
+    assert_eq!(frame(&mut g, &with_cover, &with_popup, 3), Decision::Drop);
+    assert_eq!(frame(&mut g, &with_cover, &both, 4), Decision::Drop);
 }
 
 #[test]
@@ -150,27 +158,40 @@ fn arb_rect() -> impl Strategy<Value = Rect> {
 
 proptest! {
     /// Reference model: a frame is sent only if the window was shareable at both readings and
-    /// never closed before; every covered pixel is masked.
+    /// never closed before, and the windows on top covered the same parts of it in both;
+    /// every covered pixel is masked. Windows on top that moved drop the frame.
     #[test]
-    fn model(steps in prop::collection::vec((arb_step(), arb_step(), prop::collection::vec(arb_rect(), 0..3)), 1..40)) {
+    fn model(
+        steps in prop::collection::vec(
+            (arb_step(), arb_step(), prop::collection::vec(arb_rect(), 0..3), prop::collection::vec(arb_rect(), 0..3), any::<bool>()),
+            1..40,
+        )
+    ) {
         let mut g = ShareGuard::start(Policy::builtin(), 1, &doc()).expect("start");
         let mut closed = false;
-        for (t, (b, a, above)) in steps.iter().enumerate() {
+        for (t, (b, a, above, moved_to, moved)) in steps.iter().enumerate() {
+            let above_after = if *moved { moved_to } else { above };
             let before = snap(reading(b), above);
-            let after = snap(reading(a), &[]);
+            let after = snap(reading(a), above_after);
             let d = frame(&mut g, &before, &after, t as u64);
             closed |= matches!(b, Step::Gone) || matches!(a, Step::Gone);
             let shareable = !closed && matches!((b, a), (Step::Doc, Step::Doc));
+            let covered = |rs: &[Rect]| {
+                let mut v: Vec<Rect> = rs.iter().filter_map(|r| r.intersect(&WIN)).map(|r| r.relative_to(&WIN)).collect();
+                v.sort_by_key(|m| (m.y, m.x, m.width, m.height));
+                v.dedup();
+                v
+            };
+            let steady = covered(above) == covered(above_after);
             match d {
                 Decision::Send { masks } => {
-                    prop_assert!(shareable);
-                    for r in above.iter().filter_map(|r| r.intersect(&WIN)) {
-                        let rel = r.relative_to(&WIN);
+                    prop_assert!(shareable && steady);
+                    for rel in covered(above).into_iter().chain(covered(above_after)) {
                         prop_assert!(masks.contains(&rel), "{rel:?} not masked in {masks:?}");
                     }
                 }
                 Decision::Pause(_) => prop_assert!(!shareable),
-                Decision::Drop => prop_assert!(false, "geometry never changes here"),
+                Decision::Drop => prop_assert!(shareable && !steady, "dropped although nothing on top moved"),
             }
         }
     }
