@@ -130,6 +130,10 @@ struct Mark {
 struct StreamStatus {
     status: AtomicU8,
     overrun_samples: AtomicU64,
+    /// Every sample the device handed over, kept or not: a device without a clock (ALSA's
+    /// `null`, what `default` becomes on a machine without a sound card) hands them over as
+    /// fast as they are asked for.
+    delivered_samples: AtomicU64,
 }
 
 /// An open, playing microphone. Dropping it releases the device.
@@ -182,6 +186,7 @@ impl MicrophoneStream {
                     let delay_us = ts.callback.saturating_duration_since(ts.capture).as_micros() as u64;
                     let capture_time_us = clock::now_us().saturating_sub(delay_us);
                     let _ = mark_tx.push(Mark { sample_index: written, capture_time_us });
+                    cb_status.delivered_samples.fetch_add(data.len() as u64, Ordering::Relaxed);
                     let (_, rest) = sample_tx.push_partial_slice(data);
                     if !rest.is_empty() {
                         // Reader fell behind: count what was dropped; keep the index
@@ -258,6 +263,12 @@ impl MicrophoneStream {
         self.status.status.load(Ordering::Relaxed) == STATUS_LOST
     }
 
+    /// Samples the device delivered since it was opened (see [`faster_than_real_time`]).
+    #[must_use]
+    pub fn delivered_samples(&self) -> u64 {
+        self.status.delivered_samples.load(Ordering::Relaxed)
+    }
+
     /// Samples dropped because the reader was too slow.
     #[must_use]
     pub fn overrun_samples(&self) -> u64 {
@@ -268,6 +279,14 @@ impl MicrophoneStream {
     pub fn close(self) {
         drop(self);
     }
+}
+
+/// Whether a capture stream delivered `samples` in `elapsed` at more than three times the
+/// real-time rate, after at least a second: no microphone records faster than time passes, so
+/// such a stream has no device (and no clock) behind it, and reading it only burns a core.
+#[must_use]
+pub fn faster_than_real_time(samples: u64, elapsed: std::time::Duration) -> bool {
+    elapsed >= std::time::Duration::from_secs(1) && samples as f64 > 3.0 * f64::from(CAPTURE_SAMPLE_RATE_HZ) * elapsed.as_secs_f64()
 }
 
 /// An open speaker playing whatever is written to it (48 kHz mono f32).
@@ -321,5 +340,21 @@ impl SpeakerStream {
     #[must_use]
     pub fn free_samples(&self) -> usize {
         self.samples.slots()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::faster_than_real_time;
+
+    #[test]
+    fn only_streams_far_faster_than_time_count_as_clockless() {
+        let second = Duration::from_secs(1);
+        assert!(!faster_than_real_time(48_000, second), "a real microphone");
+        assert!(!faster_than_real_time(96_000, second), "a burst after a stall");
+        assert!(faster_than_real_time(1_000_000, second * 2), "ALSA null: as fast as it is read");
+        assert!(!faster_than_real_time(10_000_000, Duration::from_millis(500)), "too early to tell");
     }
 }

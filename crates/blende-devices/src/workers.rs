@@ -13,7 +13,7 @@ use blende_media::audio_codec::OPUS_FRAME_SAMPLES;
 use blende_media::synthetic::{TestPatternCamera, ToneMicrophone};
 use blende_media::{AudioFrame, DeviceKind, Gate, VideoFrame};
 
-use crate::audio::{AudioHost, CAPTURE_SAMPLE_RATE_HZ, MicrophoneStream};
+use crate::audio::{AudioHost, CAPTURE_SAMPLE_RATE_HZ, MicrophoneStream, faster_than_real_time};
 use crate::camera::NativeCamera;
 use crate::clock;
 use crate::error::DeviceError;
@@ -223,6 +223,7 @@ fn run_cpal_microphone(ctx: &Ctx, id: Option<&str>) {
         }
     };
     ctx.report(WorkerEvent::Opened { name: mic.name().to_owned() });
+    let opened_at = Instant::now();
     let mut last_data = Instant::now();
     while !ctx.stopped() {
         while let Some(frame) = mic.read_frame() {
@@ -238,6 +239,13 @@ fn run_cpal_microphone(ctx: &Ctx, id: Option<&str>) {
         // the stream itself (not of the audio) means the device is gone.
         if last_data.elapsed() > MIC_STALL {
             ctx.report(WorkerEvent::Lost("microphone stopped delivering audio".to_owned()));
+            break;
+        }
+        // No sound card: ALSA's `default` is then a device without a clock that delivers
+        // silence as fast as cpal asks, and cpal's thread would spin on it for good. Reported
+        // as a failed open, not a loss: opening it again would only spin again.
+        if faster_than_real_time(mic.delivered_samples(), opened_at.elapsed()) {
+            ctx.report(WorkerEvent::OpenFailed("no sound card: the microphone device delivers no real audio".to_owned()));
             break;
         }
         std::thread::park_timeout(MIC_POLL);

@@ -334,7 +334,8 @@ impl X11ScreenShare {
             Ok(tops
                 .into_iter()
                 .zip(cookies)
-                .map(|((_, rect), c)| ScreenWindow {
+                .map(|((top, rect), c)| ScreenWindow {
+                    id: u64::from(top),
                     // Unreadable identity or title: empty, which the policy blocks.
                     info: d.finish_info(c).ok().flatten().unwrap_or_else(|| WindowInfo::new(Os::Linux, "", "")),
                     rect,
@@ -342,7 +343,7 @@ impl X11ScreenShare {
                 .collect())
         })();
         // Unreadable: one unidentified window over the whole screen masks everything.
-        let windows = windows.unwrap_or_else(|_| vec![ScreenWindow { info: WindowInfo::new(Os::Linux, "", ""), rect: d.screen }]);
+        let windows = windows.unwrap_or_else(|_| vec![ScreenWindow { id: 0, info: WindowInfo::new(Os::Linux, "", ""), rect: d.screen }]);
         ScreenSnapshot { screen: d.screen, windows }
     }
 

@@ -44,6 +44,10 @@ impl std::fmt::Debug for Demo {
 }
 
 const REMOTE_FPS: u32 = 15;
+/// At most this many repaints a second for new pictures: the local camera and the demo
+/// participant each bring 15 a second, out of step, and every repaint is a whole window drawn
+/// (in software on machines without a GPU); a device switch repaints at once.
+const PICTURE_REPAINT: Duration = Duration::from_millis(1000 / 16);
 
 impl Demo {
     /// Starts the demo with camera and microphone on.
@@ -136,8 +140,11 @@ fn engine(
     let mut next_remote = start;
     // Pictures still queued when the camera went off are not shown: the tile goes blank.
     let mut camera_on = false;
+    // The last picture repaint, or the one already asked for.
+    let mut picture_repaint = start;
     while !stop.load(Ordering::Relaxed) {
         let mut changed = false;
+        let mut new_picture = false;
         while let Ok(e) = outputs.events.try_recv() {
             if let DriverEvent::State(e) = e {
                 // A full queue means the UI is not draining (hidden): the next state catches up.
@@ -162,7 +169,7 @@ fn engine(
         match outputs.video.recv_timeout(Duration::from_millis(10)) {
             Ok(frame) if camera_on => {
                 store(local, image(&frame));
-                changed = true;
+                new_picture = true;
             }
             Ok(_) => {}
             Err(RecvTimeoutError::Timeout) => {}
@@ -174,10 +181,22 @@ fn engine(
             let t_us = start.elapsed().as_micros() as u64;
             store(remote, image(&participant.next_frame(t_us)));
             next_remote += Duration::from_micros(participant.frame_interval_us());
-            changed = true;
+            new_picture = true;
         }
         if changed {
             ctx.request_repaint();
+        } else if new_picture {
+            // Pictures arriving close together share one repaint.
+            let now = Instant::now();
+            if picture_repaint > now {
+                // One is already asked for; it shows this picture too.
+            } else if now.duration_since(picture_repaint) >= PICTURE_REPAINT {
+                picture_repaint = now;
+                ctx.request_repaint();
+            } else {
+                picture_repaint += PICTURE_REPAINT;
+                ctx.request_repaint_after(picture_repaint - now);
+            }
         }
     }
 }

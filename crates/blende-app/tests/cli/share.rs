@@ -304,7 +304,7 @@ fn whole_screen_only_when_allowed_and_then_blocked_windows_are_masked() {
             "share-preview",
             "--screen",
             "--frames",
-            "6",
+            "10",
             "--fps",
             "5",
             "--out",
@@ -317,8 +317,8 @@ fn whole_screen_only_when_allowed_and_then_blocked_windows_are_masked() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Other tests move blocked windows about meanwhile: frames read while one moved are
     // dropped (no file); every frame written shows no blocked window at all.
-    let written: Vec<PathBuf> = (1..=6).map(|n| dir.join(format!("frame-{n:05}.png"))).filter(|f| f.exists()).collect();
-    assert!(written.len() >= 2, "{}", String::from_utf8_lossy(&out.stdout));
+    let written: Vec<PathBuf> = (1..=10).map(|n| dir.join(format!("frame-{n:05}.png"))).filter(|f| f.exists()).collect();
+    assert!(!written.is_empty(), "no frame was sent: {}", String::from_utf8_lossy(&out.stdout));
     for f in &written {
         let px = pixels(f);
         assert!(px.contains(&SHARED_BG), "the allowed window is shared");
