@@ -89,10 +89,12 @@ pub struct Policy {
 }
 
 static APPS: LazyLock<Products<App>> = LazyLock::new(|| Products::new(builtin::APPS.iter().map(|a| (a, a.keys)), builtin::GENERIC_KEYS));
+// Known tools and terminals lift the mailbox rule, so they are recognised only by their whole
+// name (filler words aside), never as a word inside another: "ExcelMail" is not Excel.
 static TOOLS: LazyLock<Products<&'static str>> =
-    LazyLock::new(|| Products::new(builtin::TOOLS.iter().map(|t| (t, std::slice::from_ref(t))), builtin::GENERIC_KEYS));
+    LazyLock::new(|| Products::new(builtin::TOOLS.iter().map(|t| (t, std::slice::from_ref(t))), builtin::TOOLS));
 static TERMINALS: LazyLock<Products<&'static str>> =
-    LazyLock::new(|| Products::new(builtin::TERMINALS.iter().map(|t| (t, std::slice::from_ref(t))), &[]));
+    LazyLock::new(|| Products::new(builtin::TERMINALS.iter().map(|t| (t, std::slice::from_ref(t))), builtin::TERMINALS));
 /// Exact title last parts, for windows without an application name.
 static APP_INDEX: LazyLock<FastMap<&'static str, &'static App>> =
     LazyLock::new(|| builtin::APPS.iter().flat_map(|a| a.keys.iter().map(move |k| (*k, a))).collect());

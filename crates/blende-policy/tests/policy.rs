@@ -261,6 +261,9 @@ fn mailbox_words_in_nine_languages_with_any_separator() {
             let v = p.classify(&WindowInfo::new(Os::Windows, "KommunalPost.exe", format!("{word}{sep}Amt 32")));
             assert_eq!(v.category(), Some(Category::Mail), "{word}{sep}");
         }
+        // A program whose name merely contains a tool's is not that tool.
+        let v = p.classify(&WindowInfo::new(Os::Windows, "ExcelMail.exe", format!("{word} | Amt 32")));
+        assert_eq!(v.category(), Some(Category::Mail), "ExcelMail {word}");
         // A folder of that name in a file manager is a folder.
         assert_eq!(p.classify(&WindowInfo::new(Os::Linux, "org.gnome.Nautilus", word)), Verdict::Allow, "{word}");
     }
