@@ -15,10 +15,13 @@ use serde::{Deserialize, Serialize};
 pub const PROTOCOL: &str = "blende-p2p/1";
 /// Control messages are small; a chat text of [`crate::chat::MAX_CHARS`] fits.
 pub const MAX_CONTROL_BYTES: usize = 16 * 1024;
-/// Data per chunk: 64 KiB, below every browser's and webrtc-rs's SCTP message limit.
-pub const MAX_CHUNK_BYTES: usize = 64 * 1024;
 /// `C`, id, offset.
 pub const CHUNK_HEADER_BYTES: usize = 1 + 4 + 8;
+/// A whole frame fits the 64 KiB that webrtc-rs and every browser accept as one SCTP message
+/// (`a=max-message-size` defaults to 65536 in webrtc-rs).
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Data per chunk: what is left of a frame after the header.
+pub const MAX_CHUNK_BYTES: usize = MAX_FRAME_BYTES - CHUNK_HEADER_BYTES;
 
 const TAG_CONTROL: u8 = b'J';
 const TAG_CHUNK: u8 = b'C';

@@ -17,9 +17,11 @@
 //! only where [`PeerConfig::ice_bind_ip`] says (all interfaces otherwise).
 //! [`PeerConfig::relay_only`] (ICE transport policy "relay") offers no host address at all.
 
+mod data;
 mod peer;
 mod receive;
 
+pub use data::DataLink;
 pub use blende_media::ContentKind;
 pub use peer::{AudioInput, Peer, PeerConfig, PeerRole, TurnServer, VideoInput};
 
@@ -73,6 +75,13 @@ pub enum RtcEvent {
     TargetBitrate {
         bitrate_bps: u64,
     },
+    /// The `blende-p2p/1` data channel is open (ours on a publisher, the offerer's on a
+    /// subscriber): send on this link.
+    DataOpen(DataLink),
+    /// One message on the data channel, as the peer sent it (untrusted).
+    Data(bytes::Bytes),
+    /// The data channel closed.
+    DataClosed,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +97,8 @@ pub enum RtcError {
     GatheringTimeout(u64),
     #[error("this peer has no {0:?} track")]
     NoTrack(MediaKind),
+    #[error("the data channel is closed")]
+    DataClosed,
 }
 
 impl From<webrtc::error::Error> for RtcError {

@@ -28,6 +28,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
 use tokio::sync::{Notify, mpsc, watch};
+use webrtc::data_channel::{DataChannel, RTCDataChannelInit};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::TrackRemote;
@@ -81,6 +82,9 @@ pub struct PeerConfig {
     /// Send-side congestion control (GCC over TWCC, with its pacer) drives the encoder bitrate.
     /// Off: the encoder stays at `initial_bitrate_bps`.
     pub congestion_control: bool,
+    /// Publisher: offer a reliable, ordered data channel (`blende-p2p/1`) for chat and
+    /// documents. A subscriber takes whatever channel the offer brings.
+    pub data_channel: bool,
 }
 
 impl Default for PeerConfig {
@@ -98,6 +102,7 @@ impl Default for PeerConfig {
             min_bitrate_bps: 100_000,
             max_bitrate_bps: 2_500_000,
             congestion_control: true,
+            data_channel: false,
         }
     }
 }
@@ -224,6 +229,9 @@ impl Peer {
             .with_interceptor_registry(registry)
             .with_handler(handler)
             .with_udp_addrs(vec![bind])
+            // `DataLink::send` waits while this much is unacknowledged: back-pressure for
+            // documents, so a 500 MB file never sits in memory.
+            .with_data_channel_send_buffer_limit(crate::data::SEND_BUFFER_BYTES)
             .build()
             .await?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
@@ -245,6 +253,11 @@ impl Peer {
                 )
                 .await?;
             }
+        }
+        if config.data_channel && config.role == PeerRole::Publisher {
+            let init = RTCDataChannelInit { ordered: true, protocol: crate::data::LABEL.to_owned(), ..Default::default() };
+            let channel = pc.create_data_channel(crate::data::LABEL, Some(init)).await?;
+            tokio::spawn(crate::data::run(channel, events_tx.clone()));
         }
         let (closed_tx, _) = watch::channel(false);
         Ok((
@@ -365,6 +378,19 @@ impl Peer {
         let local = find(&pair.local_candidate_id, "RTCLocalIceCandidate_")?;
         let remote = find(&pair.remote_candidate_id, "RTCRemoteIceCandidate_");
         Some((local, remote))
+    }
+
+    /// The SHA-256 fingerprints of the DTLS certificates of this connection: ours (from our own
+    /// description) and the one the other end presented in the handshake — what the wire
+    /// carried, not what the signalling claimed. `None` before the handshake, or without a
+    /// data channel.
+    pub async fn dtls_fingerprints(&self) -> Option<([u8; 32], [u8; 32])> {
+        let local = self.pc.local_description().await?;
+        let ours = blende_p2p::identity::sdp_fingerprint(&local.sdp)?;
+        let sctp = self.pc.sctp().await?;
+        let chain = sctp.transport().get_remote_certificates().await.ok()?;
+        let theirs = blende_p2p::identity::fingerprint(chain.first()?);
+        Some((ours, theirs))
     }
 
     /// Closes the PeerConnection; remote tracks end, writers stop.
@@ -613,6 +639,10 @@ impl PeerConnectionEventHandler for Handler {
         };
         // State changes are rare and matter: wait for room rather than drop them.
         let _ = self.events.send(RtcEvent::State(state)).await;
+    }
+
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        tokio::spawn(crate::data::run(channel, self.events.clone()));
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {

@@ -1,0 +1,4 @@
+//! blende-rtc against real PeerConnections on loopback (one integration binary).
+
+mod data_channel;
+mod hostile_sender;
