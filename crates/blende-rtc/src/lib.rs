@@ -23,7 +23,7 @@ mod receive;
 
 pub use data::DataLink;
 pub use blende_media::ContentKind;
-pub use peer::{AudioInput, Peer, PeerConfig, PeerRole, TurnServer, VideoInput};
+pub use peer::{AudioInput, DtlsCertificate, Peer, PeerConfig, PeerRole, TurnServer, VideoInput};
 
 use blende_media::{AudioFrame, VideoFrame};
 

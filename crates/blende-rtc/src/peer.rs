@@ -12,6 +12,7 @@ use rtc::interceptor::{
 };
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::certificate::{CertificateParams, RTCCertificate};
 use rtc::peer_connection::configuration::interceptor_registry::{
     CongestionFeedback, Registry, configure_congestion_control, register_default_interceptors,
 };
@@ -85,6 +86,32 @@ pub struct PeerConfig {
     /// Publisher: offer a reliable, ordered data channel (`blende-p2p/1`) for chat and
     /// documents. A subscriber takes whatever channel the offer brings.
     pub data_channel: bool,
+    /// The DTLS certificate to present. One per call, so every connection to a participant
+    /// yields the same identity code; `None`: a fresh one for this connection.
+    pub certificate: Option<DtlsCertificate>,
+}
+
+/// A DTLS certificate (ECDSA P-256, self-signed, as browsers make them).
+#[derive(Clone)]
+pub struct DtlsCertificate(RTCCertificate);
+
+impl std::fmt::Debug for DtlsCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DtlsCertificate")
+    }
+}
+
+impl DtlsCertificate {
+    /// A new key pair and certificate.
+    ///
+    /// # Errors
+    /// The crypto provider refused (it does not on supported platforms).
+    pub fn generate() -> Result<Self, RtcError> {
+        let provider = rtc::crypto::default_provider().map_err(|e| RtcError::WebRtc(e.to_string()))?;
+        let params = CertificateParams::new(vec!["blende".to_owned()]).map_err(|e| RtcError::WebRtc(e.to_string()))?;
+        let certificate = RTCCertificate::generate(provider.crypto(), rtc::crypto::SignatureScheme::EcdsaP256Sha256, params)?;
+        Ok(Self(certificate))
+    }
 }
 
 impl Default for PeerConfig {
@@ -103,6 +130,7 @@ impl Default for PeerConfig {
             max_bitrate_bps: 2_500_000,
             congestion_control: true,
             data_channel: false,
+            certificate: None,
         }
     }
 }
@@ -213,7 +241,11 @@ impl Peer {
             }))
             .collect::<Vec<_>>();
         let transport_policy = if config.relay_only { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All };
-        let rtc_config = RTCConfigurationBuilder::new().with_ice_servers(ice_servers).with_ice_transport_policy(transport_policy).build();
+        let mut rtc_config = RTCConfigurationBuilder::new().with_ice_servers(ice_servers).with_ice_transport_policy(transport_policy);
+        if let Some(DtlsCertificate(certificate)) = &config.certificate {
+            rtc_config = rtc_config.with_certificates(vec![certificate.clone()]);
+        }
+        let rtc_config = rtc_config.build();
         // mDNS on by default breaks build() where there is no multicast route (namespaces).
         let setting_engine = SettingEngineBuilder::new().with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled).build();
 

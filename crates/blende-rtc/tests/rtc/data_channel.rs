@@ -61,7 +61,32 @@ async fn messages_fingerprints_and_back_pressure() {
     let (b_ours, b_theirs) = answerer.dtls_fingerprints().await.expect("b fingerprints");
     assert_eq!(a_ours, b_theirs);
     assert_eq!(b_ours, a_theirs);
-    assert_ne!(a_ours, b_ours, "each connection has its own certificate");
+    assert_ne!(a_ours, b_ours, "each end has its own certificate");
+
+    // One certificate for every connection of a call: a second connection shows the same one.
+    let certificate = blende_rtc::DtlsCertificate::generate().expect("certificate");
+    let with_cert = |role| PeerConfig { certificate: Some(certificate.clone()), ..config(role) };
+    let (c1, mut c1_events) = Peer::new(with_cert(PeerRole::Publisher)).await.expect("c1");
+    let (c2, mut c2_events) = Peer::new(with_cert(PeerRole::Publisher)).await.expect("c2");
+    let (d1, mut d1_events) = Peer::new(config(PeerRole::Subscriber)).await.expect("d1");
+    let (d2, mut d2_events) = Peer::new(config(PeerRole::Subscriber)).await.expect("d2");
+    for (c, d) in [(&c1, &d1), (&c2, &d2)] {
+        let answer = d.answer_offer(&c.create_offer().await.expect("offer")).await.expect("answer");
+        c.apply_answer(&answer).await.expect("apply");
+    }
+    for events in [&mut c1_events, &mut c2_events, &mut d1_events, &mut d2_events] {
+        open_link(events).await;
+    }
+    let (c1_ours, _) = c1.dtls_fingerprints().await.expect("c1 fingerprints");
+    let (c2_ours, _) = c2.dtls_fingerprints().await.expect("c2 fingerprints");
+    let (_, d1_theirs) = d1.dtls_fingerprints().await.expect("d1 fingerprints");
+    let (_, d2_theirs) = d2.dtls_fingerprints().await.expect("d2 fingerprints");
+    assert_eq!(c1_ours, c2_ours);
+    assert_eq!(d1_theirs, c1_ours);
+    assert_eq!(d2_theirs, c1_ours);
+    for p in [c1, c2, d1, d2] {
+        p.close().await;
+    }
 
     // 64 MB in 64 KiB messages, the sender waiting on the send buffer: all in order.
     const MESSAGES: usize = 1024;
