@@ -3,6 +3,8 @@
 use blende_media::{DeviceKind, DeviceState};
 use blende_signal::{LobbyState, Participant, Role};
 
+use crate::TransferId;
+
 /// A PeerConnection's ICE/DTLS state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -167,6 +169,29 @@ pub struct FeedStats {
     pub audio_dbfs: Option<f64>,
 }
 
+/// A document going to or coming from another participant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DocumentEvent {
+    /// `from` offers a document: `name` as sent (invisible characters removed, for display),
+    /// `safe_name` what it would be saved as.
+    Offered { transfer: TransferId, from: String, name: String, safe_name: String, size: u64 },
+    /// An offer was refused without asking (too large, documents off, too many waiting).
+    Refused { from: String, size: u64, reason: String },
+    /// Our offer went to `to`.
+    Sending { transfer: TransferId, to: String, name: String, size: u64 },
+    /// The receiver said yes.
+    Accepted { transfer: TransferId },
+    Progress { transfer: TransferId, bytes: u64, size: u64 },
+    /// Received, checked and stored at `path`.
+    Saved { transfer: TransferId, path: String },
+    /// The receiver checked what we sent.
+    Delivered { transfer: TransferId },
+    Declined { transfer: TransferId, reason: Option<String> },
+    Cancelled { transfer: TransferId, by_us: bool },
+    Failed { transfer: TransferId, reason: String },
+}
+
 /// Everything a call reports. The machine makes the signalling and lifecycle events; the
 /// driver adds what only it sees (devices, decoded media, statistics) to the same stream.
 #[derive(Clone, Debug, PartialEq)]
@@ -246,6 +271,27 @@ pub enum CallEvent {
     },
     SendStats(SendStats),
     FeedStats(Box<FeedStats>),
+    /// A chat message: `from` `None` is ours (as sent); `private_with` names the other end of
+    /// a private message.
+    Chat {
+        from: Option<String>,
+        private_with: Option<String>,
+        text: String,
+    },
+    /// A direct data connection to `participant` came up or went down.
+    DirectLink {
+        participant: String,
+        open: bool,
+    },
+    /// The identity code of the direct connection to `participant` (12 digits in groups of
+    /// three), whether the user marked it checked, and whether it replaced another one.
+    Identity {
+        participant: String,
+        code: String,
+        checked: bool,
+        changed: bool,
+    },
+    Document(DocumentEvent),
     Error {
         message: String,
         fatal: bool,

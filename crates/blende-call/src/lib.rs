@@ -23,6 +23,7 @@
 //! its own thread (camera, microphone and share) and only then tells the machine, which then
 //! ends the share's signalling, tells the room server and reports.
 
+mod direct;
 mod event;
 mod machine;
 mod mesh;
@@ -30,7 +31,8 @@ mod mesh;
 #[cfg(test)]
 mod tests;
 
-pub use event::{CallEvent, ConnState, End, FeedStats, Link, MediaKind, Refusal, SendStats, ShareState, SwitchKind};
+pub use event::{CallEvent, ConnState, DocumentEvent, End, FeedStats, Link, MediaKind, Refusal, SendStats, ShareState, SwitchKind};
+pub use direct::{MAX_PENDING_OFFERS, PROGRESS_EVERY};
 pub use machine::Call;
 pub use mesh::MeshBook;
 
@@ -51,6 +53,20 @@ impl std::fmt::Display for PeerId {
         write!(f, "pc{}", self.0)
     }
 }
+
+/// One document going to or coming from one participant. Never reused within a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TransferId(pub u64);
+
+impl std::fmt::Display for TransferId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A file the driver opened for sending (one offer to several people shares it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DocId(pub u64);
 
 /// Which signalling session an event came on, or a command goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -104,6 +120,17 @@ pub enum CallCommand {
     AllOff,
     /// Report statistics now.
     Stats,
+    /// A chat message to one participant (`to`) or to everyone.
+    Chat { to: Option<String>, text: String },
+    /// Offer the file the driver opened as `doc` to one participant or everyone.
+    OfferDocument { doc: DocId, to: Option<String>, name: String, size: u64, sha256: [u8; 32] },
+    /// Accept a document on offer into `folder`.
+    AcceptDocument { transfer: TransferId, folder: String },
+    DeclineDocument { transfer: TransferId },
+    /// Stop a transfer in either direction.
+    CancelDocument { transfer: TransferId },
+    /// The user compared the identity code with `participant` aloud (or takes that back).
+    IdentityChecked { participant: String, checked: bool },
     Leave,
     /// The caller's command source ended (end of stdin): leave.
     InputClosed,
@@ -176,6 +203,26 @@ pub enum Action {
     AllDevicesOff,
     /// Report statistics now.
     ReportStats,
+    /// One message on `peer`'s data channel.
+    SendData { peer: PeerId, message: Vec<u8> },
+    /// Read `doc` from byte `from` to its end and send it as chunks of transfer `id` on
+    /// `peer`'s data channel, waiting on the channel; then report
+    /// [`TransferReport::Streamed`]. A stream of the same transfer still running stops first.
+    StreamDocument { transfer: TransferId, doc: DocId, peer: PeerId, id: u32, from: u64, size: u64 },
+    /// Stop reading and sending `transfer` (declined, cancelled, over).
+    StopStream { transfer: TransferId },
+    /// Close the file `doc`: no transfer needs it any more.
+    ForgetDocument { doc: DocId },
+    /// Make the temporary file for `transfer` in `folder` (`name` is already safe); report
+    /// [`TransferReport::Prepared`].
+    PrepareDocument { transfer: TransferId, folder: String, name: String, size: u64 },
+    /// Write `data` at `offset` of `transfer`'s temporary file.
+    WriteChunk { transfer: TransferId, offset: u64, data: bytes::Bytes },
+    /// Size and SHA-256 are right: flush the temporary file and give it its name (never over an
+    /// existing file); report [`TransferReport::Saved`].
+    SaveDocument { transfer: TransferId },
+    /// Remove `transfer`'s temporary file.
+    DiscardDocument { transfer: TransferId },
     /// The call is over: tear down (devices off first) and exit with `end`.
     End(End),
 }
@@ -196,6 +243,28 @@ pub enum PeerEvent {
     },
     TrackStarted(MediaKind),
     TrackEnded,
+    /// The `blende-p2p/1` data channel opened.
+    DataOpen,
+    /// The certificates of this connection's DTLS handshake: ours, and the one the other end
+    /// presented (SHA-256).
+    Fingerprints { ours: [u8; 32], theirs: [u8; 32] },
+    /// One message on the data channel.
+    Data(bytes::Bytes),
+    DataClosed,
+}
+
+/// What the driver did about a document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransferReport {
+    /// The temporary file for an accepted document exists.
+    Prepared(TransferId),
+    /// Every byte of an outgoing document went out.
+    Streamed(TransferId),
+    /// The received document has its final name.
+    Saved { transfer: TransferId, path: String },
+    /// Reading, writing or saving failed.
+    Failed { transfer: TransferId, reason: String },
 }
 
 /// What the share's capture reported.
@@ -228,6 +297,8 @@ pub struct CallConfig {
     pub relay_only: bool,
     /// The policy's server rules: a Janus room a meeting moves to is checked against them.
     pub servers: ServerPolicy,
+    /// What the administrator allows for documents (`[documents]`).
+    pub documents: blende_p2p::Limits,
 }
 
 /// A subscription asked for but not offered is asked for again after this long (Janus answers

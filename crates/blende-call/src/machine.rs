@@ -10,9 +10,14 @@ use blende_signal::blende::RoomAction;
 use blende_signal::janus::JanusAccess;
 use blende_signal::{JanusRoom, JoinOptions, LobbyState, Participant, SignalCommand, SignalEvent, TurnCredentials};
 
+use blende_signal::Role;
+
+use crate::direct::{Direct, Out};
 use crate::event::{CallEvent, ConnState, End, Link, Refusal, ShareState};
 use crate::mesh::MeshBook;
-use crate::{Action, CallCommand, CallConfig, PeerEvent, PeerId, Purpose, RESUBSCRIBE_AFTER, Route, ShareReport, ShareSource};
+use crate::{
+    Action, CallCommand, CallConfig, PeerEvent, PeerId, Purpose, RESUBSCRIBE_AFTER, Route, ShareReport, ShareSource, TransferReport,
+};
 
 /// A feed we want to receive.
 #[derive(Debug)]
@@ -71,6 +76,10 @@ pub struct Call {
     share: Share,
     camera_on: bool,
     mic_on: bool,
+    /// Our role as the room server last said.
+    role: Option<Role>,
+    /// Chat, documents and identity codes over the mesh's data channels.
+    direct: Direct,
     actions: VecDeque<Action>,
     events: VecDeque<CallEvent>,
 }
@@ -111,6 +120,8 @@ impl Call {
             share: Share::None,
             camera_on: config.camera,
             mic_on: config.mic,
+            role: None,
+            direct: Direct::new(config.documents),
             actions: VecDeque::new(),
             events,
             config,
@@ -168,6 +179,35 @@ impl Call {
                 self.send_device_state();
             }
             CallCommand::Stats => self.actions.push_back(Action::ReportStats),
+            CallCommand::Chat { to, text } => {
+                let (direct, mut out) = self.direct();
+                direct.chat(to.as_deref(), &text, &mut out);
+            }
+            CallCommand::OfferDocument { doc, to, name, size, sha256 } => {
+                if to.is_none() && self.role != Some(Role::Presenter) {
+                    self.error("a document to everyone needs the presenter role; offer it to one person");
+                    self.actions.push_back(Action::ForgetDocument { doc });
+                    return;
+                }
+                let (direct, mut out) = self.direct();
+                direct.offer(doc, to.as_deref(), &name, size, sha256, &mut out);
+            }
+            CallCommand::AcceptDocument { transfer, folder } => {
+                let (direct, mut out) = self.direct();
+                direct.accept(transfer, folder, &mut out);
+            }
+            CallCommand::DeclineDocument { transfer } => {
+                let (direct, mut out) = self.direct();
+                direct.decline(transfer, &mut out);
+            }
+            CallCommand::CancelDocument { transfer } => {
+                let (direct, mut out) = self.direct();
+                direct.cancel(transfer, &mut out);
+            }
+            CallCommand::IdentityChecked { participant, checked } => {
+                let (direct, mut out) = self.direct();
+                direct.identity_checked(&participant, checked, &mut out);
+            }
             CallCommand::Leave => self.leave("leave"),
             CallCommand::InputClosed => self.leave("end of input"),
         }
@@ -194,11 +234,21 @@ impl Call {
     }
 
     /// An event of a PeerConnection made for [`Action::OpenPeer`] or [`Action::StartShare`].
-    pub fn handle_peer(&mut self, peer: PeerId, event: PeerEvent, _now: Instant) {
+    pub fn handle_peer(&mut self, peer: PeerId, event: PeerEvent, now: Instant) {
         if self.ended {
             return;
         }
         let Some(purpose) = self.peers.get(&peer).cloned() else { return };
+        if let Some(participant) = self.direct_participant(&purpose) {
+            let (direct, mut out) = self.direct();
+            match event {
+                PeerEvent::DataOpen => return direct.link_open(&participant, peer, &mut out),
+                PeerEvent::DataClosed => return direct.link_closed(peer, &mut out),
+                PeerEvent::Fingerprints { ours, theirs } => return direct.fingerprints(&participant, ours, theirs, &mut out),
+                PeerEvent::Data(message) => return direct.data(&participant, peer, &message, now, &mut out),
+                _ => {}
+            }
+        }
         match event {
             PeerEvent::LocalDescription(sdp) => self.local_description(peer, purpose, sdp),
             PeerEvent::Failed(why) => self.peer_failed(peer, &purpose, &why),
@@ -213,6 +263,20 @@ impl Call {
                     self.events.push_back(CallEvent::TrackEnded { feed });
                 }
             }
+            // A data channel on a connection to a server (Janus offers one): not a person.
+            PeerEvent::DataOpen | PeerEvent::DataClosed | PeerEvent::Fingerprints { .. } | PeerEvent::Data(_) => {}
+        }
+    }
+
+    /// What the driver did about a document ([`Action::PrepareDocument`],
+    /// [`Action::StreamDocument`], [`Action::SaveDocument`]).
+    pub fn handle_transfer(&mut self, report: TransferReport, _now: Instant) {
+        let (direct, mut out) = self.direct();
+        match report {
+            TransferReport::Prepared(transfer) => direct.prepared(transfer, &mut out),
+            TransferReport::Streamed(transfer) => direct.streamed(transfer, &mut out),
+            TransferReport::Saved { transfer, path } => direct.saved(transfer, path, &mut out),
+            TransferReport::Failed { transfer, reason } => direct.local_failure(transfer, reason, &mut out),
         }
     }
 
@@ -519,7 +583,12 @@ impl Call {
                 self.events.push_back(CallEvent::Lobby { state });
             }
             SignalEvent::Waiting { participants } => self.events.push_back(CallEvent::Waiting { participants }),
-            SignalEvent::Role { participant, role } => self.events.push_back(CallEvent::Role { participant, role }),
+            SignalEvent::Role { participant, role } => {
+                if self.me.as_deref() == Some(participant.as_str()) {
+                    self.role = Some(role);
+                }
+                self.events.push_back(CallEvent::Role { participant, role });
+            }
             SignalEvent::Devices { participant, camera, microphone, sharing } => {
                 self.events.push_back(CallEvent::RemoteDevices { participant, camera, microphone, sharing });
             }
@@ -604,6 +673,8 @@ impl Call {
     }
 
     fn participant_left(&mut self, id: &str) {
+        let (direct, mut out) = self.direct();
+        direct.participant_left(id, &mut out);
         self.others.remove(id);
         self.departed.insert(id.to_owned());
         // Our media and our share to them, and their share to us.
@@ -730,6 +801,8 @@ impl Call {
     }
 
     fn close_peer(&mut self, peer: PeerId) {
+        let (direct, mut out) = self.direct();
+        direct.link_closed(peer, &mut out);
         if self.peers.remove(&peer).is_some() {
             if self.publisher == Some(peer) {
                 self.publisher = None;
@@ -841,6 +914,23 @@ impl Call {
 
     // ---- helpers ----
 
+    /// The person at the other end of `purpose`'s connection, when it is a direct one (a mesh
+    /// connection: ours to them, or theirs to us; never a share or a server's).
+    fn direct_participant(&self, purpose: &Purpose) -> Option<String> {
+        if self.topology != Topology::Mesh {
+            return None;
+        }
+        match purpose {
+            Purpose::MeshPublisher { to } => Some(to.clone()),
+            Purpose::Subscriber { feed, .. } if !feed.contains('/') => Some(feed.clone()),
+            _ => None,
+        }
+    }
+
+    fn direct(&mut self) -> (&mut Direct, Out<'_>) {
+        (&mut self.direct, Out { actions: &mut self.actions, events: &mut self.events })
+    }
+
     fn media_route(&self) -> Route {
         if self.topology == Topology::MovedToJanus { Route::Janus } else { Route::Main }
     }
@@ -875,6 +965,9 @@ impl Call {
             self.share = Share::None;
             self.tear_down_share();
         }
+        // Transfers stop on both sides; partial files are removed.
+        let (direct, mut out) = self.direct();
+        direct.cancel_all(&mut out);
         if let Some(reason) = left {
             self.events.push_back(CallEvent::Left { reason: reason.to_owned() });
         }

@@ -16,6 +16,8 @@ use proptest::prelude::*;
 
 use crate::*;
 
+mod direct;
+
 const TOKEN: &str = "tok-mod1";
 
 /// A PeerConnection as the fake driver made it.
@@ -42,6 +44,8 @@ struct Client {
     policy_refuses: bool,
     capturing: bool,
     ended: Option<End>,
+    /// The fake data channels and files of the direct features (see `tests/direct.rs`).
+    data: direct::FakeData,
 }
 
 impl Client {
@@ -88,7 +92,7 @@ impl Client {
                 self.peers.retain(|_, p| !matches!(p.purpose, Purpose::Share | Purpose::MeshShare { .. }));
             }
             Action::End(end) => self.ended = Some(end),
-            _ => {}
+            other => self.data.execute(&mut self.call, other, now),
         }
     }
 
@@ -137,6 +141,7 @@ fn config(join: JoinOptions) -> CallConfig {
         mic: true,
         relay_only: false,
         servers: blende_policy::Policy::builtin().servers().clone(),
+        documents: blende_p2p::Limits::default(),
     }
 }
 
@@ -199,6 +204,7 @@ impl Net {
             policy_refuses: false,
             capturing: false,
             ended: None,
+            data: direct::FakeData::default(),
         });
         self.settle();
         self.clients.len() - 1
@@ -266,6 +272,7 @@ impl Net {
                     c.events.push(ev);
                 }
             }
+            moved |= self.deliver_data();
             if !moved {
                 return;
             }

@@ -382,6 +382,15 @@ impl Outgoing {
         self.finished()
     }
 
+    /// The driver streamed everything from where it started: `Done` to send.
+    pub fn all_sent(&mut self) -> Option<Control> {
+        if self.stage != Stage::Moving {
+            return None;
+        }
+        self.next = self.offer.size;
+        self.finished()
+    }
+
     /// `Done` for an accepted document whose bytes are all out (an empty one at once).
     pub fn finished(&mut self) -> Option<Control> {
         if self.stage == Stage::Moving && self.next >= self.offer.size {
