@@ -83,6 +83,9 @@ pub(crate) struct Direct {
     incoming_ids: BTreeMap<(String, u32), TransferId>,
     next_transfer: u64,
     next_wire_id: u32,
+    /// Files being opened, and to whom they go (`None`: everyone).
+    opening: BTreeMap<DocId, Option<String>>,
+    next_doc: u64,
     limits: Limits,
 }
 
@@ -213,8 +216,33 @@ impl Direct {
 
     // ---- documents: sending ----
 
-    /// Offers `doc` (the driver's open file) to `to`, or to everyone we have a link to.
-    pub fn offer(&mut self, doc: DocId, to: Option<&str>, name: &str, size: u64, sha256: [u8; 32], out: &mut Out<'_>) {
+    /// The user wants to send the file at `path`: the driver opens and hashes it first.
+    pub fn open(&mut self, path: String, to: Option<String>, out: &mut Out<'_>) {
+        if let Some(id) = &to
+            && self.link_to(id).is_none()
+        {
+            return out.error(format!("document: no direct connection to {id}"));
+        }
+        self.next_doc += 1;
+        let doc = DocId(self.next_doc);
+        self.opening.insert(doc, to);
+        out.actions.push_back(Action::OpenDocument { doc, path });
+    }
+
+    pub fn open_failed(&mut self, doc: DocId, reason: &str, out: &mut Out<'_>) {
+        if self.opening.remove(&doc).is_some() {
+            out.error(format!("document: {reason}"));
+        }
+        out.actions.push_back(Action::ForgetDocument { doc });
+    }
+
+    /// `doc` is open: offer it to whom [`Direct::open`] was asked, or to everyone we have a
+    /// link to.
+    pub fn offer(&mut self, doc: DocId, name: &str, size: u64, sha256: [u8; 32], out: &mut Out<'_>) {
+        let Some(to) = self.opening.remove(&doc) else {
+            return out.actions.push_back(Action::ForgetDocument { doc });
+        };
+        let to = to.as_deref();
         let targets: Vec<(String, PeerId)> = match to {
             Some(id) => match self.link_to(id) {
                 Some(peer) => vec![(id.to_owned(), peer)],

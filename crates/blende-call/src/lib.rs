@@ -122,8 +122,8 @@ pub enum CallCommand {
     Stats,
     /// A chat message to one participant (`to`) or to everyone.
     Chat { to: Option<String>, text: String },
-    /// Offer the file the driver opened as `doc` to one participant or everyone.
-    OfferDocument { doc: DocId, to: Option<String>, name: String, size: u64, sha256: [u8; 32] },
+    /// Offer the file at `path` to one participant (`to`) or everyone (presenters only).
+    SendFile { path: String, to: Option<String> },
     /// Accept a document on offer into `folder`.
     AcceptDocument { transfer: TransferId, folder: String },
     DeclineDocument { transfer: TransferId },
@@ -205,6 +205,9 @@ pub enum Action {
     ReportStats,
     /// One message on `peer`'s data channel.
     SendData { peer: PeerId, message: Vec<u8> },
+    /// Open the file at `path` for sending as `doc`, measure it and hash it; report
+    /// [`TransferReport::Opened`].
+    OpenDocument { doc: DocId, path: String },
     /// Read `doc` from byte `from` to its end and send it as chunks of transfer `id` on
     /// `peer`'s data channel, waiting on the channel; then report
     /// [`TransferReport::Streamed`]. A stream of the same transfer still running stops first.
@@ -257,6 +260,10 @@ pub enum PeerEvent {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TransferReport {
+    /// The file for `doc` is open: its name (the last part of its path), size and SHA-256.
+    Opened { doc: DocId, name: String, size: u64, sha256: [u8; 32] },
+    /// It could not be opened or read.
+    OpenFailed { doc: DocId, reason: String },
     /// The temporary file for an accepted document exists.
     Prepared(TransferId),
     /// Every byte of an outgoing document went out.

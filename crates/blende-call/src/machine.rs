@@ -183,14 +183,13 @@ impl Call {
                 let (direct, mut out) = self.direct();
                 direct.chat(to.as_deref(), &text, &mut out);
             }
-            CallCommand::OfferDocument { doc, to, name, size, sha256 } => {
+            CallCommand::SendFile { path, to } => {
                 if to.is_none() && self.role != Some(Role::Presenter) {
                     self.error("a document to everyone needs the presenter role; offer it to one person");
-                    self.actions.push_back(Action::ForgetDocument { doc });
                     return;
                 }
                 let (direct, mut out) = self.direct();
-                direct.offer(doc, to.as_deref(), &name, size, sha256, &mut out);
+                direct.open(path, to, &mut out);
             }
             CallCommand::AcceptDocument { transfer, folder } => {
                 let (direct, mut out) = self.direct();
@@ -273,6 +272,8 @@ impl Call {
     pub fn handle_transfer(&mut self, report: TransferReport, _now: Instant) {
         let (direct, mut out) = self.direct();
         match report {
+            TransferReport::Opened { doc, name, size, sha256 } => direct.offer(doc, &name, size, sha256, &mut out),
+            TransferReport::OpenFailed { doc, reason } => direct.open_failed(doc, &reason, &mut out),
             TransferReport::Prepared(transfer) => direct.prepared(transfer, &mut out),
             TransferReport::Streamed(transfer) => direct.streamed(transfer, &mut out),
             TransferReport::Saved { transfer, path } => direct.saved(transfer, path, &mut out),

@@ -14,7 +14,8 @@ use blende_p2p::wire;
 pub(super) struct FakeData {
     /// (our peer, message) not yet delivered.
     outbox: Vec<(PeerId, Vec<u8>)>,
-    /// Files opened for sending.
+    /// The sender's disk (path → content) and the files opened from it.
+    disk: BTreeMap<String, Vec<u8>>,
     files: BTreeMap<DocId, Vec<u8>>,
     /// Temporary files of accepted documents.
     partial: BTreeMap<TransferId, Vec<u8>>,
@@ -34,6 +35,14 @@ impl FakeData {
     pub(super) fn execute(&mut self, call: &mut Call, action: Action, now: Instant) {
         match action {
             Action::SendData { peer, message } => self.outbox.push((peer, message)),
+            Action::OpenDocument { doc, path } => match self.disk.get(&path) {
+                Some(data) => {
+                    self.files.insert(doc, data.clone());
+                    let (size, sha256) = (data.len() as u64, blende_p2p::transfer::sha256(data));
+                    call.handle_transfer(TransferReport::Opened { doc, name: path, size, sha256 }, now);
+                }
+                None => call.handle_transfer(TransferReport::OpenFailed { doc, reason: format!("{path}: no such file") }, now),
+            },
             Action::StreamDocument { transfer, doc, peer, id, from, size } => {
                 let data = self.files[&doc].clone();
                 assert_eq!(data.len() as u64, size);
@@ -261,11 +270,10 @@ fn document(len: usize) -> Vec<u8> {
 
 /// Bea offers `data` to Mo, Mo accepts; returns the transfer ids (Bea's, Mo's).
 fn offer_and_accept(net: &mut Net, from: usize, to: usize, data: &[u8]) -> (TransferId, TransferId) {
-    let doc = DocId(1);
-    net.clients[from].data.files.insert(doc, data.to_vec());
+    // The fake driver offers it under its path: a hostile sender's name.
+    net.clients[from].data.disk.insert("../../etc/passwd".into(), data.to_vec());
     let to_id = net.clients[to].me();
-    let sha256 = blende_p2p::transfer::sha256(data);
-    net.command(from, CallCommand::OfferDocument { doc, to: Some(to_id), name: "../../etc/passwd".into(), size: data.len() as u64, sha256 });
+    net.command(from, CallCommand::SendFile { path: "../../etc/passwd".into(), to: Some(to_id) });
     let incoming = net.offered(to);
     let sending = net
         .documents(from)
@@ -347,19 +355,19 @@ fn leaving_mid_transfer_removes_the_partial_file() {
 fn declining_and_limits() {
     let (mut net, m, p) = Net::pair();
     net.open_direct(m, p, false);
-    let data = document(10);
-    net.clients[p].data.files.insert(DocId(1), data.clone());
+    net.clients[p].data.disk.insert("a.txt".into(), document(10));
     let mo = net.clients[m].me();
-    let sha256 = blende_p2p::transfer::sha256(&data);
-    net.command(p, CallCommand::OfferDocument { doc: DocId(1), to: Some(mo.clone()), name: "a.txt".into(), size: 10, sha256 });
+    net.command(p, CallCommand::SendFile { path: "a.txt".into(), to: Some(mo.clone()) });
     let t = net.offered(m);
     net.command(m, CallCommand::DeclineDocument { transfer: t });
     assert!(net.documents(p).iter().any(|d| matches!(d, DocumentEvent::Declined { reason: None, .. })));
     assert!(!net.clients[p].actions.iter().any(|a| matches!(a, Action::StreamDocument { .. })), "nothing was read");
 
     // To everyone: only a presenter (the server's role decides).
-    net.command(p, CallCommand::OfferDocument { doc: DocId(2), to: None, name: "b.txt".into(), size: 10, sha256 });
+    net.command(p, CallCommand::SendFile { path: "a.txt".into(), to: None });
     assert!(net.errors(p).iter().any(|e| e.contains("presenter")));
+    net.command(p, CallCommand::SendFile { path: "missing.txt".into(), to: Some(mo.clone()) });
+    assert!(net.errors(p).iter().any(|e| e.contains("missing.txt: no such file")));
 
     // A hostile peer: garbage and a second offer with the same id change nothing.
     let bea = net.clients[p].me();
@@ -377,10 +385,9 @@ fn too_many_offers_are_declined_unseen() {
     let (mut net, m, p) = Net::pair();
     net.open_direct(m, p, false);
     let mo = net.clients[m].me();
-    for i in 0..(MAX_PENDING_OFFERS as u64 + 2) {
-        net.clients[p].data.files.insert(DocId(i), vec![1]);
-        let sha256 = blende_p2p::transfer::sha256(&[1]);
-        net.command(p, CallCommand::OfferDocument { doc: DocId(i), to: Some(mo.clone()), name: format!("{i}.txt"), size: 1, sha256 });
+    for i in 0..(MAX_PENDING_OFFERS + 2) {
+        net.clients[p].data.disk.insert(format!("{i}.txt"), vec![1]);
+        net.command(p, CallCommand::SendFile { path: format!("{i}.txt"), to: Some(mo.clone()) });
     }
     let offered = net.documents(m).iter().filter(|d| matches!(d, DocumentEvent::Offered { .. })).count();
     let refused = net.documents(m).iter().filter(|d| matches!(d, DocumentEvent::Refused { .. })).count();
