@@ -59,6 +59,9 @@ fn parse_device(s: &str, synthetic: &str) -> Result<DeviceChoice, String> {
 /// # Errors
 /// A line that is no command, with what was wrong.
 pub fn parse_command(line: &str) -> Result<CallCommand, String> {
+    if let Some(command) = parse_direct(line.trim())? {
+        return Ok(command);
+    }
     Ok(match line.trim() {
         "camera off" => CallCommand::Switch { kind: DeviceKind::Camera, on: false },
         "camera on" => CallCommand::Switch { kind: DeviceKind::Camera, on: true },
@@ -86,6 +89,49 @@ pub fn parse_command(line: &str) -> Result<CallCommand, String> {
             }
         }
     })
+}
+
+/// Chat, documents and the identity mark: their last argument is free text or a path and may
+/// contain spaces.
+fn parse_direct(line: &str) -> Result<Option<CallCommand>, String> {
+    let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let rest = rest.trim_start();
+    let id_and_rest = |what: &str| -> Result<(String, String), String> {
+        let (id, tail) = rest.split_once(' ').ok_or_else(|| format!("`{verb}` needs {what}"))?;
+        let tail = tail.trim_start();
+        if id.is_empty() || tail.is_empty() {
+            return Err(format!("`{verb}` needs {what}"));
+        }
+        Ok((id.to_owned(), tail.to_owned()))
+    };
+    let transfer = || rest.trim().parse::<u64>().map(blende_call::TransferId).map_err(|_| format!("`{verb}` needs a document number"));
+    Ok(Some(match verb {
+        "say" if !rest.is_empty() => CallCommand::Chat { to: None, text: rest.to_owned() },
+        "say-to" => {
+            let (to, text) = id_and_rest("a participant id and a text")?;
+            CallCommand::Chat { to: Some(to), text }
+        }
+        "send" if !rest.is_empty() => CallCommand::SendFile { path: rest.to_owned(), to: None },
+        "send-to" => {
+            let (to, path) = id_and_rest("a participant id and a file")?;
+            CallCommand::SendFile { path, to: Some(to) }
+        }
+        "accept" => {
+            let (id, folder) = id_and_rest("a document number and a folder")?;
+            let transfer = id.parse::<u64>().map(blende_call::TransferId).map_err(|_| "`accept` needs a document number".to_owned())?;
+            CallCommand::AcceptDocument { transfer, folder }
+        }
+        "decline" => CallCommand::DeclineDocument { transfer: transfer()? },
+        "cancel" => CallCommand::CancelDocument { transfer: transfer()? },
+        "identity" => match rest.split_once(' ') {
+            Some(("checked", id)) if !id.trim().is_empty() => CallCommand::IdentityChecked { participant: id.trim().to_owned(), checked: true },
+            Some(("unchecked", id)) if !id.trim().is_empty() => {
+                CallCommand::IdentityChecked { participant: id.trim().to_owned(), checked: false }
+            }
+            _ => return Err("`identity checked ID` or `identity unchecked ID`".into()),
+        },
+        _ => return Ok(None),
+    }))
 }
 
 /// Everything `blende join` was given.
@@ -315,4 +361,28 @@ async fn run_async(args: JoinArgs) -> anyhow::Result<ExitCode> {
     drop(control);
     let hooks = Hooks { event: Some(Box::new(move |ev: &CallEvent| event_json::print(ev, start))), ..Hooks::default() };
     crate::engine::run(spec, switches, outputs, commands, hooks).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use blende_call::TransferId;
+
+    #[test]
+    fn direct_commands_keep_spaces_in_their_last_argument() {
+        let ok = |line: &str| parse_command(line).expect(line);
+        assert_eq!(ok("say Guten Morgen  zusammen"), CallCommand::Chat { to: None, text: "Guten Morgen  zusammen".into() });
+        assert_eq!(ok("say-to 7 Az. 4711"), CallCommand::Chat { to: Some("7".into()), text: "Az. 4711".into() });
+        assert_eq!(ok("send /tmp/Akte 4711.pdf"), CallCommand::SendFile { path: "/tmp/Akte 4711.pdf".into(), to: None });
+        assert_eq!(ok("send-to 7 /tmp/a b.pdf"), CallCommand::SendFile { path: "/tmp/a b.pdf".into(), to: Some("7".into()) });
+        assert_eq!(ok("accept 3 /home/x/Eingang neu"), CallCommand::AcceptDocument { transfer: TransferId(3), folder: "/home/x/Eingang neu".into() });
+        assert_eq!(ok("decline 3"), CallCommand::DeclineDocument { transfer: TransferId(3) });
+        assert_eq!(ok("cancel 4"), CallCommand::CancelDocument { transfer: TransferId(4) });
+        assert_eq!(ok("identity checked 7"), CallCommand::IdentityChecked { participant: "7".into(), checked: true });
+        assert_eq!(ok("identity unchecked 7"), CallCommand::IdentityChecked { participant: "7".into(), checked: false });
+        for bad in ["say", "say-to 7", "send", "accept 3", "accept x /tmp", "decline", "decline x", "identity 7", "identity checked"] {
+            assert!(parse_command(bad).is_err(), "{bad}");
+        }
+        assert_eq!(ok("camera off"), CallCommand::Switch { kind: DeviceKind::Camera, on: false });
+    }
 }

@@ -44,6 +44,41 @@ impl Out<'_> {
     }
 }
 
+/// At most one progress event per [`PROGRESS_EVERY`]; one owed after a burst comes at the
+/// deadline ([`Direct::poll_timeout`]).
+#[derive(Debug, Default)]
+struct Throttle {
+    last: Option<Instant>,
+    /// Bytes not yet reported.
+    owed: Option<u64>,
+}
+
+impl Throttle {
+    /// `Some(bytes)` to report now.
+    fn update(&mut self, bytes: u64, now: Instant) -> Option<u64> {
+        if self.last.is_none_or(|t| now.saturating_duration_since(t) >= PROGRESS_EVERY) {
+            self.last = Some(now);
+            self.owed = None;
+            Some(bytes)
+        } else {
+            self.owed = Some(bytes);
+            None
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.owed.and(self.last).map(|t| t + PROGRESS_EVERY)
+    }
+
+    fn due(&mut self, now: Instant) -> Option<u64> {
+        if self.deadline().is_some_and(|d| now >= d) {
+            self.last = Some(now);
+            return self.owed.take();
+        }
+        None
+    }
+}
+
 #[derive(Debug)]
 struct Identity {
     ours: [u8; 32],
@@ -60,6 +95,7 @@ struct Sent {
     link: Option<PeerId>,
     /// The receiver has accepted once (for the `Accepted` event).
     accepted: bool,
+    progress: Throttle,
 }
 
 #[derive(Debug)]
@@ -68,7 +104,7 @@ struct Received {
     machine: Incoming,
     /// The temporary file exists (the driver reported it).
     prepared: bool,
-    last_progress: Option<Instant>,
+    progress: Throttle,
 }
 
 /// See the module documentation.
@@ -263,8 +299,38 @@ impl Direct {
             out.send(peer, &offer.to_control());
             let transfer = self.new_transfer();
             out.doc(DocumentEvent::Sending { transfer, to: participant.clone(), name: name.to_owned(), size });
-            let sent = Sent { to: participant, doc, machine: Outgoing::new(offer), link: Some(peer), accepted: false };
+            let sent = Sent { to: participant, doc, machine: Outgoing::new(offer), link: Some(peer), accepted: false, progress: Throttle::default() };
             self.sent.insert(transfer, sent);
+        }
+    }
+
+    /// The driver's stream of `transfer` has handed `bytes` (from the start of the file) to
+    /// the channel.
+    pub fn sent_progress(&mut self, transfer: TransferId, bytes: u64, now: Instant, out: &mut Out<'_>) {
+        let Some(s) = self.sent.get_mut(&transfer) else { return };
+        if let Some(bytes) = s.progress.update(bytes, now) {
+            out.doc(DocumentEvent::Progress { transfer, bytes, size: s.machine.offer().size });
+        }
+    }
+
+    /// When a progress event is owed next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let sent = self.sent.values().filter_map(|s| s.progress.deadline());
+        let received = self.received.values().filter_map(|r| r.progress.deadline());
+        sent.chain(received).min()
+    }
+
+    /// Progress owed after a burst.
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut Out<'_>) {
+        for (t, s) in &mut self.sent {
+            if let Some(bytes) = s.progress.due(now) {
+                out.doc(DocumentEvent::Progress { transfer: *t, bytes, size: s.machine.offer().size });
+            }
+        }
+        for (t, r) in &mut self.received {
+            if let Some(bytes) = r.progress.due(now) {
+                out.doc(DocumentEvent::Progress { transfer: *t, bytes, size: r.machine.offer().size });
+            }
         }
     }
 
@@ -274,6 +340,7 @@ impl Direct {
         let (Some(done), Some(link)) = (s.machine.all_sent(), s.link) else { return };
         out.send(link, &done);
         let size = s.machine.offer().size;
+        s.progress.owed = None;
         out.doc(DocumentEvent::Progress { transfer, bytes: size, size });
     }
 
@@ -502,7 +569,7 @@ impl Direct {
                     size,
                 });
                 self.incoming_ids.insert(key, transfer);
-                self.received.insert(transfer, Received { from: participant.to_owned(), machine, prepared: false, last_progress: None });
+                self.received.insert(transfer, Received { from: participant.to_owned(), machine, prepared: false, progress: Throttle::default() });
             }
             Err(e) => {
                 out.send(peer, &Incoming::refusal(id, &e));
@@ -518,8 +585,7 @@ impl Direct {
                 let bytes = r.machine.received();
                 let size = r.machine.offer().size;
                 out.actions.push_back(Action::WriteChunk { transfer, offset, data });
-                if r.last_progress.is_none_or(|t| now.saturating_duration_since(t) >= PROGRESS_EVERY) {
-                    r.last_progress = Some(now);
+                if let Some(bytes) = r.progress.update(bytes, now) {
                     out.doc(DocumentEvent::Progress { transfer, bytes, size });
                 }
             }

@@ -266,6 +266,9 @@ pub enum TransferReport {
     OpenFailed { doc: DocId, reason: String },
     /// The temporary file for an accepted document exists.
     Prepared(TransferId),
+    /// An outgoing document's stream has handed `bytes` (counted from the file's start) to the
+    /// channel.
+    Sent { transfer: TransferId, bytes: u64 },
     /// Every byte of an outgoing document went out.
     Streamed(TransferId),
     /// The received document has its final name.

@@ -269,9 +269,10 @@ impl Call {
 
     /// What the driver did about a document ([`Action::PrepareDocument`],
     /// [`Action::StreamDocument`], [`Action::SaveDocument`]).
-    pub fn handle_transfer(&mut self, report: TransferReport, _now: Instant) {
+    pub fn handle_transfer(&mut self, report: TransferReport, now: Instant) {
         let (direct, mut out) = self.direct();
         match report {
+            TransferReport::Sent { transfer, bytes } => direct.sent_progress(transfer, bytes, now, &mut out),
             TransferReport::Opened { doc, name, size, sha256 } => direct.offer(doc, &name, size, sha256, &mut out),
             TransferReport::OpenFailed { doc, reason } => direct.open_failed(doc, &reason, &mut out),
             TransferReport::Prepared(transfer) => direct.prepared(transfer, &mut out),
@@ -308,6 +309,8 @@ impl Call {
         if self.ended {
             return;
         }
+        let (direct, mut out) = self.direct();
+        direct.handle_timeout(now, &mut out);
         // "No such feed" when we asked too early: ask again.
         let route = self.media_route();
         let due: Vec<String> = self
@@ -337,10 +340,14 @@ impl Call {
     /// When [`Call::handle_timeout`] is due next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.ended || self.topology == Topology::Mesh {
+        if self.ended {
             return None;
         }
-        self.feeds.values().filter(|f| !f.offered).map(|f| f.asked_at + RESUBSCRIBE_AFTER).min()
+        let progress = self.direct.poll_timeout();
+        if self.topology == Topology::Mesh {
+            return progress;
+        }
+        self.feeds.values().filter(|f| !f.offered).map(|f| f.asked_at + RESUBSCRIBE_AFTER).chain(progress).min()
     }
 
     // ---- commands ----

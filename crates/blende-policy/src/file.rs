@@ -64,10 +64,14 @@ pub(crate) struct ParsedLayer {
     pub require_tls: Option<bool>,
     pub ice_servers: Option<Vec<String>>,
     pub relay_only: Option<bool>,
+    pub documents_enabled: Option<bool>,
+    pub documents_max_mb: Option<u64>,
     pub hotkeys: [Option<Hotkey>; 4],
 }
 
 const SUPPORTED_VERSION: u32 = 1;
+/// The largest `documents.max_mb` (1 TB): a guard against a typo, not a real limit.
+const MAX_DOCUMENT_MB: u64 = 1_000_000;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -80,7 +84,16 @@ struct RawFile {
     #[serde(default)]
     network: RawNetwork,
     #[serde(default)]
+    documents: RawDocuments,
+    #[serde(default)]
     hotkeys: RawHotkeys,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDocuments {
+    enabled: Option<Spanned<bool>>,
+    max_mb: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -146,7 +159,7 @@ pub(crate) fn parse_layer(kind: LayerKind, file: &str, text: &str) -> Result<Par
 
     // Keys that loosen the policy belong to the administrator alone.
     if kind == LayerKind::User {
-        let admin_only: [(&str, Option<std::ops::Range<usize>>); 7] = [
+        let admin_only: [(&str, Option<std::ops::Range<usize>>); 9] = [
             ("share.mode", raw.share.mode.as_ref().map(Spanned::span)),
             ("share.allow_full_screen", raw.share.allow_full_screen.as_ref().map(Spanned::span)),
             ("share.allow", raw.share.allow.first().map(Spanned::span)),
@@ -154,6 +167,8 @@ pub(crate) fn parse_layer(kind: LayerKind, file: &str, text: &str) -> Result<Par
             ("servers.require_tls", raw.servers.require_tls.as_ref().map(Spanned::span)),
             ("servers.ice_servers", raw.servers.ice_servers.as_ref().map(Spanned::span)),
             ("network.relay_only", raw.network.relay_only.as_ref().map(Spanned::span)),
+            ("documents.enabled", raw.documents.enabled.as_ref().map(Spanned::span)),
+            ("documents.max_mb", raw.documents.max_mb.as_ref().map(Spanned::span)),
         ];
         if let Some((key, Some(span))) = admin_only.into_iter().find(|(_, s)| s.is_some()) {
             return Err(at(span, key, "only the administrator's policy may set this; your settings may add blocks, not lift them".into()));
@@ -202,6 +217,10 @@ pub(crate) fn parse_layer(kind: LayerKind, file: &str, text: &str) -> Result<Par
         None => None,
     };
 
+    if let Some(mb) = raw.documents.max_mb.as_ref().filter(|mb| *mb.get_ref() == 0 || *mb.get_ref() > MAX_DOCUMENT_MB) {
+        return Err(at(mb.span(), "documents.max_mb", format!("must be 1 to {MAX_DOCUMENT_MB} (MB); `enabled = false` turns documents off")));
+    }
+
     let hotkey = |h: Option<Spanned<String>>, key: &str| -> Result<Option<Hotkey>, PolicyError> {
         h.map(|h| Hotkey::parse(h.get_ref()).map_err(|m| at(h.span(), key, m))).transpose()
     };
@@ -216,6 +235,8 @@ pub(crate) fn parse_layer(kind: LayerKind, file: &str, text: &str) -> Result<Par
         servers_known,
         require_tls: raw.servers.require_tls.map(Spanned::into_inner),
         relay_only: raw.network.relay_only.map(Spanned::into_inner),
+        documents_enabled: raw.documents.enabled.map(Spanned::into_inner),
+        documents_max_mb: raw.documents.max_mb.map(Spanned::into_inner),
         ice_servers,
         hotkeys: [
             hotkey(camera, "hotkeys.camera")?,

@@ -26,7 +26,7 @@ mod window;
 pub use desktop::{AppDirectory, AppFacts, DesktopEntry};
 pub use file::{LayerKind, PolicyError, ShareMode};
 pub use hotkey::{Hotkey, Hotkeys, Modifiers};
-pub use policy::{Evidence, Explanation, Origin, Policy, ServerPolicy, Source};
+pub use policy::{DEFAULT_DOCUMENTS, DocumentPolicy, Evidence, Explanation, Origin, Policy, ServerPolicy, Source};
 pub use rules::{Matcher, Rule};
 pub use server::{ServerKind, ServerUrl, ServerUrlError};
 pub use user_rules::{AddRuleError, NewBlock, add_user_block};

@@ -73,6 +73,24 @@ impl ServerPolicy {
     }
 }
 
+/// Documents passed directly between participants (`[documents]`, administrator only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DocumentPolicy {
+    pub enabled: bool,
+    /// The largest document a participant may receive, in MB (10^6 bytes).
+    pub max_mb: u64,
+}
+
+impl DocumentPolicy {
+    #[must_use]
+    pub fn max_bytes(&self) -> u64 {
+        self.max_mb.saturating_mul(1_000_000)
+    }
+}
+
+/// Built in: documents on, up to 2 GB.
+pub const DEFAULT_DOCUMENTS: DocumentPolicy = DocumentPolicy { enabled: true, max_mb: 2000 };
+
 #[derive(Clone, Debug)]
 pub struct Policy {
     mode: ShareMode,
@@ -81,6 +99,7 @@ pub struct Policy {
     admin_allows: Vec<Rule>,
     user_blocks: Vec<Rule>,
     servers: ServerPolicy,
+    documents: DocumentPolicy,
     hotkeys: Hotkeys,
     origins: HashMap<&'static str, Origin>,
     /// The layer files read, in order (for `policy show`).
@@ -131,6 +150,7 @@ impl Policy {
             admin_allows: Vec::new(),
             user_blocks: Vec::new(),
             servers: ServerPolicy { allowed: None, known: Vec::new(), require_tls: true, ice_servers: Vec::new(), relay_only: false },
+            documents: DEFAULT_DOCUMENTS,
             hotkeys: Hotkeys::default(),
             origins: HashMap::new(),
             layers: Vec::new(),
@@ -163,6 +183,7 @@ impl Policy {
     pub fn fail_closed(error: PolicyError) -> Self {
         let mut policy = Policy { failure: Some(error), ..Self::builtin() };
         policy.servers.allowed = Some(Vec::new());
+        policy.documents.enabled = false;
         policy
     }
 
@@ -208,6 +229,14 @@ impl Policy {
             self.servers.relay_only = r;
             set("network.relay_only", &mut self.origins);
         }
+        if let Some(e) = layer.documents_enabled {
+            self.documents.enabled = e;
+            set("documents.enabled", &mut self.origins);
+        }
+        if let Some(mb) = layer.documents_max_mb {
+            self.documents.max_mb = mb;
+            set("documents.max_mb", &mut self.origins);
+        }
         let [camera, microphone, screen_share, all_off] = layer.hotkeys;
         for (key, value, slot) in [
             ("hotkeys.camera", camera, &mut self.hotkeys.camera),
@@ -229,6 +258,12 @@ impl Policy {
 
     pub fn servers(&self) -> &ServerPolicy {
         &self.servers
+    }
+
+    /// Whether documents may pass between participants, and how large. A policy that failed
+    /// closed allows none.
+    pub fn documents(&self) -> DocumentPolicy {
+        if self.failure.is_some() { DocumentPolicy { enabled: false, ..self.documents } } else { self.documents }
     }
 
     /// Only relayed ICE candidates from now on (see [`ServerPolicy::relay_only`]). It can only
@@ -347,6 +382,10 @@ impl Policy {
         let _ = writeln!(out, "ice_servers = {:?}  # {}", self.servers.ice_servers, origin("servers.ice_servers"));
         let _ = writeln!(out, "\n[network]");
         let _ = writeln!(out, "relay_only = {}  # {}", self.servers.relay_only, origin("network.relay_only"));
+        let documents = self.documents();
+        let _ = writeln!(out, "\n[documents]");
+        let _ = writeln!(out, "enabled = {}  # {}", documents.enabled, origin("documents.enabled"));
+        let _ = writeln!(out, "max_mb = {}  # {}", documents.max_mb, origin("documents.max_mb"));
         let _ = writeln!(out, "\n[hotkeys]");
         let h = &self.hotkeys;
         for (key, value) in

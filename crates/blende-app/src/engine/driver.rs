@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use blende_call::{
     Action, Call, CallCommand, CallConfig, CallEvent, ConnState, End, MediaKind, PeerEvent, PeerId, Purpose, Route, ShareReport, SwitchKind,
+    TransferReport,
 };
 use blende_devices::{DriverEvent, DriverOutputs, clock};
 use blende_media::DeviceKind;
@@ -15,6 +16,7 @@ use blende_signal::janus::JanusAccess;
 use blende_signal::{JoinOptions, SignalCommand, SignalEvent, SignalHandle};
 use tokio::sync::mpsc;
 
+use super::direct::DirectIo;
 use super::media::{MediaSend, Receiving};
 use super::share::{CANVAS, ShareCapture};
 use super::{CallSpec, Hooks, Queued, Switches};
@@ -44,6 +46,9 @@ struct Driver {
     share: Option<ShareCapture>,
     receiving: Receiving,
     keyframe_requests: u64,
+    /// Data channels, file streams and document writers.
+    direct: DirectIo,
+    transfer_reports: mpsc::Receiver<TransferReport>,
     input_tx: mpsc::Sender<Input>,
     end: Option<End>,
 }
@@ -70,6 +75,10 @@ pub async fn run(
         mic: spec.mic,
         relay_only: spec.policy.servers().relay_only,
         servers: spec.policy.servers().clone(),
+        documents: {
+            let d = spec.policy.documents();
+            blende_p2p::Limits { enabled: d.enabled, max_bytes: d.max_bytes() }
+        },
     };
     let call = Call::new(config, Instant::now());
     if spec.url.kind == blende_policy::ServerKind::Whep {
@@ -90,6 +99,8 @@ pub async fn run(
         audio: spec.mic,
         initial_bitrate_bps: spec.bitrate_bps,
         congestion_control: spec.congestion_control,
+        // One certificate for all our connections: one identity code per person.
+        certificate: Some(blende_rtc::DtlsCertificate::generate()?),
         ..PeerConfig::default()
     };
     // The devices the call sends, on from the start.
@@ -99,6 +110,7 @@ pub async fn run(
         }
     }
     let share = spec.share;
+    let (direct, transfer_reports) = DirectIo::new();
     let mut d = Driver {
         call,
         spec,
@@ -113,6 +125,8 @@ pub async fn run(
         share: None,
         receiving: Receiving::default(),
         keyframe_requests: 0,
+        direct,
+        transfer_reports,
         input_tx,
         end: None,
     };
@@ -222,6 +236,7 @@ impl Driver {
             ev = recv_opt(self.janus.as_mut()) => self.signal(Route::Janus, ev),
             ev = recv_opt(self.share_signal.as_mut()) => self.signal(Route::Share, ev),
             Some(input) = input_rx.recv() => self.input(input).await,
+            Some(report) = self.transfer_reports.recv() => self.call.handle_transfer(report, Instant::now()),
             () = sleep => self.call.handle_timeout(Instant::now()),
         }
     }
@@ -274,6 +289,19 @@ impl Driver {
                 self.call.handle_peer(peer, PeerEvent::State { state, candidates }, now);
             }
             RtcEvent::KeyframeRequested => self.keyframe_requests += 1,
+            RtcEvent::DataOpen(link) => {
+                self.direct.link_open(peer, link);
+                let fingerprints = pc.dtls_fingerprints().await;
+                self.call.handle_peer(peer, PeerEvent::DataOpen, now);
+                if let Some((ours, theirs)) = fingerprints {
+                    self.call.handle_peer(peer, PeerEvent::Fingerprints { ours, theirs }, now);
+                }
+            }
+            RtcEvent::Data(message) => self.call.handle_peer(peer, PeerEvent::Data(message), now),
+            RtcEvent::DataClosed => {
+                self.direct.link_closed(peer);
+                self.call.handle_peer(peer, PeerEvent::DataClosed, now);
+            }
             RtcEvent::TrackStarted { kind, .. } => self.call.handle_peer(peer, PeerEvent::TrackStarted(media_kind(kind)), now),
             RtcEvent::TrackEnded { .. } => self.call.handle_peer(peer, PeerEvent::TrackEnded, now),
             RtcEvent::Video { frame, .. } => {
@@ -381,6 +409,25 @@ impl Driver {
                 Err(e) => self.emit(&CallEvent::Error { message: e, fatal: false }),
             },
             Action::ReportStats => self.report_stats(false),
+            Action::SendData { peer, message } => {
+                if let Err(e) = self.direct.send(peer, message) {
+                    self.emit(&CallEvent::Error { message: e, fatal: false });
+                }
+            }
+            Action::OpenDocument { doc, path } => self.direct.open(doc, path),
+            Action::ForgetDocument { doc } => self.direct.forget(doc),
+            Action::StreamDocument { transfer, doc, peer, id, from, size } => self.direct.stream(transfer, doc, peer, id, from, size),
+            Action::StopStream { transfer } => self.direct.stop_stream(transfer),
+            Action::PrepareDocument { transfer, folder, name, .. } => {
+                let report = match self.direct.prepare(transfer, &folder, &name) {
+                    Ok(()) => TransferReport::Prepared(transfer),
+                    Err(reason) => TransferReport::Failed { transfer, reason },
+                };
+                self.call.handle_transfer(report, now);
+            }
+            Action::WriteChunk { transfer, data, offset } => self.direct.write(transfer, offset, data).await,
+            Action::SaveDocument { transfer } => self.direct.save(transfer).await,
+            Action::DiscardDocument { transfer } => self.direct.discard(transfer).await,
             Action::End(end) => self.end = Some(end),
             _ => {}
         }
@@ -411,11 +458,14 @@ impl Driver {
                 turn: base.turn.clone(),
                 relay_only: base.relay_only,
                 ice_bind_ip: base.ice_bind_ip,
+                certificate: base.certificate.clone(),
                 video: None,
                 audio: false,
                 ..PeerConfig::default()
             },
         };
+        // Chat and documents ride on our own mesh connection to each participant.
+        let config = PeerConfig { data_channel: matches!(purpose, Purpose::MeshPublisher { .. }), ..config };
         let (pc, events) = Peer::new(config).await?;
         let sdp = match remote_offer {
             Some(offer) => pc.answer_offer(offer).await?,
@@ -457,6 +507,7 @@ impl Driver {
     }
 
     async fn close_peer(&mut self, peer: PeerId) {
+        self.direct.link_closed(peer);
         let Some((pc, purpose)) = self.peers.remove(&peer) else { return };
         match &purpose {
             Purpose::Publisher | Purpose::MeshPublisher { .. } => {
@@ -549,6 +600,8 @@ impl Driver {
         if let Some(media) = self.media.take() {
             media.stop();
         }
+        // Partial documents are removed before the process goes.
+        self.direct.shut_down().await;
         let peers: Vec<PeerId> = self.peers.keys().copied().collect();
         for peer in peers {
             self.close_peer(peer).await;

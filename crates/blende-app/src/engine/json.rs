@@ -1,7 +1,7 @@
 //! The JOIN.md event format: JSON exists only here, at the process edge (`blende join` prints
 //! it, in the window too). Everything inside speaks [`CallEvent`].
 
-use blende_call::{CallEvent, ConnState, Link, Participant, ShareState, SwitchKind};
+use blende_call::{CallEvent, ConnState, DocumentEvent, Link, Participant, ShareState, SwitchKind};
 use blende_guard::{GuardEvent, PauseReason};
 use blende_media::{DeviceKind, DeviceState};
 use serde_json::{Value, json};
@@ -63,6 +63,24 @@ fn share_json(state: &ShareState) -> Value {
         ShareState::Stopped { reason: Some(reason) } => json!({"state": "stopped", "reason": reason}),
         ShareState::Stopped { reason: None } => json!({"state": "stopped"}),
         ShareState::Ended => json!({"state": "ended", "reason": "closed"}),
+        other => json!({"state": format!("{other:?}").to_lowercase()}),
+    }
+}
+
+fn document_json(ev: &DocumentEvent) -> Value {
+    match ev {
+        DocumentEvent::Offered { transfer, from, name, safe_name, size } => {
+            json!({"state": "offered", "id": transfer.0, "from": from, "name": name, "safe_name": safe_name, "size": size})
+        }
+        DocumentEvent::Refused { from, size, reason } => json!({"state": "refused", "from": from, "size": size, "reason": reason}),
+        DocumentEvent::Sending { transfer, to, name, size } => json!({"state": "sending", "id": transfer.0, "to": to, "name": name, "size": size}),
+        DocumentEvent::Accepted { transfer } => json!({"state": "accepted", "id": transfer.0}),
+        DocumentEvent::Progress { transfer, bytes, size } => json!({"state": "progress", "id": transfer.0, "bytes": bytes, "size": size}),
+        DocumentEvent::Saved { transfer, path } => json!({"state": "saved", "id": transfer.0, "path": path}),
+        DocumentEvent::Delivered { transfer } => json!({"state": "delivered", "id": transfer.0}),
+        DocumentEvent::Declined { transfer, reason } => json!({"state": "declined", "id": transfer.0, "reason": reason}),
+        DocumentEvent::Cancelled { transfer, by_us } => json!({"state": "cancelled", "id": transfer.0, "by_us": by_us}),
+        DocumentEvent::Failed { transfer, reason } => json!({"state": "failed", "id": transfer.0, "reason": reason}),
         other => json!({"state": format!("{other:?}").to_lowercase()}),
     }
 }
@@ -138,6 +156,12 @@ pub fn event(ev: &CallEvent) -> Value {
                 "audio_frames_since_last": s.audio_frames_since_last, "audio_hz": s.audio_hz, "audio_dbfs": s.audio_dbfs,
             }),
         ),
+        CallEvent::Chat { from, private_with, text } => ("chat", json!({"from": from, "private_with": private_with, "text": text})),
+        CallEvent::DirectLink { participant, open } => ("direct", json!({"participant": participant, "open": open})),
+        CallEvent::Identity { participant, code, checked, changed } => {
+            ("identity", json!({"participant": participant, "code": code, "checked": checked, "changed": changed}))
+        }
+        CallEvent::Document(d) => ("document", document_json(d)),
         CallEvent::Error { message, fatal } => ("error", json!({"message": message, "fatal": fatal})),
         CallEvent::Left { reason } => ("left", json!({"reason": reason})),
         other => ("unknown", json!({"debug": format!("{other:?}")})),

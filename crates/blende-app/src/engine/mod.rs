@@ -12,6 +12,7 @@
 //! - Decoded media never enters the machine: pictures and sound go to the hooks, counters to
 //!   the statistics.
 
+mod direct;
 mod driver;
 pub mod json;
 mod media;

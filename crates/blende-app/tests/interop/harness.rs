@@ -69,6 +69,12 @@ impl Participant {
         Self::spawn_mode(name, server, true, extra, &[])
     }
 
+    /// Headless in this process's own network namespace (ICE on 127.0.0.1): for tests whose
+    /// other peer runs in the test process itself.
+    pub fn spawn_local(name: &str, server: &str, extra: &[&str]) -> Self {
+        Self::spawn_in(None, name, server, true, extra, &[])
+    }
+
     /// Headless, with extra environment variables (e.g. `SSL_CERT_FILE` for a test CA).
     pub fn spawn_with_env(name: &str, server: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         Self::spawn_mode(name, server, true, extra, env)
@@ -84,18 +90,29 @@ impl Participant {
     }
 
     fn spawn_mode(name: &str, server: &str, headless: bool, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn_in(Some(&netns()), name, server, headless, extra, env)
+    }
+
+    fn spawn_in(ns: Option<&str>, name: &str, server: &str, headless: bool, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let bin = env!("CARGO_BIN_EXE_blende");
-        let ns = netns();
-        let mut args =
-            vec!["netns", "exec", &ns, bin, "join", "--server", server, "--name", name, "--ice-ip", ICE_IP, "--stats-interval-ms", "500"]
-                .into_iter()
-                .map(str::to_owned)
-                .collect::<Vec<_>>();
+        let ice_ip = if ns.is_some() { ICE_IP } else { "127.0.0.1" };
+        let mut args = ["join", "--server", server, "--name", name, "--ice-ip", ice_ip, "--stats-interval-ms", "500"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
         if headless {
             args.push("--headless".to_owned());
         }
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        let mut child = Command::new("ip")
+        let mut command = match ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, bin]);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = command
             .args(&args)
             .envs(env.iter().copied())
             .stdin(Stdio::piped())

@@ -6,6 +6,7 @@
 mod app;
 mod bench;
 mod browser;
+mod direct;
 mod harness;
 mod janus_room;
 mod kill;

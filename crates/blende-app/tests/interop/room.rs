@@ -77,7 +77,7 @@ impl RoomServer {
     /// Bytes sent and received on the server's open TCP connections (`ss -tinp` in the
     /// namespace: the kernel's per-connection counters).
     pub fn socket_bytes(&self) -> u64 {
-        let out = Command::new("ip").args(["netns", "exec", &netns(), "ss", "-tinpH"]).output().expect("ss (iproute2)");
+        let out = command_in(self.netns.as_deref(), Path::new("ss")).arg("-tinpH").output().expect("ss (iproute2)");
         let text = String::from_utf8_lossy(&out.stdout);
         let pid = format!("pid={},", self.child.id());
         // Each connection: a line naming the process, then a line of counters.

@@ -320,6 +320,15 @@ fn a_cut_transfer_resumes_on_the_next_link() {
     let (_, incoming) = offer_and_accept(&mut net, p, m, &data);
     assert!(net.clients[p].data.cut && net.clients[m].data.saved.is_empty());
     assert_eq!(net.clients[m].data.partial[&incoming].len(), 2 * wire::MAX_CHUNK_BYTES);
+    // The burst's last progress is owed, and comes at its deadline on the call's clock.
+    let progress = |net: &Net| {
+        net.documents(m).iter().filter_map(|d| if let DocumentEvent::Progress { bytes, .. } = d { Some(*bytes) } else { None }).last()
+    };
+    assert_eq!(progress(&net), Some(wire::MAX_CHUNK_BYTES as u64));
+    let before = net.now;
+    net.step();
+    assert_eq!(net.now - before, PROGRESS_EVERY);
+    assert_eq!(progress(&net), Some(2 * wire::MAX_CHUNK_BYTES as u64));
     // Every data channel between them closes, then new ones open.
     let now = net.now;
     for c in [m, p] {
