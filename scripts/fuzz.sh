@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh fuzz
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/blende-target}
 export PATH="$CARGO_TARGET_DIR/tools/bin:$PATH"
-targets=(blende_machine janus_machine whip_http room_protocol policy_file vp8_rtp)
+targets=(blende_machine janus_machine whip_http room_protocol policy_file vp8_rtp p2p_receiver)
 mode=${1:-slice}
 cd fuzz
 if [ "$mode" = long ]; then
