@@ -28,6 +28,7 @@ pub fn client_facts(policy: &Policy, admin_file: Option<&Path>) -> ClientFacts {
         allowlist: policy.mode() == ShareMode::Allowlist,
         relay_only: servers.relay_only,
         settings_file: SETTINGS_FILE.to_owned(),
+        documents_max_mb: Some(policy.documents()).filter(|d| d.enabled).map(|d| d.max_mb),
     }
 }
 

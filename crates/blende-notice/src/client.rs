@@ -21,6 +21,9 @@ pub struct ClientFacts {
     pub relay_only: bool,
     /// Where the user's settings file lives, as the user would look for it.
     pub settings_file: String,
+    /// `Some(max_mb)`: documents may pass between participants, up to this size; `None`: the
+    /// administrator switched them off.
+    pub documents_max_mb: Option<u64>,
 }
 
 /// The client's privacy notice.
@@ -136,9 +139,19 @@ fn transmitted(w: &mut Writer, f: &ClientFacts) {
             )
         }],
         vec![w.t(
-            "Chat und Dokumentenweitergabe enthält diese Version nicht.",
-            "This version has no chat and no passing of documents.",
+            "Chatnachrichten gehen Ende-zu-Ende-verschlüsselt an die Teilnehmenden, an die Sie sie richten (an alle oder privat an eine Person); kein Server kann sie lesen oder speichern (auch ein TURN-Server leitet nur verschlüsselte Daten weiter); der Chatverlauf liegt nur im Arbeitsspeicher und ist mit dem Ende der Konferenz gelöscht, es sei denn, Sie speichern ihn selbst in eine Datei;",
+            "chat messages go end-to-end encrypted to the participants you address (everyone, or one person privately); no server can read or keep them (a TURN server, too, only passes on encrypted data); the chat history is kept in memory only and is gone when the conference ends, unless you save it to a file yourself;",
         )],
+        vec![match f.documents_max_mb {
+            Some(mb) => w.t(
+                &format!("Dokumente, die Sie anbieten, gehen Ende-zu-Ende-verschlüsselt an die Person, die sie annimmt, und werden auf keinem Server gespeichert. Ein Dokument, das Sie annehmen (bis {mb} MB), wird nur in dem Ordner gespeichert, den Sie wählen, und erst, nachdem seine Prüfsumme (SHA-256) stimmt; eine vorhandene Datei wird nie überschrieben."),
+                &format!("documents you offer go end-to-end encrypted to the person who accepts them and are stored on no server. A document you accept (up to {mb} MB) is saved only in the folder you choose, and only after its checksum (SHA-256) matched; an existing file is never overwritten."),
+            ),
+            None => w.t(
+                "Dokumente können nicht weitergegeben werden: Die IT hat es abgeschaltet.",
+                "Documents cannot be passed on: IT has switched this off.",
+            ),
+        }],
     ];
     w.list(items);
 }

@@ -11,6 +11,7 @@ fn client() -> ClientFacts {
         allowlist: false,
         relay_only: false,
         settings_file: "~/.config/blende/settings.toml".into(),
+        documents_max_mb: Some(2000),
     }
 }
 
@@ -177,4 +178,14 @@ fn configured_values_are_escaped() {
     let md = n.render(Format::Markdown);
     assert!(md.contains("``blende+wss://<script>x`y</script>``"), "{md}");
     assert!(html.starts_with("<section lang=\"en\">\n<h1>") && html.ends_with("</section>\n"));
+}
+
+#[test]
+fn documents_follow_the_policy() {
+    for lang in [Lang::De, Lang::En] {
+        let on = client_notice(&client(), lang).render(Format::Markdown);
+        assert!(on.contains("2000 MB") && on.contains("SHA-256"), "{on}");
+        let off = client_notice(&ClientFacts { documents_max_mb: None, ..client() }, lang).render(Format::Markdown);
+        assert!(!off.contains("SHA-256") && (off.contains("abgeschaltet") || off.contains("switched this off")), "{off}");
+    }
 }

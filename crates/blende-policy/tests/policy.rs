@@ -142,6 +142,27 @@ fn relay_only_is_an_admin_key() {
     assert!(e.to_string().contains("network.relay_only"), "{e}");
 }
 
+/// IT decides whether documents pass between participants and how large; a user cannot lift
+/// either, a nonsense size is an error naming the key, and a broken policy allows none.
+#[test]
+fn documents_are_an_admin_key_and_fail_closed() {
+    assert_eq!(Policy::builtin().documents(), blende_policy::DEFAULT_DOCUMENTS);
+    let admin = Source { name: "/etc/blende/policy.toml", text: "version = 1\n[documents]\nenabled = true\nmax_mb = 25\n" };
+    let p = Policy::try_from_sources(Some(admin), None).expect("policy");
+    assert_eq!((p.documents().enabled, p.documents().max_bytes()), (true, 25_000_000));
+    assert!(p.report().contains("max_mb = 25  # administrator: /etc/blende/policy.toml"), "{}", p.report());
+    for user in ["[documents]\nenabled = true\n", "[documents]\nmax_mb = 99999\n"] {
+        let e = Policy::try_from_sources(Some(admin), Some(Source { name: "settings.toml", text: user })).expect_err("user may not set it");
+        assert!(e.to_string().contains("documents."), "{e}");
+    }
+    for bad in ["[documents]\nmax_mb = 0\n", "[documents]\nmax_mb = -1\n", "[documents]\nenabled = \"yes\"\n", "[documents]\nmax_size = 1\n"] {
+        let e = Policy::try_from_sources(Some(Source { name: "/etc/blende/policy.toml", text: bad }), None).expect_err(bad);
+        assert!(["documents", "max_mb", "max_size", "enabled"].iter().any(|k| e.to_string().contains(k)), "{bad}: {e}");
+    }
+    let broken = Policy::from_sources(Some(Source { name: "/etc/blende/policy.toml", text: "[documents\n" }), None);
+    assert!(!broken.documents().enabled, "a broken policy allows no documents");
+}
+
 /// The packaged /etc/blende/policy.toml is the documented example commented out: it is read
 /// as the administrator's layer and changes nothing.
 #[test]
