@@ -378,3 +378,116 @@ fn a_hostile_sender_gets_nothing_half_written_and_nothing_outside_the_folder() {
     drop(mallory);
     bea.leave();
 }
+
+/// (VmRSS, VmHWM) of a process, bytes.
+fn rss_and_peak(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// A document of `BLENDE_BENCH_MB` MB (default 500) from one Blende participant to another on
+/// loopback, beside the same amount between two RTCPeerConnections in headless Chromium, in
+/// one run: throughput and memory of each. Prints figures; asserts only that the transfer
+/// worked and that the receiver's memory did not grow with the file.
+///
+/// ```sh
+/// cargo test --release -p blende-app --test interop -- --ignored --nocapture bench_document
+/// ```
+#[test]
+#[ignore = "benchmark: run in release with --ignored --nocapture"]
+fn bench_document_blende_vs_chromium() {
+    let _serial = serial();
+    let mb: usize = std::env::var("BLENDE_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
+    let setup = RoomSetup::new("bench-document");
+    let server = RoomServer::start_in(&setup.db, None);
+    let m = setup.create_meeting(&server, "Bench", false);
+    let (url, pw) = (server.url(), m.password_path().to_owned());
+    let args = ["--room", m.id.as_str(), "--password-file", pw.as_str(), "--camera", "none"];
+    let mut anna = Participant::spawn_local("Anna", &url, &args);
+    let mut bernd = Participant::spawn_local("Bernd", &url, &args);
+    let b = participant_id(&bernd);
+    anna.wait_for("link", WAIT, |v| v["event"] == "direct" && v["open"] == true);
+    let outbox = folder(&setup, "out");
+    let inbox = folder(&setup, "in");
+    let file = outbox.join("bench.bin");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&file).expect("file"));
+        let block = content(1 << 20, 3);
+        for i in 0..mb {
+            let mut b = block.clone();
+            b[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            f.write_all(&b[..1_000_000]).expect("write");
+        }
+    }
+    let size = (mb * 1_000_000) as u64;
+    let (_, anna_hwm_before) = rss_and_peak(anna.pid());
+    let (bernd_rss_before, _) = rss_and_peak(bernd.pid());
+    anna.send(&format!("send-to {b} {}", file.display()));
+    let offered = document_event(&bernd, "offered", |v| v["state"] == "offered");
+    let id = offered["id"].as_u64().expect("id");
+    let hashed_at = Instant::now();
+    bernd.send(&format!("accept {id} {}", inbox.display()));
+    let accepted = document_event(&anna, "accepted", |v| v["state"] == "accepted");
+    // Bernd's memory midway and at the end: it must not grow with the file.
+    let mut bernd_rss_mid = 0;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let delivered = loop {
+        if let Some(v) = anna.events().into_iter().find(|v| v["event"] == "document" && (v["state"] == "delivered" || v["state"] == "failed")) {
+            break v;
+        }
+        let progressed = bernd.events().iter().rev().find(|v| v["event"] == "document" && v["state"] == "progress").and_then(|v| v["bytes"].as_u64());
+        if progressed.is_some_and(|p| p > size / 2) && bernd_rss_mid == 0 {
+            bernd_rss_mid = rss_and_peak(bernd.pid()).0;
+        }
+        assert!(Instant::now() < deadline, "the transfer did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(delivered["state"], "delivered", "{delivered}");
+    let seconds = (delivered["t_ms"].as_u64().unwrap_or(0) - accepted["t_ms"].as_u64().unwrap_or(0)) as f64 / 1000.0;
+    let (_, anna_hwm) = rss_and_peak(anna.pid());
+    let (bernd_rss_end, bernd_hwm) = rss_and_peak(bernd.pid());
+    let saved = document_event(&bernd, "saved", |v| v["state"] == "saved");
+    let saved_len = std::fs::metadata(saved["path"].as_str().expect("path")).expect("saved").len();
+    assert_eq!(saved_len, size);
+    let _ = hashed_at;
+    println!(
+        "blende: {mb} MB in {seconds:.2} s = {:.1} MB/s (accept → delivered: read, send, write, SHA-256, rename); \
+         sender peak RSS {:.1} MB (before {:.1}); receiver RSS {:.1} → {:.1} (midway) → {:.1} MB, peak {:.1} MB",
+        size as f64 / 1e6 / seconds,
+        anna_hwm as f64 / 1e6,
+        anna_hwm_before as f64 / 1e6,
+        bernd_rss_before as f64 / 1e6,
+        bernd_rss_mid as f64 / 1e6,
+        bernd_rss_end as f64 / 1e6,
+        bernd_hwm as f64 / 1e6
+    );
+    assert!(bernd_hwm < bernd_rss_before + 64_000_000, "the receiver's memory grew with the file: {bernd_hwm} bytes peak");
+    let _ = std::fs::remove_dir_all(&inbox);
+    let _ = std::fs::remove_file(&file);
+    anna.leave();
+    bernd.leave();
+
+    // The same amount between two Chromium peers.
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/chromium_datachannel.py");
+    let out = std::process::Command::new(crate::browser::venv_python())
+        .arg(&script)
+        .args(["--megabytes", &mb.to_string()])
+        .current_dir(script.parent().expect("dir"))
+        .output()
+        .expect("chromium_datachannel.py");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Value = text.lines().rev().find_map(|l| serde_json::from_str(l).ok()).unwrap_or(Value::Null);
+    println!(
+        "chromium: {mb} MB in {:.2} s = {:.1} MB/s (memory to memory, no hash, no disk); peak RSS of its processes {:.1} MB, CPU {} s",
+        v["seconds"].as_f64().unwrap_or(f64::NAN),
+        v["mb_per_s"].as_f64().unwrap_or(f64::NAN),
+        v["chromium_peak_rss_bytes"].as_f64().unwrap_or(f64::NAN) / 1e6,
+        v["chromium_cpu_s"]
+    );
+    assert_eq!(v["ok"], true, "chromium: {text}");
+}
