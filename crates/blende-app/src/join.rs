@@ -74,6 +74,8 @@ pub fn parse_command(line: &str) -> Result<CallCommand, String> {
         "lock" => CallCommand::Room(RoomAction::Lock),
         "unlock" => CallCommand::Room(RoomAction::Unlock),
         "end" => CallCommand::Room(RoomAction::End),
+        "chat off" => CallCommand::Room(RoomAction::ChatOff),
+        "chat on" => CallCommand::Room(RoomAction::ChatOn),
         "share screen" => CallCommand::ShareStart(ShareSource::Screen),
         other => {
             let (verb, arg) = other.rsplit_once(' ').unwrap_or((other, ""));

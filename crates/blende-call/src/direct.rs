@@ -123,6 +123,8 @@ pub(crate) struct Direct {
     opening: BTreeMap<DocId, Option<String>>,
     next_doc: u64,
     limits: Limits,
+    /// A moderator switched the meeting's chat off (Blende rooms).
+    chat_off: bool,
 }
 
 impl Direct {
@@ -227,8 +229,18 @@ impl Direct {
 
     // ---- chat ----
 
+    /// The room server reports the meeting's chat switch: while it is off nothing is sent, and
+    /// what arrives anyway (from a client that ignores the switch) is dropped unshown.
+    pub fn set_chat(&mut self, enabled: bool, out: &mut Out<'_>) {
+        self.chat_off = !enabled;
+        out.events.push_back(CallEvent::ChatEnabled { enabled });
+    }
+
     /// Our chat message, to one participant or to everyone we have a link to.
     pub fn chat(&mut self, to: Option<&str>, text: &str, out: &mut Out<'_>) {
+        if self.chat_off {
+            return out.error("chat: the moderator switched chat off for this meeting".into());
+        }
         let text = match blende_p2p::chat::clean_text(text) {
             Ok(t) => t,
             Err(e) => return out.error(format!("chat: {e}")),
@@ -508,6 +520,9 @@ impl Direct {
                 let Some(&transfer) = self.incoming_ids.get(&(participant.to_owned(), id)) else { return };
                 let data = message.slice_ref(data);
                 self.chunk(transfer, offset, data, now, out);
+            }
+            Frame::Control(Control::Chat { .. }) if self.chat_off => {
+                out.error(format!("a chat message from {participant} was dropped: the moderator switched chat off"));
             }
             Frame::Control(Control::Chat { text, private }) => match blende_p2p::chat::clean_text(&text) {
                 Ok(text) => out.events.push_back(CallEvent::Chat {

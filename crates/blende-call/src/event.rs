@@ -278,6 +278,10 @@ pub enum CallEvent {
         private_with: Option<String>,
         text: String,
     },
+    /// The meeting's chat is on or off (a moderator's switch, as the room server reports it).
+    ChatEnabled {
+        enabled: bool,
+    },
     /// A direct data connection to `participant` came up or went down.
     DirectLink {
         participant: String,

@@ -601,6 +601,10 @@ impl Call {
                 self.events.push_back(CallEvent::RemoteDevices { participant, camera, microphone, sharing });
             }
             SignalEvent::Share { participant, active } => self.share_signal(&participant, active),
+            SignalEvent::Chat { enabled } => {
+                let (direct, mut out) = self.direct();
+                direct.set_chat(enabled, &mut out);
+            }
             SignalEvent::Refused { request, not_allowed, message } => {
                 if request == "share_start" && matches!(self.share, Share::Requested(_)) {
                     self.share = Share::None;

@@ -224,6 +224,8 @@ struct Meeting {
     password_hash: String,
     ended: bool,
     locked: bool,
+    /// The meeting's chat is on (moderators switch it; every client obeys at both ends).
+    chat: bool,
     members: BTreeMap<ParticipantId, Member>,
     /// Address keys of people a moderator removed or denied: their joins wait in the lobby
     /// (marked `returning`) until a moderator admits one again.
@@ -304,6 +306,8 @@ pub fn permission(msg: &ClientMsg, role: ConnRole, verifying: bool) -> Result<()
         | ClientMsg::RevokePresenter { .. }
         | ClientMsg::Lock {}
         | ClientMsg::Unlock {}
+        | ClientMsg::ChatOff {}
+        | ClientMsg::ChatOn {}
         | ClientMsg::End {} => role == Moderator,
         ClientMsg::ShareStart {} | ClientMsg::ShareStop {} | ClientMsg::DocumentOffer { .. } => role == Presenter,
         ClientMsg::Offer { .. } | ClientMsg::Answer { .. } | ClientMsg::Candidate { .. } | ClientMsg::DeviceState { .. } => {
@@ -447,6 +451,7 @@ impl Room {
                 password_hash: record.password_hash,
                 ended: record.ended,
                 locked: false,
+                chat: true,
                 members: BTreeMap::new(),
                 sent_away: BTreeSet::new(),
             },
@@ -582,6 +587,16 @@ impl Room {
                 let Some(seat) = self.seat(conn) else { return };
                 self.end_meeting(conn, &seat.meeting);
             }
+            ClientMsg::ChatOff {} | ClientMsg::ChatOn {} => {
+                let Some(seat) = self.seat(conn) else { return };
+                let on = matches!(msg, ClientMsg::ChatOn {});
+                if let Some(m) = self.meetings.get_mut(&seat.meeting) {
+                    m.chat = on;
+                }
+                self.audit(conn, kind, Some(seat.meeting.clone()), None);
+                self.done(conn, kind);
+                self.broadcast_roster(&seat.meeting);
+            }
             ClientMsg::ShareStart {} | ClientMsg::ShareStop {} => {
                 let Some(seat) = self.seat(conn) else { return };
                 let active = matches!(msg, ClientMsg::ShareStart {});
@@ -674,6 +689,7 @@ impl Room {
                         password_hash,
                         ended: false,
                         locked: false,
+                        chat: true,
                         members: BTreeMap::new(),
                         sent_away: BTreeSet::new(),
                     },
@@ -1093,12 +1109,12 @@ impl Room {
             })
             .collect();
         let targets: Vec<(ConnId, bool)> = m.members.values().filter(|mem| mem.admitted).map(|mem| (mem.conn, mem.moderator)).collect();
-        let (grouped_id, locked) = (m.info.id.clone(), m.locked);
+        let (grouped_id, locked, chat) = (m.info.id.clone(), m.locked, m.chat);
         for (conn, moderator) in targets {
             let waiting = if moderator { waiting.clone() } else { Vec::new() };
             self.send(
                 conn,
-                ServerMsg::Participants { meeting_id: grouped_id.clone(), locked, participants: participants.clone(), waiting },
+                ServerMsg::Participants { meeting_id: grouped_id.clone(), locked, chat, participants: participants.clone(), waiting },
             );
         }
     }

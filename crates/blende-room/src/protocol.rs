@@ -128,6 +128,9 @@ pub enum ClientMsg {
     Lock {},
     Unlock {},
     End {},
+    /// Chat off / on for the whole meeting (moderators).
+    ChatOff {},
+    ChatOn {},
     ShareStart {},
     ShareStop {},
     DocumentOffer {
@@ -166,6 +169,10 @@ pub enum ClientMsg {
     Ping {},
 }
 
+fn chat_default() -> bool {
+    true
+}
+
 /// Every client message kind, in protocol order (the role-matrix tests walk this list).
 pub const CLIENT_KINDS: &[&str] = &[
     "hello",
@@ -182,6 +189,8 @@ pub const CLIENT_KINDS: &[&str] = &[
     "lock",
     "unlock",
     "end",
+    "chat_off",
+    "chat_on",
     "share_start",
     "share_stop",
     "document_offer",
@@ -211,6 +220,8 @@ impl ClientMsg {
             ClientMsg::Lock {} => "lock",
             ClientMsg::Unlock {} => "unlock",
             ClientMsg::End {} => "end",
+            ClientMsg::ChatOff {} => "chat_off",
+            ClientMsg::ChatOn {} => "chat_on",
             ClientMsg::ShareStart {} => "share_start",
             ClientMsg::ShareStop {} => "share_stop",
             ClientMsg::DocumentOffer { .. } => "document_offer",
@@ -343,6 +354,9 @@ pub enum ServerMsg {
     Participants {
         meeting_id: String,
         locked: bool,
+        /// Whether the meeting's chat is on (a moderator switches it); missing: on.
+        #[serde(default = "chat_default")]
+        chat: bool,
         participants: Vec<ParticipantInfo>,
         waiting: Vec<WaitingInfo>,
     },
@@ -503,7 +517,7 @@ mod tests {
 
     #[test]
     fn every_kind_is_listed() {
-        assert_eq!(CLIENT_KINDS.len(), 23);
+        assert_eq!(CLIENT_KINDS.len(), 25);
         assert_eq!(ClientMsg::Ping {}.kind(), "ping");
     }
 }

@@ -47,6 +47,9 @@ pub enum RoomAction {
     Lock,
     Unlock,
     End,
+    /// Chat off / on for the whole meeting (moderators; the server broadcasts it).
+    ChatOff,
+    ChatOn,
     /// Ask to share (the server decides by role and answers with a share or a refusal).
     ShareStart,
     ShareStop,
@@ -79,6 +82,8 @@ pub struct BlendeMachine {
     reported_joined: bool,
     /// The meeting runs on Janus: no mesh signalling and no membership events from here.
     on_janus: bool,
+    /// The meeting's chat switch as last reported (`true` until the server says otherwise).
+    chat: bool,
     transmit: VecDeque<String>,
     events: VecDeque<SignalEvent>,
 }
@@ -113,6 +118,7 @@ impl BlendeMachine {
             others: BTreeMap::new(),
             reported_joined: false,
             on_janus: false,
+            chat: true,
             waiting: Vec::new(),
             transmit: VecDeque::new(),
             events: VecDeque::new(),
@@ -187,7 +193,11 @@ impl BlendeMachine {
                     LobbyState::Denied => self.close(SignalEvent::Error { message: "the moderator did not admit you".into(), fatal: true }),
                 }
             }
-            ServerMsg::Participants { participants, waiting, .. } => {
+            ServerMsg::Participants { participants, waiting, chat, .. } => {
+                if chat != self.chat {
+                    self.chat = chat;
+                    self.events.push_back(SignalEvent::Chat { enabled: chat });
+                }
                 let waiting: Vec<Participant> =
                     waiting.into_iter().map(|w| Participant { id: w.id.0.to_string(), display: Some(w.display_name) }).collect();
                 if waiting != self.waiting {
@@ -338,6 +348,8 @@ impl BlendeMachine {
                     RoomAction::Lock => Ok(ClientMsg::Lock {}),
                     RoomAction::Unlock => Ok(ClientMsg::Unlock {}),
                     RoomAction::End => Ok(ClientMsg::End {}),
+                    RoomAction::ChatOff => Ok(ClientMsg::ChatOff {}),
+                    RoomAction::ChatOn => Ok(ClientMsg::ChatOn {}),
                     RoomAction::ShareStart => Ok(ClientMsg::ShareStart {}),
                     RoomAction::ShareStop => Ok(ClientMsg::ShareStop {}),
                     RoomAction::DeviceState { camera, microphone } => Ok(ClientMsg::DeviceState { camera, microphone }),

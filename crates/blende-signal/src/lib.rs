@@ -219,6 +219,10 @@ pub enum SignalEvent {
         microphone: bool,
         sharing: bool,
     },
+    /// Blende room: a moderator switched the meeting's chat off or on.
+    Chat {
+        enabled: bool,
+    },
     /// Blende room: the server accepted a share (`active`) or ended one, ours included.
     Share {
         participant: String,

@@ -157,6 +157,7 @@ pub fn event(ev: &CallEvent) -> Value {
             }),
         ),
         CallEvent::Chat { from, private_with, text } => ("chat", json!({"from": from, "private_with": private_with, "text": text})),
+        CallEvent::ChatEnabled { enabled } => ("chat_state", json!({"enabled": enabled})),
         CallEvent::DirectLink { participant, open } => ("direct", json!({"participant": participant, "open": open})),
         CallEvent::Identity { participant, code, checked, changed } => {
             ("identity", json!({"participant": participant, "code": code, "checked": checked, "changed": changed}))

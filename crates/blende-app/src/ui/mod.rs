@@ -5,6 +5,7 @@
 //! workers request repaints.
 
 mod demo;
+mod direct;
 mod frames;
 mod hotkeys;
 pub mod i18n;
@@ -200,6 +201,8 @@ struct Call {
     remote_devices: HashMap<String, (bool, bool)>,
     /// Blende rooms: id of our own participant.
     me: Option<String>,
+    /// Chat, documents and identity codes.
+    direct: direct::DirectView,
 }
 
 /// What the settings window (`settings`, an extension of the app) keeps between frames.
@@ -263,6 +266,7 @@ impl Call {
 
     /// One typed event of a live call: what the screen shows changes here.
     fn apply_event(&mut self, feeds: &live::Feeds, ev: CallEvent, i18n: &I18n) -> Option<String> {
+        self.direct.apply(&ev);
         match ev {
             CallEvent::Joined { participant_id, .. } => {
                 self.status = CallStatus::Joined;
@@ -426,6 +430,7 @@ impl BlendeApp {
             roles: HashMap::new(),
             remote_devices: HashMap::new(),
             me: None,
+            direct: direct::DirectView::new(Instant::now()),
         });
     }
 
@@ -777,6 +782,7 @@ impl BlendeApp {
         let started = self.started;
         self.update_call(ui.ctx());
         self.kill_switch_bar(ui);
+        self.direct_panel(ui);
         let Some(call) = &self.call else { return };
         if let Err(e) = &call.hotkeys {
             ui.colored_label(egui::Color32::from_rgb(190, 120, 0), self.i18n.t1("hotkeys-unavailable", "reason", e));
@@ -821,7 +827,13 @@ impl BlendeApp {
         if moderator {
             ui.horizontal(|ui| {
                 ui.label(self.i18n.t("mod-heading"));
-                for (key, action) in [("mod-lock", RoomAction::Lock), ("mod-unlock", RoomAction::Unlock), ("mod-end", RoomAction::End)] {
+                for (key, action) in [
+                    ("mod-lock", RoomAction::Lock),
+                    ("mod-unlock", RoomAction::Unlock),
+                    ("mod-chat-off", RoomAction::ChatOff),
+                    ("mod-chat-on", RoomAction::ChatOn),
+                    ("mod-end", RoomAction::End),
+                ] {
                     if ui.button(self.i18n.t(key)).clicked() {
                         room_actions.push(action);
                     }
@@ -920,6 +932,43 @@ impl BlendeApp {
         }
     }
 
+    /// The chat, documents and identity panel on the right of a live call, and its toggle.
+    fn direct_panel(&mut self, ui: &mut egui::Ui) {
+        let Some(call) = &mut self.call else { return };
+        let Engine::Live(live) = &call.engine else { return };
+        let unread = call.direct.unread();
+        let label = if unread > 0 { self.i18n.t1("chat-toggle-unread", "count", &unread.to_string()) } else { self.i18n.t("chat-toggle") };
+        if ui.selectable_label(call.direct.open, label).clicked() {
+            call.direct.open = !call.direct.open;
+        }
+        if !call.direct.open {
+            return;
+        }
+        let names: HashMap<String, String> = live
+            .feeds
+            .lock()
+            .map(|f| f.iter().map(|(id, feed)| (id.clone(), feed.display.clone().unwrap_or_else(|| id.clone()))).collect())
+            .unwrap_or_default();
+        let roles = call.roles.clone();
+        let i18n = &self.i18n;
+        let name_of = |id: &str| {
+            let name = names.get(id).cloned().unwrap_or_else(|| id.to_owned());
+            match roles.get(id) {
+                Some(r) => format!("{name} ({})", i18n.t(role_key(*r))),
+                None => name,
+            }
+        };
+        let mut commands = Vec::new();
+        egui::Panel::right("direct-panel").resizable(true).default_size(360.0).show(ui, |ui| {
+            call.direct.ui(ui, i18n, &name_of, &mut commands);
+        });
+        for command in commands {
+            if let Err(e) = live.command(command) {
+                self.error = Some(e);
+            }
+        }
+    }
+
     fn kill_switch_bar(&mut self, ui: &mut egui::Ui) {
         let Some(call) = &self.call else { return };
         let states = call.states.clone();
@@ -971,6 +1020,9 @@ impl BlendeApp {
                         c.stop_sharing();
                         if let Err(e) = c.engine.all_off() {
                             app.error = Some(e);
+                        } else if c.direct.running() > 0 {
+                            // Documents are not media: they go on, and the user is told so.
+                            app.error = Some(app.i18n.t("all-off-transfers-continue"));
                         }
                     }
                 }));

@@ -403,3 +403,30 @@ fn too_many_offers_are_declined_unseen() {
     assert_eq!((offered, refused), (MAX_PENDING_OFFERS, 2));
     assert_eq!(net.documents(p).iter().filter(|d| matches!(d, DocumentEvent::Declined { reason: Some(_), .. })).count(), 2);
 }
+
+#[test]
+fn a_moderator_switches_chat_off_for_everyone() {
+    let (mut net, m, p) = Net::pair();
+    net.open_direct(m, p, false);
+    net.command(m, CallCommand::Room(RoomAction::ChatOff));
+    for c in [m, p] {
+        assert!(net.clients[c].events.contains(&CallEvent::ChatEnabled { enabled: false }), "client {c} hears chat is off");
+    }
+    net.command(p, CallCommand::Chat { to: None, text: "trotzdem".into() });
+    assert!(net.errors(p).iter().any(|e| e.contains("switched chat off")));
+    assert!(chats(&net, m).is_empty() && chats(&net, p).is_empty());
+    // A client that ignores the switch: its message is dropped where it arrives.
+    let mo = net.clients[m].me();
+    let peer = net.clients[p].peers.iter().find(|(_, f)| matches!(&f.purpose, Purpose::MeshPublisher { to } if *to == mo)).map(|(id, _)| *id).expect("peer");
+    let message = wire::encode_control(&blende_p2p::Control::Chat { text: "ignoriert".into(), private: false });
+    net.clients[p].data.outbox.push((peer, message));
+    net.settle();
+    assert!(chats(&net, m).is_empty());
+    assert!(net.errors(m).iter().any(|e| e.contains("dropped: the moderator switched chat off")));
+    // Only moderators may switch it: the server refuses Bea.
+    net.command(p, CallCommand::Room(RoomAction::ChatOn));
+    assert!(!net.clients[p].events.contains(&CallEvent::ChatEnabled { enabled: true }));
+    net.command(m, CallCommand::Room(RoomAction::ChatOn));
+    net.command(p, CallCommand::Chat { to: None, text: "wieder da".into() });
+    assert_eq!(chats(&net, m), [(Some(net.clients[p].me()), None, "wieder da".into())]);
+}

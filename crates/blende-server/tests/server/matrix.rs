@@ -28,6 +28,8 @@ const MATRIX: &[(&str, &str)] = &[
     ("lock", "......Y"),
     ("unlock", "......Y"),
     ("end", "......Y"),
+    ("chat_off", "......Y"),
+    ("chat_on", "......Y"),
     ("share_start", ".....Y."),
     ("share_stop", ".....Y."),
     ("document_offer", ".....Y."),
