@@ -12,7 +12,8 @@ mod layers;
 use std::process::{Command, ExitCode};
 
 /// Crates that must stay sans-IO.
-const PURE: &[&str] = &["blende-policy", "blende-meeting", "blende-guard", "blende-media", "blende-room", "blende-call", "blende-notice", "blende-p2p"];
+const PURE: &[&str] =
+    &["blende-policy", "blende-meeting", "blende-guard", "blende-media", "blende-room", "blende-call", "blende-notice", "blende-p2p"];
 /// What a pure crate may never depend on: runtimes, sockets and TLS, UI, devices, windows,
 /// WebRTC, storage and password hashing.
 const FORBIDDEN: &[&str] = &[

@@ -126,7 +126,9 @@ fn parse_direct(line: &str) -> Result<Option<CallCommand>, String> {
         "decline" => CallCommand::DeclineDocument { transfer: transfer()? },
         "cancel" => CallCommand::CancelDocument { transfer: transfer()? },
         "identity" => match rest.split_once(' ') {
-            Some(("checked", id)) if !id.trim().is_empty() => CallCommand::IdentityChecked { participant: id.trim().to_owned(), checked: true },
+            Some(("checked", id)) if !id.trim().is_empty() => {
+                CallCommand::IdentityChecked { participant: id.trim().to_owned(), checked: true }
+            }
             Some(("unchecked", id)) if !id.trim().is_empty() => {
                 CallCommand::IdentityChecked { participant: id.trim().to_owned(), checked: false }
             }
@@ -377,7 +379,10 @@ mod tests {
         assert_eq!(ok("say-to 7 Az. 4711"), CallCommand::Chat { to: Some("7".into()), text: "Az. 4711".into() });
         assert_eq!(ok("send /tmp/Akte 4711.pdf"), CallCommand::SendFile { path: "/tmp/Akte 4711.pdf".into(), to: None });
         assert_eq!(ok("send-to 7 /tmp/a b.pdf"), CallCommand::SendFile { path: "/tmp/a b.pdf".into(), to: Some("7".into()) });
-        assert_eq!(ok("accept 3 /home/x/Eingang neu"), CallCommand::AcceptDocument { transfer: TransferId(3), folder: "/home/x/Eingang neu".into() });
+        assert_eq!(
+            ok("accept 3 /home/x/Eingang neu"),
+            CallCommand::AcceptDocument { transfer: TransferId(3), folder: "/home/x/Eingang neu".into() }
+        );
         assert_eq!(ok("decline 3"), CallCommand::DeclineDocument { transfer: TransferId(3) });
         assert_eq!(ok("cancel 4"), CallCommand::CancelDocument { transfer: TransferId(4) });
         assert_eq!(ok("identity checked 7"), CallCommand::IdentityChecked { participant: "7".into(), checked: true });

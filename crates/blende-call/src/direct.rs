@@ -311,7 +311,14 @@ impl Direct {
             out.send(peer, &offer.to_control());
             let transfer = self.new_transfer();
             out.doc(DocumentEvent::Sending { transfer, to: participant.clone(), name: name.to_owned(), size });
-            let sent = Sent { to: participant, doc, machine: Outgoing::new(offer), link: Some(peer), accepted: false, progress: Throttle::default() };
+            let sent = Sent {
+                to: participant,
+                doc,
+                machine: Outgoing::new(offer),
+                link: Some(peer),
+                accepted: false,
+                progress: Throttle::default(),
+            };
             self.sent.insert(transfer, sent);
         }
     }
@@ -549,7 +556,10 @@ impl Direct {
                     self.control_for_sent(transfer, peer, &Control::Cancel { id }, out);
                 }
             }
-            Frame::Control(control @ (Control::Accept { id, .. } | Control::Decline { id, .. } | Control::Verified { id } | Control::Failed { id, .. })) => {
+            Frame::Control(
+                control
+                @ (Control::Accept { id, .. } | Control::Decline { id, .. } | Control::Verified { id } | Control::Failed { id, .. }),
+            ) => {
                 if let Some(transfer) = self.sent_by_wire(participant, id) {
                     self.control_for_sent(transfer, peer, &control, out);
                 }
@@ -584,7 +594,8 @@ impl Direct {
                     size,
                 });
                 self.incoming_ids.insert(key, transfer);
-                self.received.insert(transfer, Received { from: participant.to_owned(), machine, prepared: false, progress: Throttle::default() });
+                self.received
+                    .insert(transfer, Received { from: participant.to_owned(), machine, prepared: false, progress: Throttle::default() });
             }
             Err(e) => {
                 out.send(peer, &Incoming::refusal(id, &e));

@@ -175,21 +175,56 @@ pub struct FeedStats {
 pub enum DocumentEvent {
     /// `from` offers a document: `name` as sent (invisible characters removed, for display),
     /// `safe_name` what it would be saved as.
-    Offered { transfer: TransferId, from: String, name: String, safe_name: String, size: u64 },
+    Offered {
+        transfer: TransferId,
+        from: String,
+        name: String,
+        safe_name: String,
+        size: u64,
+    },
     /// An offer was refused without asking (too large, documents off, too many waiting).
-    Refused { from: String, size: u64, reason: String },
+    Refused {
+        from: String,
+        size: u64,
+        reason: String,
+    },
     /// Our offer went to `to`.
-    Sending { transfer: TransferId, to: String, name: String, size: u64 },
+    Sending {
+        transfer: TransferId,
+        to: String,
+        name: String,
+        size: u64,
+    },
     /// The receiver said yes.
-    Accepted { transfer: TransferId },
-    Progress { transfer: TransferId, bytes: u64, size: u64 },
+    Accepted {
+        transfer: TransferId,
+    },
+    Progress {
+        transfer: TransferId,
+        bytes: u64,
+        size: u64,
+    },
     /// Received, checked and stored at `path`.
-    Saved { transfer: TransferId, path: String },
+    Saved {
+        transfer: TransferId,
+        path: String,
+    },
     /// The receiver checked what we sent.
-    Delivered { transfer: TransferId },
-    Declined { transfer: TransferId, reason: Option<String> },
-    Cancelled { transfer: TransferId, by_us: bool },
-    Failed { transfer: TransferId, reason: String },
+    Delivered {
+        transfer: TransferId,
+    },
+    Declined {
+        transfer: TransferId,
+        reason: Option<String>,
+    },
+    Cancelled {
+        transfer: TransferId,
+        by_us: bool,
+    },
+    Failed {
+        transfer: TransferId,
+        reason: String,
+    },
 }
 
 /// Everything a call reports. The machine makes the signalling and lifecycle events; the

@@ -31,8 +31,8 @@ mod mesh;
 #[cfg(test)]
 mod tests;
 
-pub use event::{CallEvent, ConnState, DocumentEvent, End, FeedStats, Link, MediaKind, Refusal, SendStats, ShareState, SwitchKind};
 pub use direct::{MAX_PENDING_OFFERS, PROGRESS_EVERY};
+pub use event::{CallEvent, ConnState, DocumentEvent, End, FeedStats, Link, MediaKind, Refusal, SendStats, ShareState, SwitchKind};
 pub use machine::Call;
 pub use mesh::MeshBook;
 
@@ -121,16 +121,32 @@ pub enum CallCommand {
     /// Report statistics now.
     Stats,
     /// A chat message to one participant (`to`) or to everyone.
-    Chat { to: Option<String>, text: String },
+    Chat {
+        to: Option<String>,
+        text: String,
+    },
     /// Offer the file at `path` to one participant (`to`) or everyone (presenters only).
-    SendFile { path: String, to: Option<String> },
+    SendFile {
+        path: String,
+        to: Option<String>,
+    },
     /// Accept a document on offer into `folder`.
-    AcceptDocument { transfer: TransferId, folder: String },
-    DeclineDocument { transfer: TransferId },
+    AcceptDocument {
+        transfer: TransferId,
+        folder: String,
+    },
+    DeclineDocument {
+        transfer: TransferId,
+    },
     /// Stop a transfer in either direction.
-    CancelDocument { transfer: TransferId },
+    CancelDocument {
+        transfer: TransferId,
+    },
     /// The user compared the identity code with `participant` aloud (or takes that back).
-    IdentityChecked { participant: String, checked: bool },
+    IdentityChecked {
+        participant: String,
+        checked: bool,
+    },
     Leave,
     /// The caller's command source ended (end of stdin): leave.
     InputClosed,
@@ -204,28 +220,58 @@ pub enum Action {
     /// Report statistics now.
     ReportStats,
     /// One message on `peer`'s data channel.
-    SendData { peer: PeerId, message: Vec<u8> },
+    SendData {
+        peer: PeerId,
+        message: Vec<u8>,
+    },
     /// Open the file at `path` for sending as `doc`, measure it and hash it; report
     /// [`TransferReport::Opened`].
-    OpenDocument { doc: DocId, path: String },
+    OpenDocument {
+        doc: DocId,
+        path: String,
+    },
     /// Read `doc` from byte `from` to its end and send it as chunks of transfer `id` on
     /// `peer`'s data channel, waiting on the channel; then report
     /// [`TransferReport::Streamed`]. A stream of the same transfer still running stops first.
-    StreamDocument { transfer: TransferId, doc: DocId, peer: PeerId, id: u32, from: u64, size: u64 },
+    StreamDocument {
+        transfer: TransferId,
+        doc: DocId,
+        peer: PeerId,
+        id: u32,
+        from: u64,
+        size: u64,
+    },
     /// Stop reading and sending `transfer` (declined, cancelled, over).
-    StopStream { transfer: TransferId },
+    StopStream {
+        transfer: TransferId,
+    },
     /// Close the file `doc`: no transfer needs it any more.
-    ForgetDocument { doc: DocId },
+    ForgetDocument {
+        doc: DocId,
+    },
     /// Make the temporary file for `transfer` in `folder` (`name` is already safe); report
     /// [`TransferReport::Prepared`].
-    PrepareDocument { transfer: TransferId, folder: String, name: String, size: u64 },
+    PrepareDocument {
+        transfer: TransferId,
+        folder: String,
+        name: String,
+        size: u64,
+    },
     /// Write `data` at `offset` of `transfer`'s temporary file.
-    WriteChunk { transfer: TransferId, offset: u64, data: bytes::Bytes },
+    WriteChunk {
+        transfer: TransferId,
+        offset: u64,
+        data: bytes::Bytes,
+    },
     /// Size and SHA-256 are right: flush the temporary file and give it its name (never over an
     /// existing file); report [`TransferReport::Saved`].
-    SaveDocument { transfer: TransferId },
+    SaveDocument {
+        transfer: TransferId,
+    },
     /// Remove `transfer`'s temporary file.
-    DiscardDocument { transfer: TransferId },
+    DiscardDocument {
+        transfer: TransferId,
+    },
     /// The call is over: tear down (devices off first) and exit with `end`.
     End(End),
 }
@@ -250,7 +296,10 @@ pub enum PeerEvent {
     DataOpen,
     /// The certificates of this connection's DTLS handshake: ours, and the one the other end
     /// presented (SHA-256).
-    Fingerprints { ours: [u8; 32], theirs: [u8; 32] },
+    Fingerprints {
+        ours: [u8; 32],
+        theirs: [u8; 32],
+    },
     /// One message on the data channel.
     Data(bytes::Bytes),
     DataClosed,

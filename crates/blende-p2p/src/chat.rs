@@ -39,8 +39,7 @@ pub fn clean_text(text: &str) -> Result<String, ChatError> {
 /// overrides, zero-width characters.
 #[must_use]
 pub fn is_hidden(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}'..='\u{200F}' | '\u{061C}' | '\u{FEFF}')
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}'..='\u{200F}' | '\u{061C}' | '\u{FEFF}')
 }
 
 /// Who a message came from or went to (a participant id of the meeting).

@@ -97,7 +97,9 @@ pub enum Stage {
     Verified,
     Declined(Option<String>),
     /// Stopped by us (`true`) or by the other side.
-    Cancelled { by_us: bool },
+    Cancelled {
+        by_us: bool,
+    },
     Failed(TransferError),
 }
 

@@ -218,7 +218,11 @@ pub(crate) fn parse_layer(kind: LayerKind, file: &str, text: &str) -> Result<Par
     };
 
     if let Some(mb) = raw.documents.max_mb.as_ref().filter(|mb| *mb.get_ref() == 0 || *mb.get_ref() > MAX_DOCUMENT_MB) {
-        return Err(at(mb.span(), "documents.max_mb", format!("must be 1 to {MAX_DOCUMENT_MB} (MB); `enabled = false` turns documents off")));
+        return Err(at(
+            mb.span(),
+            "documents.max_mb",
+            format!("must be 1 to {MAX_DOCUMENT_MB} (MB); `enabled = false` turns documents off"),
+        ));
     }
 
     let hotkey = |h: Option<Spanned<String>>, key: &str| -> Result<Option<Hotkey>, PolicyError> {

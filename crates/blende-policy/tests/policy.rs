@@ -155,7 +155,9 @@ fn documents_are_an_admin_key_and_fail_closed() {
         let e = Policy::try_from_sources(Some(admin), Some(Source { name: "settings.toml", text: user })).expect_err("user may not set it");
         assert!(e.to_string().contains("documents."), "{e}");
     }
-    for bad in ["[documents]\nmax_mb = 0\n", "[documents]\nmax_mb = -1\n", "[documents]\nenabled = \"yes\"\n", "[documents]\nmax_size = 1\n"] {
+    for bad in
+        ["[documents]\nmax_mb = 0\n", "[documents]\nmax_mb = -1\n", "[documents]\nenabled = \"yes\"\n", "[documents]\nmax_size = 1\n"]
+    {
         let e = Policy::try_from_sources(Some(Source { name: "/etc/blende/policy.toml", text: bad }), None).expect_err(bad);
         assert!(["documents", "max_mb", "max_size", "enabled"].iter().any(|k| e.to_string().contains(k)), "{bad}: {e}");
     }

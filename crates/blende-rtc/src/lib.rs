@@ -21,8 +21,8 @@ mod data;
 mod peer;
 mod receive;
 
-pub use data::DataLink;
 pub use blende_media::ContentKind;
+pub use data::DataLink;
 pub use peer::{AudioInput, DtlsCertificate, Peer, PeerConfig, PeerRole, TurnServer, VideoInput};
 
 use blende_media::{AudioFrame, VideoFrame};

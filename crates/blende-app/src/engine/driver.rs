@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use blende_call::{
-    Action, Call, CallCommand, CallConfig, CallEvent, ConnState, End, MediaKind, PeerEvent, PeerId, Purpose, Route, ShareReport, SwitchKind,
-    TransferReport,
+    Action, Call, CallCommand, CallConfig, CallEvent, ConnState, End, MediaKind, PeerEvent, PeerId, Purpose, Route, ShareReport,
+    SwitchKind, TransferReport,
 };
 use blende_devices::{DriverEvent, DriverOutputs, clock};
 use blende_media::DeviceKind;

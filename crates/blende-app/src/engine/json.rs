@@ -73,7 +73,9 @@ fn document_json(ev: &DocumentEvent) -> Value {
             json!({"state": "offered", "id": transfer.0, "from": from, "name": name, "safe_name": safe_name, "size": size})
         }
         DocumentEvent::Refused { from, size, reason } => json!({"state": "refused", "from": from, "size": size, "reason": reason}),
-        DocumentEvent::Sending { transfer, to, name, size } => json!({"state": "sending", "id": transfer.0, "to": to, "name": name, "size": size}),
+        DocumentEvent::Sending { transfer, to, name, size } => {
+            json!({"state": "sending", "id": transfer.0, "to": to, "name": name, "size": size})
+        }
         DocumentEvent::Accepted { transfer } => json!({"state": "accepted", "id": transfer.0}),
         DocumentEvent::Progress { transfer, bytes, size } => json!({"state": "progress", "id": transfer.0, "bytes": bytes, "size": size}),
         DocumentEvent::Saved { transfer, path } => json!({"state": "saved", "id": transfer.0, "path": path}),

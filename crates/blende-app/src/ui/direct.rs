@@ -12,7 +12,7 @@ use blende_call::{CallEvent, DocumentEvent, TransferId};
 use blende_p2p::ChatLog;
 use eframe::egui;
 
-use super::I18n;
+use super::i18n::I18n;
 use crate::engine::CallCommand;
 
 #[derive(Debug)]
@@ -157,11 +157,25 @@ impl DirectView {
         let now = Instant::now();
         match d {
             DocumentEvent::Offered { transfer, from, name, safe_name, size } => {
-                self.offers.push(Offered { transfer: *transfer, from: from.clone(), name: name.clone(), safe_name: safe_name.clone(), size: *size });
+                self.offers.push(Offered {
+                    transfer: *transfer,
+                    from: from.clone(),
+                    name: name.clone(),
+                    safe_name: safe_name.clone(),
+                    size: *size,
+                });
             }
             DocumentEvent::Refused { from, reason, .. } => self.notice = Some(format!("{from}: {reason}")),
             DocumentEvent::Sending { transfer, to, name, size } => {
-                let t = Transfer { outgoing: true, peer: to.clone(), name: name.clone(), size: *size, bytes: 0, stage: Stage::Waiting, moving_since: None };
+                let t = Transfer {
+                    outgoing: true,
+                    peer: to.clone(),
+                    name: name.clone(),
+                    size: *size,
+                    bytes: 0,
+                    stage: Stage::Waiting,
+                    moving_since: None,
+                };
                 self.transfers.insert(*transfer, t);
             }
             DocumentEvent::Accepted { transfer } => {
@@ -228,7 +242,15 @@ impl DirectView {
         });
     }
 
-    fn recipient_box(ui: &mut egui::Ui, id: &str, label: &str, links: &BTreeSet<String>, to: &mut Option<String>, i18n: &I18n, name_of: &dyn Fn(&str) -> String) {
+    fn recipient_box(
+        ui: &mut egui::Ui,
+        id: &str,
+        label: &str,
+        links: &BTreeSet<String>,
+        to: &mut Option<String>,
+        i18n: &I18n,
+        name_of: &dyn Fn(&str) -> String,
+    ) {
         let everyone = i18n.t("chat-everyone");
         let shown = to.as_deref().map_or_else(|| everyone.clone(), name_of);
         egui::ComboBox::new(id, label).selected_text(shown).show_ui(ui, |ui| {
@@ -256,7 +278,8 @@ impl DirectView {
                 (None, Some(to)) => name_of(to),
                 (Some(_), Some(_)) => me.clone(),
             };
-            ui.label(format!("[{:02}:{:02}] {from} → {to}: {}", secs / 60, secs % 60, e.text));
+            let time = format!("{:02}:{:02}", secs / 60, secs % 60);
+            ui.label(i18n.tn("chat-line", &[("time", &time), ("from", &from), ("to", &to), ("text", &e.text)]));
         }
         if self.chat_to.as_ref().is_some_and(|t| !self.links.contains(t)) {
             self.chat_to = None;
@@ -265,8 +288,9 @@ impl DirectView {
         let mut send = false;
         ui.horizontal(|ui| {
             let label = ui.label(i18n.t("chat-input"));
-            let input =
-                ui.add(egui::TextEdit::singleline(&mut self.input).hint_text(i18n.t("chat-hint")).desired_width(220.0)).labelled_by(label.id);
+            let input = ui
+                .add(egui::TextEdit::singleline(&mut self.input).hint_text(i18n.t("chat-hint")).desired_width(220.0))
+                .labelled_by(label.id);
             if input.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
                 send = true;
                 input.request_focus();
@@ -300,7 +324,7 @@ impl DirectView {
         let mut answered = Vec::new();
         for o in &self.offers {
             let from = name_of(&o.from);
-            ui.label(i18n.t1("docs-offered", "what", &format!("{from}: „{}“ ({} MB)", o.name, megabytes(o.size))));
+            ui.label(i18n.tn("docs-offered", &[("from", &from), ("name", &o.name), ("mb", &megabytes(o.size))]));
             if o.safe_name != o.name {
                 ui.label(i18n.t1("docs-saved-as", "name", &o.safe_name));
             }
@@ -323,9 +347,8 @@ impl DirectView {
             }
         }
         for (id, t) in &self.transfers {
-            let arrow = if t.outgoing { "→" } else { "←" };
-            let peer = if t.outgoing { name_of(&t.peer) } else { t.peer.clone() };
-            ui.label(format!("{} {arrow} {peer}", t.name));
+            let (key, peer) = if t.outgoing { ("docs-line-out", name_of(&t.peer)) } else { ("docs-line-in", t.peer.clone()) };
+            ui.label(i18n.tn(key, &[("name", &t.name), ("peer", &peer)]));
             let fraction = if t.size == 0 { 1.0 } else { t.bytes as f32 / t.size as f32 };
             let detail = match &t.stage {
                 Stage::Waiting => i18n.t("docs-waiting"),

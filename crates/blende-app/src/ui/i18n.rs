@@ -75,6 +75,15 @@ impl I18n {
         self.format(key, Some(&args))
     }
 
+    /// The text for `key` with several arguments.
+    pub fn tn(&self, key: &str, values: &[(&str, &str)]) -> String {
+        let mut args = FluentArgs::new();
+        for (name, value) in values {
+            args.set((*name).to_owned(), (*value).to_owned());
+        }
+        self.format(key, Some(&args))
+    }
+
     fn format(&self, key: &str, args: Option<&FluentArgs<'_>>) -> String {
         let Some(pattern) = self.bundle.get_message(key).and_then(|m| m.value()) else { return key.to_owned() };
         let mut errors = Vec::new();

@@ -203,6 +203,9 @@ struct Call {
     me: Option<String>,
     /// Chat, documents and identity codes.
     direct: direct::DirectView,
+    /// Display names by participant id, as the server reported them (also of those who send
+    /// no picture).
+    names: HashMap<String, String>,
 }
 
 /// What the settings window (`settings`, an extension of the app) keeps between frames.
@@ -232,6 +235,15 @@ fn role_key(role: Role) -> &'static str {
         Role::Participant => "role-participant",
     }
 }
+
+/// The meeting-wide buttons a moderator has, with their i18n keys.
+const MODERATOR_ACTIONS: [(&str, RoomAction); 5] = [
+    ("mod-lock", RoomAction::Lock),
+    ("mod-unlock", RoomAction::Unlock),
+    ("mod-chat-off", RoomAction::ChatOff),
+    ("mod-chat-on", RoomAction::ChatOn),
+    ("mod-end", RoomAction::End),
+];
 
 /// Key of our own picture among the tiles.
 const LOCAL_TILE: &str = "local";
@@ -268,9 +280,10 @@ impl Call {
     fn apply_event(&mut self, feeds: &live::Feeds, ev: CallEvent, i18n: &I18n) -> Option<String> {
         self.direct.apply(&ev);
         match ev {
-            CallEvent::Joined { participant_id, .. } => {
+            CallEvent::Joined { participant_id, participants } => {
                 self.status = CallStatus::Joined;
                 self.me = Some(participant_id);
+                self.names.extend(participants.into_iter().filter_map(|p| Some((p.id, p.display?))));
             }
             CallEvent::Lobby { state } => self.lobby = state == LobbyState::Waiting,
             CallEvent::Waiting { participants } => {
@@ -292,6 +305,9 @@ impl Call {
                 }
             }
             CallEvent::ParticipantJoined(p) => {
+                if let Some(d) = &p.display {
+                    self.names.insert(p.id.clone(), d.clone());
+                }
                 if let Ok(mut feeds) = feeds.lock() {
                     feeds.entry(p.id).or_default().display = p.display;
                 }
@@ -431,6 +447,7 @@ impl BlendeApp {
             remote_devices: HashMap::new(),
             me: None,
             direct: direct::DirectView::new(Instant::now()),
+            names: HashMap::new(),
         });
     }
 
@@ -827,13 +844,7 @@ impl BlendeApp {
         if moderator {
             ui.horizontal(|ui| {
                 ui.label(self.i18n.t("mod-heading"));
-                for (key, action) in [
-                    ("mod-lock", RoomAction::Lock),
-                    ("mod-unlock", RoomAction::Unlock),
-                    ("mod-chat-off", RoomAction::ChatOff),
-                    ("mod-chat-on", RoomAction::ChatOn),
-                    ("mod-end", RoomAction::End),
-                ] {
+                for (key, action) in MODERATOR_ACTIONS {
                     if ui.button(self.i18n.t(key)).clicked() {
                         room_actions.push(action);
                     }
@@ -944,11 +955,12 @@ impl BlendeApp {
         if !call.direct.open {
             return;
         }
-        let names: HashMap<String, String> = live
+        let mut names: HashMap<String, String> = live
             .feeds
             .lock()
-            .map(|f| f.iter().map(|(id, feed)| (id.clone(), feed.display.clone().unwrap_or_else(|| id.clone()))).collect())
+            .map(|f| f.iter().filter_map(|(id, feed)| Some((id.clone(), feed.display.clone()?))).collect())
             .unwrap_or_default();
+        names.extend(call.names.iter().map(|(k, v)| (k.clone(), v.clone())));
         let roles = call.roles.clone();
         let i18n = &self.i18n;
         let name_of = |id: &str| {

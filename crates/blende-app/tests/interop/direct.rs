@@ -89,7 +89,9 @@ fn chat_documents_and_identity_between_three_blende_participants() {
     }
     anna.send(&format!("say-to {b} nur für Bernd: Az. 4711"));
     for p in [&bernd, &cem] {
-        p.wait_for("the last message to everyone", WAIT, |v| v["event"] == "chat" && v["text"].as_str().is_some_and(|t| t.starts_with("19 ")));
+        p.wait_for("the last message to everyone", WAIT, |v| {
+            v["event"] == "chat" && v["text"].as_str().is_some_and(|t| t.starts_with("19 "))
+        });
     }
     bernd.wait_for("the private message", WAIT, |v| {
         v["event"] == "chat" && v["private_with"] == a.as_str() && v["text"] == "nur für Bernd: Az. 4711"
@@ -111,7 +113,10 @@ fn chat_documents_and_identity_between_three_blende_participants() {
     for round in 0..2 {
         anna.send(&format!("send-to {b} {}", file.display()));
         let offer = document_event(&bernd, "an offer", |v| v["state"] == "offered" && v["id"].as_u64().is_some_and(|id| id > round));
-        assert_eq!((offer["name"].as_str(), offer["size"].as_u64(), offer["from"].as_str()), (Some("Bescheid 4711.pdf"), Some(3_000_000), Some(a.as_str())));
+        assert_eq!(
+            (offer["name"].as_str(), offer["size"].as_u64(), offer["from"].as_str()),
+            (Some("Bescheid 4711.pdf"), Some(3_000_000), Some(a.as_str()))
+        );
         let id = offer["id"].as_u64().expect("id");
         bernd.send(&format!("accept {id} {}", inbox.display()));
         let saved = document_event(&bernd, "saved", |v| v["state"] == "saved" && v["id"] == id);
@@ -131,7 +136,6 @@ fn chat_documents_and_identity_between_three_blende_participants() {
     anna.leave();
     bernd.leave();
 }
-
 
 /// A participant in the test process that speaks `blende-p2p/1` and lies: our own signalling
 /// and WebRTC crates, driven by hand.
@@ -190,7 +194,7 @@ impl Hostile {
             ..PeerConfig::default()
         };
         let to = self.to.clone();
-        let (peer, mut events, link) = self.rt.block_on(async {
+        let (peer, events, link) = self.rt.block_on(async {
             let (peer, mut events) = Peer::new(config).await.expect("peer");
             let sdp = peer.create_offer().await.expect("offer");
             self.signal.commands.send(SignalCommand::PublishTo { peer: to.clone(), sdp }).await.expect("send offer");
@@ -202,15 +206,14 @@ impl Hostile {
             };
             peer.apply_answer(&answer).await.expect("answer");
             let link = loop {
-                match tokio::time::timeout(WAIT, events.recv()).await.expect("data channel in time").expect("events") {
-                    RtcEvent::DataOpen(link) => break link,
-                    _ => {}
+                if let RtcEvent::DataOpen(link) =
+                    tokio::time::timeout(WAIT, events.recv()).await.expect("data channel in time").expect("events")
+                {
+                    break link;
                 }
             };
             (peer, events, link)
         });
-        // Drain what follows the open in the background of the next calls.
-        let _ = &mut events;
         self.peer = Some(peer);
         self.events = Some(events);
         self.link = Some(link);
@@ -268,12 +271,16 @@ fn a_hostile_sender_gets_nothing_half_written_and_nothing_outside_the_folder() {
     let setup = RoomSetup::new("direct-hostile");
     let server = RoomServer::start_in(&setup.db, None);
     let m = setup.create_meeting(&server, "Akte 0815", false);
-    let mut bea = Participant::spawn_local("Bea", &server.url(), &["--room", &m.id, "--password-file", m.password_path(), "--camera", "none"]);
+    let mut bea =
+        Participant::spawn_local("Bea", &server.url(), &["--room", &m.id, "--password-file", m.password_path(), "--camera", "none"]);
     participant_id(&bea);
     let mut mallory = Hostile::join(&server.url(), &m.id, &m.password);
     mallory.wait_publish_to();
     mallory.connect();
-    let me = bea.wait_for("Mallory's link", WAIT, |v| v["event"] == "direct" && v["open"] == true)["participant"].as_str().expect("id").to_owned();
+    let me = bea.wait_for("Mallory's link", WAIT, |v| v["event"] == "direct" && v["open"] == true)["participant"]
+        .as_str()
+        .expect("id")
+        .to_owned();
 
     // The identity code Bea shows is the one our own end of the connection computes.
     let (ours, theirs) = mallory.fingerprints();
@@ -356,7 +363,9 @@ fn a_hostile_sender_gets_nothing_half_written_and_nothing_outside_the_folder() {
     let t = offer(&mallory, &mut bea, 9, "gross.bin", big.len() as u64, &wire::hex(&blende_p2p::transfer::sha256(&big)));
     assert_eq!(mallory.next_control(), Control::Accept { id: 9, from: 0 });
     mallory.chunks(9, &big, 0, 4 * chunk, |_, _| {});
-    document_event(&bea, "progress", |v| v["state"] == "progress" && v["id"] == t && v["bytes"].as_u64().is_some_and(|b| b >= 4 * chunk as u64));
+    document_event(&bea, "progress", |v| {
+        v["state"] == "progress" && v["id"] == t && v["bytes"].as_u64().is_some_and(|b| b >= 4 * chunk as u64)
+    });
     let cut_at = Instant::now();
     mallory.connect();
     let resume = mallory.next_control();
@@ -383,7 +392,12 @@ fn a_hostile_sender_gets_nothing_half_written_and_nothing_outside_the_folder() {
 fn rss_and_peak(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
-        status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
             * 1024
     };
     (field("VmRSS:"), field("VmHWM:"))
@@ -437,10 +451,13 @@ fn bench_document_blende_vs_chromium() {
     let mut bernd_rss_mid = 0;
     let deadline = Instant::now() + Duration::from_secs(600);
     let delivered = loop {
-        if let Some(v) = anna.events().into_iter().find(|v| v["event"] == "document" && (v["state"] == "delivered" || v["state"] == "failed")) {
+        if let Some(v) =
+            anna.events().into_iter().find(|v| v["event"] == "document" && (v["state"] == "delivered" || v["state"] == "failed"))
+        {
             break v;
         }
-        let progressed = bernd.events().iter().rev().find(|v| v["event"] == "document" && v["state"] == "progress").and_then(|v| v["bytes"].as_u64());
+        let progressed =
+            bernd.events().iter().rev().find(|v| v["event"] == "document" && v["state"] == "progress").and_then(|v| v["bytes"].as_u64());
         if progressed.is_some_and(|p| p > size / 2) && bernd_rss_mid == 0 {
             bernd_rss_mid = rss_and_peak(bernd.pid()).0;
         }
@@ -490,4 +507,126 @@ fn bench_document_blende_vs_chromium() {
         v["chromium_cpu_s"]
     );
     assert_eq!(v["ok"], true, "chromium: {text}");
+}
+
+/// The app's panel with a headless participant on the other side: Bernd's chat message shows
+/// with his name, a message typed with the keyboard (focus, text, Enter) reaches him, the
+/// identity code the app shows is the one Bernd reads, and his document is accepted with a
+/// button and saved in the folder the panel names.
+#[test]
+fn the_app_panel_chats_checks_the_identity_and_accepts_a_document() {
+    use blende_app::engine::CallSpec;
+    use blende_app::ui::{AppOptions, AutoJoin, BlendeApp, Devices, Language};
+    use eframe::egui;
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::{Queryable, by};
+
+    let _serial = serial();
+    let setup = RoomSetup::new("direct-app");
+    let server = RoomServer::start_in(&setup.db, None);
+    let m = setup.create_meeting(&server, "Akte 17", false);
+    let mut bernd =
+        Participant::spawn_local("Bernd", &server.url(), &["--room", &m.id, "--password-file", m.password_path(), "--camera", "none"]);
+    participant_id(&bernd);
+    let policy = blende_policy::Policy::builtin();
+    let spec = CallSpec {
+        url: blende_policy::ServerUrl::parse(&server.url()).expect("url"),
+        join: JoinOptions {
+            room: Some(m.id.clone()),
+            password: Some(m.password.clone()),
+            display_name: "Anna".into(),
+            moderator_token: None,
+        },
+        camera: false,
+        mic: false,
+        ice_servers: Vec::new(),
+        ice_ip: Some("127.0.0.1".parse().expect("ip")),
+        width: 320,
+        height: 240,
+        bitrate_bps: 300_000,
+        congestion_control: true,
+        stats_interval_ms: 1000,
+        policy: policy.clone(),
+        share: None,
+    };
+    let devices = Devices { camera_id: String::new(), microphone_id: String::new(), speaker_id: None, synthetic_size: None };
+    let options = AppOptions {
+        language: Language::English,
+        start_in_demo: false,
+        policy,
+        autojoin: Some(AutoJoin { spec, devices, print_events: false }),
+        started: Instant::now(),
+        user_settings: None,
+        admin_policy: None,
+        secrets: std::sync::Arc::new(blende_app::secrets::OsKeychain),
+    };
+    let mut h =
+        Harness::builder().with_size(egui::vec2(1300.0, 900.0)).build_eframe(move |cc| BlendeApp::new(&cc.egui_ctx, options.clone()));
+    let step_until = |h: &mut Harness<'_, BlendeApp>, what: &str, done: &dyn Fn(&Harness<'_, BlendeApp>) -> bool| {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            h.step();
+            if done(h) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                let shown: Vec<String> =
+                    h.query_all(by().label_contains(":")).map(|n| format!("{n:?}").chars().take(160).collect::<String>()).collect();
+                panic!("the app never showed {what}; labels with ':' {shown:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let anna = bernd.wait_for("Anna's link", WAIT, |v| v["event"] == "direct" && v["open"] == true)["participant"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    // A message arrives while the panel is closed: the toggle counts it.
+    bernd.send("say Guten Tag, Frau Anna");
+    step_until(&mut h, "the unread count", &|h| h.query_by_label("Chat and documents (1 new)").is_some());
+    h.get_by_label("Chat and documents (1 new)").click();
+    // Names carry the role the room server gave them.
+    step_until(&mut h, "Bernd's message", &|h| {
+        h.query_all(by().label_contains("Bernd (participant) to Everyone: Guten Tag, Frau Anna")).next().is_some()
+    });
+
+    // Keyboard only: focus the input, type, Enter.
+    h.get_by_label("Chat message").focus();
+    h.step();
+    h.get_by_label("Chat message").type_text("Az. 4711 bitte nicht laut");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    h.step();
+    bernd.wait_for("Anna's message", WAIT, |v| {
+        v["event"] == "chat" && v["text"] == "Az. 4711 bitte nicht laut" && v["from"] == anna.as_str()
+    });
+
+    // The code Anna's panel shows is Bernd's.
+    let code = bernd.wait_for("identity", WAIT, |v| v["event"] == "identity" && v["participant"] == anna.as_str())["code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    step_until(&mut h, "the identity code", &|h| h.query_all(by().label_contains(&code)).next().is_some());
+    h.get_by_label("Compared with Bernd (participant): the codes match").click();
+    h.step();
+
+    // Bernd offers a document; Anna accepts it with the button into the panel's folder.
+    let inbox = folder(&setup, "anna-inbox");
+    let outbox = folder(&setup, "bernd-outbox");
+    let file = outbox.join("Stellungnahme.odt");
+    std::fs::write(&file, content(200_000, 5)).expect("file");
+    let folder_field = h.get_by_label("Save received documents in");
+    folder_field.focus();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Save received documents in").type_text(inbox.to_str().expect("path"));
+    h.step();
+    bernd.send(&format!("send-to {anna} {}", file.display()));
+    step_until(&mut h, "the offer", &|h| h.query_by_label("Accept Stellungnahme.odt").is_some());
+    h.get_by_label("Accept Stellungnahme.odt").click();
+    step_until(&mut h, "the saved document", &|h| h.query_all(by().label_contains("checked and saved")).next().is_some());
+    assert_eq!(std::fs::read(inbox.join("Stellungnahme.odt")).expect("saved"), content(200_000, 5));
+    document_event(&bernd, "delivered", |v| v["state"] == "delivered");
+    bernd.leave();
 }

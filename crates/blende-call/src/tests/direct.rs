@@ -128,7 +128,10 @@ impl Net {
             let peers: Vec<PeerId> = self.clients[x]
                 .peers
                 .iter()
-                .filter(|(_, p)| matches!(&p.purpose, Purpose::MeshPublisher { to } if *to == my) || matches!(&p.purpose, Purpose::Subscriber { feed, .. } if *feed == my))
+                .filter(|(_, p)| {
+                    matches!(&p.purpose, Purpose::MeshPublisher { to } if *to == my)
+                        || matches!(&p.purpose, Purpose::Subscriber { feed, .. } if *feed == my)
+                })
                 .map(|(id, _)| *id)
                 .collect();
             assert_eq!(peers.len(), 2, "ours to them and theirs to us");
@@ -191,7 +194,11 @@ impl Net {
     }
 
     fn errors(&self, client: usize) -> Vec<String> {
-        self.clients[client].events.iter().filter_map(|e| if let CallEvent::Error { message, .. } = e { Some(message.clone()) } else { None }).collect()
+        self.clients[client]
+            .events
+            .iter()
+            .filter_map(|e| if let CallEvent::Error { message, .. } = e { Some(message.clone()) } else { None })
+            .collect()
     }
 }
 
@@ -199,7 +206,13 @@ fn chats(net: &Net, client: usize) -> Vec<(Option<String>, Option<String>, Strin
     net.clients[client]
         .events
         .iter()
-        .filter_map(|e| if let CallEvent::Chat { from, private_with, text } = e { Some((from.clone(), private_with.clone(), text.clone())) } else { None })
+        .filter_map(|e| {
+            if let CallEvent::Chat { from, private_with, text } = e {
+                Some((from.clone(), private_with.clone(), text.clone()))
+            } else {
+                None
+            }
+        })
         .collect()
 }
 
@@ -219,7 +232,12 @@ fn chat_to_everyone_and_privately() {
     // Each message went once per receiver, on a data channel: never to the room server.
     let data_sent = net.clients[m].actions.iter().filter(|a| matches!(a, Action::SendData { .. })).count();
     assert_eq!(data_sent, 2);
-    assert!(!net.clients[m].actions.iter().any(|a| matches!(a, Action::Signal { command: SignalCommand::Room(_), .. }) && format!("{a:?}").contains("Guten")));
+    assert!(
+        !net.clients[m]
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Signal { command: SignalCommand::Room(_), .. }) && format!("{a:?}").contains("Guten"))
+    );
 }
 
 #[test]
@@ -245,7 +263,9 @@ fn identity_codes_agree_and_a_relay_shows() {
             .events
             .iter()
             .rev()
-            .find_map(|e| if let CallEvent::Identity { code, checked, changed, .. } = e { Some((code.clone(), *checked, *changed)) } else { None })
+            .find_map(|e| {
+                if let CallEvent::Identity { code, checked, changed, .. } = e { Some((code.clone(), *checked, *changed)) } else { None }
+            })
             .expect("a code")
     };
     let (cm, cp) = (code(&net, m), code(&net, p));
@@ -291,7 +311,9 @@ fn a_document_arrives_checked_and_named_safely() {
     let data = document(3 * wire::MAX_CHUNK_BYTES + 11);
     let (sending, incoming) = offer_and_accept(&mut net, p, m, &data);
     let offered = net.documents(m).into_iter().find(|d| matches!(d, DocumentEvent::Offered { .. })).cloned();
-    assert!(matches!(offered, Some(DocumentEvent::Offered { ref safe_name, size, .. }) if safe_name == "passwd" && size == data.len() as u64));
+    assert!(
+        matches!(offered, Some(DocumentEvent::Offered { ref safe_name, size, .. }) if safe_name == "passwd" && size == data.len() as u64)
+    );
     assert_eq!(net.clients[m].data.saved.get(&format!("/in/{incoming}")), Some(&data));
     assert!(net.documents(m).contains(&&DocumentEvent::Saved { transfer: incoming, path: format!("/in/{incoming}") }));
     assert!(net.documents(p).contains(&&DocumentEvent::Delivered { transfer: sending }));
@@ -308,7 +330,11 @@ fn a_flipped_bit_is_never_saved() {
     assert!(net.clients[m].data.saved.is_empty());
     assert_eq!(net.clients[m].data.discarded, [incoming], "the temporary file is removed");
     assert!(net.documents(m).iter().any(|d| matches!(d, DocumentEvent::Failed { reason, .. } if reason.contains("SHA-256"))));
-    assert!(net.documents(p).iter().any(|d| matches!(d, DocumentEvent::Failed { transfer, reason } if *transfer == sending && reason.contains("SHA-256"))));
+    assert!(
+        net.documents(p)
+            .iter()
+            .any(|d| matches!(d, DocumentEvent::Failed { transfer, reason } if *transfer == sending && reason.contains("SHA-256")))
+    );
 }
 
 #[test]
@@ -322,7 +348,7 @@ fn a_cut_transfer_resumes_on_the_next_link() {
     assert_eq!(net.clients[m].data.partial[&incoming].len(), 2 * wire::MAX_CHUNK_BYTES);
     // The burst's last progress is owed, and comes at its deadline on the call's clock.
     let progress = |net: &Net| {
-        net.documents(m).iter().filter_map(|d| if let DocumentEvent::Progress { bytes, .. } = d { Some(*bytes) } else { None }).last()
+        net.documents(m).iter().filter_map(|d| if let DocumentEvent::Progress { bytes, .. } = d { Some(*bytes) } else { None }).next_back()
     };
     assert_eq!(progress(&net), Some(wire::MAX_CHUNK_BYTES as u64));
     let before = net.now;
@@ -342,7 +368,9 @@ fn a_cut_transfer_resumes_on_the_next_link() {
     net.open_direct(m, p, false);
     assert_eq!(net.clients[m].data.saved.get(&format!("/in/{incoming}")), Some(&data));
     let resumed = net.clients[m].actions.iter().any(|a| match a {
-        Action::SendData { message, .. } => message.starts_with(b"J") && String::from_utf8_lossy(message).contains(&format!("\"from\":{}", 2 * wire::MAX_CHUNK_BYTES)),
+        Action::SendData { message, .. } => {
+            message.starts_with(b"J") && String::from_utf8_lossy(message).contains(&format!("\"from\":{}", 2 * wire::MAX_CHUNK_BYTES))
+        }
         _ => false,
     });
     assert!(resumed, "the receiver asked for the rest, not for everything");
@@ -380,7 +408,12 @@ fn declining_and_limits() {
 
     // A hostile peer: garbage and a second offer with the same id change nothing.
     let bea = net.clients[p].me();
-    let peer = net.clients[m].peers.iter().find(|(_, f)| matches!(&f.purpose, Purpose::MeshPublisher { to } if *to == bea)).map(|(id, _)| *id).expect("peer");
+    let peer = net.clients[m]
+        .peers
+        .iter()
+        .find(|(_, f)| matches!(&f.purpose, Purpose::MeshPublisher { to } if *to == bea))
+        .map(|(id, _)| *id)
+        .expect("peer");
     let now = net.now;
     net.clients[m].call.handle_peer(peer, PeerEvent::Data(Bytes::from_static(b"J{\"type\":\"exec\"}")), now);
     net.clients[m].call.handle_peer(peer, PeerEvent::Data(Bytes::from_static(b"\x00")), now);
@@ -417,7 +450,12 @@ fn a_moderator_switches_chat_off_for_everyone() {
     assert!(chats(&net, m).is_empty() && chats(&net, p).is_empty());
     // A client that ignores the switch: its message is dropped where it arrives.
     let mo = net.clients[m].me();
-    let peer = net.clients[p].peers.iter().find(|(_, f)| matches!(&f.purpose, Purpose::MeshPublisher { to } if *to == mo)).map(|(id, _)| *id).expect("peer");
+    let peer = net.clients[p]
+        .peers
+        .iter()
+        .find(|(_, f)| matches!(&f.purpose, Purpose::MeshPublisher { to } if *to == mo))
+        .map(|(id, _)| *id)
+        .expect("peer");
     let message = wire::encode_control(&blende_p2p::Control::Chat { text: "ignoriert".into(), private: false });
     net.clients[p].data.outbox.push((peer, message));
     net.settle();
