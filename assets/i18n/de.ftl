@@ -133,3 +133,4 @@ mod-chat-on = Chat wieder an
 chat-line = [{ $time }] { $from } an { $to }: { $text }
 docs-line-out = { $name } an { $peer }
 docs-line-in = { $name } von { $peer }
+lobby-identity-later = (ein selbst gewählter Name; die Identität lässt sich nach dem Einlass prüfen)

@@ -133,3 +133,4 @@ mod-chat-on = Chat on again
 chat-line = [{ $time }] { $from } to { $to }: { $text }
 docs-line-out = { $name } to { $peer }
 docs-line-in = { $name } from { $peer }
+lobby-identity-later = (a name they chose themselves; their identity can be checked after admission)

@@ -92,6 +92,9 @@ pub enum Purpose {
     Share,
     /// A remote feed, receive only. `display` as the server named it.
     Subscriber { feed: String, display: Option<String> },
+    /// Chat and documents only, with one member of a Blende meeting whose media moved to Janus
+    /// (no audio or video on it): ours to offer, or an answer to theirs.
+    Direct { with: String },
 }
 
 /// What may be shared. The policy and the share guard decide; the machine only relays.

@@ -80,6 +80,8 @@ pub struct Call {
     role: Option<Role>,
     /// Chat, documents and identity codes over the mesh's data channels.
     direct: Direct,
+    /// A meeting on Janus: the direct data connections we answered, by member.
+    direct_answers: BTreeMap<String, PeerId>,
     actions: VecDeque<Action>,
     events: VecDeque<CallEvent>,
 }
@@ -122,6 +124,7 @@ impl Call {
             mic_on: config.mic,
             role: None,
             direct: Direct::new(config.documents),
+            direct_answers: BTreeMap::new(),
             actions: VecDeque::new(),
             events,
             config,
@@ -543,7 +546,9 @@ impl Call {
             SignalEvent::PublishUp => self.events.push_back(CallEvent::Published),
             SignalEvent::ParticipantJoined(p) => self.participant_joined(route, p, now),
             SignalEvent::ParticipantLeft { id } => self.participant_left(&id),
+            SignalEvent::SubscriptionOffer { feed, sdp } if feed.ends_with("/data") => self.direct_offer(&feed, sdp),
             SignalEvent::SubscriptionOffer { feed, sdp } => self.subscribe(feed, Some(sdp), now),
+            SignalEvent::DirectPeer { participant, present } => self.direct_peer(&participant, present),
             SignalEvent::SubscriptionNeedsOffer { feed } => self.subscribe(feed, None, now),
             SignalEvent::SubscriptionAnswer { feed, sdp } => {
                 if let Some(peer) = self.feeds.get(&feed).and_then(|f| f.subscriber) {
@@ -754,9 +759,12 @@ impl Call {
         // again with TURN and offer again. The other side replaces its subscriber on the new
         // offer. Connections already up stay.
         for route in self.mesh.not_connected() {
-            match route.strip_suffix("/screen") {
-                Some(to) => self.open_mesh_share(to),
-                None => self.open_mesh_publisher(&route),
+            if let Some(to) = route.strip_suffix("/screen") {
+                self.open_mesh_share(to);
+            } else if let Some(with) = route.strip_suffix("/data") {
+                self.open_direct(with);
+            } else {
+                self.open_mesh_publisher(&route);
             }
         }
     }
@@ -838,6 +846,54 @@ impl Call {
         self.actions.push_back(Action::OpenPeer { peer, purpose, remote_offer: None });
     }
 
+    /// A meeting on Janus: a member to keep a direct data connection with. Of each pair, the
+    /// member with the lower id offers (the other answers), so both never offer at once.
+    fn direct_peer(&mut self, participant: &str, present: bool) {
+        if self.topology != Topology::MovedToJanus {
+            return;
+        }
+        let route = format!("{participant}/data");
+        if !present {
+            if let Some(pc) = self.mesh.remove(&route) {
+                self.close_peer(pc);
+            }
+            if let Some(pc) = self.direct_answers.remove(participant) {
+                self.close_peer(pc);
+            }
+            let (direct, mut out) = self.direct();
+            direct.participant_left(participant, &mut out);
+            return;
+        }
+        let lower = |id: &str| id.parse::<u64>().ok();
+        if let (Some(me), Some(them)) = (self.me.as_deref().and_then(lower), lower(participant))
+            && me < them
+            && self.mesh.current(&route).is_none()
+        {
+            self.open_direct(participant);
+        }
+    }
+
+    fn open_direct(&mut self, with: &str) {
+        let purpose = Purpose::Direct { with: with.to_owned() };
+        let peer = self.new_peer(purpose.clone());
+        self.actions.push_back(Action::OpenPeer { peer, purpose, remote_offer: None });
+    }
+
+    /// A member's offer of a direct data connection (`ID/data`): answer it, replacing an
+    /// earlier one of theirs.
+    fn direct_offer(&mut self, route: &str, sdp: String) {
+        let Some(with) = route.strip_suffix("/data").map(str::to_owned) else { return };
+        if self.topology != Topology::MovedToJanus || self.departed.contains(&with) {
+            return;
+        }
+        let purpose = Purpose::Direct { with: with.clone() };
+        let peer = self.new_peer(purpose.clone());
+        if let Some(old) = self.direct_answers.insert(with, peer) {
+            self.close_peer(old);
+        }
+        self.actions.push_back(Action::OpenPeer { peer, purpose, remote_offer: Some(sdp) });
+    }
+
     fn open_mesh_share(&mut self, to: &str) {
         let purpose = Purpose::MeshShare { to: to.to_owned() };
         let peer = self.new_peer(purpose.clone());
@@ -847,6 +903,10 @@ impl Call {
     fn local_description(&mut self, peer: PeerId, purpose: Purpose, sdp: String) {
         let route = self.media_route();
         match purpose {
+            Purpose::Direct { with } if self.direct_answers.get(&with) == Some(&peer) => {
+                self.signal(Route::Main, SignalCommand::AnswerSubscription { feed: format!("{with}/data"), sdp });
+            }
+            Purpose::Direct { with } => self.mesh_offer(peer, format!("{with}/data"), sdp),
             Purpose::Publisher => self.signal(route, SignalCommand::Publish { sdp }),
             Purpose::Share => self.signal(Route::Share, SignalCommand::Publish { sdp }),
             Purpose::MeshPublisher { to } => self.mesh_offer(peer, to, sdp),
@@ -884,6 +944,10 @@ impl Call {
                 let message = format!("sending to {to}: {why}");
                 self.error(&message);
             }
+            Purpose::Direct { with } => {
+                let message = format!("the direct connection to {with}: {why}");
+                self.error(&message);
+            }
             Purpose::Subscriber { feed, .. } => {
                 let message = format!("subscribing to {feed}: {why}");
                 self.error(&message);
@@ -899,6 +963,13 @@ impl Call {
         let link = match purpose {
             Purpose::Publisher => Link::Publisher,
             Purpose::Share => return,
+            Purpose::Direct { with } => {
+                let route = format!("{with}/data");
+                if state == ConnState::Connected && self.mesh.is_current(&route, peer) {
+                    self.mesh.connected(&route, peer);
+                }
+                return;
+            }
             Purpose::MeshPublisher { to } => {
                 if !self.mesh.is_current(&to, peer) {
                     return;
@@ -929,6 +1000,9 @@ impl Call {
     /// The person at the other end of `purpose`'s connection, when it is a direct one (a mesh
     /// connection: ours to them, or theirs to us; never a share or a server's).
     fn direct_participant(&self, purpose: &Purpose) -> Option<String> {
+        if let Purpose::Direct { with } = purpose {
+            return Some(with.clone());
+        }
         if self.topology != Topology::Mesh {
             return None;
         }

@@ -25,13 +25,15 @@ pub fn screen_display(display_name: &str) -> String {
 
 /// Which of a sender's mesh PeerConnections an offer, answer or candidate belongs to: its
 /// camera and microphone, or its share (one more PeerConnection per direction, so a share
-/// starts and stops without renegotiating the camera's). Absent on the wire means `media`.
+/// starts and stops without renegotiating the camera's), or the data-only connection for chat
+/// and documents once the meeting's media runs on Janus. Absent on the wire means `media`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stream {
     #[default]
     Media,
     Screen,
+    Data,
 }
 
 impl Stream {

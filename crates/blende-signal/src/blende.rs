@@ -93,18 +93,22 @@ fn pid(s: &str) -> Option<ParticipantId> {
 }
 
 /// A mesh route as the engine names it: `"3"` for participant 3's camera and microphone,
-/// `"3/screen"` for its share.
+/// `"3/screen"` for its share, `"3/data"` for the direct data connection of a meeting on Janus.
 fn route(s: &str) -> Option<(ParticipantId, Stream)> {
-    match s.strip_suffix("/screen") {
-        Some(p) => pid(p).map(|p| (p, Stream::Screen)),
-        None => pid(s).map(|p| (p, Stream::Media)),
+    if let Some(p) = s.strip_suffix("/screen") {
+        return pid(p).map(|p| (p, Stream::Screen));
     }
+    if let Some(p) = s.strip_suffix("/data") {
+        return pid(p).map(|p| (p, Stream::Data));
+    }
+    pid(s).map(|p| (p, Stream::Media))
 }
 
 fn route_name(from: ParticipantId, stream: Stream) -> String {
     match stream {
         Stream::Media => from.0.to_string(),
         Stream::Screen => format!("{}/screen", from.0),
+        Stream::Data => format!("{}/data", from.0),
     }
 }
 
@@ -211,9 +215,16 @@ impl BlendeMachine {
                 self.on_janus = true;
                 let room = JanusRoom { url, room, pin: pin.expose().to_owned(), token: token.expose().to_owned(), feed, screen_feed };
                 self.events.push_back(SignalEvent::MovedToJanus(room));
+                // Chat and documents need a direct connection to each member; Janus carries
+                // only media, so the room server keeps naming the members.
+                for id in self.others.keys() {
+                    self.events.push_back(SignalEvent::DirectPeer { participant: id.0.to_string(), present: true });
+                }
             }
-            // Mesh signalling still in flight when the meeting moved to Janus: nobody needs it.
-            ServerMsg::Offer { .. } | ServerMsg::Answer { .. } | ServerMsg::Candidate { .. } if self.on_janus => {}
+            // Mesh media signalling still in flight when the meeting moved to Janus: nobody needs
+            // it. The direct data connections (chat, documents) stay peer to peer.
+            ServerMsg::Offer { stream, .. } | ServerMsg::Answer { stream, .. } | ServerMsg::Candidate { stream, .. }
+                if self.on_janus && stream != Stream::Data => {}
             ServerMsg::Offer { from, sdp, stream } => {
                 self.events.push_back(SignalEvent::SubscriptionOffer { feed: route_name(from, stream), sdp });
             }
@@ -283,7 +294,14 @@ impl BlendeMachine {
         let mut current: BTreeMap<ParticipantId, ParticipantInfo> =
             list.into_iter().filter(|p| Some(p.id) != me).map(|p| (p.id, p)).collect();
         if self.on_janus {
-            // Janus reports who publishes (and our own `Joined`); only roles come from here.
+            // Janus reports who publishes (and our own `Joined`); from here only roles, and the
+            // members a direct data connection goes to.
+            for id in current.keys().filter(|id| !self.others.contains_key(id)) {
+                self.events.push_back(SignalEvent::DirectPeer { participant: id.0.to_string(), present: true });
+            }
+            for id in self.others.keys().filter(|id| !current.contains_key(id)) {
+                self.events.push_back(SignalEvent::DirectPeer { participant: id.0.to_string(), present: false });
+            }
         } else if !self.reported_joined {
             let participants =
                 current.values().map(|p| Participant { id: p.id.0.to_string(), display: Some(p.display_name.clone()) }).collect();

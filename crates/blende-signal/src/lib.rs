@@ -219,6 +219,13 @@ pub enum SignalEvent {
         microphone: bool,
         sharing: bool,
     },
+    /// Blende room whose media moved to Janus: a member to keep a direct data connection with
+    /// (chat, documents; relayed as `PublishTo`/`SubscriptionOffer` on route `ID/data`), or one
+    /// who left.
+    DirectPeer {
+        participant: String,
+        present: bool,
+    },
     /// Blende room: a moderator switched the meeting's chat off or on.
     Chat {
         enabled: bool,

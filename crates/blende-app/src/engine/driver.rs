@@ -452,6 +452,19 @@ impl Driver {
         let config = match &purpose {
             Purpose::Publisher | Purpose::MeshPublisher { .. } => base.clone(),
             Purpose::Share | Purpose::MeshShare { .. } => screen_config(base),
+            // Data only: our offer carries the channel, an answer takes theirs.
+            Purpose::Direct { .. } => PeerConfig {
+                role: if remote_offer.is_some() { PeerRole::Subscriber } else { PeerRole::Publisher },
+                ice_servers: base.ice_servers.clone(),
+                turn: base.turn.clone(),
+                relay_only: base.relay_only,
+                ice_bind_ip: base.ice_bind_ip,
+                certificate: base.certificate.clone(),
+                video: None,
+                audio: false,
+                data_channel: remote_offer.is_none(),
+                ..PeerConfig::default()
+            },
             Purpose::Subscriber { .. } => PeerConfig {
                 role: PeerRole::Subscriber,
                 ice_servers: base.ice_servers.clone(),
@@ -465,7 +478,8 @@ impl Driver {
             },
         };
         // Chat and documents ride on our own mesh connection to each participant.
-        let config = PeerConfig { data_channel: matches!(purpose, Purpose::MeshPublisher { .. }), ..config };
+        let data_channel = config.data_channel || matches!(purpose, Purpose::MeshPublisher { .. });
+        let config = PeerConfig { data_channel, ..config };
         let (pc, events) = Peer::new(config).await?;
         let sdp = match remote_offer {
             Some(offer) => pc.answer_offer(offer).await?,
@@ -485,6 +499,7 @@ impl Driver {
                 }
             }
             Purpose::Subscriber { feed, display } => self.receiving.add(feed, display.clone()),
+            Purpose::Direct { .. } => {}
         }
         self.forward_events(peer, events);
         self.peers.insert(peer, (pc, purpose));
@@ -526,6 +541,7 @@ impl Driver {
                     self.emit(&last);
                 }
             }
+            Purpose::Direct { .. } => {}
         }
         pc.close().await;
     }

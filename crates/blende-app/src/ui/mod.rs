@@ -853,6 +853,8 @@ impl BlendeApp {
             for (id, name) in &call.waiting {
                 ui.horizontal(|ui| {
                     ui.label(self.i18n.t1("lobby-someone-waits", "name", name));
+                    // A self-chosen name is all there is before admission.
+                    ui.label(self.i18n.t("lobby-identity-later"));
                     if ui.button(self.i18n.t1("lobby-admit", "name", name)).clicked() {
                         room_actions.push(RoomAction::Admit(id.clone()));
                     }

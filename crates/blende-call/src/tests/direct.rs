@@ -103,6 +103,17 @@ impl Net {
     fn far_end(&self, client: usize, peer: PeerId) -> Option<(usize, PeerId)> {
         let me = self.clients[client].me();
         let purpose = &self.clients[client].peers.get(&peer)?.purpose;
+        // A direct data connection (a meeting on Janus) ends at theirs with us.
+        if let Purpose::Direct { with } = purpose {
+            let other = (0..self.clients.len()).find(|&i| i != client && self.clients[i].me() == *with)?;
+            let far = self.clients[other]
+                .peers
+                .iter()
+                .rev()
+                .find(|(_, p)| matches!(&p.purpose, Purpose::Direct { with } if *with == me))
+                .map(|(id, _)| *id)?;
+            return Some((other, far));
+        }
         // Our publisher to them ends at their subscriber for us, and the other way round.
         let (other_id, ours_is_publisher) = match purpose {
             Purpose::MeshPublisher { to } => (to.clone(), true),
@@ -141,6 +152,26 @@ impl Net {
                 call.handle_peer(peer, PeerEvent::DataOpen, now);
                 call.handle_peer(peer, PeerEvent::Fingerprints { ours: fp(&mx), theirs }, now);
             }
+        }
+        self.settle();
+    }
+
+    /// Opens the data channel of the direct data connection (a meeting on Janus) between `a`
+    /// and `b`, both ends.
+    fn open_direct_data(&mut self, a: usize, b: usize) {
+        let now = self.now;
+        for (x, y) in [(a, b), (b, a)] {
+            let (mx, my) = (self.clients[x].me(), self.clients[y].me());
+            let peers: Vec<PeerId> = self.clients[x]
+                .peers
+                .iter()
+                .filter(|(_, p)| matches!(&p.purpose, Purpose::Direct { with } if *with == my))
+                .map(|(id, _)| *id)
+                .collect();
+            assert_eq!(peers.len(), 1, "one direct data connection between each pair");
+            let call = &mut self.clients[x].call;
+            call.handle_peer(peers[0], PeerEvent::DataOpen, now);
+            call.handle_peer(peers[0], PeerEvent::Fingerprints { ours: fp(&mx), theirs: fp(&my) }, now);
         }
         self.settle();
     }
@@ -467,4 +498,49 @@ fn a_moderator_switches_chat_off_for_everyone() {
     net.command(m, CallCommand::Room(RoomAction::ChatOn));
     net.command(p, CallCommand::Chat { to: None, text: "wieder da".into() });
     assert_eq!(chats(&net, m), [(Some(net.clients[p].me()), None, "wieder da".into())]);
+}
+
+#[test]
+fn on_janus_chat_and_documents_go_on_over_direct_data_connections() {
+    let (mut net, m, p) = Net::pair();
+    net.open_direct(m, p, false);
+    let code_before = net.clients[m].events.iter().rev().find_map(|e| if let CallEvent::Identity { code, .. } = e { Some(code.clone()) } else { None });
+    // A document is under way when the meeting moves.
+    net.clients[p].data.cut_after_chunks = Some(2);
+    let data = document(4 * wire::MAX_CHUNK_BYTES);
+    let (_, incoming) = offer_and_accept(&mut net, p, m, &data);
+    let (mo, bea) = (net.clients[m].me(), net.clients[p].me());
+    for (c, me) in [(m, &mo), (p, &bea)] {
+        let feed: u64 = me.parse().expect("numeric id");
+        let msg = ServerMsg::Janus {
+            url: "janus+ws://127.0.0.1:8188/".into(),
+            room: 77,
+            pin: Secret::new("pin"),
+            token: Secret::new("token"),
+            feed,
+            screen_feed: feed + 1000,
+        };
+        let conn = net.clients[c].conn;
+        net.deliver(conn, &msg);
+    }
+    net.settle();
+    // The mesh is gone; of the pair, the lower id offered a data-only connection, the other
+    // answered, through the room server (route `ID/data`).
+    let (low, high) = if mo.parse::<u64>().expect("id") < bea.parse::<u64>().expect("id") { (m, p) } else { (p, m) };
+    let high_id = net.clients[high].me();
+    let low_id = net.clients[low].me();
+    assert!(net.clients[low].actions.iter().any(|a| matches!(a, Action::OpenPeer { purpose: Purpose::Direct { with }, remote_offer: None, .. } if *with == high_id)));
+    assert!(net.clients[high].actions.iter().any(|a| matches!(a, Action::OpenPeer { purpose: Purpose::Direct { with }, remote_offer: Some(_), .. } if *with == low_id)));
+    assert!(!net.clients[high].actions.iter().any(|a| matches!(a, Action::OpenPeer { purpose: Purpose::Direct { .. }, remote_offer: None, .. })), "only one side offers");
+    for c in [m, p] {
+        assert!(!net.clients[c].peers.values().any(|f| matches!(f.purpose, Purpose::MeshPublisher { .. })), "the mesh media connections closed");
+    }
+    net.open_direct_data(m, p);
+    // The same certificates: the same identity code as in the mesh.
+    let code_after = net.clients[m].events.iter().rev().find_map(|e| if let CallEvent::Identity { code, .. } = e { Some(code.clone()) } else { None });
+    assert_eq!(code_before, code_after);
+    // The cut document resumed on the new connection and arrived whole.
+    assert_eq!(net.clients[m].data.saved.get(&format!("/in/{incoming}")), Some(&data));
+    net.command(m, CallCommand::Chat { to: None, text: "nach dem Umzug".into() });
+    assert_eq!(chats(&net, p).last(), Some(&(Some(mo.clone()), None, "nach dem Umzug".into())));
 }
