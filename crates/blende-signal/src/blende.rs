@@ -635,21 +635,29 @@ mod tests {
         // A repeated message changes nothing.
         m.handle_message(janus).expect("janus again");
         assert!(events(&mut m).is_empty());
-        // The participant list now only gives roles: no Joined, no PublishTo, no joined/left.
+        // The participant list now only gives roles and the members to keep a direct data
+        // connection with: no Joined, no PublishTo, no joined/left.
         m.handle_message(&participants(&[info(3, "Bob"), info(7, "Ada")])).expect("list");
         assert_eq!(
             events(&mut m),
             vec![
+                SignalEvent::DirectPeer { participant: "3".into(), present: true },
                 SignalEvent::Role { participant: "3".into(), role: Role::Participant },
                 SignalEvent::Devices { participant: "3".into(), camera: true, microphone: true, sharing: false }
             ]
         );
-        m.handle_message(&participants(&[info(7, "Ada")])).expect("list");
-        assert!(events(&mut m).is_empty());
-        // Late mesh signalling is dropped; removal and end still close the session.
+        // Late mesh media signalling is dropped; the data connection's goes through.
         m.handle_message(r#"{"type":"offer","from":3,"sdp":"v=0"}"#).expect("offer");
         m.handle_message(r#"{"type":"answer","from":3,"sdp":"v=0"}"#).expect("answer");
         assert!(events(&mut m).is_empty());
+        m.handle_message(r#"{"type":"offer","from":3,"sdp":"v=0 data","stream":"data"}"#).expect("data offer");
+        assert_eq!(events(&mut m), vec![SignalEvent::SubscriptionOffer { feed: "3/data".into(), sdp: "v=0 data".into() }]);
+        m.handle_command(SignalCommand::AnswerSubscription { feed: "3/data".into(), sdp: "v=0 a".into() });
+        let sent: Vec<String> = std::iter::from_fn(|| m.poll_transmit()).collect();
+        assert!(sent.iter().any(|t| t.contains(r#""stream":"data""#) && t.contains(r#""type":"answer""#)), "{sent:?}");
+        m.handle_message(&participants(&[info(7, "Ada")])).expect("list");
+        assert_eq!(events(&mut m), vec![SignalEvent::DirectPeer { participant: "3".into(), present: false }]);
+        // Removal and end still close the session.
         m.handle_message(r#"{"type":"removed"}"#).expect("removed");
         assert_eq!(events(&mut m), vec![SignalEvent::Kicked]);
     }

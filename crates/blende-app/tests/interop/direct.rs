@@ -100,7 +100,8 @@ fn chat_documents_and_identity_between_three_blende_participants() {
     let chats = |p: &Participant| p.events().iter().filter(|v| v["event"] == "chat").count();
     assert_eq!((chats(&bernd), chats(&cem)), (21, 20), "the private message reached Bernd only");
     let server_moved = server.socket_bytes() - before;
-    eprintln!("chat: 80 kB of text to two participants; the room server moved {server_moved} bytes meanwhile");
+    eprintln!("chat: 80 kB of text to two participants; the room server moved {server_moved} bytes meanwhile ({before} before)");
+    assert!(before > 0, "no bytes counted on the server's connections: does `ss` see them?");
     assert!(server_moved < 8_000, "the room server moved {server_moved} bytes while 80 kB of chat went out: chat through the server?");
 
     // A document: offered to Bernd, accepted into a folder, checked, named; a second one of the
@@ -118,6 +119,12 @@ fn chat_documents_and_identity_between_three_blende_participants() {
             (Some("Bescheid 4711.pdf"), Some(3_000_000), Some(a.as_str()))
         );
         let id = offer["id"].as_u64().expect("id");
+        if round == 1 {
+            // "Everything off" before the second transfer: media stops, the document still goes.
+            anna.send("all off");
+            anna.wait_for("everything off", WAIT, |v| v["event"] == "switch" && v["kind"] == "all" && v["on"] == false);
+            anna.wait_for("mic released", WAIT, |v| v["event"] == "device" && v["kind"] == "mic" && v["to"] == "off");
+        }
         bernd.send(&format!("accept {id} {}", inbox.display()));
         let saved = document_event(&bernd, "saved", |v| v["state"] == "saved" && v["id"] == id);
         let path = PathBuf::from(saved["path"].as_str().expect("path"));
@@ -126,6 +133,12 @@ fn chat_documents_and_identity_between_three_blende_participants() {
     }
     document_event(&anna, "delivered", |v| v["state"] == "delivered");
     assert_eq!(listing(&inbox), ["Bescheid 4711 (2).pdf", "Bescheid 4711.pdf"]);
+    // While the second document went, Anna's switch held: Bernd hears nothing from her.
+    std::thread::sleep(Duration::from_millis(1200));
+    let t0 = bernd.last_t_ms();
+    let s = bernd.wait_feed_stats("Anna's feed after everything off", WAIT, t0, |v| v["feed"] == a.as_str());
+    let silent = s["audio_frames_since_last"].as_u64().unwrap_or(0) == 0 || s["audio_dbfs"].as_f64().is_none_or(|d| d < -60.0);
+    assert!(silent, "Bernd still hears Anna after everything off: {s}");
 
     // A document to everyone needs the presenter role.
     anna.send(&format!("send {}", file.display()));

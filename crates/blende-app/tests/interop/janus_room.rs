@@ -25,9 +25,9 @@ fn a_meeting_at_the_threshold_moves_to_janus_and_media_flows_there() {
     let args = ["--room", meeting.as_str(), "--password-file", pw.as_str()];
 
     let url = server.url();
-    let a = Participant::spawn_with_server("Anna", &url, &args);
+    let mut a = Participant::spawn_with_server("Anna", &url, &args);
     a.wait_for("Anna in the meeting", Duration::from_secs(15), |v| v["event"] == "lobby" && v["state"] == "admitted");
-    let b = Participant::spawn_with_server("Bernd", &url, &args);
+    let mut b = Participant::spawn_with_server("Bernd", &url, &args);
     let mut rooms = Vec::new();
     for p in [&a, &b] {
         let moved = p.wait_for("moved to Janus", Duration::from_secs(15), |v| v["event"] == "janus");
@@ -52,6 +52,35 @@ fn a_meeting_at_the_threshold_moves_to_janus_and_media_flows_there() {
         assert!(!evs.iter().any(|v| v["event"] == "connection" && !v["to"].is_null()), "{}: a mesh PeerConnection was made", p.name);
     }
     eprintln!("Janus room {}: both publish once to Janus and decode the other's test pattern and 440 Hz tone", rooms[0]);
+
+    // Chat and documents never go through Janus: a direct data connection per pair, relayed
+    // by the room server, carries them; both ends read the same identity code.
+    let bernd_id = a.wait_for("a direct link", Duration::from_secs(20), |v| v["event"] == "direct" && v["open"] == true)["participant"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let anna_id = b.wait_for("a direct link", Duration::from_secs(20), |v| v["event"] == "direct" && v["open"] == true)["participant"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let code = |p: &Participant, other: &str| {
+        p.wait_for("identity", Duration::from_secs(10), |v| v["event"] == "identity" && v["participant"] == other)["code"].clone()
+    };
+    assert_eq!(code(&a, &bernd_id), code(&b, &anna_id));
+    a.send("say Vorlage liegt bei");
+    b.wait_for("the chat through the direct connection", Duration::from_secs(10), |v| {
+        v["event"] == "chat" && v["text"] == "Vorlage liegt bei" && v["from"] == anna_id.as_str()
+    });
+    let file = dir.join("Vorlage.txt");
+    std::fs::write(&file, "Tagesordnung\n".repeat(1000)).expect("file");
+    let inbox = dir.join("inbox");
+    std::fs::create_dir_all(&inbox).expect("inbox");
+    a.send(&format!("send-to {bernd_id} {}", file.display()));
+    let offer = b.wait_for("the offer", Duration::from_secs(10), |v| v["event"] == "document" && v["state"] == "offered");
+    b.send(&format!("accept {} {}", offer["id"], inbox.display()));
+    b.wait_for("saved", Duration::from_secs(20), |v| v["event"] == "document" && v["state"] == "saved");
+    assert_eq!(std::fs::read(inbox.join("Vorlage.txt")).expect("saved"), std::fs::read(&file).expect("file"));
+    eprintln!("Janus room {}: chat and a document went directly between the two, not through Janus", rooms[0]);
     a.leave();
     b.leave();
     drop(server);

@@ -504,7 +504,8 @@ fn a_moderator_switches_chat_off_for_everyone() {
 fn on_janus_chat_and_documents_go_on_over_direct_data_connections() {
     let (mut net, m, p) = Net::pair();
     net.open_direct(m, p, false);
-    let code_before = net.clients[m].events.iter().rev().find_map(|e| if let CallEvent::Identity { code, .. } = e { Some(code.clone()) } else { None });
+    let code_before =
+        net.clients[m].events.iter().rev().find_map(|e| if let CallEvent::Identity { code, .. } = e { Some(code.clone()) } else { None });
     // A document is under way when the meeting moves.
     net.clients[p].data.cut_after_chunks = Some(2);
     let data = document(4 * wire::MAX_CHUNK_BYTES);
@@ -529,15 +530,35 @@ fn on_janus_chat_and_documents_go_on_over_direct_data_connections() {
     let (low, high) = if mo.parse::<u64>().expect("id") < bea.parse::<u64>().expect("id") { (m, p) } else { (p, m) };
     let high_id = net.clients[high].me();
     let low_id = net.clients[low].me();
-    assert!(net.clients[low].actions.iter().any(|a| matches!(a, Action::OpenPeer { purpose: Purpose::Direct { with }, remote_offer: None, .. } if *with == high_id)));
-    assert!(net.clients[high].actions.iter().any(|a| matches!(a, Action::OpenPeer { purpose: Purpose::Direct { with }, remote_offer: Some(_), .. } if *with == low_id)));
-    assert!(!net.clients[high].actions.iter().any(|a| matches!(a, Action::OpenPeer { purpose: Purpose::Direct { .. }, remote_offer: None, .. })), "only one side offers");
+    assert!(
+        net.clients[low]
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::OpenPeer { purpose: Purpose::Direct { with }, remote_offer: None, .. } if *with == high_id))
+    );
+    assert!(
+        net.clients[high]
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::OpenPeer { purpose: Purpose::Direct { with }, remote_offer: Some(_), .. } if *with == low_id))
+    );
+    assert!(
+        !net.clients[high]
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::OpenPeer { purpose: Purpose::Direct { .. }, remote_offer: None, .. })),
+        "only one side offers"
+    );
     for c in [m, p] {
-        assert!(!net.clients[c].peers.values().any(|f| matches!(f.purpose, Purpose::MeshPublisher { .. })), "the mesh media connections closed");
+        assert!(
+            !net.clients[c].peers.values().any(|f| matches!(f.purpose, Purpose::MeshPublisher { .. })),
+            "the mesh media connections closed"
+        );
     }
     net.open_direct_data(m, p);
     // The same certificates: the same identity code as in the mesh.
-    let code_after = net.clients[m].events.iter().rev().find_map(|e| if let CallEvent::Identity { code, .. } = e { Some(code.clone()) } else { None });
+    let code_after =
+        net.clients[m].events.iter().rev().find_map(|e| if let CallEvent::Identity { code, .. } = e { Some(code.clone()) } else { None });
     assert_eq!(code_before, code_after);
     // The cut document resumed on the new connection and arrived whole.
     assert_eq!(net.clients[m].data.saved.get(&format!("/in/{incoming}")), Some(&data));
