@@ -617,16 +617,19 @@ impl Direct {
             }
             // Late chunks after an end: no news.
             Err(TransferError::NotReceiving) => {}
-            Err(e) => {
-                let control = r.machine.failure(&e);
-                let from = r.from.clone();
-                if let Some(peer) = self.link_to(&from) {
-                    out.send(peer, &control);
-                }
-                out.doc(DocumentEvent::Failed { transfer, reason: e.to_string() });
-                self.forget_received(transfer, out);
-            }
+            Err(e) => self.fail_received(transfer, &e, out),
         }
+    }
+
+    /// A received document failed its checks: the sender hears why, the partial file goes.
+    fn fail_received(&mut self, transfer: TransferId, e: &TransferError, out: &mut Out<'_>) {
+        let Some(r) = self.received.get(&transfer) else { return };
+        let control = r.machine.failure(e);
+        if let Some(peer) = self.link_to(&r.from) {
+            out.send(peer, &control);
+        }
+        out.doc(DocumentEvent::Failed { transfer, reason: e.to_string() });
+        self.forget_received(transfer, out);
     }
 
     fn sender_done(&mut self, transfer: TransferId, out: &mut Out<'_>) {
@@ -635,15 +638,7 @@ impl Direct {
             // The sender hears "verified" once the file has its name (`saved`).
             Verdict::Verified => out.actions.push_back(Action::SaveDocument { transfer }),
             Verdict::Failed(TransferError::NotReceiving) => {}
-            Verdict::Failed(e) => {
-                let control = r.machine.failure(&e);
-                let from = r.from.clone();
-                if let Some(peer) = self.link_to(&from) {
-                    out.send(peer, &control);
-                }
-                out.doc(DocumentEvent::Failed { transfer, reason: e.to_string() });
-                self.forget_received(transfer, out);
-            }
+            Verdict::Failed(e) => self.fail_received(transfer, &e, out),
         }
     }
 

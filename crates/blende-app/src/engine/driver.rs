@@ -453,29 +453,10 @@ impl Driver {
             Purpose::Publisher | Purpose::MeshPublisher { .. } => base.clone(),
             Purpose::Share | Purpose::MeshShare { .. } => screen_config(base),
             // Data only: our offer carries the channel, an answer takes theirs.
-            Purpose::Direct { .. } => PeerConfig {
-                role: if remote_offer.is_some() { PeerRole::Subscriber } else { PeerRole::Publisher },
-                ice_servers: base.ice_servers.clone(),
-                turn: base.turn.clone(),
-                relay_only: base.relay_only,
-                ice_bind_ip: base.ice_bind_ip,
-                certificate: base.certificate.clone(),
-                video: None,
-                audio: false,
-                data_channel: remote_offer.is_none(),
-                ..PeerConfig::default()
-            },
-            Purpose::Subscriber { .. } => PeerConfig {
-                role: PeerRole::Subscriber,
-                ice_servers: base.ice_servers.clone(),
-                turn: base.turn.clone(),
-                relay_only: base.relay_only,
-                ice_bind_ip: base.ice_bind_ip,
-                certificate: base.certificate.clone(),
-                video: None,
-                audio: false,
-                ..PeerConfig::default()
-            },
+            Purpose::Direct { .. } if remote_offer.is_none() => {
+                PeerConfig { role: PeerRole::Publisher, data_channel: true, ..receive_config(base) }
+            }
+            Purpose::Direct { .. } | Purpose::Subscriber { .. } => receive_config(base),
         };
         // Chat and documents ride on our own mesh connection to each participant.
         let data_channel = config.data_channel || matches!(purpose, Purpose::MeshPublisher { .. });
@@ -626,6 +607,22 @@ impl Driver {
         drop(self.janus);
         // Give the signalling tasks a moment to flush `leave`/`destroy`.
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Receives only (a server's feed, or the answer to a member's data-only offer): no tracks of
+/// ours, the publisher's ICE settings and certificate.
+fn receive_config(base: &PeerConfig) -> PeerConfig {
+    PeerConfig {
+        role: PeerRole::Subscriber,
+        ice_servers: base.ice_servers.clone(),
+        turn: base.turn.clone(),
+        relay_only: base.relay_only,
+        ice_bind_ip: base.ice_bind_ip,
+        certificate: base.certificate.clone(),
+        video: None,
+        audio: false,
+        ..PeerConfig::default()
     }
 }
 
