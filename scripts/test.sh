@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build test
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/blende-target}
+scripts/prune-target.sh
 . scripts/services.sh
 blende_start_x
 # A window manager that died mid-run makes later X tests fail for no fault of theirs: say so.
