@@ -24,7 +24,7 @@ for profile in debug release; do
   # binaries (one per crate: interop, cli, server, rtc, policy, package …). Newest first, keep one.
   names=$(find "$deps" -maxdepth 1 -type f -executable -name '*-????????????????' -printf '%f\n' | sed 's/-[0-9a-f]\{16\}$//' | sort -u)
   for n in $names; do
-    ls -t "$deps/$n"-???????????????? 2>/dev/null | tail -n +2 | xargs -r rm -f
+    { ls -t "$deps/$n"-???????????????? 2>/dev/null || true; } | tail -n +2 | xargs -r rm -f
   done
 done
 echo "prune-target: $(df -P -BG "$target" | awk 'NR==2 {print $4}') free now"
