@@ -16,10 +16,7 @@ import tempfile
 import time
 
 os.environ["SE_OFFLINE"] = "true"
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-
-from chromium_janus import chromium_processes, cpu_and_rss  # noqa: E402
+from chromium_janus import chromium_processes, cpu_and_rss, start_chromium  # noqa: E402
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"></head><body><script>
 window.__state = {phase: 'init'};
@@ -65,14 +62,7 @@ def main():
     page = os.path.join(tempfile.mkdtemp(prefix="blende-page-"), "dc.html")
     with open(page, "w") as f:
         f.write(PAGE % {"total": total})
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = "/usr/bin/chromium"
-    for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-                 "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
-                 "--disable-dev-shm-usage"]:
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(options=opts, service=Service("/usr/bin/chromedriver"))
+    driver = start_chromium(profile, [])
     result = {"ok": False, "bytes": total}
     peak = 0
     try:

@@ -125,6 +125,19 @@ def cpu_and_rss(pids):
     return cpu, rss
 
 
+def start_chromium(profile, extra_flags):
+    """Debian's headless Chromium through chromedriver, with our own profile folder (whose name
+    finds its processes), no background traffic, and loopback ICE allowed."""
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
+                 "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
+                 "--disable-dev-shm-usage", *extra_flags]:
+        opts.add_argument(flag)
+    return webdriver.Chrome(options=opts, service=Service("/usr/bin/chromedriver"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["publish", "subscribe", "both"])
@@ -142,16 +155,8 @@ def main():
         f.write(PAGE % {"janus_js": JANUS_JS, "room": args.room, "mode": args.mode,
                        "capture": "'%s'" % args.capture})
 
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = "/usr/bin/chromium"
-    for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}", "--use-fake-device-for-media-stream",
-                 "--use-fake-ui-for-media-stream", "--allow-loopback-in-peer-connection",
-                 "--disable-features=WebRtcHideLocalIpsWithMdns", "--disable-dev-shm-usage",
-                 "--allow-file-access-from-files"]:
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(options=opts, service=Service("/usr/bin/chromedriver"))
+    driver = start_chromium(profile, ["--disable-quic", "--use-fake-device-for-media-stream",
+                                      "--use-fake-ui-for-media-stream", "--allow-file-access-from-files"])
     result = {"mode": args.mode, "ok": False}
     peak_rss = 0
     try:

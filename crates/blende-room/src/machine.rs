@@ -573,29 +573,13 @@ impl Room {
             ClientMsg::Remove { participant } => self.moderate(conn, kind, participant),
             ClientMsg::GrantPresenter { participant } => self.moderate(conn, kind, participant),
             ClientMsg::RevokePresenter { participant } => self.moderate(conn, kind, participant),
-            ClientMsg::Lock {} | ClientMsg::Unlock {} => {
-                let Some(seat) = self.seat(conn) else { return };
-                let lock = matches!(msg, ClientMsg::Lock {});
-                if let Some(m) = self.meetings.get_mut(&seat.meeting) {
-                    m.locked = lock;
-                }
-                self.audit(conn, kind, Some(seat.meeting.clone()), None);
-                self.done(conn, kind);
-                self.broadcast_roster(&seat.meeting);
-            }
+            ClientMsg::Lock {} => self.switch_meeting(conn, kind, |m| m.locked = true),
+            ClientMsg::Unlock {} => self.switch_meeting(conn, kind, |m| m.locked = false),
+            ClientMsg::ChatOff {} => self.switch_meeting(conn, kind, |m| m.chat = false),
+            ClientMsg::ChatOn {} => self.switch_meeting(conn, kind, |m| m.chat = true),
             ClientMsg::End {} => {
                 let Some(seat) = self.seat(conn) else { return };
                 self.end_meeting(conn, &seat.meeting);
-            }
-            ClientMsg::ChatOff {} | ClientMsg::ChatOn {} => {
-                let Some(seat) = self.seat(conn) else { return };
-                let on = matches!(msg, ClientMsg::ChatOn {});
-                if let Some(m) = self.meetings.get_mut(&seat.meeting) {
-                    m.chat = on;
-                }
-                self.audit(conn, kind, Some(seat.meeting.clone()), None);
-                self.done(conn, kind);
-                self.broadcast_roster(&seat.meeting);
             }
             ClientMsg::ShareStart {} | ClientMsg::ShareStop {} => {
                 let Some(seat) = self.seat(conn) else { return };
@@ -1040,6 +1024,17 @@ impl Room {
         self.out.push_back(Output::Event(RoomEvent::MeetingEnded { meeting_id: meeting_id.to_owned() }));
         self.audit(conn, "end", Some(meeting_id.to_owned()), None);
         self.done(conn, "end");
+    }
+
+    /// A moderator's meeting-wide switch (lock, chat): set it, audit, answer, tell everyone.
+    fn switch_meeting(&mut self, conn: ConnId, kind: &'static str, set: impl FnOnce(&mut Meeting)) {
+        let Some(seat) = self.seat(conn) else { return };
+        if let Some(m) = self.meetings.get_mut(&seat.meeting) {
+            set(m);
+        }
+        self.audit(conn, kind, Some(seat.meeting.clone()), None);
+        self.done(conn, kind);
+        self.broadcast_roster(&seat.meeting);
     }
 
     fn relay(&mut self, conn: ConnId, kind: &str, to: ParticipantId, make: impl FnOnce(ParticipantId) -> ServerMsg) {

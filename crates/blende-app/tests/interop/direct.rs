@@ -528,8 +528,7 @@ fn bench_document_blende_vs_chromium() {
 /// button and saved in the folder the panel names.
 #[test]
 fn the_app_panel_chats_checks_the_identity_and_accepts_a_document() {
-    use blende_app::engine::CallSpec;
-    use blende_app::ui::{AppOptions, AutoJoin, BlendeApp, Devices, Language};
+    use blende_app::ui::{BlendeApp, Language};
     use eframe::egui;
     use egui_kittest::Harness;
     use egui_kittest::kittest::{Queryable, by};
@@ -541,38 +540,7 @@ fn the_app_panel_chats_checks_the_identity_and_accepts_a_document() {
     let mut bernd =
         Participant::spawn_local("Bernd", &server.url(), &["--room", &m.id, "--password-file", m.password_path(), "--camera", "none"]);
     participant_id(&bernd);
-    let policy = blende_policy::Policy::builtin();
-    let spec = CallSpec {
-        url: blende_policy::ServerUrl::parse(&server.url()).expect("url"),
-        join: JoinOptions {
-            room: Some(m.id.clone()),
-            password: Some(m.password.clone()),
-            display_name: "Anna".into(),
-            moderator_token: None,
-        },
-        camera: false,
-        mic: false,
-        ice_servers: Vec::new(),
-        ice_ip: Some("127.0.0.1".parse().expect("ip")),
-        width: 320,
-        height: 240,
-        bitrate_bps: 300_000,
-        congestion_control: true,
-        stats_interval_ms: 1000,
-        policy: policy.clone(),
-        share: None,
-    };
-    let devices = Devices { camera_id: String::new(), microphone_id: String::new(), speaker_id: None, synthetic_size: None };
-    let options = AppOptions {
-        language: Language::English,
-        start_in_demo: false,
-        policy,
-        autojoin: Some(AutoJoin { spec, devices, print_events: false }),
-        started: Instant::now(),
-        user_settings: None,
-        admin_policy: None,
-        secrets: std::sync::Arc::new(blende_app::secrets::OsKeychain),
-    };
+    let options = crate::room::app_in_meeting(&server, &m, "Anna", Language::English, Some("127.0.0.1".parse().expect("ip")), None);
     let mut h =
         Harness::builder().with_size(egui::vec2(1300.0, 900.0)).build_eframe(move |cc| BlendeApp::new(&cc.egui_ctx, options.clone()));
     let step_until = |h: &mut Harness<'_, BlendeApp>, what: &str, done: &dyn Fn(&Harness<'_, BlendeApp>) -> bool| {

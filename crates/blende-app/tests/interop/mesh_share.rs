@@ -99,8 +99,8 @@ fn a_window_shared_into_a_mesh_room_reaches_the_other_participant_only_as_presen
 /// role: the room server refuses, and the app says why, in English and in German.
 #[test]
 fn the_app_shows_the_room_servers_refusal_of_a_share_in_both_languages() {
-    use blende_app::engine::{CallSpec, ShareSource};
-    use blende_app::ui::{AppOptions, AutoJoin, BlendeApp, Devices, Language};
+    use blende_app::engine::ShareSource;
+    use blende_app::ui::{BlendeApp, Language};
     use eframe::egui;
     use egui_kittest::Harness;
     use egui_kittest::kittest::{Queryable, by};
@@ -117,38 +117,7 @@ fn the_app_shows_the_room_servers_refusal_of_a_share_in_both_languages() {
     let server = RoomServer::start_in(&setup.db, None);
     let m = setup.create_meeting(&server, "Entwurf", false);
     for (language, reason) in [(Language::English, "only presenters may share"), (Language::German, "Nur Präsentierende dürfen teilen")] {
-        let policy = blende_policy::Policy::builtin();
-        let spec = CallSpec {
-            url: blende_policy::ServerUrl::parse(&server.url()).expect("url"),
-            join: blende_signal::JoinOptions {
-                room: Some(m.id.clone()),
-                password: Some(m.password.clone()),
-                display_name: "Gast".into(),
-                moderator_token: None,
-            },
-            camera: false,
-            mic: false,
-            ice_servers: Vec::new(),
-            ice_ip: None,
-            width: 320,
-            height: 240,
-            bitrate_bps: 300_000,
-            congestion_control: true,
-            stats_interval_ms: 1000,
-            policy: policy.clone(),
-            share: Some(ShareSource::Window(window)),
-        };
-        let devices = Devices { camera_id: String::new(), microphone_id: String::new(), speaker_id: None, synthetic_size: None };
-        let options = AppOptions {
-            language,
-            start_in_demo: false,
-            policy,
-            autojoin: Some(AutoJoin { spec, devices, print_events: false }),
-            started: std::time::Instant::now(),
-            user_settings: None,
-            admin_policy: None,
-            secrets: std::sync::Arc::new(blende_app::secrets::OsKeychain),
-        };
+        let options = crate::room::app_in_meeting(&server, &m, "Gast", language, None, Some(ShareSource::Window(window)));
         let mut h =
             Harness::builder().with_size(egui::vec2(1100.0, 720.0)).build_eframe(move |cc| BlendeApp::new(&cc.egui_ctx, options.clone()));
         let deadline = std::time::Instant::now() + Duration::from_secs(20);

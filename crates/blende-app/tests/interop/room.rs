@@ -181,3 +181,49 @@ pub fn feeds_ok(p: &Participant, after_t_ms: u64) -> usize {
     }
     ok.len()
 }
+
+/// The app window joining `meeting` on `server` as `name`, without camera or microphone, in
+/// `language`; `ice_ip` binds ICE (the test process's own loopback needs 127.0.0.1), `share`
+/// starts sharing at once.
+pub fn app_in_meeting(
+    server: &RoomServer,
+    meeting: &Meeting,
+    name: &str,
+    language: blende_app::ui::Language,
+    ice_ip: Option<std::net::IpAddr>,
+    share: Option<blende_app::engine::ShareSource>,
+) -> blende_app::ui::AppOptions {
+    use blende_app::ui::{AppOptions, AutoJoin, Devices};
+    let policy = blende_policy::Policy::builtin();
+    let spec = blende_app::engine::CallSpec {
+        url: blende_policy::ServerUrl::parse(&server.url()).expect("url"),
+        join: blende_signal::JoinOptions {
+            room: Some(meeting.id.clone()),
+            password: Some(meeting.password.clone()),
+            display_name: name.into(),
+            moderator_token: None,
+        },
+        camera: false,
+        mic: false,
+        ice_servers: Vec::new(),
+        ice_ip,
+        width: 320,
+        height: 240,
+        bitrate_bps: 300_000,
+        congestion_control: true,
+        stats_interval_ms: 1000,
+        policy: policy.clone(),
+        share,
+    };
+    let devices = Devices { camera_id: String::new(), microphone_id: String::new(), speaker_id: None, synthetic_size: None };
+    AppOptions {
+        language,
+        start_in_demo: false,
+        policy,
+        autojoin: Some(AutoJoin { spec, devices, print_events: false }),
+        started: std::time::Instant::now(),
+        user_settings: None,
+        admin_policy: None,
+        secrets: std::sync::Arc::new(blende_app::secrets::OsKeychain),
+    }
+}

@@ -176,6 +176,17 @@ impl Net {
         self.settle();
     }
 
+    /// `client`'s own mesh connection to `to` (the one its data channel is offered on).
+    fn mesh_publisher(&self, client: usize, to: usize) -> PeerId {
+        let to = self.clients[to].me();
+        self.clients[client]
+            .peers
+            .iter()
+            .find(|(_, f)| matches!(&f.purpose, Purpose::MeshPublisher { to: t } if *t == to))
+            .map(|(id, _)| *id)
+            .expect("a mesh connection")
+    }
+
     /// Delivers every queued data message to the far end of its connection.
     pub(super) fn deliver_data(&mut self) -> bool {
         let mut moved = false;
@@ -438,13 +449,7 @@ fn declining_and_limits() {
     assert!(net.errors(p).iter().any(|e| e.contains("missing.txt: no such file")));
 
     // A hostile peer: garbage and a second offer with the same id change nothing.
-    let bea = net.clients[p].me();
-    let peer = net.clients[m]
-        .peers
-        .iter()
-        .find(|(_, f)| matches!(&f.purpose, Purpose::MeshPublisher { to } if *to == bea))
-        .map(|(id, _)| *id)
-        .expect("peer");
+    let peer = net.mesh_publisher(m, p);
     let now = net.now;
     net.clients[m].call.handle_peer(peer, PeerEvent::Data(Bytes::from_static(b"J{\"type\":\"exec\"}")), now);
     net.clients[m].call.handle_peer(peer, PeerEvent::Data(Bytes::from_static(b"\x00")), now);
@@ -480,13 +485,7 @@ fn a_moderator_switches_chat_off_for_everyone() {
     assert!(net.errors(p).iter().any(|e| e.contains("switched chat off")));
     assert!(chats(&net, m).is_empty() && chats(&net, p).is_empty());
     // A client that ignores the switch: its message is dropped where it arrives.
-    let mo = net.clients[m].me();
-    let peer = net.clients[p]
-        .peers
-        .iter()
-        .find(|(_, f)| matches!(&f.purpose, Purpose::MeshPublisher { to } if *to == mo))
-        .map(|(id, _)| *id)
-        .expect("peer");
+    let peer = net.mesh_publisher(p, m);
     let message = wire::encode_control(&blende_p2p::Control::Chat { text: "ignoriert".into(), private: false });
     net.clients[p].data.outbox.push((peer, message));
     net.settle();
