@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         rest = &rest[end..];
         let Ok(frame) = decode(message) else { continue };
         match (frame, incoming.as_mut()) {
-            (Frame::Control(Control::Offer { id, name, size, sha256 }), None) => {
+            (Frame::Control(Control::Offer { id, name, size, sha256, .. }), None) => {
                 let limits = Limits { enabled: true, max_bytes: 1 << 20 };
                 if let Ok(mut i) = Offer::parse(id, &name, size, &sha256).and_then(|o| Incoming::new(o, &limits)) {
                     assert!(!i.safe_name().contains(['/', '\\']));

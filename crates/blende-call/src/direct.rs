@@ -9,6 +9,7 @@
 //! received message (no copy).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use blende_p2p::transfer::{Sending, Stage};
@@ -16,13 +17,34 @@ use blende_p2p::wire::{self, Control, Frame};
 use blende_p2p::{IdentityCode, Incoming, Limits, Offer, Outgoing, TransferError, Verdict};
 use bytes::Bytes;
 
+use blende_signal::SignalCommand;
+use blende_signal::blende::RoomAction;
+
 use crate::event::{CallEvent, DocumentEvent};
-use crate::{Action, DocId, PeerId, TransferId};
+use crate::{Action, DocId, PeerId, Route, TransferId};
 
 /// A progress event per transfer at most this often.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// Offers from one participant still waiting for an answer; more are declined unseen.
 pub const MAX_PENDING_OFFERS: usize = 16;
+/// A document offered to everyone in a Blende room waits this long for the room server's
+/// confirmation that its sender is a presenter; without it, it is declined unseen.
+pub const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
+/// Confirmations kept for offers still on their way.
+const MAX_CONFIRMED: usize = 64;
+
+/// An offer to everyone that waits for the room server's word.
+#[derive(Debug)]
+struct Held {
+    from: String,
+    peer: PeerId,
+    id: u32,
+    name: String,
+    size: u64,
+    sha256: String,
+    token: String,
+    until: Instant,
+}
 
 /// The queues a [`Direct`] step writes into (the call's own).
 pub(crate) struct Out<'a> {
@@ -96,6 +118,8 @@ struct Sent {
     /// The receiver has accepted once (for the `Accepted` event).
     accepted: bool,
     progress: Throttle,
+    /// Offered to everyone under this token.
+    token: Option<String>,
 }
 
 #[derive(Debug)]
@@ -125,11 +149,32 @@ pub(crate) struct Direct {
     limits: Limits,
     /// A moderator switched the meeting's chat off (Blende rooms).
     chat_off: bool,
+    /// A Blende room: its server confirms offers to everyone (presenters only).
+    server_confirms: bool,
+    /// Random bytes of this call, for the tokens of our offers to everyone.
+    secret: [u8; 32],
+    next_token: u64,
+    /// (sender, token) the room server confirmed, newest last.
+    confirmed: VecDeque<(String, String)>,
+    held: Vec<Held>,
 }
 
 impl Direct {
-    pub fn new(limits: Limits) -> Self {
-        Self { limits, ..Self::default() }
+    /// `server_confirms`: a Blende room, whose server must confirm every offer to everyone.
+    pub fn new(limits: Limits, secret: [u8; 32], server_confirms: bool) -> Self {
+        Self { limits, secret, server_confirms, ..Self::default() }
+    }
+
+    /// A token for our next offer to everyone: 128 bits the server cannot link to the file.
+    fn new_token(&mut self) -> String {
+        self.next_token += 1;
+        let mut input = self.secret.to_vec();
+        input.extend_from_slice(&self.next_token.to_be_bytes());
+        let digest = blende_p2p::transfer::sha256(&input);
+        digest[..16].iter().fold(String::with_capacity(32), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
     }
 
     // ---- links and identity ----
@@ -305,10 +350,20 @@ impl Direct {
             out.error("document: nobody to send it to yet".into());
             return out.actions.push_back(Action::ForgetDocument { doc });
         }
+        // To everyone: the room server hears the token first (and checks our role).
+        let token = to.is_none().then(|| self.new_token());
+        if let (Some(offer), true) = (&token, self.server_confirms) {
+            let command = SignalCommand::Room(RoomAction::DocumentOffer { offer: offer.clone() });
+            out.actions.push_back(Action::Signal { route: Route::Main, command });
+        }
         for (participant, peer) in targets {
             self.next_wire_id = self.next_wire_id.wrapping_add(1);
             let offer = Offer { id: self.next_wire_id, name: name.to_owned(), size, sha256 };
-            out.send(peer, &offer.to_control());
+            let mut control = offer.to_control();
+            if let Control::Offer { to_all, .. } = &mut control {
+                to_all.clone_from(&token);
+            }
+            out.send(peer, &control);
             let transfer = self.new_transfer();
             out.doc(DocumentEvent::Sending { transfer, to: participant.clone(), name: name.to_owned(), size });
             let sent = Sent {
@@ -318,6 +373,7 @@ impl Direct {
                 link: Some(peer),
                 accepted: false,
                 progress: Throttle::default(),
+                token: token.clone(),
             };
             self.sent.insert(transfer, sent);
         }
@@ -332,15 +388,47 @@ impl Direct {
         }
     }
 
-    /// When a progress event is owed next.
+    /// The room server refused our offer to everyone (we are no presenter): the offers that
+    /// nobody answered yet are withdrawn.
+    pub fn broadcast_refused(&mut self, message: &str, out: &mut Out<'_>) {
+        out.error(format!("document to everyone: {message}"));
+        let open: Vec<TransferId> =
+            self.sent.iter().filter(|(_, s)| s.token.is_some() && *s.machine.stage() == Stage::Offered).map(|(t, _)| *t).collect();
+        for transfer in open {
+            self.cancel(transfer, out);
+        }
+    }
+
+    /// The room server confirmed that `participant` offers a document to everyone under
+    /// `token`: an offer that waited for it is shown now, one still on its way will be.
+    pub fn confirmed(&mut self, participant: &str, token: String, out: &mut Out<'_>) {
+        if let Some(i) = self.held.iter().position(|h| h.from == participant && h.token == token) {
+            let h = self.held.remove(i);
+            return self.offered(&h.from, h.peer, h.id, &h.name, h.size, &h.sha256, true, out);
+        }
+        if self.confirmed.len() == MAX_CONFIRMED {
+            self.confirmed.pop_front();
+        }
+        self.confirmed.push_back((participant.to_owned(), token));
+    }
+
+    /// When a progress event is owed next, or a held offer runs out of time.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let sent = self.sent.values().filter_map(|s| s.progress.deadline());
         let received = self.received.values().filter_map(|r| r.progress.deadline());
-        sent.chain(received).min()
+        let held = self.held.iter().map(|h| h.until);
+        sent.chain(received).chain(held).min()
     }
 
-    /// Progress owed after a burst.
+    /// Progress owed after a burst; held offers the server never confirmed are declined.
     pub fn handle_timeout(&mut self, now: Instant, out: &mut Out<'_>) {
+        let (expired, held): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held).into_iter().partition(|h| now >= h.until);
+        self.held = held;
+        for h in expired {
+            let reason = "the room server did not confirm an offer to everyone (only presenters may make one)".to_owned();
+            out.send(h.peer, &Control::Decline { id: h.id, reason: Some(reason.clone()) });
+            out.doc(DocumentEvent::Refused { from: h.from, size: h.size, reason });
+        }
         for (t, s) in &mut self.sent {
             if let Some(bytes) = s.progress.due(now) {
                 out.doc(DocumentEvent::Progress { transfer: *t, bytes, size: s.machine.offer().size });
@@ -539,7 +627,13 @@ impl Direct {
                 }),
                 Err(e) => out.error(format!("a chat message from {participant} was dropped: {e}")),
             },
-            Frame::Control(Control::Offer { id, name, size, sha256 }) => self.offered(participant, peer, id, &name, size, &sha256, out),
+            Frame::Control(Control::Offer { id, name, size, sha256, to_all: None }) => {
+                self.offered(participant, peer, id, &name, size, &sha256, false, out);
+            }
+            Frame::Control(Control::Offer { id, name, size, sha256, to_all: Some(token) }) => {
+                let held = Held { from: participant.to_owned(), peer, id, name, size, sha256, token, until: now + CONFIRM_WITHIN };
+                self.offered_to_all(held, out);
+            }
             Frame::Control(Control::Done { id }) => {
                 if let Some(&transfer) = self.incoming_ids.get(&(participant.to_owned(), id)) {
                     self.sender_done(transfer, out);
@@ -572,7 +666,23 @@ impl Direct {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn offered(&mut self, participant: &str, peer: PeerId, id: u32, name: &str, size: u64, sha256: &str, out: &mut Out<'_>) {
+    /// An offer to everyone: shown at once where no server decides roles (a plain Janus room)
+    /// or when its token was confirmed already; otherwise it waits for the confirmation.
+    fn offered_to_all(&mut self, h: Held, out: &mut Out<'_>) {
+        let key = (h.from.clone(), h.token.clone());
+        if let Some(i) = self.confirmed.iter().position(|c| *c == key) {
+            self.confirmed.remove(i);
+        } else if self.server_confirms {
+            if self.held.iter().filter(|o| o.from == h.from).count() >= MAX_PENDING_OFFERS {
+                return out.send(h.peer, &Control::Decline { id: h.id, reason: Some("too many offers are waiting".into()) });
+            }
+            return self.held.push(h);
+        }
+        self.offered(&h.from, h.peer, h.id, &h.name, h.size, &h.sha256, true, out);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn offered(&mut self, participant: &str, peer: PeerId, id: u32, name: &str, size: u64, sha256: &str, to_all: bool, out: &mut Out<'_>) {
         let key = (participant.to_owned(), id);
         if self.incoming_ids.contains_key(&key) {
             return out.error(format!("{participant} offered document {id} twice; the second offer was dropped"));
@@ -592,6 +702,7 @@ impl Direct {
                     name: name.chars().filter(|c| !blende_p2p::chat::is_hidden(*c)).collect(),
                     safe_name: machine.safe_name().to_owned(),
                     size,
+                    to_all,
                 });
                 self.incoming_ids.insert(key, transfer);
                 self.received

@@ -181,6 +181,8 @@ pub enum DocumentEvent {
         name: String,
         safe_name: String,
         size: u64,
+        /// Offered to everyone (by a presenter, as the room server confirmed), not to us alone.
+        to_all: bool,
     },
     /// An offer was refused without asking (too large, documents off, too many waiting).
     Refused {

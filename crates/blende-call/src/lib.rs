@@ -23,6 +23,7 @@
 //! its own thread (camera, microphone and share) and only then tells the machine, which then
 //! ends the share's signalling, tells the room server and reports.
 
+mod bus;
 mod direct;
 mod event;
 mod machine;
@@ -31,7 +32,7 @@ mod mesh;
 #[cfg(test)]
 mod tests;
 
-pub use direct::{MAX_PENDING_OFFERS, PROGRESS_EVERY};
+pub use direct::{CONFIRM_WITHIN, MAX_PENDING_OFFERS, PROGRESS_EVERY};
 pub use event::{CallEvent, ConnState, DocumentEvent, End, FeedStats, Link, MediaKind, Refusal, SendStats, ShareState, SwitchKind};
 pub use machine::Call;
 pub use mesh::MeshBook;
@@ -361,6 +362,9 @@ pub struct CallConfig {
     pub servers: ServerPolicy,
     /// What the administrator allows for documents (`[documents]`).
     pub documents: blende_p2p::Limits,
+    /// Random bytes the driver draws once per call (from the OS CSPRNG): the tokens under
+    /// which we offer documents to everyone come from them.
+    pub secret: [u8; 32],
 }
 
 /// A subscription asked for but not offered is asked for again after this long (Janus answers

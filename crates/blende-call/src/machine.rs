@@ -10,7 +10,10 @@ use blende_signal::blende::RoomAction;
 use blende_signal::janus::JanusAccess;
 use blende_signal::{JanusRoom, JoinOptions, LobbyState, Participant, SignalCommand, SignalEvent, TurnCredentials};
 
+use blende_p2p::bus::{self as p2p_bus, Bus};
 use blende_signal::Role;
+
+use crate::bus::JanusBus;
 
 use crate::direct::{Direct, Out};
 use crate::event::{CallEvent, ConnState, End, Link, Refusal, ShareState};
@@ -82,6 +85,8 @@ pub struct Call {
     direct: Direct,
     /// A meeting on Janus: the direct data connections we answered, by member.
     direct_answers: BTreeMap<String, PeerId>,
+    /// A plain Janus room: the relay on which Blende clients find each other.
+    bus: JanusBus,
     actions: VecDeque<Action>,
     events: VecDeque<CallEvent>,
 }
@@ -123,8 +128,9 @@ impl Call {
             camera_on: config.camera,
             mic_on: config.mic,
             role: None,
-            direct: Direct::new(config.documents),
+            direct: Direct::new(config.documents, config.secret, config.url.kind == ServerKind::Blende),
             direct_answers: BTreeMap::new(),
+            bus: JanusBus::default(),
             actions: VecDeque::new(),
             events,
             config,
@@ -140,6 +146,14 @@ impl Call {
     #[must_use]
     pub fn publishes(&self) -> bool {
         self.config.camera || self.config.mic
+    }
+
+    /// Whether `purpose`'s PeerConnection carries a data channel to the server as well: in a
+    /// plain Janus room our publisher and every subscription do, as the relay on which Blende
+    /// clients find each other (never for chat or documents themselves).
+    #[must_use]
+    pub fn relays_on_server(&self, purpose: &Purpose) -> bool {
+        self.is_plain_janus() && matches!(purpose, Purpose::Publisher | Purpose::Subscriber { .. })
     }
 
     #[must_use]
@@ -187,7 +201,7 @@ impl Call {
                 direct.chat(to.as_deref(), &text, &mut out);
             }
             CallCommand::SendFile { path, to } => {
-                if to.is_none() && self.role != Some(Role::Presenter) {
+                if to.is_none() && self.config.url.kind == ServerKind::Blende && self.role != Some(Role::Presenter) {
                     self.error("a document to everyone needs the presenter role; offer it to one person");
                     return;
                 }
@@ -265,6 +279,9 @@ impl Call {
                     self.events.push_back(CallEvent::TrackEnded { feed });
                 }
             }
+            PeerEvent::DataOpen | PeerEvent::DataClosed | PeerEvent::Data(_) if self.is_plain_janus() => {
+                self.bus_event(peer, &purpose, &event, now);
+            }
             // A data channel on a connection to a server (Janus offers one): not a person.
             PeerEvent::DataOpen | PeerEvent::DataClosed | PeerEvent::Fingerprints { .. } | PeerEvent::Data(_) => {}
         }
@@ -314,6 +331,7 @@ impl Call {
         }
         let (direct, mut out) = self.direct();
         direct.handle_timeout(now, &mut out);
+        self.bus_timeout(now);
         // "No such feed" when we asked too early: ask again.
         let route = self.media_route();
         let due: Vec<String> = self
@@ -350,7 +368,8 @@ impl Call {
         if self.topology == Topology::Mesh {
             return progress;
         }
-        self.feeds.values().filter(|f| !f.offered).map(|f| f.asked_at + RESUBSCRIBE_AFTER).chain(progress).min()
+        let resubscribe = self.feeds.values().filter(|f| !f.offered).map(|f| f.asked_at + RESUBSCRIBE_AFTER);
+        resubscribe.chain(progress).chain(self.bus.next_hello()).min()
     }
 
     // ---- commands ----
@@ -610,6 +629,14 @@ impl Call {
                 let (direct, mut out) = self.direct();
                 direct.set_chat(enabled, &mut out);
             }
+            SignalEvent::DocumentOffered { participant, offer } => {
+                let (direct, mut out) = self.direct();
+                direct.confirmed(&participant, offer, &mut out);
+            }
+            SignalEvent::Refused { request, message, .. } if request == "document_offer" => {
+                let (direct, mut out) = self.direct();
+                direct.broadcast_refused(&message, &mut out);
+            }
             SignalEvent::Refused { request, not_allowed, message } => {
                 if request == "share_start" && matches!(self.share, Share::Requested(_)) {
                     self.share = Share::None;
@@ -690,6 +717,9 @@ impl Call {
     }
 
     fn participant_left(&mut self, id: &str) {
+        if self.is_plain_janus() {
+            self.direct_peer(id, false);
+        }
         let (direct, mut out) = self.direct();
         direct.participant_left(id, &mut out);
         self.others.remove(id);
@@ -821,6 +851,7 @@ impl Call {
     }
 
     fn close_peer(&mut self, peer: PeerId) {
+        self.bus.closed(peer);
         let (direct, mut out) = self.direct();
         direct.link_closed(peer, &mut out);
         if self.peers.remove(&peer).is_some() {
@@ -849,7 +880,7 @@ impl Call {
     /// A meeting on Janus: a member to keep a direct data connection with. Of each pair, the
     /// member with the lower id offers (the other answers), so both never offer at once.
     fn direct_peer(&mut self, participant: &str, present: bool) {
-        if self.topology != Topology::MovedToJanus {
+        if !self.has_direct_links() {
             return;
         }
         let route = format!("{participant}/data");
@@ -883,7 +914,7 @@ impl Call {
     /// earlier one of theirs.
     fn direct_offer(&mut self, route: &str, sdp: String) {
         let Some(with) = route.strip_suffix("/data").map(str::to_owned) else { return };
-        if self.topology != Topology::MovedToJanus || self.departed.contains(&with) {
+        if !self.has_direct_links() || self.departed.contains(&with) {
             return;
         }
         let purpose = Purpose::Direct { with: with.clone() };
@@ -904,7 +935,11 @@ impl Call {
         let route = self.media_route();
         match purpose {
             Purpose::Direct { with } if self.direct_answers.get(&with) == Some(&peer) => {
-                self.signal(Route::Main, SignalCommand::AnswerSubscription { feed: format!("{with}/data"), sdp });
+                if self.is_plain_janus() {
+                    self.bus_send(Bus::Answer { to: with, sdp });
+                } else {
+                    self.signal(Route::Main, SignalCommand::AnswerSubscription { feed: format!("{with}/data"), sdp });
+                }
             }
             Purpose::Direct { with } => self.mesh_offer(peer, format!("{with}/data"), sdp),
             Purpose::Publisher => self.signal(route, SignalCommand::Publish { sdp }),
@@ -930,7 +965,10 @@ impl Call {
     fn mesh_offer(&mut self, peer: PeerId, route: String, sdp: String) {
         let old = self.mesh.current(&route);
         self.mesh.opened(&route, peer);
-        self.signal(Route::Main, SignalCommand::PublishTo { peer: route, sdp });
+        match route.strip_suffix("/data") {
+            Some(with) if self.is_plain_janus() => self.bus_send(Bus::Offer { to: with.to_owned(), sdp }),
+            _ => self.signal(Route::Main, SignalCommand::PublishTo { peer: route, sdp }),
+        }
         if let Some(old) = old.filter(|o| *o != peer) {
             self.close_peer(old);
         }
@@ -1010,6 +1048,93 @@ impl Call {
             Purpose::MeshPublisher { to } => Some(to.clone()),
             Purpose::Subscriber { feed, .. } if !feed.contains('/') => Some(feed.clone()),
             _ => None,
+        }
+    }
+
+    /// A Janus VideoRoom without a Blende server: direct links are found over [`JanusBus`].
+    fn is_plain_janus(&self) -> bool {
+        self.topology == Topology::Server && self.config.url.kind == ServerKind::Janus
+    }
+
+    /// Whether chat and documents go on direct data connections of their own (media on an
+    /// SFU), rather than on the mesh's media connections.
+    fn has_direct_links(&self) -> bool {
+        self.topology == Topology::MovedToJanus || self.is_plain_janus()
+    }
+
+    /// A direct connection to `member` exists (ours being offered, or theirs answered).
+    fn has_direct_peer(&self, member: &str) -> bool {
+        self.peers.values().any(|p| matches!(p, Purpose::Direct { with } if with == member))
+    }
+
+    /// Hellos owed again to members we hear but have no direct connection with yet.
+    fn bus_timeout(&mut self, now: Instant) {
+        for feed in self.bus.due_hellos(now) {
+            if self.has_direct_peer(&feed) || !self.feeds.contains_key(&feed) {
+                self.bus.greeted(&feed);
+            } else {
+                self.bus_send(Bus::Hello { to: feed, reply: false });
+            }
+        }
+    }
+
+    fn bus_send(&mut self, message: Bus) {
+        if let Some((peer, message)) = self.bus.send(message) {
+            self.actions.push_back(Action::SendData { peer, message: message.encode() });
+        }
+    }
+
+    /// Our publisher's or a subscription's data channel in a plain Janus room.
+    fn bus_event(&mut self, peer: PeerId, purpose: &Purpose, event: &PeerEvent, now: Instant) {
+        match (purpose, event) {
+            (Purpose::Publisher, PeerEvent::DataOpen) if self.publisher == Some(peer) => {
+                for message in self.bus.opened(peer) {
+                    self.actions.push_back(Action::SendData { peer, message: message.encode() });
+                }
+            }
+            (Purpose::Publisher, PeerEvent::DataClosed) => self.bus.closed(peer),
+            // That member's messages reach us now: tell them we are here.
+            (Purpose::Subscriber { feed, .. }, PeerEvent::DataOpen) if !self.has_direct_peer(feed) => {
+                self.bus_send(Bus::Hello { to: feed.clone(), reply: false });
+                self.bus.greeting(feed, now);
+            }
+            (Purpose::Subscriber { feed, .. }, PeerEvent::Data(message)) => {
+                let feed = feed.clone();
+                self.bus_message(&feed, message);
+            }
+            _ => {}
+        }
+    }
+
+    /// A message member `from` sent on the Janus relay.
+    fn bus_message(&mut self, from: &str, message: &[u8]) {
+        let bus = match p2p_bus::decode(message) {
+            Ok(bus) => bus,
+            Err(p2p_bus::BusError::Foreign) => return,
+            Err(e) => return self.error(&format!("{from} on the Janus relay: {e}")),
+        };
+        let Some(me) = self.me.clone() else { return };
+        if bus.to() != me || self.departed.contains(from) {
+            return;
+        }
+        let route = format!("{from}/data");
+        match bus {
+            Bus::Hello { reply, .. } => {
+                if p2p_bus::offers_first(&me, from) {
+                    // A second hello (theirs and their reply) while our offer is being made.
+                    if !self.has_direct_peer(from) {
+                        self.open_direct(from);
+                    }
+                } else if !reply && !self.direct_answers.contains_key(from) {
+                    self.bus_send(Bus::Hello { to: from.to_owned(), reply: true });
+                }
+            }
+            Bus::Offer { sdp, .. } => self.direct_offer(&route, sdp),
+            Bus::Answer { sdp, .. } => {
+                if let Some(peer) = self.mesh.answer(&route) {
+                    self.actions.push_back(Action::ApplyAnswer { peer, sdp });
+                }
+            }
         }
     }
 

@@ -17,6 +17,7 @@ use proptest::prelude::*;
 use crate::*;
 
 mod direct;
+mod janus_bus;
 
 const TOKEN: &str = "tok-mod1";
 
@@ -142,6 +143,7 @@ fn config(join: JoinOptions) -> CallConfig {
         relay_only: false,
         servers: blende_policy::Policy::builtin().servers().clone(),
         documents: blende_p2p::Limits::default(),
+        secret: [7; 32],
     }
 }
 

@@ -15,6 +15,8 @@
 //!   follows the receiver's accept, resume and verdict. The driver reads and writes the files.
 //! - [`names`]: a file name a peer sent, made safe for the receiver's folder
 //!   ([`names::safe_file_name`]) and never overwriting a file ([`names::candidates`]).
+//! - [`bus`]: how Blende clients in a plain Janus room find each other and exchange the offers
+//!   of their direct connections over Janus's data relay (signalling only, never chat).
 //! - [`identity`]: the short authentication string both ends derive from the two DTLS
 //!   certificate fingerprints seen on the wire ([`identity::IdentityCode`]).
 //!
@@ -22,6 +24,7 @@
 //! a receiver never accepts a byte past the announced size, and only [`transfer::Incoming`]
 //! decides that a document is complete (checked by `cargo xtask check-deps` and the tests here).
 
+pub mod bus;
 pub mod chat;
 pub mod identity;
 pub mod names;

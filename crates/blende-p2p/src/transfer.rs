@@ -80,7 +80,7 @@ impl Offer {
 
     #[must_use]
     pub fn to_control(&self) -> Control {
-        Control::Offer { id: self.id, name: self.name.clone(), size: self.size, sha256: wire::hex(&self.sha256) }
+        Control::Offer { id: self.id, name: self.name.clone(), size: self.size, sha256: wire::hex(&self.sha256), to_all: None }
     }
 }
 

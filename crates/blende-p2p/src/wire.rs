@@ -34,8 +34,16 @@ pub enum Control {
     /// on every participant's channel with `private: false`).
     Chat { text: String, private: bool },
     /// A document on offer: its name as the sender calls it, its size and the SHA-256 of the
-    /// whole file (64 lowercase hex digits).
-    Offer { id: u32, name: String, size: u64, sha256: String },
+    /// whole file (64 lowercase hex digits). `to_all`: offered to everyone, under this token,
+    /// which a Blende room server confirms only for a presenter (`document_offered`).
+    Offer {
+        id: u32,
+        name: String,
+        size: u64,
+        sha256: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_all: Option<String>,
+    },
     /// The receiver accepts: send from byte `from` (0, or where a dropped transfer stopped).
     Accept { id: u32, from: u64 },
     /// The receiver does not want it (or may not take it: `reason`).
@@ -168,7 +176,8 @@ mod tests {
     fn control_round_trip() {
         let msgs = [
             Control::Chat { text: "Aktenzeichen 4711 – bitte nicht laut".into(), private: true },
-            Control::Offer { id: 7, name: "Bescheid.pdf".into(), size: 1234, sha256: hex(&[0xab; 32]) },
+            Control::Offer { id: 7, name: "Bescheid.pdf".into(), size: 1234, sha256: hex(&[0xab; 32]), to_all: None },
+            Control::Offer { id: 8, name: "Plan.pdf".into(), size: 1, sha256: hex(&[0xab; 32]), to_all: Some("0f".repeat(16)) },
             Control::Accept { id: 7, from: 65_536 },
             Control::Decline { id: 7, reason: None },
             Control::Decline { id: 7, reason: Some("too large".into()) },

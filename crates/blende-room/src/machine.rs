@@ -591,18 +591,14 @@ impl Room {
                 self.broadcast_others(&seat, ServerMsg::Share { from: seat.pid, active });
                 self.broadcast_roster(&seat.meeting);
             }
-            ClientMsg::DocumentOffer { name, size_bytes, sha256 } => {
+            ClientMsg::DocumentOffer { offer } => {
                 let Some(seat) = self.seat(conn) else { return };
-                if !valid_label(&name, 255) || name.contains(['/', '\\']) {
-                    self.bad(conn, kind, "name must be 1-255 printable characters without path separators");
-                    return;
-                }
-                if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    self.bad(conn, kind, "sha256 must be 64 hex digits");
+                if !(16..=64).contains(&offer.len()) || !offer.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    self.bad(conn, kind, "offer must be 16-64 hex digits");
                     return;
                 }
                 self.done(conn, kind);
-                self.broadcast_others(&seat, ServerMsg::DocumentOffered { from: seat.pid, name, size_bytes, sha256 });
+                self.broadcast_others(&seat, ServerMsg::DocumentOffered { from: seat.pid, offer });
             }
             ClientMsg::Offer { to, sdp, stream } => self.relay(conn, kind, to, |from| ServerMsg::Offer { from, sdp, stream }),
             ClientMsg::Answer { to, sdp, stream } => self.relay(conn, kind, to, |from| ServerMsg::Answer { from, sdp, stream }),

@@ -135,10 +135,11 @@ pub enum ClientMsg {
     ChatOn {},
     ShareStart {},
     ShareStop {},
+    /// A presenter offers a document to everyone: the server learns only an opaque token (no
+    /// name, size or hash), checks the role and tells the others, whose clients take the
+    /// offer that came on the direct connection with the same token as confirmed.
     DocumentOffer {
-        name: String,
-        size_bytes: u64,
-        sha256: String,
+        offer: String,
     },
     Offer {
         to: ParticipantId,
@@ -383,9 +384,7 @@ pub enum ServerMsg {
     },
     DocumentOffered {
         from: ParticipantId,
-        name: String,
-        size_bytes: u64,
-        sha256: String,
+        offer: String,
     },
     Offer {
         from: ParticipantId,

@@ -214,7 +214,7 @@ impl World {
             "chat_on" => ClientMsg::ChatOn {},
             "share_start" => ClientMsg::ShareStart {},
             "share_stop" => ClientMsg::ShareStop {},
-            "document_offer" => ClientMsg::DocumentOffer { name: "plan.pdf".into(), size_bytes: 10, sha256: "ab".repeat(32) },
+            "document_offer" => ClientMsg::DocumentOffer { offer: "ab".repeat(16) },
             "offer" => ClientMsg::Offer { to: peer, sdp: "v=0".into(), stream: Stream::Media },
             "answer" => ClientMsg::Answer { to: peer, sdp: "v=0".into(), stream: Stream::Media },
             "candidate" => ClientMsg::Candidate {
@@ -748,7 +748,7 @@ fn pick(kind: u8, target: u64, meeting: &str, pw: &str) -> ClientMsg {
         13 => ClientMsg::End {},
         14 => ClientMsg::ShareStart {},
         15 => ClientMsg::ShareStop {},
-        16 => ClientMsg::DocumentOffer { name: "d".into(), size_bytes: 1, sha256: "0".repeat(64) },
+        16 => ClientMsg::DocumentOffer { offer: "0".repeat(32) },
         17 => ClientMsg::Offer { to: p, sdp: "s".into(), stream: Stream::Media },
         18 => ClientMsg::Answer { to: p, sdp: "s".into(), stream: Stream::Media },
         19 => ClientMsg::Candidate { to: p, candidate: "c".into(), sdp_mid: None, sdp_mline_index: None, stream: Stream::Media },

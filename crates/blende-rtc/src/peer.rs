@@ -84,11 +84,18 @@ pub struct PeerConfig {
     /// Off: the encoder stays at `initial_bitrate_bps`.
     pub congestion_control: bool,
     /// Publisher: offer a reliable, ordered data channel (`blende-p2p/1`) for chat and
-    /// documents. A subscriber takes whatever channel the offer brings.
+    /// documents. A subscriber takes whatever channel the offer brings; with this set, it also
+    /// opens one of its own when the offer has a data section (a Janus subscription, whose
+    /// server opens none until it relays something).
     pub data_channel: bool,
     /// The DTLS certificate to present. One per call, so every connection to a participant
     /// yields the same identity code; `None`: a fresh one for this connection.
     pub certificate: Option<DtlsCertificate>,
+}
+
+/// Reliable and ordered, with the protocol version as its subprotocol.
+fn data_channel_init() -> RTCDataChannelInit {
+    RTCDataChannelInit { ordered: true, protocol: crate::data::LABEL.to_owned(), ..Default::default() }
 }
 
 /// A DTLS certificate (ECDSA P-256, self-signed, as browsers make them).
@@ -287,8 +294,7 @@ impl Peer {
             }
         }
         if config.data_channel && config.role == PeerRole::Publisher {
-            let init = RTCDataChannelInit { ordered: true, protocol: crate::data::LABEL.to_owned(), ..Default::default() };
-            let channel = pc.create_data_channel(crate::data::LABEL, Some(init)).await?;
+            let channel = pc.create_data_channel(crate::data::LABEL, Some(data_channel_init())).await?;
             tokio::spawn(crate::data::run(channel, events_tx.clone()));
         }
         let (closed_tx, _) = watch::channel(false);
@@ -326,6 +332,10 @@ impl Peer {
         self.pc.set_remote_description(RTCSessionDescription::offer(sdp.to_owned())?).await?;
         let answer = self.pc.create_answer(None).await?;
         self.pc.set_local_description(answer).await?;
+        if self.config.data_channel && self.role != PeerRole::Publisher && sdp.contains("\nm=application") {
+            let channel = self.pc.create_data_channel(crate::data::LABEL, Some(data_channel_init())).await?;
+            tokio::spawn(crate::data::run(channel, self.events.clone()));
+        }
         self.local_sdp_after_gathering().await
     }
 

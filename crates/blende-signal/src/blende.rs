@@ -53,6 +53,10 @@ pub enum RoomAction {
     /// Ask to share (the server decides by role and answers with a share or a refusal).
     ShareStart,
     ShareStop,
+    /// A document to everyone (presenters): only its opaque token goes to the server.
+    DocumentOffer {
+        offer: String,
+    },
     /// Our own devices, after every switch (the server shows them to the others).
     DeviceState {
         camera: bool,
@@ -80,6 +84,8 @@ pub struct BlendeMachine {
     waiting: Vec<Participant>,
     /// `Joined` was reported (the first participant list after admission).
     reported_joined: bool,
+    /// Our own role as the roster last said (reported like the others', when it changes).
+    own_role: Option<Role>,
     /// The meeting runs on Janus: no mesh signalling and no membership events from here.
     on_janus: bool,
     /// The meeting's chat switch as last reported (`true` until the server says otherwise).
@@ -121,6 +127,7 @@ impl BlendeMachine {
             me: None,
             others: BTreeMap::new(),
             reported_joined: false,
+            own_role: None,
             on_janus: false,
             chat: true,
             waiting: Vec::new(),
@@ -261,6 +268,9 @@ impl BlendeMachine {
             ServerMsg::Share { from, active } => {
                 self.events.push_back(SignalEvent::Share { participant: from.0.to_string(), active });
             }
+            ServerMsg::DocumentOffered { from, offer } => {
+                self.events.push_back(SignalEvent::DocumentOffered { participant: from.0.to_string(), offer });
+            }
             ServerMsg::Error { code, message, request, .. } => {
                 // Before we are in, every refusal ends the attempt; inside, a refused request
                 // (say, a share without the presenter role) does not end the call.
@@ -291,6 +301,13 @@ impl BlendeMachine {
             }
         }
         let me = self.me;
+        if let Some(mine) = list.iter().find(|p| Some(p.id) == me) {
+            let role = if mine.presenter { Role::Presenter } else { mine.role };
+            if self.own_role != Some(role) {
+                self.own_role = Some(role);
+                self.events.push_back(SignalEvent::Role { participant: mine.id.0.to_string(), role });
+            }
+        }
         let mut current: BTreeMap<ParticipantId, ParticipantInfo> =
             list.into_iter().filter(|p| Some(p.id) != me).map(|p| (p.id, p)).collect();
         if self.on_janus {
@@ -370,6 +387,7 @@ impl BlendeMachine {
                     RoomAction::ChatOn => Ok(ClientMsg::ChatOn {}),
                     RoomAction::ShareStart => Ok(ClientMsg::ShareStart {}),
                     RoomAction::ShareStop => Ok(ClientMsg::ShareStop {}),
+                    RoomAction::DocumentOffer { offer } => Ok(ClientMsg::DocumentOffer { offer }),
                     RoomAction::DeviceState { camera, microphone } => Ok(ClientMsg::DeviceState { camera, microphone }),
                 };
                 match msg {
@@ -641,6 +659,8 @@ mod tests {
         assert_eq!(
             events(&mut m),
             vec![
+                // Our own role too (the call needs it: documents to everyone are a presenter's).
+                SignalEvent::Role { participant: "7".into(), role: Role::Participant },
                 SignalEvent::DirectPeer { participant: "3".into(), present: true },
                 SignalEvent::Role { participant: "3".into(), role: Role::Participant },
                 SignalEvent::Devices { participant: "3".into(), camera: true, microphone: true, sharing: false }

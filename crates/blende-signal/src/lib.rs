@@ -230,6 +230,12 @@ pub enum SignalEvent {
     Chat {
         enabled: bool,
     },
+    /// Blende room: the server confirmed that `participant` (a presenter) offers a document to
+    /// everyone; `offer` is the token its direct offers carry.
+    DocumentOffered {
+        participant: String,
+        offer: String,
+    },
     /// Blende room: the server accepted a share (`active`) or ended one, ours included.
     Share {
         participant: String,

@@ -68,6 +68,8 @@ pub async fn run(
     hooks: Hooks,
 ) -> anyhow::Result<ExitCode> {
     let main = blende_signal::connect(&spec.url, spec.join.clone()).await?;
+    let mut secret = [0u8; 32];
+    blende_meeting::EntropySource::fill(&mut blende_meeting::OsEntropy, &mut secret)?;
     let config = CallConfig {
         url: spec.url.clone(),
         join: spec.join.clone(),
@@ -79,6 +81,7 @@ pub async fn run(
             let d = spec.policy.documents();
             blende_p2p::Limits { enabled: d.enabled, max_bytes: d.max_bytes() }
         },
+        secret,
     };
     let call = Call::new(config, Instant::now());
     if spec.url.kind == blende_policy::ServerKind::Whep {
@@ -459,7 +462,7 @@ impl Driver {
             Purpose::Direct { .. } | Purpose::Subscriber { .. } => receive_config(base),
         };
         // Chat and documents ride on our own mesh connection to each participant.
-        let data_channel = config.data_channel || matches!(purpose, Purpose::MeshPublisher { .. });
+        let data_channel = config.data_channel || matches!(purpose, Purpose::MeshPublisher { .. }) || self.call.relays_on_server(&purpose);
         let config = PeerConfig { data_channel, ..config };
         let (pc, events) = Peer::new(config).await?;
         let sdp = match remote_offer {

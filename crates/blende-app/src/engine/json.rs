@@ -69,8 +69,8 @@ fn share_json(state: &ShareState) -> Value {
 
 fn document_json(ev: &DocumentEvent) -> Value {
     match ev {
-        DocumentEvent::Offered { transfer, from, name, safe_name, size } => {
-            json!({"state": "offered", "id": transfer.0, "from": from, "name": name, "safe_name": safe_name, "size": size})
+        DocumentEvent::Offered { transfer, from, name, safe_name, size, to_all } => {
+            json!({"state": "offered", "id": transfer.0, "from": from, "name": name, "safe_name": safe_name, "size": size, "to_all": to_all})
         }
         DocumentEvent::Refused { from, size, reason } => json!({"state": "refused", "from": from, "size": size, "reason": reason}),
         DocumentEvent::Sending { transfer, to, name, size } => {

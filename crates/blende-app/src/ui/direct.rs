@@ -5,6 +5,7 @@
 //! explicit button, and the file is written on a worker thread (the UI never waits on a disk).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Instant;
 
@@ -13,6 +14,7 @@ use blende_p2p::ChatLog;
 use eframe::egui;
 
 use super::i18n::I18n;
+use super::picker::{PickKind, Picked, Picker};
 use crate::engine::CallCommand;
 
 #[derive(Debug)]
@@ -22,6 +24,7 @@ struct Offered {
     name: String,
     safe_name: String,
     size: u64,
+    to_all: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +76,8 @@ pub struct DirectView {
     saving: Option<Receiver<Result<String, String>>>,
     /// A moderator switched the meeting's chat off.
     chat_off: bool,
+    /// Choosing the file to offer or the folder to save in.
+    picker: Option<Picker>,
 }
 
 fn default_folder() -> String {
@@ -103,6 +108,7 @@ impl DirectView {
             notice: None,
             saving: None,
             chat_off: false,
+            picker: None,
         }
     }
 
@@ -156,13 +162,14 @@ impl DirectView {
     fn document(&mut self, d: &DocumentEvent) {
         let now = Instant::now();
         match d {
-            DocumentEvent::Offered { transfer, from, name, safe_name, size } => {
+            DocumentEvent::Offered { transfer, from, name, safe_name, size, to_all } => {
                 self.offers.push(Offered {
                     transfer: *transfer,
                     from: from.clone(),
                     name: name.clone(),
                     safe_name: safe_name.clone(),
                     size: *size,
+                    to_all: *to_all,
                 });
             }
             DocumentEvent::Refused { from, reason, .. } => self.notice = Some(format!("{from}: {reason}")),
@@ -320,11 +327,16 @@ impl DirectView {
         ui.horizontal(|ui| {
             let label = ui.label(i18n.t("docs-folder"));
             ui.add(egui::TextEdit::singleline(&mut self.folder).desired_width(220.0)).labelled_by(label.id);
+            if ui.button(i18n.t("docs-browse-folder")).clicked() {
+                self.picker = Some(Picker::new(PickKind::Folder, Path::new(&self.folder)));
+            }
         });
+        self.picker_ui(ui, i18n);
         let mut answered = Vec::new();
         for o in &self.offers {
             let from = name_of(&o.from);
-            ui.label(i18n.tn("docs-offered", &[("from", &from), ("name", &o.name), ("mb", &megabytes(o.size))]));
+            let key = if o.to_all { "docs-offered-all" } else { "docs-offered" };
+            ui.label(i18n.tn(key, &[("from", &from), ("name", &o.name), ("mb", &megabytes(o.size))]));
             if o.safe_name != o.name {
                 ui.label(i18n.t1("docs-saved-as", "name", &o.safe_name));
             }
@@ -377,10 +389,43 @@ impl DirectView {
         ui.horizontal(|ui| {
             let label = ui.label(i18n.t("docs-file"));
             ui.add(egui::TextEdit::singleline(&mut self.send_path).desired_width(200.0)).labelled_by(label.id);
+            if ui.button(i18n.t("docs-browse-file")).clicked() {
+                // Where the typed path points, or the documents folder.
+                let typed = Path::new(self.send_path.trim());
+                let start = if typed.is_dir() { typed } else { typed.parent().filter(|p| p.is_dir()).unwrap_or(Path::new(&self.folder)) };
+                self.picker = Some(Picker::new(PickKind::File, start));
+            }
         });
         Self::recipient_box(ui, "docs-to", &i18n.t("chat-to"), &self.links, &mut self.send_to, i18n, name_of);
         if ui.button(i18n.t("docs-offer")).clicked() && !self.send_path.trim().is_empty() {
             commands.push(CallCommand::SendFile { path: self.send_path.trim().to_owned(), to: self.send_to.clone() });
+        }
+    }
+
+    /// The open picker, framed; what it chose goes into its field.
+    fn picker_ui(&mut self, ui: &mut egui::Ui, i18n: &I18n) {
+        let Some(picker) = &mut self.picker else { return };
+        let title = match picker.kind() {
+            PickKind::File => i18n.t("picker-title-file"),
+            PickKind::Folder => i18n.t("picker-title-folder"),
+        };
+        let outcome = ui
+            .group(|ui| {
+                ui.strong(title);
+                picker.ui(ui, i18n)
+            })
+            .inner;
+        match outcome {
+            Some(Picked::Chosen(path)) => {
+                let path = path.display().to_string();
+                match picker.kind() {
+                    PickKind::File => self.send_path = path,
+                    PickKind::Folder => self.folder = path,
+                }
+                self.picker = None;
+            }
+            Some(Picked::Cancelled) => self.picker = None,
+            None => {}
         }
     }
 

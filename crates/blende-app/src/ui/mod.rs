@@ -10,6 +10,7 @@ mod frames;
 mod hotkeys;
 pub mod i18n;
 mod live;
+mod picker;
 mod settings;
 mod share;
 

@@ -310,7 +310,7 @@ fn a_hostile_sender_gets_nothing_half_written_and_nothing_outside_the_folder() {
     let data = content(4 * chunk + 100, 7);
     let sha = wire::hex(&blende_p2p::transfer::sha256(&data));
     let offer = |mallory: &Hostile, bea: &mut Participant, id: u32, name: &str, size: u64, sha256: &str| -> u64 {
-        mallory.control(&Control::Offer { id, name: name.into(), size, sha256: sha256.into() });
+        mallory.control(&Control::Offer { id, name: name.into(), size, sha256: sha256.into(), to_all: None });
         // Shown without its invisible characters.
         let shown: String = name.chars().filter(|c| !blende_p2p::chat::is_hidden(*c)).collect();
         let ev = document_event(bea, "offered", |v| v["state"] == "offered" && v["size"] == size && v["name"] == shown.as_str());

@@ -564,3 +564,72 @@ fn on_janus_chat_and_documents_go_on_over_direct_data_connections() {
     net.command(m, CallCommand::Chat { to: None, text: "nach dem Umzug".into() });
     assert_eq!(chats(&net, p).last(), Some(&(Some(mo.clone()), None, "nach dem Umzug".into())));
 }
+
+#[test]
+fn a_document_to_everyone_shows_only_what_the_room_server_confirmed() {
+    let (mut net, m, p, q) = Net::trio();
+    for (a, b) in [(m, p), (m, q), (p, q)] {
+        net.open_direct(a, b, false);
+    }
+    let (bea, cem) = (net.clients[p].me(), net.clients[q].me());
+    net.command(m, CallCommand::Room(RoomAction::GrantPresenter(bea.clone())));
+    net.clients[p].data.disk.insert("Plan.pdf".into(), document(1000));
+    net.command(p, CallCommand::SendFile { path: "Plan.pdf".into(), to: None });
+    // The room server heard a token and nothing about the file.
+    let tokens: Vec<String> = net.clients[p]
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Signal { command: SignalCommand::Room(RoomAction::DocumentOffer { offer }), .. } => Some(offer.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tokens.len(), 1, "{:?} {bea} {:?}", net.errors(p), net.errors(m));
+    assert!(tokens[0].len() == 32 && tokens[0].bytes().all(|b| b.is_ascii_hexdigit()), "{tokens:?}");
+    for i in [m, q] {
+        let offered = net.documents(i).into_iter().find(|d| matches!(d, DocumentEvent::Offered { .. })).cloned();
+        assert!(
+            matches!(&offered, Some(DocumentEvent::Offered { from, to_all: true, name, .. }) if *from == bea && name == "Plan.pdf"),
+            "{offered:?}"
+        );
+    }
+
+    // Cem is no presenter and skips the client's own check: an offer to everyone straight on
+    // his connection to Mo waits for a confirmation that never comes, then is declined unseen.
+    let sha = blende_p2p::wire::hex(&blende_p2p::transfer::sha256(b"x"));
+    let fake = wire::Control::Offer { id: 99, name: "Rechnung.pdf".into(), size: 1, sha256: sha, to_all: Some("ab".repeat(16)) };
+    let peer = net.mesh_publisher(m, q);
+    let now = net.now;
+    net.clients[m].call.handle_peer(peer, PeerEvent::Data(Bytes::from(wire::encode_control(&fake))), now);
+    net.settle();
+    let shown = |net: &Net| net.documents(m).iter().filter(|d| matches!(d, DocumentEvent::Offered { .. })).count();
+    assert_eq!(shown(&net), 1, "only Bea's offer is shown");
+    let deadline = net.clients[m].call.poll_timeout().expect("the held offer's deadline");
+    assert!(deadline <= now + CONFIRM_WITHIN);
+    while net.now < now + CONFIRM_WITHIN {
+        net.step();
+    }
+    assert_eq!(shown(&net), 1);
+    assert!(
+        net.documents(m)
+            .iter()
+            .any(|d| matches!(d, DocumentEvent::Refused { from, reason, .. } if *from == cem && reason.contains("presenter"))),
+        "{:?}",
+        net.documents(m)
+    );
+    let declined = net.clients[m].actions.iter().any(|a| {
+        matches!(a, Action::SendData { peer: to, message } if *to == peer
+            && matches!(wire::decode(message), Ok(wire::Frame::Control(wire::Control::Decline { id: 99, .. }))))
+    });
+    assert!(declined, "Cem hears the decline");
+
+    // The server refuses a sender it does not see as presenter: the open offers are withdrawn.
+    let now = net.now;
+    let refused = SignalEvent::Refused { request: "document_offer".into(), not_allowed: true, message: "not allowed".into() };
+    net.clients[p].call.handle_signal(Route::Main, refused, now);
+    net.settle();
+    for i in [m, q] {
+        assert!(net.documents(i).iter().any(|d| matches!(d, DocumentEvent::Cancelled { by_us: false, .. })), "{:?}", net.documents(i));
+    }
+    assert!(net.errors(p).iter().any(|e| e.starts_with("document to everyone: not allowed")));
+}

@@ -22,7 +22,7 @@ struct Receiver {
 
 impl Receiver {
     fn new(offer_frame: &[u8]) -> Self {
-        let Ok(Frame::Control(Control::Offer { id, name, size, sha256 })) = decode(offer_frame) else { panic!("no offer") };
+        let Ok(Frame::Control(Control::Offer { id, name, size, sha256, .. })) = decode(offer_frame) else { panic!("no offer") };
         let offer = Offer::parse(id, &name, size, &sha256).expect("offer");
         Self { incoming: Incoming::new(offer, &Limits::default()).expect("limits"), disk: Vec::new(), sent: Vec::new(), verdict: None }
     }

@@ -111,7 +111,7 @@ impl World {
             "admit" | "deny" => json!({"type": kind, "participant": self.pid("waiting")}),
             "remove" | "grant_presenter" => json!({"type": kind, "participant": self.pid("participant")}),
             "revoke_presenter" => json!({"type": kind, "participant": self.pid("presenter")}),
-            "document_offer" => json!({"type": kind, "name": "plan.pdf", "size_bytes": 10, "sha256": "ab".repeat(32)}),
+            "document_offer" => json!({"type": kind, "offer": "ab".repeat(16)}),
             "offer" | "answer" => json!({"type": kind, "to": peer, "sdp": "v=0"}),
             "candidate" => json!({"type": kind, "to": peer, "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdp_mline_index": 0}),
             "device_state" => json!({"type": kind, "camera": true, "microphone": false}),
