@@ -118,6 +118,15 @@ fn a_presenter_shares_a_window_into_a_meeting_that_moved_to_janus() {
     moderator.wait_for("presenter", Duration::from_secs(10), |v| {
         v["event"] == "role" && v["participant"] == me.as_str() && v["role"] == "presenter"
     });
+    // A presenter's document to everyone: the room server confirms its token, the moderator
+    // sees it as offered to everyone (it comes on their direct data connection).
+    let file = setup.dir.join("Vorlage.odt");
+    std::fs::write(&file, b"Vorlage fuer alle").expect("file");
+    moderator.wait_for("a direct link to Anna", Duration::from_secs(20), |v| v["event"] == "direct" && v["open"] == true);
+    anna.send(&format!("send {}", file.display()));
+    moderator.wait_for("the offer to everyone", Duration::from_secs(15), |v| {
+        v["event"] == "document" && v["state"] == "offered" && v["to_all"] == true && v["from"] == me.as_str()
+    });
     anna.send(&format!("share window {id}"));
     anna.wait_for("share published in the Janus room", Duration::from_secs(20), |v| v["event"] == "share" && v["state"] == "published");
     let white = moderator.wait_feed_stats("the moderator decodes the window through Janus", Duration::from_secs(30), 0, |v| {
