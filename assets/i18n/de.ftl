@@ -13,6 +13,7 @@ join-headset-hint = Tipp: Verwenden Sie ein Headset. Über Lautsprecher hören d
 speaker-unavailable = Keine Tonausgabe: { $reason }
 call-connecting = Verbindung zur Besprechung wird aufgebaut …
 call-ended = Die Besprechung ist beendet: { $reason }
+call-reconnecting = Verbindung unterbrochen – neuer Versuch ({ $attempt }) …
 join-button = Beitreten
 call-you = Sie
 call-demo-participant = Demo-Teilnehmerin

@@ -13,6 +13,7 @@ join-headset-hint = Tip: use a headset. With loudspeakers the others hear themse
 speaker-unavailable = No sound output: { $reason }
 call-connecting = Connecting to the meeting …
 call-ended = The call has ended: { $reason }
+call-reconnecting = Connection lost – trying again ({ $attempt }) …
 join-button = Join
 call-you = You
 call-demo-participant = Demo participant

@@ -298,7 +298,7 @@ fn spec_from_args(args: &JoinArgs) -> anyhow::Result<(CallSpec, blende_policy::P
     let devices = device_ids(args);
     let spec = CallSpec {
         url,
-        join: JoinOptions { room: args.room.clone(), password, display_name: args.name.clone(), moderator_token },
+        join: JoinOptions { room: args.room.clone(), password, display_name: args.name.clone(), moderator_token, resume: None },
         camera: !devices.camera_id.is_empty(),
         mic: !devices.microphone_id.is_empty(),
         ice_servers: policy.servers().ice_servers.clone(),

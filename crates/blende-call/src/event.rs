@@ -240,6 +240,17 @@ pub enum CallEvent {
     },
     /// The server says our publisher PeerConnection is up.
     Published,
+    /// The signalling session to the server we joined was lost (`reason`): every connection
+    /// of it is closed, the switches and the share stay as they are, and attempt `attempt`
+    /// to come back starts (1 for the first). Nothing is sent until
+    /// [`CallEvent::Reconnected`].
+    Reconnecting {
+        attempt: u32,
+        reason: String,
+    },
+    /// In the meeting again, on a new session (the others see a new id for us, and we for
+    /// them): media and direct links are set up anew.
+    Reconnected,
     Connection {
         link: Link,
         state: ConnState,

@@ -28,6 +28,7 @@ mod direct;
 mod event;
 mod machine;
 mod mesh;
+mod reconnect;
 
 #[cfg(test)]
 mod tests;
@@ -36,6 +37,7 @@ pub use direct::{CONFIRM_WITHIN, MAX_PENDING_OFFERS, PROGRESS_EVERY};
 pub use event::{CallEvent, ConnState, DocumentEvent, End, FeedStats, Link, MediaKind, Refusal, SendStats, ShareState, SwitchKind};
 pub use machine::Call;
 pub use mesh::MeshBook;
+pub use reconnect::{ATTEMPT_TIMEOUT, FIRST_RETRY, GIVE_UP_AFTER, MAX_RETRY};
 
 pub use blende_signal::blende::RoomAction;
 pub use blende_signal::{JanusRoom, JoinOptions, LobbyState, Participant, Role, SignalCommand, SignalEvent, TurnCredentials};
@@ -184,6 +186,11 @@ pub enum Action {
     ClosePeer(PeerId),
     /// Every PeerConnection made from now on uses these TURN servers.
     UseTurn(Vec<TurnCredentials>),
+    /// Signalling to the server we joined was lost: open a new session there with `options`
+    /// (the events of the old one are over), then report [`Call::handle_reconnect`].
+    Reconnect {
+        options: JoinOptions,
+    },
     /// Connect to the Janus room a Blende meeting moved to; its events come on [`Route::Janus`].
     ConnectJanus {
         url: ServerUrl,

@@ -18,6 +18,7 @@ use crate::bus::JanusBus;
 use crate::direct::{Direct, Out};
 use crate::event::{CallEvent, ConnState, End, Link, Refusal, ShareState};
 use crate::mesh::MeshBook;
+use crate::reconnect::Backoff;
 use crate::{
     Action, CallCommand, CallConfig, PeerEvent, PeerId, Purpose, RESUBSCRIBE_AFTER, Route, ShareReport, ShareSource, TransferReport,
 };
@@ -44,6 +45,9 @@ enum Share {
         peer: Option<PeerId>,
         feed: Option<String>,
     },
+    /// The capture runs behind its gate, but the share's session was lost: a new publisher
+    /// and session follow when the server can be reached again (nothing is sent meanwhile).
+    Suspended,
 }
 
 /// Where media signalling goes and what kind of room it is.
@@ -87,6 +91,15 @@ pub struct Call {
     direct_answers: BTreeMap<String, PeerId>,
     /// A plain Janus room: the relay on which Blende clients find each other.
     bus: JanusBus,
+    /// Signalling to the server we joined is lost: the attempts to come back.
+    reconnect: Option<Backoff>,
+    /// No session on [`Route::Main`] (lost, and the next not connected yet): nothing is sent.
+    offline: bool,
+    /// What the server said a reconnect names to replace our session, and the share's.
+    resume: Option<String>,
+    share_resume: Option<String>,
+    /// The share's session was lost: its attempts to come back.
+    share_backoff: Option<Backoff>,
     actions: VecDeque<Action>,
     events: VecDeque<CallEvent>,
 }
@@ -131,6 +144,11 @@ impl Call {
             direct: Direct::new(config.documents, config.secret, config.url.kind == ServerKind::Blende),
             direct_answers: BTreeMap::new(),
             bus: JanusBus::default(),
+            reconnect: None,
+            offline: false,
+            resume: None,
+            share_resume: None,
+            share_backoff: None,
             actions: VecDeque::new(),
             events,
             config,
@@ -235,7 +253,7 @@ impl Call {
             return;
         }
         match route {
-            Route::Share => self.handle_share_signal(event),
+            Route::Share => self.handle_share_signal(event, now),
             Route::Main | Route::Janus => self.handle_media_signal(route, event, now),
         }
     }
@@ -245,7 +263,7 @@ impl Call {
         match route {
             Route::Main => self.handle_signal(route, SignalEvent::Closed { reason: "signalling ended".into() }, now),
             Route::Janus => self.fail("the connection to the meeting's Janus server ended".into()),
-            Route::Share => self.handle_share_signal(SignalEvent::Closed { reason: "signalling ended".into() }),
+            Route::Share => self.handle_share_signal(SignalEvent::Closed { reason: "signalling ended".into() }, now),
         }
     }
 
@@ -302,9 +320,26 @@ impl Call {
         }
     }
 
+    /// How the driver's [`Action::Reconnect`] went: a new session on [`Route::Main`] (its
+    /// events follow there), or why not.
+    pub fn handle_reconnect(&mut self, result: Result<(), String>, now: Instant) {
+        if self.ended || self.reconnect.is_none() {
+            return;
+        }
+        match result {
+            Ok(()) => {
+                self.offline = false;
+                if self.topology == Topology::Server && self.publishes() {
+                    self.open_publisher();
+                }
+            }
+            Err(reason) => self.reconnect_failed(&reason, now),
+        }
+    }
+
     /// What the share's capture reported.
     pub fn handle_share(&mut self, report: ShareReport, _now: Instant) {
-        if self.ended || !matches!(self.share, Share::Running { .. }) {
+        if self.ended || !matches!(self.share, Share::Running { .. } | Share::Suspended) {
             return;
         }
         match report {
@@ -331,6 +366,7 @@ impl Call {
         }
         let (direct, mut out) = self.direct();
         direct.handle_timeout(now, &mut out);
+        self.reconnect_timeout(now);
         self.bus_timeout(now);
         // "No such feed" when we asked too early: ask again.
         let route = self.media_route();
@@ -365,11 +401,12 @@ impl Call {
             return None;
         }
         let progress = self.direct.poll_timeout();
+        let retries = [&self.reconnect, &self.share_backoff].into_iter().filter_map(|b| b.as_ref().and_then(Backoff::next));
         if self.topology == Topology::Mesh {
-            return progress;
+            return progress.into_iter().chain(retries).min();
         }
         let resubscribe = self.feeds.values().filter(|f| !f.offered).map(|f| f.asked_at + RESUBSCRIBE_AFTER);
-        resubscribe.chain(progress).chain(self.bus.next_hello()).min()
+        resubscribe.chain(progress).chain(self.bus.next_hello()).chain(retries).min()
     }
 
     // ---- commands ----
@@ -439,7 +476,12 @@ impl Call {
     /// The share's own signalling session: the server we joined, or the Janus room a Blende
     /// meeting moved to (with our access token, a feed id of Janus's choosing).
     fn share_session(&mut self) {
-        let options = JoinOptions { display_name: self.share_display(), moderator_token: None, ..self.config.join.clone() };
+        let options = JoinOptions {
+            display_name: self.share_display(),
+            moderator_token: None,
+            resume: self.share_resume.clone(),
+            ..self.config.join.clone()
+        };
         let connect = match &self.janus {
             Some(room) => match ServerUrl::parse(&room.url) {
                 Ok(url) => Action::ConnectShare {
@@ -480,10 +522,11 @@ impl Call {
     /// share's session, and the room server's record of it.
     fn stop_share(&mut self, reason: Option<String>) {
         let was = std::mem::replace(&mut self.share, Share::None);
+        self.share_backoff = None;
         match was {
             Share::None => return,
             Share::Requested(_) => {}
-            Share::Running { .. } => self.tear_down_share(),
+            Share::Running { .. } | Share::Suspended => self.tear_down_share(),
         }
         if self.config.url.kind == ServerKind::Blende {
             self.signal(Route::Main, SignalCommand::Room(RoomAction::ShareStop));
@@ -494,7 +537,8 @@ impl Call {
     /// The capture itself ended the share (refused, failed, window closed).
     fn share_ended_by_capture(&mut self) {
         let was = std::mem::replace(&mut self.share, Share::None);
-        if matches!(was, Share::Running { .. }) {
+        self.share_backoff = None;
+        if matches!(was, Share::Running { .. } | Share::Suspended) {
             self.tear_down_share();
             if self.config.url.kind == ServerKind::Blende {
                 self.signal(Route::Main, SignalCommand::Room(RoomAction::ShareStop));
@@ -523,7 +567,15 @@ impl Call {
 
     // ---- signalling ----
 
-    fn handle_share_signal(&mut self, event: SignalEvent) {
+    fn handle_share_signal(&mut self, event: SignalEvent, now: Instant) {
+        if let SignalEvent::Session { resume } = event {
+            self.share_resume = Some(resume);
+            return;
+        }
+        if matches!(event, SignalEvent::Closed { .. }) && self.can_reconnect() && matches!(self.share, Share::Running { peer: Some(_), .. })
+        {
+            return self.suspend_share(now);
+        }
         let Share::Running { peer: Some(peer), feed } = &mut self.share else { return };
         let peer = *peer;
         let failure = match event {
@@ -537,6 +589,7 @@ impl Call {
             }
             SignalEvent::PublishUp => {
                 let feed = feed.clone();
+                self.share_backoff = None;
                 self.events.push_back(CallEvent::Share(ShareState::Published { feed }));
                 None
             }
@@ -556,6 +609,8 @@ impl Call {
 
     fn handle_media_signal(&mut self, route: Route, event: SignalEvent, now: Instant) {
         match event {
+            SignalEvent::Session { resume } if route == Route::Main => self.resume = Some(resume),
+            SignalEvent::Closed { reason } if route == Route::Main && self.can_reconnect() => self.lost(&reason, now),
             SignalEvent::Joined { participant_id, participants } => self.joined(route, participant_id, participants, now),
             SignalEvent::PublishAnswer { sdp } => {
                 if let Some(peer) = self.publisher {
@@ -674,6 +729,12 @@ impl Call {
 
     fn joined(&mut self, route: Route, participant_id: String, participants: Vec<Participant>, now: Instant) {
         self.events.push_back(CallEvent::Joined { participant_id: participant_id.clone(), participants: participants.clone() });
+        if route == Route::Main && self.reconnect.take().is_some() {
+            self.events.push_back(CallEvent::Reconnected);
+            if matches!(self.share, Share::Suspended) {
+                self.share_backoff = Some(Backoff::new(now));
+            }
+        }
         if route == Route::Main {
             self.admitted(participant_id);
         }
@@ -825,6 +886,7 @@ impl Call {
             password: Some(room.pin.clone()),
             display_name: self.config.join.display_name.clone(),
             moderator_token: None,
+            resume: None,
         };
         self.events.push_back(CallEvent::Janus { room: room.room, feed: room.feed });
         self.actions.push_back(Action::ConnectJanus { url, options, room: room.clone() });
@@ -1138,6 +1200,101 @@ impl Call {
         }
     }
 
+    // ---- reconnecting ----
+
+    /// Whether a lost session to the server we joined is worth coming back to: we were in (or
+    /// are on the way back) on a server kind that lets a client rejoin by itself.
+    fn can_reconnect(&self) -> bool {
+        (self.me.is_some() || self.reconnect.is_some()) && self.is_plain_janus()
+    }
+
+    /// Signalling on [`Route::Main`] is gone: the old session's connections close (nothing
+    /// was sent on them after this), and the first attempt to come back is due at once. The
+    /// switches stay as they are; a running share waits, capture and gate untouched.
+    fn lost(&mut self, reason: &str, now: Instant) {
+        self.offline = true;
+        let session: Vec<PeerId> = self.peers.iter().filter(|(_, p)| !matches!(p, Purpose::Share)).map(|(id, _)| *id).collect();
+        for peer in session {
+            self.close_peer(peer);
+        }
+        self.me = None;
+        self.publisher = None;
+        self.feeds.clear();
+        self.mesh = MeshBook::default();
+        self.others.clear();
+        self.departed.clear();
+        self.direct_answers.clear();
+        self.bus = JanusBus::default();
+        if let Some(backoff) = &self.reconnect {
+            // The new session went before we were in again: that attempt failed. (The old
+            // session's channel closing after its last event is no news.)
+            if backoff.running() {
+                self.reconnect_failed(reason, now);
+            }
+            return;
+        }
+        if matches!(self.share, Share::Running { peer: Some(_), .. }) {
+            self.signal(Route::Share, SignalCommand::Leave);
+            self.suspend_share(now);
+        }
+        self.share_backoff = None;
+        self.events.push_back(CallEvent::Reconnecting { attempt: 1, reason: reason.to_owned() });
+        self.reconnect = Some(Backoff::new(now));
+    }
+
+    fn reconnect_failed(&mut self, reason: &str, now: Instant) {
+        let Some(backoff) = self.reconnect.as_mut().filter(|b| b.running()) else { return };
+        if backoff.failed(now) {
+            let attempt = backoff.attempts() + 1;
+            self.events.push_back(CallEvent::Reconnecting { attempt, reason: reason.to_owned() });
+        } else {
+            self.fail(format!("the server could not be reached again within {} s: {reason}", crate::GIVE_UP_AFTER.as_secs()));
+        }
+    }
+
+    fn reconnect_timeout(&mut self, now: Instant) {
+        if self.reconnect.as_mut().is_some_and(|b| b.start_due(now)) {
+            self.offline = true;
+            let options = JoinOptions { resume: self.resume.clone(), ..self.config.join.clone() };
+            self.actions.push_back(Action::Reconnect { options });
+        }
+        if self.share_backoff.as_mut().is_some_and(|b| b.start_due(now)) {
+            self.resume_share();
+        }
+    }
+
+    /// The share's session was lost: its publisher closes; the capture keeps running behind
+    /// its gate. While the main session is up it comes back on its own schedule; otherwise
+    /// once the main session is back.
+    fn suspend_share(&mut self, now: Instant) {
+        if let Share::Running { peer: Some(peer), .. } = self.share {
+            self.close_peer(peer);
+        }
+        self.share = Share::Suspended;
+        if self.reconnect.is_some() {
+            return;
+        }
+        match &mut self.share_backoff {
+            None => self.share_backoff = Some(Backoff::new(now)),
+            Some(backoff) => {
+                if !backoff.failed(now) {
+                    self.stop_share(Some("the share's session could not be opened again".into()));
+                }
+            }
+        }
+    }
+
+    /// A new publisher and session for the running capture.
+    fn resume_share(&mut self) {
+        if !matches!(self.share, Share::Suspended) {
+            return;
+        }
+        let peer = self.new_peer(Purpose::Share);
+        self.share = Share::Running { peer: Some(peer), feed: None };
+        self.actions.push_back(Action::MoveShare { peer });
+        self.share_session();
+    }
+
     fn direct(&mut self) -> (&mut Direct, Out<'_>) {
         (&mut self.direct, Out { actions: &mut self.actions, events: &mut self.events })
     }
@@ -1147,6 +1304,9 @@ impl Call {
     }
 
     fn signal(&mut self, route: Route, command: SignalCommand) {
+        if self.offline && route == Route::Main {
+            return;
+        }
         self.actions.push_back(Action::Signal { route, command });
     }
 

@@ -18,6 +18,7 @@ use crate::*;
 
 mod direct;
 mod janus_bus;
+mod reconnect;
 
 const TOKEN: &str = "tok-mod1";
 
@@ -191,6 +192,7 @@ impl Net {
             password: (!moderator).then(|| self.password.clone()),
             display_name: name.to_owned(),
             moderator_token: moderator.then(|| TOKEN.to_owned()),
+            resume: None,
         };
         let call = Call::new(config(join.clone()), self.now);
         self.clients.push(Client {

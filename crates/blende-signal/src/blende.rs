@@ -524,6 +524,7 @@ mod tests {
             password: Some("pw".into()),
             display_name: "Ada".into(),
             moderator_token: None,
+            resume: None,
         })
     }
 

@@ -29,11 +29,19 @@ enum Pending {
     JoinPublisher,
     Publish,
     Unpublish,
-    AttachSubscriber { feed: String },
-    JoinSubscriber { feed: String },
-    Start { feed: String },
+    AttachSubscriber {
+        feed: String,
+    },
+    JoinSubscriber {
+        feed: String,
+    },
+    Start {
+        feed: String,
+    },
     Leave,
     Destroy,
+    /// Destroying the session a reconnect replaces (it may be gone already: no error).
+    DropOld,
     Keepalive,
     Detach,
 }
@@ -50,6 +58,7 @@ impl Pending {
             Pending::Start { .. } => "starting a subscription",
             Pending::Leave => "leaving",
             Pending::Destroy => "closing the session",
+            Pending::DropOld => "closing the earlier session",
             Pending::Keepalive => "keepalive",
             Pending::Detach => "detaching",
         }
@@ -76,6 +85,9 @@ impl std::fmt::Debug for JanusAccess {
         f.debug_struct("JanusAccess").field("token", &self.token.as_ref().map(|_| "***")).field("feed", &self.feed).finish()
     }
 }
+
+/// The VideoRoom's answer to a subscription for a feed it does not know (yet).
+const NO_SUCH_FEED: i64 = 428;
 
 /// The Janus VideoRoom client state.
 #[derive(Debug)]
@@ -159,7 +171,12 @@ impl JanusMachine {
     // ---- inputs
 
     /// Starts the session (call once, after the transport is up).
+    /// A reconnect ([`JoinOptions::resume`] names our earlier session) destroys that session
+    /// first: its publisher would otherwise stay in the room, frozen, until Janus times it out.
     pub fn start(&mut self, now: Instant) {
+        if let Some(old) = self.options.resume.as_deref().and_then(|r| r.parse::<u64>().ok()) {
+            self.send(json!({"janus": "destroy", "session_id": old}), Pending::DropOld);
+        }
         self.send(json!({"janus": "create"}), Pending::CreateSession);
         self.next_keepalive = Some(now + KEEPALIVE_INTERVAL);
     }
@@ -247,6 +264,9 @@ impl JanusMachine {
             }
             "error" => {
                 let pending = transaction.and_then(|t| self.pending.remove(&t));
+                if pending == Some(Pending::DropOld) {
+                    return Ok(());
+                }
                 let code = msg.pointer("/error/code").and_then(Value::as_i64).unwrap_or(0);
                 let reason = msg.pointer("/error/reason").and_then(Value::as_str).unwrap_or("unknown error");
                 self.fail(pending.as_ref(), &format!("Janus error {code}: {reason}"));
@@ -402,6 +422,7 @@ impl JanusMachine {
         match (pending, id) {
             (Some(Pending::CreateSession), Some(session)) => {
                 self.session_id = Some(session);
+                self.events.push_back(SignalEvent::Session { resume: session.to_string() });
                 self.send(json!({"janus": "attach", "plugin": PLUGIN}), Pending::AttachPublisher);
             }
             (Some(Pending::AttachPublisher), Some(handle)) => {
@@ -437,7 +458,7 @@ impl JanusMachine {
                 }
                 self.message(handle, body, None, Pending::JoinSubscriber { feed });
             }
-            (Some(Pending::Destroy), _) => {}
+            (Some(Pending::Destroy | Pending::DropOld), _) => {}
             (Some(p), None) if matches!(p, Pending::CreateSession | Pending::AttachPublisher | Pending::AttachSubscriber { .. }) => {
                 self.fail(Some(&p), "no id in the answer");
             }
@@ -465,6 +486,16 @@ impl JanusMachine {
         let jsep_type = msg.pointer("/jsep/type").and_then(Value::as_str);
         if let Some(code) = data.get("error_code").and_then(Value::as_i64) {
             let reason = data.get("error").and_then(Value::as_str).unwrap_or("unknown error");
+            if let (NO_SUCH_FEED, Some(Pending::JoinSubscriber { feed })) = (code, &pending) {
+                // Asked before the publisher's PeerConnection was up: the call asks again
+                // (`RESUBSCRIBE_AFTER`); nothing for the user to read.
+                log::debug!("janus: feed {feed} not ready yet");
+                if let Some(Some(handle)) = self.subscriptions.remove(feed) {
+                    self.handle_feed.remove(&handle);
+                    self.send(json!({"janus": "detach", "handle_id": handle}), Pending::Detach);
+                }
+                return;
+            }
             let what = format!("VideoRoom error {code}: {reason}");
             self.fail(pending.as_ref(), &what);
             if matches!(pending, Some(Pending::JoinPublisher)) {
@@ -541,6 +572,7 @@ mod tests {
         let now = Instant::now();
         let mut m = JanusMachine::new(JoinOptions {
             moderator_token: None,
+            resume: None,
             room: Some("1234".into()),
             password: Some("s3cret".into()),
             display_name: "Amt A".into(),
@@ -564,6 +596,7 @@ mod tests {
         let create = sent(&mut m);
         assert_eq!(create["janus"], "create");
         m.handle_message(&json!({"janus": "success", "transaction": tx(&create), "data": {"id": 11}}).to_string()).expect("ok");
+        assert_eq!(m.poll_event(), Some(SignalEvent::Session { resume: "11".into() }), "what a reconnect names");
         let attach = sent(&mut m);
         assert_eq!(attach["janus"], "attach");
         assert_eq!(attach["plugin"], PLUGIN);
@@ -632,14 +665,20 @@ mod tests {
     #[test]
     fn acl_token_and_feed_id_go_into_every_join() {
         let now = Instant::now();
-        let options =
-            JoinOptions { room: Some("88".into()), password: Some("pin".into()), display_name: "A".into(), moderator_token: None };
+        let options = JoinOptions {
+            room: Some("88".into()),
+            password: Some("pin".into()),
+            display_name: "A".into(),
+            moderator_token: None,
+            resume: None,
+        };
         let access = JanusAccess { token: Some("tok3n".into()), feed: Some(7) };
         assert!(!format!("{access:?}").contains("tok3n"));
         let mut m = JanusMachine::with_access(options, access);
         m.start(now);
         let create = sent(&mut m);
         m.handle_message(&json!({"janus": "success", "transaction": tx(&create), "data": {"id": 1}}).to_string()).expect("ok");
+        assert!(matches!(m.poll_event(), Some(SignalEvent::Session { .. })));
         let attach = sent(&mut m);
         m.handle_message(&json!({"janus": "success", "transaction": tx(&attach), "data": {"id": 2}}).to_string()).expect("ok");
         let join = sent(&mut m);
@@ -693,6 +732,43 @@ mod tests {
         assert_eq!(m.poll_event(), Some(SignalEvent::SubscriptionUp { feed: "555".into() }));
     }
 
+    /// Asked before the publisher is up, Janus answers "No such feed": no error for the user
+    /// (the call asks again), the handle is detached, and the next request starts anew.
+    #[test]
+    fn a_feed_not_ready_yet_is_no_error_and_can_be_asked_again() {
+        let mut m = joined(json!([{"id": 555, "display": "B"}]));
+        let _ = m.poll_event();
+        m.handle_command(SignalCommand::Subscribe { feed: "555".into() });
+        let attach = sent(&mut m);
+        m.handle_message(&json!({"janus": "success", "transaction": tx(&attach), "data": {"id": 33}}).to_string()).expect("ok");
+        let join = sent(&mut m);
+        m.handle_message(
+            &json!({"janus": "event", "transaction": tx(&join), "sender": 33, "plugindata": {"plugin": PLUGIN,
+            "data": {"videoroom": "event", "error_code": 428, "error": "No such feed (555)"}}})
+            .to_string(),
+        )
+        .expect("ok");
+        assert_eq!(m.poll_event(), None);
+        let detach = sent(&mut m);
+        assert_eq!((detach["janus"].as_str(), detach["handle_id"].as_u64()), (Some("detach"), Some(33)));
+        m.handle_command(SignalCommand::Subscribe { feed: "555".into() });
+        assert_eq!(sent(&mut m)["janus"], "attach");
+        // Another error on a subscription is still reported.
+        let mut m = joined(json!([{"id": 555, "display": "B"}]));
+        let _ = m.poll_event();
+        m.handle_command(SignalCommand::Subscribe { feed: "555".into() });
+        let attach = sent(&mut m);
+        m.handle_message(&json!({"janus": "success", "transaction": tx(&attach), "data": {"id": 34}}).to_string()).expect("ok");
+        let join = sent(&mut m);
+        m.handle_message(
+            &json!({"janus": "event", "transaction": tx(&join), "sender": 34, "plugindata": {"plugin": PLUGIN,
+            "data": {"videoroom": "event", "error_code": 433, "error": "Unauthorized"}}})
+            .to_string(),
+        )
+        .expect("ok");
+        assert!(matches!(m.poll_event(), Some(SignalEvent::Error { fatal: false, .. })));
+    }
+
     #[test]
     fn new_publishers_leaving_and_kick_are_reported() {
         let mut m = joined(json!([]));
@@ -726,6 +802,7 @@ mod tests {
         let (mut m, _) = machine();
         let create = sent(&mut m);
         m.handle_message(&json!({"janus": "success", "transaction": tx(&create), "data": {"id": 1}}).to_string()).expect("ok");
+        assert!(matches!(m.poll_event(), Some(SignalEvent::Session { .. })));
         let attach = sent(&mut m);
         m.handle_message(&json!({"janus": "success", "transaction": tx(&attach), "data": {"id": 2}}).to_string()).expect("ok");
         let join = sent(&mut m);
@@ -767,11 +844,39 @@ mod tests {
         assert_eq!(m.poll_event(), Some(SignalEvent::RoomDestroyed));
     }
 
+    /// A reconnect destroys the session it replaces first (so its publisher leaves the room at
+    /// once); that session may be gone already, which is no error.
+    #[test]
+    fn a_reconnect_destroys_the_old_session_first() {
+        let options = JoinOptions { room: Some("1234".into()), resume: Some("4711".into()), ..JoinOptions::default() };
+        assert!(!format!("{options:?}").contains("4711"), "the resume token is not logged");
+        let mut m = JanusMachine::new(options);
+        m.start(Instant::now());
+        let destroy = sent(&mut m);
+        assert_eq!((destroy["janus"].as_str(), destroy["session_id"].as_u64()), (Some("destroy"), Some(4711)));
+        let create = sent(&mut m);
+        assert_eq!(create["janus"], "create");
+        assert!(create.get("session_id").is_none());
+        m.handle_message(
+            &json!({"janus": "error", "transaction": tx(&destroy), "error": {"code": 458, "reason": "No such session 4711"}}).to_string(),
+        )
+        .expect("ok");
+        assert_eq!(m.poll_event(), None, "an old session already gone is what we wanted");
+        m.handle_message(&json!({"janus": "success", "transaction": tx(&create), "data": {"id": 12}}).to_string()).expect("ok");
+        assert_eq!(m.poll_event(), Some(SignalEvent::Session { resume: "12".into() }));
+        assert!(!m.is_closed());
+        // A resume that is no session id (another server kind's token) sends nothing extra.
+        let mut m = JanusMachine::new(JoinOptions { resume: Some("tok".into()), ..JoinOptions::default() });
+        m.start(Instant::now());
+        assert_eq!(sent(&mut m)["janus"], "create");
+    }
+
     #[test]
     fn keepalive_on_virtual_time_and_leave() {
         let (mut m, now) = machine();
         let create = sent(&mut m);
         m.handle_message(&json!({"janus": "success", "transaction": tx(&create), "data": {"id": 5}}).to_string()).expect("ok");
+        assert_eq!(m.poll_event(), Some(SignalEvent::Session { resume: "5".into() }));
         let _attach = sent(&mut m);
         assert_eq!(m.poll_timeout(), Some(now + KEEPALIVE_INTERVAL));
         m.handle_timeout(now + Duration::from_secs(1));

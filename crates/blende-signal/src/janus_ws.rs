@@ -44,6 +44,8 @@ pub async fn connect_with_access(url: &ServerUrl, options: JoinOptions, access: 
 
 impl crate::ws_driver::Machine for JanusMachine {
     const NAME: &'static str = "janus";
+    // The call comes back on a new session when this one goes quiet.
+    const WATCH_SILENCE: bool = true;
 
     fn poll_transmit(&mut self) -> Option<String> {
         JanusMachine::poll_transmit(self)

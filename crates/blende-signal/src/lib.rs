@@ -56,6 +56,10 @@ pub struct JoinOptions {
     /// Blende room server: enter as a moderator with this token (no password, no lobby).
     /// Never logged.
     pub moderator_token: Option<String>,
+    /// A reconnect: what the session this one replaces gave as [`SignalEvent::Session`]
+    /// (Janus: its session id, destroyed first so that our old publisher leaves at once).
+    /// Never logged.
+    pub resume: Option<String>,
 }
 
 impl std::fmt::Debug for JoinOptions {
@@ -65,6 +69,7 @@ impl std::fmt::Debug for JoinOptions {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("display_name", &self.display_name)
             .field("moderator_token", &self.moderator_token.as_ref().map(|_| "<redacted>"))
+            .field("resume", &self.resume.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -277,6 +282,11 @@ pub enum SignalEvent {
     Error {
         message: String,
         fatal: bool,
+    },
+    /// The session exists on the server: a reconnect names `resume` in
+    /// [`JoinOptions::resume`] to replace it.
+    Session {
+        resume: String,
     },
     /// The signalling connection is gone.
     Closed {

@@ -16,6 +16,9 @@ use crate::{COMMAND_QUEUE, EVENT_QUEUE, SignalCommand, SignalError, SignalEvent,
 pub(crate) trait Machine: Send + 'static {
     /// Names the protocol in log lines.
     const NAME: &'static str;
+    /// Whether the driver pings the server and counts the connection lost when it stays
+    /// silent for [`SILENCE_LIMIT`] (for machines whose callers come back on their own).
+    const WATCH_SILENCE: bool = false;
     fn poll_transmit(&mut self) -> Option<String>;
     fn poll_event(&mut self) -> Option<SignalEvent>;
     fn is_closed(&self) -> bool;
@@ -34,6 +37,47 @@ pub(crate) trait Machine: Send + 'static {
 pub(crate) const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 /// How long opening the connection (TCP, TLS, WebSocket handshake) may take.
 pub(crate) const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How often a watched connection is pinged.
+pub const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a watched server may send nothing at all, not even a pong, before its connection
+/// counts as lost. A cut link shows no error for minutes (TCP retransmits): silence is the
+/// only sign.
+pub const SILENCE_LIMIT: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// Whether the server was heard recently enough, and when to ping it next.
+#[derive(Debug)]
+pub(crate) struct Liveness {
+    heard: Instant,
+    next_ping: Instant,
+}
+
+impl Liveness {
+    pub fn new(now: Instant) -> Self {
+        Liveness { heard: now, next_ping: now + PING_EVERY }
+    }
+
+    pub fn heard(&mut self, now: Instant) {
+        self.heard = now;
+    }
+
+    pub fn deadline(&self) -> Instant {
+        self.next_ping.min(self.heard + SILENCE_LIMIT)
+    }
+
+    /// At `now`: `Err` with the reason once the server was silent too long, else whether a
+    /// ping is due.
+    pub fn check(&mut self, now: Instant) -> Result<bool, String> {
+        if now.saturating_duration_since(self.heard) >= SILENCE_LIMIT {
+            return Err(format!("the server did not answer for {} s", SILENCE_LIMIT.as_secs()));
+        }
+        if now >= self.next_ping {
+            self.next_ping = now + PING_EVERY;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
 
 /// Opens a signalling WebSocket with the size limit above, within [`CONNECT_TIMEOUT`].
 pub(crate) async fn open<R>(request: R) -> Result<WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, String>
@@ -61,6 +105,7 @@ where
     tokio::spawn(async move {
         let (mut sink, mut stream) = ws.split();
         let mut commands_open = true;
+        let mut liveness = M::WATCH_SILENCE.then(|| Liveness::new(Instant::now()));
         loop {
             while let Some(text) = machine.poll_transmit() {
                 if let Err(e) = sink.send(Message::text(text)).await {
@@ -82,8 +127,13 @@ where
                 break;
             }
             let deadline = machine.poll_timeout().map(tokio::time::Instant::from_std);
+            let watch = liveness.as_ref().map(|l| tokio::time::Instant::from_std(l.deadline()));
             tokio::select! {
-                msg = stream.next() => match msg {
+                msg = stream.next() => {
+                    if let Some(l) = &mut liveness {
+                        l.heard(Instant::now());
+                    }
+                    match msg {
                     Some(Ok(Message::Text(text))) => {
                         if let Err(e) = machine.handle_message(text.as_str()) {
                             log::warn!("{}: {e}", M::NAME);
@@ -92,6 +142,25 @@ where
                     Some(Ok(Message::Close(_))) | None => machine.handle_transport_closed("the server closed the connection"),
                     Some(Ok(_)) => {}
                     Some(Err(e)) => machine.handle_transport_closed(&format!("connection lost: {e}")),
+                    }
+                },
+                () = async {
+                    match watch {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Some(l) = &mut liveness {
+                        match l.check(Instant::now()) {
+                            Err(reason) => machine.handle_transport_closed(&reason),
+                            Ok(true) => {
+                                if let Err(e) = sink.send(Message::Ping(Vec::new().into())).await {
+                                    machine.handle_transport_closed(&format!("send failed: {e}"));
+                                }
+                            }
+                            Ok(false) => {}
+                        }
+                    }
                 },
                 cmd = commands_rx.recv(), if commands_open => match cmd {
                     Some(c) => machine.handle_command(c),
@@ -143,6 +212,58 @@ mod tests {
             Some(SignalEvent::Closed { reason }) => assert!(reason.contains("limit"), "{reason}"),
             other => panic!("expected the connection to close, got {other:?}"),
         }
+        server.abort();
+    }
+
+    #[test]
+    fn liveness_pings_and_gives_up_after_the_silence_limit() {
+        let t0 = std::time::Instant::now();
+        let mut l = super::Liveness::new(t0);
+        assert_eq!(l.check(t0), Ok(false));
+        assert_eq!(l.deadline(), t0 + super::PING_EVERY);
+        assert_eq!(l.check(t0 + super::PING_EVERY), Ok(true), "a ping is due");
+        assert_eq!(l.check(t0 + super::PING_EVERY), Ok(false), "once");
+        l.heard(t0 + super::PING_EVERY);
+        let quiet = t0 + super::PING_EVERY + super::SILENCE_LIMIT;
+        assert!(l.check(quiet - std::time::Duration::from_millis(1)).is_ok());
+        assert!(l.check(quiet).expect_err("silent too long").contains("did not answer"));
+    }
+
+    /// A Janus that answers pings (as every WebSocket server does) for longer than the silence
+    /// limit, then stops reading, as when the link is cut: the session is reported closed once
+    /// the limit has passed, not minutes later when TCP gives up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_that_goes_silent_closes_the_janus_session() {
+        use futures_util::StreamExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let healthy = super::SILENCE_LIMIT + std::time::Duration::from_secs(1);
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            // tungstenite's callback type, not ours, decides the error's size.
+            #[allow(clippy::result_large_err)]
+            let protocol = |_: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                            mut response: tokio_tungstenite::tungstenite::handshake::server::Response| {
+                response.headers_mut().insert("Sec-WebSocket-Protocol", "janus-protocol".parse().expect("header"));
+                Ok(response)
+            };
+            let mut ws = tokio_tungstenite::accept_hdr_async(tcp, protocol).await.expect("handshake");
+            // Reading answers pings (and Janus's `create` goes unanswered: no event).
+            let _ = tokio::time::timeout(healthy, async { while let Some(Ok(_)) = ws.next().await {} }).await;
+            // Nothing is read or answered from now on.
+            tokio::time::sleep(super::SILENCE_LIMIT * 3).await;
+        });
+        let url = blende_policy::ServerUrl::parse(&format!("janus+ws://{addr}")).expect("url");
+        let started = std::time::Instant::now();
+        let mut handle = crate::janus_ws::connect(&url, JoinOptions::default()).await.expect("connected");
+        let ev = tokio::time::timeout(super::SILENCE_LIMIT * 3, handle.events.recv()).await.expect("an event in time");
+        let after = started.elapsed();
+        match ev {
+            Some(SignalEvent::Closed { reason }) => assert!(reason.contains("did not answer"), "{reason}"),
+            other => panic!("expected the session to close, got {other:?}"),
+        }
+        assert!(after >= healthy, "closed after {after:?} although the server answered pings until {healthy:?}");
+        assert!(after < healthy + super::SILENCE_LIMIT + std::time::Duration::from_secs(1), "closed only after {after:?}");
         server.abort();
     }
 

@@ -27,6 +27,8 @@ enum Input {
     Peer(PeerId, RtcEvent),
     Device(DriverEvent),
     Share(ShareReport),
+    /// A new session to the server we joined, or why there is none ([`Action::Reconnect`]).
+    Reconnected(Result<SignalHandle, String>),
     Tick,
 }
 
@@ -38,7 +40,8 @@ struct Driver {
     hooks: Hooks,
     /// Publisher configuration; TURN servers join it when they arrive.
     publisher_config: PeerConfig,
-    main: SignalHandle,
+    /// The session to the server we joined; `None` while it is lost.
+    main: Option<SignalHandle>,
     janus: Option<SignalHandle>,
     share_signal: Option<SignalHandle>,
     peers: HashMap<PeerId, (Peer, Purpose)>,
@@ -120,7 +123,7 @@ pub async fn run(
         switches,
         hooks,
         publisher_config,
-        main,
+        main: Some(main),
         janus: None,
         share_signal: None,
         peers: HashMap::new(),
@@ -235,7 +238,7 @@ impl Driver {
             }
         };
         tokio::select! {
-            ev = self.main.events.recv() => self.signal(Route::Main, ev),
+            ev = recv_opt(self.main.as_mut()) => self.signal(Route::Main, ev),
             ev = recv_opt(self.janus.as_mut()) => self.signal(Route::Janus, ev),
             ev = recv_opt(self.share_signal.as_mut()) => self.signal(Route::Share, ev),
             Some(input) = input_rx.recv() => self.input(input).await,
@@ -252,7 +255,7 @@ impl Driver {
                 match route {
                     Route::Janus => self.janus = None,
                     Route::Share => self.share_signal = None,
-                    Route::Main => {}
+                    Route::Main => self.main = None,
                 }
                 self.call.handle_signal_closed(route, now);
             }
@@ -274,6 +277,10 @@ impl Driver {
             }
             Input::Device(_) => {}
             Input::Tick => self.report_stats(true),
+            Input::Reconnected(result) => {
+                let result = result.map(|handle| self.main = Some(handle));
+                self.call.handle_reconnect(result, now);
+            }
             Input::Peer(peer, ev) => self.peer_event(peer, ev, now).await,
         }
     }
@@ -386,6 +393,19 @@ impl Driver {
                 self.publisher_config.turn =
                     servers.into_iter().map(|s| TurnServer { urls: s.urls, username: s.username, credential: s.credential }).collect();
             }
+            Action::Reconnect { options } => {
+                // The old session is over; the loop goes on while the new one connects.
+                self.main = None;
+                let (url, tx) = (self.spec.url.clone(), self.input_tx.clone());
+                tokio::spawn(async move {
+                    let attempt = tokio::time::timeout(blende_call::ATTEMPT_TIMEOUT, blende_signal::connect(&url, options)).await;
+                    let result = match attempt {
+                        Ok(connected) => connected.map_err(|e| e.to_string()),
+                        Err(_) => Err(format!("no answer within {} s", blende_call::ATTEMPT_TIMEOUT.as_secs())),
+                    };
+                    let _ = tx.send(Input::Reconnected(result)).await;
+                });
+            }
             Action::ConnectJanus { url, options, room } => {
                 let access = JanusAccess { token: Some(room.token), feed: Some(room.feed) };
                 match blende_signal::janus_ws::connect_with_access(&url, options, access).await {
@@ -438,7 +458,7 @@ impl Driver {
 
     async fn send_signal(&mut self, route: Route, command: SignalCommand) {
         let handle = match route {
-            Route::Main => Some(&self.main),
+            Route::Main => self.main.as_ref(),
             Route::Janus => self.janus.as_ref(),
             Route::Share => self.share_signal.as_ref(),
         };

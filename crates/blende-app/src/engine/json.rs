@@ -110,6 +110,8 @@ pub fn event(ev: &CallEvent) -> Value {
             ("joined", json!({"participant_id": participant_id, "participants": participants(list)}))
         }
         CallEvent::Published => ("published", json!({})),
+        CallEvent::Reconnecting { attempt, reason } => ("reconnecting", json!({"attempt": attempt, "reason": reason})),
+        CallEvent::Reconnected => ("reconnected", json!({})),
         CallEvent::Connection { link, state, candidates } => ("connection", connection_json(link, *state, candidates.as_ref())),
         CallEvent::ParticipantJoined(p) => ("participant_joined", json!({"id": p.id, "display": p.display})),
         CallEvent::ParticipantLeft { id } => ("participant_left", json!({"id": id})),

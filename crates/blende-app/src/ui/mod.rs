@@ -173,6 +173,8 @@ impl Engine {
 enum CallStatus {
     Connecting,
     Joined,
+    /// The session was lost; this attempt to come back runs.
+    Reconnecting(u32),
     Ended(String),
 }
 
@@ -296,6 +298,14 @@ impl Call {
             CallEvent::RemoteDevices { participant, camera, microphone, .. } => {
                 self.remote_devices.insert(participant, (camera, microphone));
             }
+            CallEvent::Reconnecting { attempt, .. } => {
+                self.status = CallStatus::Reconnecting(attempt);
+                // The old session's feeds are gone; the new one brings new ids.
+                if let Ok(mut feeds) = feeds.lock() {
+                    feeds.clear();
+                }
+            }
+            CallEvent::Reconnected => self.status = CallStatus::Joined,
             CallEvent::Left { reason } => self.status = CallStatus::Ended(reason),
             CallEvent::Error { message, fatal: true } => self.status = CallStatus::Ended(message),
             CallEvent::Error { message, fatal: false } => return Some(message),
@@ -348,6 +358,22 @@ impl Call {
             _ => {}
         }
         None
+    }
+}
+
+/// What the call is doing, unless it simply runs.
+fn status_line(ui: &mut egui::Ui, status: &CallStatus, i18n: &I18n) {
+    match status {
+        CallStatus::Connecting => {
+            ui.label(i18n.t("call-connecting"));
+        }
+        CallStatus::Reconnecting(attempt) => {
+            ui.colored_label(egui::Color32::from_rgb(200, 60, 0), i18n.t1("call-reconnecting", "attempt", &attempt.to_string()));
+        }
+        CallStatus::Ended(reason) => {
+            ui.colored_label(egui::Color32::RED, i18n.t1("call-ended", "reason", reason));
+        }
+        CallStatus::Joined => {}
     }
 }
 
@@ -478,6 +504,7 @@ impl BlendeApp {
                 password,
                 display_name: if self.join.name.trim().is_empty() { "Blende".to_owned() } else { self.join.name.trim().to_owned() },
                 moderator_token: (!self.join.moderator_token.trim().is_empty()).then(|| self.join.moderator_token.trim().to_owned()),
+                resume: None,
             },
             camera: !self.join.camera_id.is_empty(),
             mic: !self.join.microphone_id.is_empty(),
@@ -816,15 +843,7 @@ impl BlendeApp {
                 ui.add(egui::Image::new(t).max_size(egui::vec2(960.0, 540.0)));
             }
         }
-        match &call.status {
-            CallStatus::Connecting => {
-                ui.label(self.i18n.t("call-connecting"));
-            }
-            CallStatus::Ended(reason) => {
-                ui.colored_label(egui::Color32::RED, self.i18n.t1("call-ended", "reason", reason));
-            }
-            CallStatus::Joined => {}
-        }
+        status_line(ui, &call.status, &self.i18n);
         let mut tiles = vec![(None, self.i18n.t("call-you"), call.textures.get(LOCAL_TILE).map(|(_, t)| t.clone()))];
         match &call.engine {
             Engine::Demo(_) => tiles.push((None, self.i18n.t("call-demo-participant"), call.textures.get("demo").map(|(_, t)| t.clone()))),

@@ -172,6 +172,7 @@ impl Hostile {
             password: Some(password.to_owned()),
             display_name: "Mallory".into(),
             moderator_token: None,
+            resume: None,
         };
         let signal = rt.block_on(blende_signal::connect(&url, options)).expect("signalling");
         let certificate = blende_rtc::DtlsCertificate::generate().expect("certificate");

@@ -55,6 +55,8 @@ pub struct Participant {
     child: Child,
     stdin: Option<ChildStdin>,
     events: Arc<Mutex<Vec<Value>>>,
+    /// Just after the process was started (its `t_ms` count from a moment a little later).
+    spawned: Instant,
 }
 
 impl Participant {
@@ -120,6 +122,7 @@ impl Participant {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn blende join");
+        let spawned = Instant::now();
         let stdout = child.stdout.take().expect("stdout");
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&events);
@@ -142,7 +145,7 @@ impl Participant {
             })
             .expect("reader thread");
         let stdin = child.stdin.take();
-        Self { name: name.to_owned(), child, stdin, events }
+        Self { name: name.to_owned(), child, stdin, events, spawned }
     }
 
     pub fn send(&mut self, command: &str) {
@@ -150,6 +153,12 @@ impl Participant {
             let _ = writeln!(stdin, "{command}");
             let _ = stdin.flush();
         }
+    }
+
+    /// When the process printed event `v` (by its `t_ms`; at most the process's start-up
+    /// time early).
+    pub fn instant_of(&self, v: &Value) -> Instant {
+        self.spawned + Duration::from_millis(v["t_ms"].as_u64().unwrap_or(0))
     }
 
     pub fn events(&self) -> Vec<Value> {

@@ -14,6 +14,7 @@ mod kill;
 mod mesh;
 mod mesh_share;
 mod mitm;
+mod reconnect;
 mod room;
 mod share;
 mod turn;

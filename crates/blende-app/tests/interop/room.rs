@@ -202,6 +202,7 @@ pub fn app_in_meeting(
             password: Some(meeting.password.clone()),
             display_name: name.into(),
             moderator_token: None,
+            resume: None,
         },
         camera: false,
         mic: false,

@@ -42,7 +42,7 @@ struct Sfu {
 fn janus_config(name: &str) -> CallConfig {
     CallConfig {
         url: ServerUrl::parse("janus+ws://127.0.0.1:8188/").expect("url"),
-        ..config(JoinOptions { room: Some("1234".into()), password: None, display_name: name.into(), moderator_token: None })
+        ..config(JoinOptions { room: Some("1234".into()), password: None, display_name: name.into(), moderator_token: None, resume: None })
     }
 }
 
