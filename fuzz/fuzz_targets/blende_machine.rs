@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let options = JoinOptions { room: Some("k7dm3xqa9fhp".into()), password: Some("pw".into()), display_name: "A".into(), moderator_token: None };
+    let options = JoinOptions { room: Some("k7dm3xqa9fhp".into()), password: Some("pw".into()), display_name: "A".into(), moderator_token: None, resume: None };
     let mut m = BlendeMachine::new(options);
     for line in text.split('\n') {
         let _ = m.handle_message(line);

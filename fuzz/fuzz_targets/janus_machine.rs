@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let options = JoinOptions { room: Some("1234".into()), password: Some("pin".into()), display_name: "A".into(), moderator_token: None };
+    let options = JoinOptions { room: Some("1234".into()), password: Some("pin".into()), display_name: "A".into(), moderator_token: None, resume: None };
     let mut m = JanusMachine::new(options);
     let mut now = Instant::now();
     m.start(now);

@@ -732,10 +732,9 @@ mod tests {
         assert_eq!(m.poll_event(), Some(SignalEvent::SubscriptionUp { feed: "555".into() }));
     }
 
-    /// Asked before the publisher is up, Janus answers "No such feed": no error for the user
-    /// (the call asks again), the handle is detached, and the next request starts anew.
-    #[test]
-    fn a_feed_not_ready_yet_is_no_error_and_can_be_asked_again() {
+    /// Joined with feed 555 published; a subscription to it attached as handle 33 and
+    /// answered with VideoRoom error `code`.
+    fn subscription_refused(code: u32, error: &str) -> JanusMachine {
         let mut m = joined(json!([{"id": 555, "display": "B"}]));
         let _ = m.poll_event();
         m.handle_command(SignalCommand::Subscribe { feed: "555".into() });
@@ -744,28 +743,25 @@ mod tests {
         let join = sent(&mut m);
         m.handle_message(
             &json!({"janus": "event", "transaction": tx(&join), "sender": 33, "plugindata": {"plugin": PLUGIN,
-            "data": {"videoroom": "event", "error_code": 428, "error": "No such feed (555)"}}})
+            "data": {"videoroom": "event", "error_code": code, "error": error}}})
             .to_string(),
         )
         .expect("ok");
+        m
+    }
+
+    /// Asked before the publisher is up, Janus answers "No such feed": no error for the user
+    /// (the call asks again), the handle is detached, and the next request starts anew.
+    #[test]
+    fn a_feed_not_ready_yet_is_no_error_and_can_be_asked_again() {
+        let mut m = subscription_refused(428, "No such feed (555)");
         assert_eq!(m.poll_event(), None);
         let detach = sent(&mut m);
         assert_eq!((detach["janus"].as_str(), detach["handle_id"].as_u64()), (Some("detach"), Some(33)));
         m.handle_command(SignalCommand::Subscribe { feed: "555".into() });
         assert_eq!(sent(&mut m)["janus"], "attach");
         // Another error on a subscription is still reported.
-        let mut m = joined(json!([{"id": 555, "display": "B"}]));
-        let _ = m.poll_event();
-        m.handle_command(SignalCommand::Subscribe { feed: "555".into() });
-        let attach = sent(&mut m);
-        m.handle_message(&json!({"janus": "success", "transaction": tx(&attach), "data": {"id": 34}}).to_string()).expect("ok");
-        let join = sent(&mut m);
-        m.handle_message(
-            &json!({"janus": "event", "transaction": tx(&join), "sender": 34, "plugindata": {"plugin": PLUGIN,
-            "data": {"videoroom": "event", "error_code": 433, "error": "Unauthorized"}}})
-            .to_string(),
-        )
-        .expect("ok");
+        let mut m = subscription_refused(433, "Unauthorized");
         assert!(matches!(m.poll_event(), Some(SignalEvent::Error { fatal: false, .. })));
     }
 

@@ -136,12 +136,18 @@ fn a_lost_session_comes_back_with_the_same_switches_and_the_share() {
     }
 }
 
-#[test]
-fn everything_off_during_the_cut_keeps_the_share_off_after_it() {
-    let t0 = Instant::now();
+/// In the room as [`in_the_room`] leaves it, then the session is lost at `t0`.
+fn cut_off(t0: Instant) -> Call {
     let mut call = janus_call(t0);
     let _ = in_the_room(&mut call, t0);
     call.handle_signal(Route::Main, SignalEvent::Closed { reason: "cut".into() }, t0);
+    call
+}
+
+#[test]
+fn everything_off_during_the_cut_keeps_the_share_off_after_it() {
+    let t0 = Instant::now();
+    let mut call = cut_off(t0);
     let _ = drain(&mut call);
     call.handle_command(CallCommand::AllOff, t0);
     let off = drain(&mut call);
@@ -164,9 +170,7 @@ fn everything_off_during_the_cut_keeps_the_share_off_after_it() {
 #[test]
 fn a_session_lost_before_we_are_in_again_is_a_failed_attempt() {
     let t0 = Instant::now();
-    let mut call = janus_call(t0);
-    let _ = in_the_room(&mut call, t0);
-    call.handle_signal(Route::Main, SignalEvent::Closed { reason: "cut".into() }, t0);
+    let mut call = cut_off(t0);
     call.handle_timeout(t0);
     let _ = drain(&mut call);
     call.handle_reconnect(Ok(()), t0);
