@@ -1233,13 +1233,14 @@ impl Call {
             }
             return;
         }
+        self.reconnect = Some(Backoff::new(now));
+        self.events.push_back(CallEvent::Reconnecting { attempt: 1, reason: reason.to_owned() });
+        // The share comes back once the call is back (not on its own schedule meanwhile).
+        self.share_backoff = None;
         if matches!(self.share, Share::Running { peer: Some(_), .. }) {
             self.signal(Route::Share, SignalCommand::Leave);
             self.suspend_share(now);
         }
-        self.share_backoff = None;
-        self.events.push_back(CallEvent::Reconnecting { attempt: 1, reason: reason.to_owned() });
-        self.reconnect = Some(Backoff::new(now));
     }
 
     fn reconnect_failed(&mut self, reason: &str, now: Instant) {
@@ -1254,7 +1255,6 @@ impl Call {
 
     fn reconnect_timeout(&mut self, now: Instant) {
         if self.reconnect.as_mut().is_some_and(|b| b.start_due(now)) {
-            self.offline = true;
             let options = JoinOptions { resume: self.resume.clone(), ..self.config.join.clone() };
             self.actions.push_back(Action::Reconnect { options });
         }
