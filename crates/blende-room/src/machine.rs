@@ -48,6 +48,9 @@ pub struct RoomConfig {
     /// before further joins from it wait in the lobby; as many again may wait, then it is
     /// refused: one password holder cannot fill a meeting.
     pub seats_per_address: usize,
+    /// How long an admitted member whose connection dropped may `resume` their seat (role and
+    /// admission kept, no second lobby wait).
+    pub resume_grace: Duration,
 }
 
 impl Default for RoomConfig {
@@ -59,6 +62,7 @@ impl Default for RoomConfig {
             limiter: LimiterConfig::default(),
             auth_deadline: Duration::from_secs(30),
             seats_per_address: 8,
+            resume_grace: Duration::from_secs(120),
         }
     }
 }
@@ -215,6 +219,20 @@ struct Member {
     camera: bool,
     microphone: bool,
     sharing: bool,
+    /// The token of this admission, for a `resume` after a lost connection.
+    resume: Option<Secret>,
+}
+
+/// An admitted member whose connection dropped: what a `resume` within the grace period
+/// restores.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Away {
+    meeting: String,
+    display_name: String,
+    /// The moderator id, for a moderator.
+    moderator: Option<String>,
+    presenter: bool,
+    until: Instant,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -267,6 +285,9 @@ pub struct Room {
     next_prune: Option<Instant>,
     /// Unauthenticated connections by the instant they are closed.
     deadlines: BTreeSet<(Instant, ConnId)>,
+    /// Seats kept for a `resume`, by token, and their ends.
+    away: BTreeMap<String, Away>,
+    away_expiry: BTreeSet<(Instant, String)>,
     /// The caller's clock as of the last input.
     now: Option<Instant>,
     out: VecDeque<Output>,
@@ -291,7 +312,7 @@ pub fn permission(msg: &ClientMsg, role: ConnRole, verifying: bool) -> Result<()
     }
     let ok = match msg {
         ClientMsg::Hello { .. } | ClientMsg::Ping {} => true,
-        ClientMsg::AuthModerator { .. } | ClientMsg::Join { .. } => {
+        ClientMsg::AuthModerator { .. } | ClientMsg::Join { .. } | ClientMsg::Resume { .. } => {
             if verifying && role == Anonymous {
                 return Err(ErrorCode::BadState);
             }
@@ -352,6 +373,8 @@ impl Room {
             next_ticket: 1,
             next_prune: None,
             deadlines: BTreeSet::new(),
+            away: BTreeMap::new(),
+            away_expiry: BTreeSet::new(),
             now: None,
             out: VecDeque::new(),
         }
@@ -428,11 +451,12 @@ impl Room {
     /// after a refused message prove it changed nothing.
     pub fn digest(&self) -> String {
         format!(
-            "{:?}|{:?}|{:?}|{:?}|{}|{}|{}",
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{}",
             self.conns,
             self.meetings,
             self.pending,
             self.pending_creates,
+            self.away,
             self.limiter.digest(),
             self.next_pid,
             self.next_ticket
@@ -472,6 +496,7 @@ impl Room {
         if let Some(c) = self.conns.remove(&conn)
             && let Some(seat) = c.seat
         {
+            self.keep_for_resume(&seat, c.moderator, now);
             self.unseat(conn, &seat);
         }
     }
@@ -486,6 +511,8 @@ impl Room {
             self.out.push_back(Output::Close { conn });
             self.handle_disconnect(conn, now);
         }
+        // Nor does a revoked moderator come back through a kept seat.
+        self.away.retain(|_, a| a.moderator.as_deref().is_none_or(&still_valid));
     }
 
     /// A text frame from a client. The transport has already applied its size limit;
@@ -554,6 +581,7 @@ impl Room {
                     now,
                 );
             }
+            ClientMsg::Resume { token } => self.resume(conn, token.expose(), now),
             ClientMsg::EnterMeeting { meeting_id, display_name } => self.enter(conn, &meeting_id, display_name),
             ClientMsg::CreateMeeting { title, starts_at_unix, duration_min, lobby } => {
                 self.create(conn, title, starts_at_unix, duration_min, lobby)
@@ -697,6 +725,13 @@ impl Room {
                 self.out.push_back(Output::Close { conn });
             }
         }
+        while let Some((at, token)) = self.away_expiry.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.away_expiry.pop_first();
+            self.away.remove(&token);
+        }
         if self.next_prune.is_some_and(|t| now >= t) {
             self.limiter.prune(now);
             self.next_prune = if self.limiter.is_empty() { None } else { Some(now + PRUNE_INTERVAL) };
@@ -711,10 +746,8 @@ impl Room {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let deadline = self.deadlines.first().map(|(at, _)| *at);
-        match (self.next_prune, deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let away = self.away_expiry.first().map(|(at, _)| *at);
+        [self.next_prune, deadline, away].into_iter().flatten().min()
     }
 
     /// (Re)starts `conn`'s authentication deadline from the last input's time.
@@ -758,33 +791,14 @@ impl Room {
     fn start_verify(&mut self, conn: ConnId, mut keys: Vec<LimitKey>, kind: PendingKind, verify: Verify, now: Instant) {
         let Some(addr) = self.conns.get(&conn).map(|c| c.addr) else { return };
         keys.insert(0, LimitKey::address(addr));
-        if let Err(wait) = self.limiter.check(&keys, now) {
-            // Hammering during a back-off counts too, so it ends in the lockout instead of one
-            // free guess per back-off. Only against the address: the meeting's counter stays
-            // for real password checks, so a blocked attacker cannot lock meetings out faster.
-            self.limiter.record_attempt(&keys[..1], now);
-            if self.next_prune.is_none() {
-                self.next_prune = Some(now + PRUNE_INTERVAL);
-            }
-            let request = match kind {
-                PendingKind::Join { .. } => "join",
-                PendingKind::Moderator => "auth_moderator",
-            };
-            self.send(
-                conn,
-                ServerMsg::Error {
-                    code: ErrorCode::RateLimited,
-                    message: "too many failed attempts; try again later".into(),
-                    request: Some(request.into()),
-                    retry_after_ms: Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
-                },
-            );
+        let request = match kind {
+            PendingKind::Join { .. } => "join",
+            PendingKind::Moderator => "auth_moderator",
+        };
+        if self.limited(conn, &keys, request, now) {
             return;
         }
-        self.limiter.record_attempt(&keys, now);
-        if self.next_prune.is_none() {
-            self.next_prune = Some(now + PRUNE_INTERVAL);
-        }
+        self.record_attempt(&keys, now);
         let ticket = Ticket(self.next_ticket);
         self.next_ticket += 1;
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -792,6 +806,118 @@ impl Room {
         }
         self.pending.insert(ticket, Pending { conn, keys, kind });
         self.out.push_back(Output::Verify { ticket, verify });
+    }
+
+    /// Whether `keys` are in a back-off; then the refusal is sent. Hammering during a back-off
+    /// counts too, so it ends in the lockout instead of one free guess per back-off. Only
+    /// against the address (the first key): the meeting's counter stays for real password
+    /// checks, so a blocked attacker cannot lock meetings out faster.
+    fn limited(&mut self, conn: ConnId, keys: &[LimitKey], request: &str, now: Instant) -> bool {
+        let Err(wait) = self.limiter.check(keys, now) else { return false };
+        self.record_attempt(&keys[..1], now);
+        self.send(
+            conn,
+            ServerMsg::Error {
+                code: ErrorCode::RateLimited,
+                message: "too many failed attempts; try again later".into(),
+                request: Some(request.into()),
+                retry_after_ms: Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
+            },
+        );
+        true
+    }
+
+    fn record_attempt(&mut self, keys: &[LimitKey], now: Instant) {
+        self.limiter.record_attempt(keys, now);
+        if self.next_prune.is_none() {
+            self.next_prune = Some(now + PRUNE_INTERVAL);
+        }
+    }
+
+    /// A member's connection dropped: their seat is kept for a `resume` (not after a leave,
+    /// a removal or the end, which take the seat first).
+    fn keep_for_resume(&mut self, seat: &Seat, moderator_id: Option<String>, now: Instant) {
+        let Some(m) = self.meetings.get(&seat.meeting).filter(|m| !m.ended) else { return };
+        let Some(member) = m.members.get(&seat.pid).filter(|mem| mem.admitted) else { return };
+        let Some(token) = member.resume.as_ref().map(|t| t.expose().to_owned()) else { return };
+        let until = now + self.config.resume_grace;
+        let away = Away {
+            meeting: seat.meeting.clone(),
+            display_name: member.display_name.clone(),
+            moderator: moderator_id.filter(|_| member.moderator),
+            presenter: member.presenter,
+            until,
+        };
+        self.away.insert(token.clone(), away);
+        self.away_expiry.insert((until, token));
+    }
+
+    /// `resume`: the seat a token names, kept after a dropped connection or still held by a
+    /// connection the server has not yet seen drop (which is closed), is taken by `conn` under
+    /// a new participant id, with the role it had and past lobby and lock.
+    fn resume(&mut self, conn: ConnId, token: &str, now: Instant) {
+        const KIND: &str = "resume";
+        let Some(addr) = self.conns.get(&conn).map(|c| c.addr) else { return };
+        let keys = [LimitKey::address(addr)];
+        if self.limited(conn, &keys, KIND, now) {
+            return;
+        }
+        let kept = match self.away.remove(token) {
+            Some(away) => {
+                self.away_expiry.remove(&(away.until, token.to_owned()));
+                Some(away).filter(|a| a.until > now)
+            }
+            None => self.take_held_seat(token, now),
+        };
+        let Some(away) = kept else {
+            self.record_attempt(&keys, now);
+            self.send(conn, ServerMsg::error(ErrorCode::JoinRefused, "this session cannot be resumed", Some(KIND)));
+            return;
+        };
+        if self.meetings.get(&away.meeting).is_none_or(|m| m.ended) {
+            self.send(conn, ServerMsg::error(ErrorCode::MeetingEnded, "the meeting has ended", Some(KIND)));
+            return;
+        }
+        self.limiter.forgive(&keys);
+        let moderator = away.moderator.is_some();
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.moderator = away.moderator;
+        }
+        self.add_member(conn, &away.meeting, away.display_name, true, moderator, away.presenter);
+        if away.presenter {
+            self.out.push_back(Output::Event(RoomEvent::RolesChanged { meeting_id: away.meeting }));
+        }
+    }
+
+    /// The seated member whose admission `token` is: their old connection loses the seat and
+    /// is closed; what a resume restores is returned.
+    fn take_held_seat(&mut self, token: &str, now: Instant) -> Option<Away> {
+        let (meeting, pid, member) = self.meetings.iter().find_map(|(id, m)| {
+            m.members.iter().find(|(_, mem)| mem.resume.as_ref().is_some_and(|t| t.expose() == token)).map(|(pid, mem)| (id, pid, mem))
+        })?;
+        let seat = Seat { meeting: meeting.clone(), pid: *pid };
+        let old = member.conn;
+        let moderator = if member.moderator { self.conns.get(&old).and_then(|c| c.moderator.clone()) } else { None };
+        let away = Away {
+            meeting: meeting.clone(),
+            display_name: member.display_name.clone(),
+            moderator,
+            presenter: member.presenter,
+            until: now,
+        };
+        if let Some(c) = self.conns.get_mut(&old) {
+            c.seat = None;
+        }
+        self.unseat(old, &seat);
+        self.out.push_back(Output::Close { conn: old });
+        Some(away)
+    }
+
+    /// A fresh single-use resume token (128 bits from the entropy source), hex.
+    fn new_resume_token(&mut self) -> Option<Secret> {
+        let mut bytes = [0u8; 16];
+        self.entropy.fill(&mut bytes).ok()?;
+        Some(Secret::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
     }
 
     fn seat_after_password(&mut self, conn: ConnId, meeting: &str, display_name: String) {
@@ -822,7 +948,7 @@ impl Room {
         }
         let returning = key.as_ref().is_some_and(|k| m.sent_away.contains(k));
         let admitted = !m.info.lobby && !returning && from_key < per;
-        self.add_member(conn, meeting, display_name, admitted, false);
+        self.add_member(conn, meeting, display_name, admitted, false, false);
     }
 
     /// A meeting this connection's moderator created: moderators run their own meetings only
@@ -836,20 +962,31 @@ impl Room {
         self.conns.get(&conn).map(|c| LimitKey::address(c.addr))
     }
 
-    fn add_member(&mut self, conn: ConnId, meeting: &str, display_name: String, admitted: bool, moderator: bool) {
+    fn add_member(&mut self, conn: ConnId, meeting: &str, display_name: String, admitted: bool, moderator: bool, presenter: bool) {
         let pid = ParticipantId(self.next_pid);
         self.next_pid += 1;
+        let resume = if admitted { self.new_resume_token() } else { None };
         let Some(m) = self.meetings.get_mut(meeting) else { return };
         m.members.insert(
             pid,
-            Member { conn, display_name, admitted, moderator, presenter: false, camera: false, microphone: false, sharing: false },
+            Member {
+                conn,
+                display_name,
+                admitted,
+                moderator,
+                presenter,
+                camera: false,
+                microphone: false,
+                sharing: false,
+                resume: resume.clone(),
+            },
         );
         let grouped_id = m.info.id.clone();
         if let Some(c) = self.conns.get_mut(&conn) {
             c.seat = Some(Seat { meeting: meeting.to_owned(), pid });
         }
         let state = if admitted { LobbyState::Admitted } else { LobbyState::Waiting };
-        self.send(conn, ServerMsg::Lobby { state, meeting_id: grouped_id, participant_id: pid });
+        self.send(conn, ServerMsg::Lobby { state, meeting_id: grouped_id, participant_id: pid, resume });
         if admitted {
             self.out.push_back(Output::Event(RoomEvent::Admitted { conn, meeting_id: meeting.to_owned(), participant: pid }));
         }
@@ -870,7 +1007,7 @@ impl Room {
             Some(_) => {
                 let key = key.unwrap_or_default();
                 self.audit(conn, "enter_meeting", Some(key.clone()), None);
-                self.add_member(conn, &key, display_name, true, true);
+                self.add_member(conn, &key, display_name, true, true, false);
             }
         }
     }
@@ -940,14 +1077,19 @@ impl Room {
         let tseat = Seat { meeting: meeting_id.clone(), pid: target };
         match kind {
             "admit" => {
+                let resume = self.new_resume_token();
                 if let Some(t) = self.member_mut(&tseat) {
                     t.admitted = true;
+                    t.resume.clone_from(&resume);
                 }
                 // A moderator let them in: their network is welcome again.
                 if let (Some(key), Some(m)) = (self.key_of(target_conn), self.meetings.get_mut(&meeting_id)) {
                     m.sent_away.remove(&key);
                 }
-                self.send(target_conn, ServerMsg::Lobby { state: LobbyState::Admitted, meeting_id: grouped_id, participant_id: target });
+                self.send(
+                    target_conn,
+                    ServerMsg::Lobby { state: LobbyState::Admitted, meeting_id: grouped_id, participant_id: target, resume },
+                );
                 self.out.push_back(Output::Event(RoomEvent::Admitted {
                     conn: target_conn,
                     meeting_id: meeting_id.clone(),
@@ -966,7 +1108,10 @@ impl Room {
                     m.members.remove(&target);
                 }
                 if kind == "deny" {
-                    self.send(target_conn, ServerMsg::Lobby { state: LobbyState::Denied, meeting_id: grouped_id, participant_id: target });
+                    self.send(
+                        target_conn,
+                        ServerMsg::Lobby { state: LobbyState::Denied, meeting_id: grouped_id, participant_id: target, resume: None },
+                    );
                 } else {
                     self.send(target_conn, ServerMsg::Removed {});
                     self.out.push_back(Output::Event(RoomEvent::Left {
@@ -1006,6 +1151,7 @@ impl Room {
         m.ended = true;
         m.locked = false;
         let members = std::mem::take(&mut m.members);
+        self.away.retain(|_, a| a.meeting != meeting_id);
         for (_, member) in members {
             let keep_open = self.conns.get_mut(&member.conn).is_some_and(|c| {
                 c.seat = None;

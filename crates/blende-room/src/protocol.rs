@@ -94,6 +94,13 @@ pub enum ClientMsg {
         password: Secret,
         display_name: String,
     },
+    /// Come back after a lost connection: the token from our last admission (`lobby` with
+    /// `admitted`). Within the server's grace period this seats us again with the role we
+    /// had, past the lobby and a lock, and without the password; the old connection, if the
+    /// server still holds it, is closed. Each token works once.
+    Resume {
+        token: Secret,
+    },
     /// A moderator enters a meeting: no password, no lobby.
     EnterMeeting {
         meeting_id: String,
@@ -181,6 +188,7 @@ pub const CLIENT_KINDS: &[&str] = &[
     "hello",
     "auth_moderator",
     "join",
+    "resume",
     "enter_meeting",
     "create_meeting",
     "export_invitation",
@@ -212,6 +220,7 @@ impl ClientMsg {
             ClientMsg::Hello { .. } => "hello",
             ClientMsg::AuthModerator { .. } => "auth_moderator",
             ClientMsg::Join { .. } => "join",
+            ClientMsg::Resume { .. } => "resume",
             ClientMsg::EnterMeeting { .. } => "enter_meeting",
             ClientMsg::CreateMeeting { .. } => "create_meeting",
             ClientMsg::ExportInvitation { .. } => "export_invitation",
@@ -351,6 +360,9 @@ pub enum ServerMsg {
         state: LobbyState,
         meeting_id: String,
         participant_id: ParticipantId,
+        /// With `admitted`: the single-use token a `resume` names after a lost connection.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<Secret>,
     },
     /// Sent to every admitted member whenever the roster changes; `waiting` is only filled
     /// for moderators.
@@ -518,7 +530,7 @@ mod tests {
 
     #[test]
     fn every_kind_is_listed() {
-        assert_eq!(CLIENT_KINDS.len(), 25);
+        assert_eq!(CLIENT_KINDS.len(), 26);
         assert_eq!(ClientMsg::Ping {}.kind(), "ping");
     }
 }

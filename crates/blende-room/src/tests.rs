@@ -199,6 +199,7 @@ impl World {
             "hello" => ClientMsg::Hello { protocol: 1 },
             "auth_moderator" => ClientMsg::AuthModerator { token: Secret::new(TOKEN) },
             "join" => ClientMsg::Join { meeting_id: self.meeting.clone(), password: Secret::new("wrong"), display_name: "X".into() },
+            "resume" => ClientMsg::Resume { token: Secret::new("0".repeat(32)) },
             "enter_meeting" => ClientMsg::EnterMeeting { meeting_id: self.meeting.clone(), display_name: "Mo2".into() },
             "create_meeting" => ClientMsg::CreateMeeting { title: "T".into(), starts_at_unix: None, duration_min: None, lobby: None },
             "export_invitation" => ClientMsg::ExportInvitation { meeting_id: self.meeting.clone() },
@@ -239,6 +240,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("hello", "Y......"),
     ("auth_moderator", ".Y....."),
     ("join", ".Y....."),
+    ("resume", ".Y....."),
     ("enter_meeting", "..Y...."),
     ("create_meeting", "..Y...Y"),
     ("export_invitation", "..Y...Y"),
@@ -285,8 +287,9 @@ fn role_matrix_every_kind_by_every_role() {
             if allowed {
                 assert!(refusal.is_none(), "{kind} by {role:?} must be allowed: {replies:?}");
                 assert!(!out.is_empty(), "{kind} by {role:?} did nothing");
-                // join with a wrong password is allowed to try; it is refused on the password.
-                if *kind != "join" {
+                // join with a wrong password (resume with an unknown token) is allowed to try;
+                // it is refused on the secret.
+                if !matches!(*kind, "join" | "resume") {
                     assert!(!replies.iter().any(|m| matches!(m, ServerMsg::Error { .. })), "{kind} by {role:?}: {replies:?}");
                 }
             } else {
@@ -717,10 +720,182 @@ fn disconnect_cleans_up_and_full_meeting_refuses() {
     assert_eq!(h.room.admitted_count(&id.replace('-', "")), 1);
 }
 
+// ---- resume: a dropped connection comes back to its seat ----
+
+/// The resume token of `conn`'s last admission.
+fn resume_token(h: &Harness, conn: ConnId) -> Secret {
+    h.log
+        .iter()
+        .rev()
+        .find_map(|(c, m)| match m {
+            ServerMsg::Lobby { state: LobbyState::Admitted, resume: Some(t), .. } if *c == conn => Some(t.clone()),
+            _ => None,
+        })
+        .expect("an admission with a resume token")
+}
+
+fn resume(h: &mut Harness, ip: [u8; 4], token: &Secret) -> ConnId {
+    let c = h.hello(ip);
+    h.send(c, ClientMsg::Resume { token: token.clone() });
+    c
+}
+
+/// A meeting with the lobby on and a presenter in it; returns (harness, moderator, presenter,
+/// meeting id).
+fn meeting_with_presenter() -> (Harness, ConnId, ConnId, String) {
+    let mut h = Harness::new(test_config());
+    let m = h.moderator();
+    let (id, pw) = h.create(m, true);
+    h.send(m, ClientMsg::EnterMeeting { meeting_id: id.clone(), display_name: "Mo".into() });
+    let bea = h.join([10, 0, 3, 2], &id, &pw);
+    let p = h.pid(bea);
+    h.send(m, ClientMsg::Admit { participant: p });
+    h.send(m, ClientMsg::GrantPresenter { participant: p });
+    assert_eq!(h.room.role(bea), Some(ConnRole::Presenter));
+    (h, m, bea, id)
+}
+
+#[test]
+fn resume_after_a_drop_keeps_the_role_and_skips_lobby_and_lock() {
+    let (mut h, m, bea, id) = meeting_with_presenter();
+    h.send(m, ClientMsg::Lock {});
+    let token = resume_token(&h, bea);
+    assert_eq!(token.expose().len(), 32);
+    let old_pid = h.pid(bea);
+    h.room.handle_disconnect(bea, h.now);
+    h.drive();
+    assert_eq!(h.room.admitted_count(&compact_id(&id)), 1, "gone from the roster while away");
+    h.now += Duration::from_secs(30);
+    h.events.clear();
+    let back = resume(&mut h, [10, 0, 3, 7], &token);
+    assert_eq!(h.room.role(back), Some(ConnRole::Presenter), "the role survives, past lobby and lock");
+    let new_pid = h.pid(back);
+    assert_ne!(new_pid, old_pid, "a new id: the others set up new connections to it");
+    let new_token = resume_token(&h, back);
+    assert_ne!(new_token, token);
+    assert!(h.events.iter().any(|e| matches!(e, crate::RoomEvent::Admitted { conn, .. } if *conn == back)));
+    assert!(h.events.iter().any(|e| matches!(e, crate::RoomEvent::RolesChanged { .. })), "Janus learns who may share");
+    match h.last_to(m) {
+        Some(ServerMsg::Participants { participants, .. }) => {
+            assert!(participants.iter().any(|p| p.id == new_pid && p.presenter), "{participants:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Single use: the old token seats nobody else.
+    let again = resume(&mut h, [10, 0, 3, 8], &token);
+    assert!(matches!(h.last_to(again), Some(ServerMsg::Error { code: ErrorCode::JoinRefused, .. })), "{:?}", h.last_to(again));
+    assert_eq!(h.room.role(again), Some(ConnRole::Anonymous));
+}
+
+#[test]
+fn resume_takes_a_seat_the_server_still_holds_and_a_moderator_stays_one() {
+    let (mut h, m, bea, id) = meeting_with_presenter();
+    // The server has not noticed the cut yet: the old connections still hold the seats.
+    let token = resume_token(&h, m);
+    let back = resume(&mut h, [10, 0, 0, 1], &token);
+    assert!(h.closed.contains(&m), "the old connection is closed");
+    assert_eq!(h.room.role(m), Some(ConnRole::ModeratorIdle), "and holds no seat");
+    assert_eq!(h.room.role(back), Some(ConnRole::Moderator));
+    assert_eq!(h.room.admitted_count(&compact_id(&id)), 2, "one seat each, not two for the moderator");
+    // Moderator powers work from the new connection.
+    let p = h.pid(bea);
+    h.send(back, ClientMsg::RevokePresenter { participant: p });
+    assert!(matches!(h.last_to(back), Some(ServerMsg::Participants { .. } | ServerMsg::Done { .. })), "{:?}", h.last_to(back));
+    assert_eq!(h.room.role(bea), Some(ConnRole::Participant));
+    // The closed connection's late disconnect keeps nothing for a second resume.
+    h.room.handle_disconnect(m, h.now);
+    h.drive();
+    let again = resume(&mut h, [10, 0, 0, 1], &token);
+    assert!(matches!(h.last_to(again), Some(ServerMsg::Error { code: ErrorCode::JoinRefused, .. })));
+}
+
+#[test]
+fn resume_ends_with_the_grace_period_and_never_follows_leave_removal_end_or_revocation() {
+    let grace = test_config().resume_grace;
+    // The grace period, on virtual time.
+    let (mut h, _m, bea, _id) = meeting_with_presenter();
+    let token = resume_token(&h, bea);
+    h.room.handle_disconnect(bea, h.now);
+    h.drive();
+    let due = h.room.poll_timeout().expect("a timeout for the kept seat");
+    assert!(due <= h.now + grace, "{due:?}");
+    // Just before the end it still works (checked on a copy of the world)...
+    let (mut early, _, early_bea, _) = meeting_with_presenter();
+    let early_token = resume_token(&early, early_bea);
+    early.room.handle_disconnect(early_bea, early.now);
+    early.now += grace - Duration::from_millis(1);
+    early.room.handle_timeout(early.now);
+    let c = resume(&mut early, [10, 0, 3, 2], &early_token);
+    assert_eq!(early.room.role(c), Some(ConnRole::Presenter));
+    // ...and at the end it no longer does.
+    h.now += grace;
+    h.room.handle_timeout(h.now);
+    let late = resume(&mut h, [10, 0, 3, 2], &token);
+    assert!(matches!(h.last_to(late), Some(ServerMsg::Error { code: ErrorCode::JoinRefused, .. })));
+    assert_eq!(h.room.role(late), Some(ConnRole::Anonymous));
+
+    // Leave, removal: the seat is given up or taken, nothing is kept.
+    let (mut h, m, bea, id) = meeting_with_presenter();
+    let token = resume_token(&h, bea);
+    h.send(bea, ClientMsg::Leave {});
+    h.room.handle_disconnect(bea, h.now);
+    let c = resume(&mut h, [10, 0, 3, 2], &token);
+    assert_eq!(h.room.role(c), Some(ConnRole::Anonymous), "after leave");
+    let (mut h2, m2, bea2, _) = meeting_with_presenter();
+    let token2 = resume_token(&h2, bea2);
+    let p = h2.pid(bea2);
+    h2.send(m2, ClientMsg::Remove { participant: p });
+    h2.room.handle_disconnect(bea2, h2.now);
+    let c = resume(&mut h2, [10, 0, 3, 9], &token2);
+    assert_eq!(h2.room.role(c), Some(ConnRole::Anonymous), "after removal");
+
+    // The end: kept seats go with the meeting.
+    let other = resume_token(&h, m);
+    h.room.handle_disconnect(m, h.now);
+    h.drive();
+    let m3 = h.moderator();
+    h.send(m3, ClientMsg::EnterMeeting { meeting_id: id.clone(), display_name: "Mo".into() });
+    h.send(m3, ClientMsg::End {});
+    let c = resume(&mut h, [10, 0, 0, 1], &other);
+    assert!(matches!(h.last_to(c), Some(ServerMsg::Error { code: ErrorCode::JoinRefused, .. })), "after the end");
+
+    // Revocation: a revoked moderator's kept seat is gone too.
+    let (mut h, m, _bea, _id) = meeting_with_presenter();
+    let token = resume_token(&h, m);
+    h.room.handle_disconnect(m, h.now);
+    h.drive();
+    h.room.revoke_moderators(|_| false, h.now);
+    h.drive();
+    let c = resume(&mut h, [10, 0, 0, 1], &token);
+    assert_eq!(h.room.role(c), Some(ConnRole::Anonymous), "after revocation");
+}
+
+#[test]
+fn guessing_resume_tokens_runs_into_the_address_limit() {
+    let mut h = Harness::new(RoomConfig { limiter: quick_limits(), ..test_config() });
+    let attacker = h.hello([192, 0, 2, 20]);
+    let (mut refused, mut limited) = (0, 0);
+    for i in 0..500u32 {
+        h.send(attacker, ClientMsg::Resume { token: Secret::new(format!("{i:032x}")) });
+        match h.last_to(attacker) {
+            Some(ServerMsg::Error { code: ErrorCode::JoinRefused, .. }) => refused += 1,
+            Some(ServerMsg::Error { code: ErrorCode::RateLimited, .. }) => limited += 1,
+            other => panic!("attempt {i}: {other:?}"),
+        }
+        h.now += Duration::from_millis(50);
+    }
+    assert!(refused <= 10, "only the first guesses are looked up: {refused}");
+    assert_eq!(refused + limited, 500);
+}
+
+fn compact_id(id: &str) -> String {
+    id.replace('-', "")
+}
+
 // ---- model-based: random sequences keep the invariants and refusals change nothing ----
 
 fn arb_msg() -> impl Strategy<Value = (usize, u8, u64)> {
-    (0usize..7, 0u8..23, 0u64..12)
+    (0usize..7, 0u8..24, 0u64..12)
 }
 
 fn pick(kind: u8, target: u64, meeting: &str, pw: &str) -> ClientMsg {
@@ -754,6 +929,7 @@ fn pick(kind: u8, target: u64, meeting: &str, pw: &str) -> ClientMsg {
         19 => ClientMsg::Candidate { to: p, candidate: "c".into(), sdp_mid: None, sdp_mline_index: None, stream: Stream::Media },
         20 => ClientMsg::DeviceState { camera: target.is_multiple_of(2), microphone: true },
         21 => ClientMsg::Leave {},
+        22 => ClientMsg::Resume { token: Secret::new(format!("{target:032x}")) },
         _ => ClientMsg::Ping {},
     }
 }

@@ -84,6 +84,10 @@ pub struct ServeArgs {
     /// it wait in the lobby; as many again may wait [default: 8].
     #[arg(long)]
     seats_per_address: Option<usize>,
+    /// Seconds an admitted member whose connection dropped may come back to their seat
+    /// (`resume`: role kept, no second lobby wait) [default: 120].
+    #[arg(long)]
+    resume_grace_s: Option<u64>,
     /// A reverse proxy in front of the server (repeat for several). Connections from it are
     /// keyed by the last address in its `X-Forwarded-For` header (and refused without one);
     /// the header is ignored from anyone else.
@@ -123,6 +127,7 @@ struct FileConfig {
     max_connections_per_address: Option<usize>,
     idle_timeout_s: Option<u64>,
     seats_per_address: Option<usize>,
+    resume_grace_s: Option<u64>,
     trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
@@ -149,6 +154,7 @@ pub struct Serve {
     pub max_connections_per_address: usize,
     pub idle_timeout_s: u64,
     pub seats_per_address: usize,
+    pub resume_grace_s: u64,
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
@@ -197,6 +203,7 @@ impl ServeArgs {
             max_connections_per_address: self.max_connections_per_address.or(f.max_connections_per_address).unwrap_or(64),
             idle_timeout_s: self.idle_timeout_s.or(f.idle_timeout_s).unwrap_or(60).max(3),
             seats_per_address: self.seats_per_address.or(f.seats_per_address).unwrap_or(8),
+            resume_grace_s: self.resume_grace_s.or(f.resume_grace_s).unwrap_or(120),
             trusted_proxies: if self.trusted_proxies.is_empty() { f.trusted_proxies.unwrap_or_default() } else { self.trusted_proxies },
         })
     }

@@ -202,6 +202,7 @@ async fn run(args: Serve) -> Result<()> {
         },
         auth_deadline: Duration::from_secs(args.auth_deadline_s),
         seats_per_address: args.seats_per_address,
+        resume_grace: Duration::from_secs(args.resume_grace_s),
     };
     let mut room = Room::new(config, Box::new(OsEntropy));
     let meetings = store.meetings().await?;

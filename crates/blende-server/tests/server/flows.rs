@@ -247,3 +247,69 @@ async fn turn_credentials_are_renewed_at_half_their_lifetime() {
     assert!(expiry(&second) >= expiry(&first) + 4, "{first} {second}");
     assert_ne!(first["servers"][0]["credential"], second["servers"][0]["credential"]);
 }
+
+/// A member whose connection dropped comes back with the token of their admission: the role
+/// is kept, the lobby skipped; a seat the server still holds is taken over; a token works once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_members_resume_their_seat_and_role() {
+    let server = Server::start("resume", None, &[]);
+    let token = server.add_moderator();
+    let mut mo = server.client().await;
+    mo.hello().await;
+    mo.auth(&token).await;
+    let (id, pw) = mo.create_meeting(true).await;
+    mo.enter(&id).await;
+    let ip = Ipv4Addr::new(127, 0, 0, 2);
+    let mut a = server.client_from(ip).await;
+    a.hello().await;
+    assert_eq!(a.join(&id, &pw).await["state"], "waiting");
+    mo.send(json!({"type": "admit", "participant": a.pid})).await;
+    mo.until("done").await;
+    mo.send(json!({"type": "grant_presenter", "participant": a.pid})).await;
+    mo.until("done").await;
+    mo.send(json!({"type": "lock"})).await;
+    mo.until("done").await;
+    let (admitted, _) = a.until("lobby").await;
+    let resume = admitted["resume"].as_str().expect("a resume token").to_owned();
+    assert_eq!(resume.len(), 32, "{admitted}");
+    let old_pid = a.pid;
+
+    // The connection drops; the moderator sees the member leave.
+    drop(a);
+    loop {
+        let (roster, _) = mo.until("participants").await;
+        if roster["participants"].as_array().is_some_and(|p| p.len() == 1) {
+            break;
+        }
+    }
+    let mut b = server.client_from(ip).await;
+    b.hello().await;
+    b.send(json!({"type": "resume", "token": resume})).await;
+    let (back, _) = b.until("lobby").await;
+    assert_eq!(back["state"], "admitted", "past lobby and lock: {back}");
+    let new_pid = back["participant_id"].as_u64();
+    assert_ne!(new_pid, old_pid, "a new id");
+    let next = back["resume"].as_str().expect("a new token").to_owned();
+    assert_ne!(next, resume);
+    b.pid = new_pid;
+    b.drain().await;
+    b.send(json!({"type": "share_start"})).await;
+    b.until("done").await;
+
+    // A seat the server still holds: the new connection takes it, the old one is closed.
+    let mut c = server.client_from(ip).await;
+    c.hello().await;
+    c.send(json!({"type": "resume", "token": next})).await;
+    let (again, _) = c.until("lobby").await;
+    assert_eq!(again["state"], "admitted", "{again}");
+    assert!(b.closed().await, "the old connection is closed");
+    let (roster, _) = mo.until("participants").await;
+    let ids: Vec<_> = roster["participants"].as_array().expect("list").iter().filter_map(|p| p["id"].as_u64()).collect();
+    assert_eq!(ids.len(), 2, "one seat, not two: {roster}");
+
+    // Used tokens seat nobody.
+    let mut d = server.client_from(ip).await;
+    d.hello().await;
+    d.send(json!({"type": "resume", "token": resume})).await;
+    assert_eq!(error_code(&d.recv().await), Some("join_refused"));
+}

@@ -17,6 +17,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("hello", "Y......"),
     ("auth_moderator", ".Y....."),
     ("join", ".Y....."),
+    ("resume", ".Y....."),
     ("enter_meeting", "..Y...."),
     ("create_meeting", "..Y...Y"),
     ("export_invitation", "..Y...Y"),
@@ -105,6 +106,7 @@ impl World {
             "hello" => json!({"type": "hello", "protocol": 1}),
             "auth_moderator" => json!({"type": "auth_moderator", "token": self.token}),
             "join" => json!({"type": "join", "meeting_id": self.meeting, "password": "wrong", "display_name": "X"}),
+            "resume" => json!({"type": "resume", "token": "0".repeat(32)}),
             "enter_meeting" => json!({"type": "enter_meeting", "meeting_id": self.meeting, "display_name": "Mo2"}),
             "create_meeting" => json!({"type": "create_meeting", "title": "T"}),
             "export_invitation" => json!({"type": "export_invitation", "meeting_id": self.meeting}),
@@ -145,7 +147,7 @@ async fn check_allowed(w: &mut World, kind: &str, role: &str) {
     let reply_type = match kind {
         "hello" => "welcome",
         "auth_moderator" => "authenticated",
-        "join" => "error",
+        "join" | "resume" => "error",
         "enter_meeting" => "lobby",
         "create_meeting" => "meeting_created",
         "export_invitation" => "invitation",
@@ -166,8 +168,8 @@ async fn check_allowed(w: &mut World, kind: &str, role: &str) {
     for b in before.iter().chain(std::iter::once(&m)) {
         assert!(!matches!(error_code(b), Some("not_allowed" | "bad_state")), "{what} refused: {b}");
     }
-    if kind == "join" {
-        assert_eq!(error_code(&m), Some("join_refused"), "{what}: wrong password in the matrix: {m}");
+    if kind == "join" || kind == "resume" {
+        assert_eq!(error_code(&m), Some("join_refused"), "{what}: wrong password or token in the matrix: {m}");
     }
     if reply_type == "done" {
         assert_eq!(m["request"], kind, "{what}: {m}");
