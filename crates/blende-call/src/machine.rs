@@ -1,7 +1,7 @@
 //! The [`Call`] machine. Method groups as in quinn-proto: construction and getters, `handle_*`
 //! (inputs), `poll_*` (outputs), then the private steps.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use blende_media::DeviceKind;
@@ -510,12 +510,17 @@ impl Call {
         if matches!(self.share, Share::Running { peer: Some(_), .. }) {
             self.share_session();
         } else {
-            let others: Vec<String> = self.others.keys().cloned().collect();
-            for to in others {
-                self.open_mesh_share(&to);
-            }
-            self.events.push_back(CallEvent::Share(ShareState::Published { feed: None }));
+            self.offer_mesh_share();
         }
+    }
+
+    /// Our running share to every mesh participant (later ones get it as they come).
+    fn offer_mesh_share(&mut self) {
+        let others: Vec<String> = self.others.keys().cloned().collect();
+        for to in others {
+            self.open_mesh_share(&to);
+        }
+        self.events.push_back(CallEvent::Share(ShareState::Published { feed: None }));
     }
 
     /// Stops our share (the caller closed its gate already): capture, PeerConnections, the
@@ -693,7 +698,10 @@ impl Call {
                 direct.broadcast_refused(&message, &mut out);
             }
             SignalEvent::Refused { request, not_allowed, message } => {
-                if request == "share_start" && matches!(self.share, Share::Requested(_)) {
+                if request == "share_start" && matches!(self.share, Share::Suspended) {
+                    // Back without the role it had (the seat was not kept): the share ends.
+                    self.stop_share(Some(message));
+                } else if request == "share_start" && matches!(self.share, Share::Requested(_)) {
                     self.share = Share::None;
                     let by = if not_allowed { Refusal::Role } else { Refusal::Server };
                     self.events.push_back(CallEvent::Share(ShareState::Refused { by, reason: message }));
@@ -720,6 +728,11 @@ impl Call {
                     self.open_share_capture(source);
                 }
                 (Share::Running { .. }, false) => self.stop_share(Some("the room server ended the share".into())),
+                // Back after a reconnect: the server allowed the share again.
+                (Share::Suspended, true) => {
+                    self.share = Share::Running { peer: None, feed: None };
+                    self.offer_mesh_share();
+                }
                 _ => {}
             }
         } else if !active {
@@ -732,7 +745,12 @@ impl Call {
         if route == Route::Main && self.reconnect.take().is_some() {
             self.events.push_back(CallEvent::Reconnected);
             if matches!(self.share, Share::Suspended) {
-                self.share_backoff = Some(Backoff::new(now));
+                if self.topology == Topology::Mesh {
+                    // The room server decides again (by the role the resume kept).
+                    self.signal(Route::Main, SignalCommand::Room(RoomAction::ShareStart));
+                } else {
+                    self.share_backoff = Some(Backoff::new(now));
+                }
             }
         }
         if route == Route::Main {
@@ -1205,7 +1223,7 @@ impl Call {
     /// Whether a lost session to the server we joined is worth coming back to: we were in (or
     /// are on the way back) on a server kind that lets a client rejoin by itself.
     fn can_reconnect(&self) -> bool {
-        (self.me.is_some() || self.reconnect.is_some()) && self.is_plain_janus()
+        (self.me.is_some() || self.reconnect.is_some()) && (self.is_plain_janus() || self.topology == Topology::Mesh)
     }
 
     /// Signalling on [`Route::Main`] is gone: the old session's connections close (nothing
@@ -1213,6 +1231,13 @@ impl Call {
     /// switches stay as they are; a running share waits, capture and gate untouched.
     fn lost(&mut self, reason: &str, now: Instant) {
         self.offline = true;
+        // Whoever we knew comes back under a new id, if at all: what ran with them ends
+        // (transfers are cancelled, identity checks forgotten).
+        let members: BTreeSet<String> = self.others.keys().chain(self.feeds.keys()).cloned().collect();
+        for member in members {
+            let (direct, mut out) = self.direct();
+            direct.participant_left(&member, &mut out);
+        }
         let session: Vec<PeerId> = self.peers.iter().filter(|(_, p)| !matches!(p, Purpose::Share)).map(|(id, _)| *id).collect();
         for peer in session {
             self.close_peer(peer);
@@ -1237,9 +1262,14 @@ impl Call {
         self.events.push_back(CallEvent::Reconnecting { attempt: 1, reason: reason.to_owned() });
         // The share comes back once the call is back (not on its own schedule meanwhile).
         self.share_backoff = None;
-        if matches!(self.share, Share::Running { peer: Some(_), .. }) {
-            self.signal(Route::Share, SignalCommand::Leave);
-            self.suspend_share(now);
+        match self.share {
+            Share::Running { peer: Some(_), .. } => {
+                self.signal(Route::Share, SignalCommand::Leave);
+                self.suspend_share(now);
+            }
+            // A mesh share's connections closed with the session's.
+            Share::Running { peer: None, .. } => self.share = Share::Suspended,
+            _ => {}
         }
     }
 

@@ -48,6 +48,10 @@ struct Client {
     ended: Option<End>,
     /// The fake data channels and files of the direct features (see `tests/direct.rs`).
     data: direct::FakeData,
+    /// The link to the room server is cut until then: nothing passes, new connections fail.
+    cut_until: Option<Instant>,
+    /// An [`Action::Reconnect`] the harness has yet to carry out.
+    reconnect: Option<JoinOptions>,
 }
 
 impl Client {
@@ -94,6 +98,7 @@ impl Client {
                 self.peers.retain(|_, p| !matches!(p.purpose, Purpose::Share | Purpose::MeshShare { .. }));
             }
             Action::End(end) => self.ended = Some(end),
+            Action::Reconnect { options } => self.reconnect = Some(options),
             other => self.data.execute(&mut self.call, other, now),
         }
     }
@@ -209,6 +214,8 @@ impl Net {
             capturing: false,
             ended: None,
             data: direct::FakeData::default(),
+            cut_until: None,
+            reconnect: None,
         });
         self.settle();
         self.clients.len() - 1
@@ -245,7 +252,8 @@ impl Net {
 
     /// Delivers a server message to a client's signalling machine, as its WebSocket would.
     fn deliver(&mut self, conn: ConnId, msg: &ServerMsg) {
-        if let Some(c) = self.clients.iter_mut().find(|c| c.conn == conn) {
+        let now = self.now;
+        if let Some(c) = self.clients.iter_mut().find(|c| c.conn == conn && c.cut_until.is_none_or(|t| now >= t)) {
             c.signal.handle_message(&msg.to_json()).expect("a v1 server message");
         }
     }
@@ -260,9 +268,25 @@ impl Net {
             }
             let now = self.now;
             for c in &mut self.clients {
+                let cut = c.cut_until.is_some_and(|t| now < t);
                 while let Some(text) = c.signal.poll_transmit() {
                     moved = true;
-                    self.room.handle_text(c.conn, &text, now);
+                    if !cut {
+                        self.room.handle_text(c.conn, &text, now);
+                    }
+                }
+                if let Some(options) = c.reconnect.take() {
+                    // As the driver's connect task: refused while cut, else a new connection.
+                    moved = true;
+                    if cut {
+                        c.call.handle_reconnect(Err("network unreachable".into()), now);
+                    } else {
+                        c.conn = ConnId(self.next_conn);
+                        self.next_conn += 1;
+                        self.room.handle_connect(c.conn, IpAddr::from([127, 0, 0, 1]), now);
+                        c.signal = BlendeMachine::new(options);
+                        c.call.handle_reconnect(Ok(()), now);
+                    }
                 }
                 while let Some(ev) = c.signal.poll_event() {
                     moved = true;

@@ -90,6 +90,8 @@ pub struct BlendeMachine {
     on_janus: bool,
     /// The meeting's chat switch as last reported (`true` until the server says otherwise).
     chat: bool,
+    /// We asked to `resume` a seat ([`JoinOptions::resume`]); a refusal falls back to joining.
+    resuming: bool,
     transmit: VecDeque<String>,
     events: VecDeque<SignalEvent>,
 }
@@ -130,6 +132,7 @@ impl BlendeMachine {
             own_role: None,
             on_janus: false,
             chat: true,
+            resuming: false,
             waiting: Vec::new(),
             transmit: VecDeque::new(),
             events: VecDeque::new(),
@@ -178,20 +181,24 @@ impl BlendeMachine {
     pub fn handle_message(&mut self, text: &str) -> Result<(), SignalError> {
         let msg = parse_server(text).map_err(|e| SignalError::Protocol(e.to_string()))?;
         match msg {
-            ServerMsg::Welcome { .. } => match self.options.moderator_token.clone() {
-                Some(token) => self.send(&ClientMsg::AuthModerator { token: Secret::new(token) }),
-                None => {
-                    let room = self.options.room.clone().unwrap_or_default();
-                    let password = Secret::new(self.options.password.clone().unwrap_or_default());
-                    self.send(&ClientMsg::Join { meeting_id: room, password, display_name: self.options.display_name.clone() });
+            ServerMsg::Welcome { .. } => match self.options.resume.clone() {
+                Some(token) => {
+                    self.resuming = true;
+                    self.send(&ClientMsg::Resume { token: Secret::new(token) });
                 }
+                None => self.join(),
             },
             ServerMsg::Authenticated { .. } => {
                 let room = self.options.room.clone().unwrap_or_default();
                 self.send(&ClientMsg::EnterMeeting { meeting_id: room, display_name: self.options.display_name.clone() });
             }
-            ServerMsg::Lobby { state, participant_id, .. } => {
+            ServerMsg::Lobby { state, participant_id, resume, .. } => {
                 self.me = Some(participant_id);
+                self.resuming = false;
+                if let Some(token) = resume {
+                    // What a reconnect names to come back to this seat.
+                    self.events.push_back(SignalEvent::Session { resume: token.expose().to_owned() });
+                }
                 match state {
                     LobbyState::Waiting => {
                         self.phase = Phase::Lobby;
@@ -271,6 +278,14 @@ impl BlendeMachine {
             ServerMsg::DocumentOffered { from, offer } => {
                 self.events.push_back(SignalEvent::DocumentOffered { participant: from.0.to_string(), offer });
             }
+            // The seat was not kept (too long away, or the meeting moved on): join as anyone
+            // would, lobby and all.
+            ServerMsg::Error { code, request, .. }
+                if self.resuming && request.as_deref() == Some("resume") && code != ErrorCode::MeetingEnded =>
+            {
+                self.resuming = false;
+                self.join();
+            }
             ServerMsg::Error { code, message, request, .. } => {
                 // Before we are in, every refusal ends the attempt; inside, a refused request
                 // (say, a share without the presenter role) does not end the call.
@@ -289,6 +304,18 @@ impl BlendeMachine {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Into the meeting: as a moderator (who then enters) or with the password.
+    fn join(&mut self) {
+        match self.options.moderator_token.clone() {
+            Some(token) => self.send(&ClientMsg::AuthModerator { token: Secret::new(token) }),
+            None => {
+                let room = self.options.room.clone().unwrap_or_default();
+                let password = Secret::new(self.options.password.clone().unwrap_or_default());
+                self.send(&ClientMsg::Join { meeting_id: room, password, display_name: self.options.display_name.clone() });
+            }
+        }
     }
 
     fn handle_participants(&mut self, list: Vec<ParticipantInfo>) {
@@ -435,6 +462,8 @@ pub async fn connect(url: &ServerUrl, options: JoinOptions) -> Result<SignalHand
 #[cfg(feature = "io")]
 impl crate::ws_driver::Machine for BlendeMachine {
     const NAME: &'static str = "blende room";
+    // A call in a Blende room comes back by itself (`resume`): a cut must show as a loss.
+    const WATCH_SILENCE: bool = true;
 
     fn poll_transmit(&mut self) -> Option<String> {
         BlendeMachine::poll_transmit(self)
@@ -543,6 +572,52 @@ mod tests {
     fn participants(list: &[serde_json::Value]) -> String {
         serde_json::json!({"type": "participants", "meeting_id": "k7dm3xqa9fhp", "locked": false, "participants": list, "waiting": []})
             .to_string()
+    }
+
+    #[test]
+    fn admission_names_the_resume_token_and_a_reconnect_resumes_or_falls_back_to_joining() {
+        let mut m = machine();
+        sent(&mut m);
+        m.handle_message(r#"{"type":"welcome","protocol":1,"max_message_bytes":65536}"#).expect("welcome");
+        sent(&mut m);
+        m.handle_message(r#"{"type":"lobby","state":"admitted","meeting_id":"k7dm3xqa9fhp","participant_id":7,"resume":"ab12"}"#)
+            .expect("lobby");
+        let ev = events(&mut m);
+        assert_eq!(ev[0], SignalEvent::Session { resume: "ab12".into() }, "{ev:?}");
+
+        // A reconnect with the token: `resume` instead of `join`.
+        let options = JoinOptions { resume: Some("ab12".into()), ..m.options.clone() };
+        let mut back = BlendeMachine::new(options);
+        sent(&mut back);
+        back.handle_message(r#"{"type":"welcome","protocol":1,"max_message_bytes":65536}"#).expect("welcome");
+        let msgs = sent(&mut back);
+        assert_eq!((msgs[0]["type"].as_str(), msgs[0]["token"].as_str()), (Some("resume"), Some("ab12")), "{msgs:?}");
+        // Refused (the seat was not kept): a join with the password, no error for the user.
+        back.handle_message(
+            r#"{"type":"error","code":"join_refused","message":"this session cannot be resumed","request":"resume","retry_after_ms":null}"#,
+        )
+        .expect("error");
+        assert!(events(&mut back).is_empty());
+        let msgs = sent(&mut back);
+        assert_eq!((msgs[0]["type"].as_str(), msgs[0]["password"].as_str()), (Some("join"), Some("pw")), "{msgs:?}");
+        // A refused join after that ends the attempt as before.
+        back.handle_message(
+            r#"{"type":"error","code":"join_refused","message":"meeting ID or password wrong","request":"join","retry_after_ms":null}"#,
+        )
+        .expect("error");
+        assert!(matches!(events(&mut back).as_slice(), [SignalEvent::Error { fatal: true, .. }]));
+
+        // The meeting ended meanwhile: no join, the end.
+        let mut ended = BlendeMachine::new(JoinOptions { resume: Some("ab12".into()), ..m.options.clone() });
+        ended.handle_message(r#"{"type":"welcome","protocol":1,"max_message_bytes":65536}"#).expect("welcome");
+        sent(&mut ended);
+        ended
+            .handle_message(
+                r#"{"type":"error","code":"meeting_ended","message":"the meeting has ended","request":"resume","retry_after_ms":null}"#,
+            )
+            .expect("error");
+        assert!(sent(&mut ended).is_empty());
+        assert!(matches!(events(&mut ended).as_slice(), [SignalEvent::Error { fatal: true, .. }]));
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! A plain Janus call whose signalling is lost, on virtual time: the old session's
+//! Calls whose signalling is lost, on virtual time. Plain Janus: the old session's
 //! connections close, attempts to come back follow the back-off, the new session gets a new
 //! publisher, subscriptions and the running share, and every switch stays as the user left it.
+//! A Blende room (the real room machine behind [`Net`]): the seat is resumed with its role, past
+//! the lobby, the mesh is set up anew and a running share is asked for again.
 
 use std::time::Duration;
 
@@ -216,4 +218,132 @@ fn a_lost_share_session_comes_back_while_the_call_goes_on() {
     assert!(now - t0 >= crate::FIRST_RETRY + crate::FIRST_RETRY * 2, "back-off between the share's attempts");
     assert!(!drain(&mut call).contains(&Action::ClosePeer(publisher)), "the call itself was never touched");
     assert!(call.is_sharing());
+}
+
+// ---- a Blende room's mesh ----
+
+/// Mo (moderator) and Bea (presenter, camera off, sharing window 7) in a meeting with a lobby.
+fn presenting_pair() -> (Net, usize, usize, String) {
+    let (mut net, m, p) = Net::pair();
+    let bea = net.clients[p].me();
+    net.command(m, CallCommand::Room(RoomAction::GrantPresenter(bea.clone())));
+    net.command(p, CallCommand::ShareStart(ShareSource::Window(7)));
+    net.command(p, CallCommand::Switch { kind: DeviceKind::Camera, on: false });
+    assert!(net.clients[p].capturing);
+    assert_eq!(net.clients[m].open_peers(|p| matches!(p, Purpose::Subscriber { feed, .. } if feed.ends_with("/screen"))).len(), 1);
+    (net, m, p, bea)
+}
+
+/// Cuts `client`'s link for `secs` from now: its silence watch reports the loss at once (the
+/// six seconds of silence are the driver's, tested there); the server sees the connection
+/// drop only when `server_notices`.
+fn cut(net: &mut Net, client: usize, secs: u64, server_notices: bool) -> Instant {
+    let now = net.now;
+    let c = &mut net.clients[client];
+    c.cut_until = Some(now + Duration::from_secs(secs));
+    c.signal.handle_transport_closed("the server did not answer for 6 s");
+    if server_notices {
+        net.room.handle_disconnect(c.conn, now);
+    }
+    net.clients[client].actions.clear();
+    net.clients[client].events.clear();
+    net.clients[0].events.clear();
+    net.settle();
+    now
+}
+
+fn run_until(net: &mut Net, done: impl Fn(&Net) -> bool) {
+    for _ in 0..1000 {
+        if done(net) {
+            return;
+        }
+        net.step();
+    }
+    panic!("never happened");
+}
+
+fn back_in(net: &Net, client: usize) -> bool {
+    net.clients[client].events.contains(&CallEvent::Reconnected)
+}
+
+#[test]
+fn a_mesh_call_resumes_seat_role_and_share_after_a_cut_the_server_did_not_notice() {
+    let (mut net, m, p, bea) = presenting_pair();
+    let subscriber_before = net.clients[m].open_peers(|_| true);
+    let t0 = cut(&mut net, p, 10, false);
+    assert!(matches!(net.clients[p].events.as_slice(), [CallEvent::Reconnecting { attempt: 1, .. }]), "{:?}", net.clients[p].events);
+    assert!(net.clients[p].capturing, "the capture waits behind its gate");
+    run_until(&mut net, |n| back_in(n, p));
+    let back_at = net.now;
+    assert!(back_at >= t0 + Duration::from_secs(10) && back_at <= t0 + Duration::from_secs(12), "{:?}", back_at - t0);
+    net.step();
+
+    // In again at once, under a new id, with the role it had: no lobby.
+    let bea_events = &net.clients[p].events;
+    assert!(!bea_events.iter().any(|e| matches!(e, CallEvent::Lobby { state: LobbyState::Waiting })), "{bea_events:?}");
+    let new_id = bea_events
+        .iter()
+        .find_map(|e| if let CallEvent::Joined { participant_id, .. } = e { Some(participant_id.clone()) } else { None })
+        .expect("joined again");
+    assert_ne!(new_id, bea);
+    // The moderator saw the old seat go and the new one come; its old connections to Bea closed.
+    let mo = &net.clients[m];
+    assert!(mo.events.contains(&CallEvent::ParticipantLeft { id: bea.clone() }), "{:?}", mo.events);
+    assert!(subscriber_before.iter().all(|pc| mo.closed.contains(pc) || !mo.peers.contains_key(pc)));
+    let screen = format!("{new_id}/screen");
+    assert_eq!(mo.open_peers(|p| matches!(p, Purpose::Subscriber { feed, .. } if *feed == screen)).len(), 1, "the share is back");
+    assert_eq!(mo.open_peers(|p| matches!(p, Purpose::Subscriber { feed, .. } if *feed == new_id)).len(), 1, "Bea's media is back");
+    assert!(mo.mesh_connected_to(&new_id) >= 1);
+
+    // Bea: new connections to the moderator, the capture never stopped, nothing switched on.
+    let c = &net.clients[p];
+    assert_eq!(c.open_peers(|p| matches!(p, Purpose::MeshShare { .. })).len(), 1);
+    assert_eq!(c.open_peers(|p| matches!(p, Purpose::MeshPublisher { .. })).len(), 1);
+    assert!(c.capturing);
+    assert!(!c.actions.iter().any(|a| matches!(a, Action::StopShare | Action::StartShare { .. } | Action::SetDevice { on: true, .. })));
+    assert!(matches!(c.share_states().last(), Some(ShareState::Published { feed: None })), "{:?}", c.share_states());
+    // The room shows Bea's camera off, as it was.
+    assert!(
+        net.clients[m]
+            .events
+            .iter()
+            .any(|e| matches!(e, CallEvent::RemoteDevices { participant, camera: false, .. } if *participant == new_id)),
+        "{:?}",
+        net.clients[m].events
+    );
+}
+
+#[test]
+fn after_a_long_cut_the_server_noticed_the_seat_is_still_kept() {
+    let (mut net, _m, p, _bea) = presenting_pair();
+    let t0 = cut(&mut net, p, 60, true);
+    run_until(&mut net, |n| back_in(n, p));
+    assert!(net.now - t0 <= Duration::from_secs(62), "{:?}", net.now - t0);
+    net.step();
+    let c = &net.clients[p];
+    assert!(!c.events.iter().any(|e| matches!(e, CallEvent::Lobby { state: LobbyState::Waiting })));
+    assert!(c.capturing && c.call.is_sharing());
+    assert_eq!(c.open_peers(|p| matches!(p, Purpose::MeshShare { .. })).len(), 1);
+}
+
+#[test]
+fn past_the_grace_period_a_returning_member_waits_in_the_lobby_and_loses_the_share() {
+    let (mut net, m, p, _bea) = presenting_pair();
+    let grace = RoomConfig::default().resume_grace;
+    let _ = cut(&mut net, p, grace.as_secs() + 10, true);
+    run_until(&mut net, |n| n.clients[p].events.contains(&CallEvent::Lobby { state: LobbyState::Waiting }));
+    assert!(!net.clients[p].call.is_ended(), "a refused resume is no failure: the join follows");
+    // Admitted again as a plain participant: the share is refused and ends, its capture too.
+    let waiting = net.clients[m]
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| if let CallEvent::Waiting { participants } = e { participants.first().cloned() } else { None })
+        .expect("the moderator sees the returning member waiting");
+    net.command(m, CallCommand::Room(RoomAction::Admit(waiting.id)));
+    net.step();
+    let c = &net.clients[p];
+    assert!(c.events.contains(&CallEvent::Reconnected));
+    assert!(!c.capturing && !c.call.is_sharing());
+    assert!(matches!(c.share_states().last(), Some(ShareState::Stopped { reason: Some(_) })), "{:?}", c.share_states());
 }
