@@ -278,6 +278,10 @@ impl BlendeMachine {
             ServerMsg::DocumentOffered { from, offer } => {
                 self.events.push_back(SignalEvent::DocumentOffered { participant: from.0.to_string(), offer });
             }
+            // Signalling for someone who left (or came back under a new id) while it was on its
+            // way: the race is normal and nobody needs to hear of it.
+            ServerMsg::Error { code: ErrorCode::UnknownParticipant, request: Some(request), .. }
+                if self.phase == Phase::InMeeting && matches!(request.as_str(), "offer" | "answer" | "candidate") => {}
             // The seat was not kept (too long away, or the meeting moved on): join as anyone
             // would, lobby and all.
             ServerMsg::Error { code, request, .. }
@@ -584,6 +588,17 @@ mod tests {
             .expect("lobby");
         let ev = events(&mut m);
         assert_eq!(ev[0], SignalEvent::Session { resume: "ab12".into() }, "{ev:?}");
+        // An offer to someone who just left is refused by the server: a race, not news.
+        m.handle_message(
+            r#"{"type":"error","code":"unknown_participant","message":"no such admitted participant in this meeting","request":"offer","retry_after_ms":null}"#,
+        )
+        .expect("error");
+        assert!(events(&mut m).is_empty());
+        m.handle_message(
+            r#"{"type":"error","code":"unknown_participant","message":"no such participant","request":"remove","retry_after_ms":null}"#,
+        )
+        .expect("error");
+        assert!(matches!(events(&mut m).as_slice(), [SignalEvent::Refused { .. }]), "a moderator's action still hears it");
 
         // A reconnect with the token: `resume` instead of `join`.
         let options = JoinOptions { resume: Some("ab12".into()), ..m.options.clone() };

@@ -1,7 +1,8 @@
-//! Calls through the real Janus that come back after the link was cut: every packet arriving
-//! in the test namespace is dropped with nftables (what a DSL line that loses sync does: our
-//! packets leave and nothing comes back), then the rule goes and the two Blende clients must
-//! be back in the call on their own. A camera switched off during the cut stays off.
+//! Calls that come back after the link was cut, through the real Janus and through Blende's
+//! own room server (a peer-to-peer mesh): every packet arriving in the test namespace is
+//! dropped with nftables (what a DSL line that loses sync does: our packets leave and nothing
+//! comes back), then the rule goes and the two Blende clients must be back in the call on
+//! their own. A camera switched off during the cut stays off.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::{Participant, janus_or_skip, netns, serial};
+use crate::room::{RoomServer, RoomSetup};
 
 const ROOM: u32 = 2626;
 const TABLE: &str = "blende_cut";
@@ -63,16 +65,50 @@ fn has_first_frame(p: &Participant, feed: &str, kind: &str) -> bool {
     p.events().iter().any(|v| v["event"] == "first_frame" && v["feed"] == feed && v["kind"] == kind)
 }
 
+/// Two clients in a call, and the server that holds it (kept alive with them).
+struct Pair {
+    anna: Participant,
+    bernd: Participant,
+    _room: Option<(RoomSetup, RoomServer)>,
+}
+
+const SMALL: [&str; 4] = ["--width", "160", "--height", "120"];
+
+/// Anna and Bernd in Janus room [`ROOM`].
+fn janus_pair() -> Pair {
+    Pair { anna: Participant::spawn("Anna", ROOM, &SMALL), bernd: Participant::spawn("Bernd", ROOM, &SMALL), _room: None }
+}
+
+/// A meeting on Blende's room server (lobby off): Bernd is its moderator, Anna a participant.
+fn room_pair() -> Pair {
+    let setup = RoomSetup::new("reconnect");
+    let server = RoomServer::start(&setup.db);
+    let m = setup.create_meeting(&server, "Sprechstunde", false);
+    let url = server.url();
+    let bernd_args = [&SMALL[..], &["--room", &m.id, "--moderator-token-file", setup.token_path()]].concat();
+    let bernd = Participant::spawn_with_server("Bernd", &url, &bernd_args);
+    bernd.wait_for("moderator in", Duration::from_secs(15), |v| v["event"] == "joined");
+    let anna_args = [&SMALL[..], &["--room", &m.id, "--password-file", m.password_path()]].concat();
+    let anna = Participant::spawn_with_server("Anna", &url, &anna_args);
+    Pair { anna, bernd, _room: Some((setup, server)) }
+}
+
+/// The call after it came back: both clients with their new ids.
+struct Back {
+    pair: Pair,
+    anna_id: String,
+    bernd_id: String,
+}
+
 /// Cuts the link for `cut`, then measures how long after it returned each client receives the
-/// other again; asserts within `limit`. Returns the two times.
-fn cut_and_come_back(test: &str, cut: Duration, limit: Duration) -> (Duration, Duration) {
+/// other again; asserts within `limit`. `None` when the services are missing (which fails
+/// under `scripts/test.sh`).
+fn cut_and_come_back(test: &str, pair: fn() -> Pair, cut: Duration, limit: Duration) -> Option<Back> {
     let _serial = serial();
     if !janus_or_skip(test) {
-        return (Duration::ZERO, Duration::ZERO);
+        return None;
     }
-    let small = ["--width", "160", "--height", "120"];
-    let mut anna = Participant::spawn("Anna", ROOM, &small);
-    let bernd = Participant::spawn("Bernd", ROOM, &small);
+    let Pair { mut anna, bernd, _room } = pair();
     let (a1, b1) = (own_id(&anna, None), own_id(&bernd, None));
     first_frame(&bernd, &a1, "video", Duration::from_secs(20));
     first_frame(&anna, &b1, "video", Duration::from_secs(20));
@@ -118,15 +154,40 @@ fn cut_and_come_back(test: &str, cut: Duration, limit: Duration) -> (Duration, D
         let errors: Vec<Value> = p.events().into_iter().filter(|v| v["event"] == "error" && v["fatal"] == true).collect();
         assert!(errors.is_empty(), "{}: {errors:?}", p.name);
     }
-    (anna_heard, bernd_seen)
+    Some(Back { pair: Pair { anna, bernd, _room }, anna_id: a2, bernd_id: b2 })
 }
 
 #[test]
 fn a_plain_janus_call_comes_back_after_a_10_s_cut() {
-    cut_and_come_back("a_plain_janus_call_comes_back_after_a_10_s_cut", Duration::from_secs(10), Duration::from_secs(3));
+    let test = "a_plain_janus_call_comes_back_after_a_10_s_cut";
+    cut_and_come_back(test, janus_pair, Duration::from_secs(10), Duration::from_secs(3));
 }
 
 #[test]
 fn a_plain_janus_call_comes_back_after_a_60_s_cut_on_new_sessions() {
-    cut_and_come_back("a_plain_janus_call_comes_back_after_a_60_s_cut_on_new_sessions", Duration::from_secs(60), Duration::from_secs(5));
+    let test = "a_plain_janus_call_comes_back_after_a_60_s_cut_on_new_sessions";
+    cut_and_come_back(test, janus_pair, Duration::from_secs(60), Duration::from_secs(5));
+}
+
+#[test]
+fn a_mesh_call_on_blendes_room_server_comes_back_after_a_10_s_cut() {
+    let test = "a_mesh_call_on_blendes_room_server_comes_back_after_a_10_s_cut";
+    cut_and_come_back(test, room_pair, Duration::from_secs(10), Duration::from_secs(3));
+}
+
+/// Longer than the server's idle timeout (60 s): it has dropped both connections by the time
+/// the link returns, and kept their seats for the resume.
+#[test]
+fn a_mesh_call_on_blendes_room_server_comes_back_after_a_60_s_cut_with_the_moderator_still_moderator() {
+    let test = "a_mesh_call_on_blendes_room_server_comes_back_after_a_60_s_cut_with_the_moderator_still_moderator";
+    let Some(back) = cut_and_come_back(test, room_pair, Duration::from_secs(65), Duration::from_secs(5)) else { return };
+    let Back { pair: Pair { anna, mut bernd, .. }, anna_id, bernd_id } = back;
+    bernd.wait_for("still moderator", Duration::from_secs(5), |v| {
+        v["event"] == "role" && v["participant"] == bernd_id.as_str() && v["role"] == "moderator"
+    });
+    // And the server takes it as such: the presenter role goes to Anna's new seat.
+    bernd.send(&format!("presenter on {anna_id}"));
+    anna.wait_for("Anna presenter", Duration::from_secs(10), |v| {
+        v["event"] == "role" && v["participant"] == anna_id.as_str() && v["role"] == "presenter"
+    });
 }
