@@ -191,3 +191,62 @@ fn a_mesh_call_on_blendes_room_server_comes_back_after_a_60_s_cut_with_the_moder
         v["event"] == "role" && v["participant"] == anna_id.as_str() && v["role"] == "presenter"
     });
 }
+
+/// `tests/interop/janus-netns.sh ARG` (the script the test services start Janus with).
+fn janus_script(arg: &str) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/interop/janus-netns.sh");
+    let ok = Command::new("bash").arg(script).arg(arg).env("BLENDE_NETNS", netns()).status();
+    assert!(ok.is_ok_and(|s| s.success()), "janus-netns.sh {arg} failed");
+}
+
+/// Janus is stopped while this lives; it is started again however the test ends.
+struct JanusDown;
+
+impl Drop for JanusDown {
+    fn drop(&mut self) {
+        janus_script("start");
+    }
+}
+
+/// Janus itself goes away (a restart for an update, a crash) and comes back with its rooms
+/// from the configuration: both clients rejoin by themselves, in new sessions.
+#[test]
+fn a_plain_janus_call_comes_back_after_janus_restarted() {
+    let _serial = serial();
+    if !janus_or_skip("a_plain_janus_call_comes_back_after_janus_restarted") {
+        return;
+    }
+    let Pair { mut anna, bernd, .. } = janus_pair();
+    let (a1, b1) = (own_id(&anna, None), own_id(&bernd, None));
+    first_frame(&bernd, &a1, "video", Duration::from_secs(20));
+    first_frame(&anna, &b1, "video", Duration::from_secs(20));
+
+    janus_script("stop");
+    let down = JanusDown;
+    for p in [&anna, &bernd] {
+        let v = p.wait_for("reconnecting", Duration::from_secs(10), |v| v["event"] == "reconnecting");
+        eprintln!("[{}] lost: {}", p.name, v["reason"]);
+    }
+    anna.send("camera off");
+    anna.wait_for("the camera off", Duration::from_secs(5), |v| v["event"] == "device" && v["kind"] == "camera" && v["to"] == "off");
+    // Down long enough for several refused attempts.
+    std::thread::sleep(Duration::from_secs(5));
+    drop(down);
+    let back = Instant::now();
+
+    let a2 = own_id(&anna, Some(&a1));
+    let b2 = own_id(&bernd, Some(&b1));
+    let limit = Duration::from_secs(5);
+    let heard = first_frame(&bernd, &a2, "audio", limit + Duration::from_secs(10));
+    let anna_heard = bernd.instant_of(&heard).saturating_duration_since(back);
+    let seen = first_frame(&anna, &b2, "video", limit + Duration::from_secs(10));
+    let bernd_seen = anna.instant_of(&seen).saturating_duration_since(back);
+    eprintln!("janus restart: Bernd hears Anna {anna_heard:?} and Anna sees Bernd {bernd_seen:?} after Janus answered again");
+    assert!(anna_heard <= limit && bernd_seen <= limit, "back after {anna_heard:?} / {bernd_seen:?} (limit {limit:?})");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!has_first_frame(&bernd, &a2, "video"), "Bernd received video from Anna's camera, switched off while Janus was down");
+    for p in [&anna, &bernd] {
+        let errors: Vec<Value> = p.events().into_iter().filter(|v| v["event"] == "error" && v["fatal"] == true).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", p.name);
+    }
+}
