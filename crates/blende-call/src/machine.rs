@@ -95,6 +95,8 @@ pub struct Call {
     reconnect: Option<Backoff>,
     /// No session on [`Route::Main`] (lost, and the next not connected yet): nothing is sent.
     offline: bool,
+    /// Waiting in a Blende room's lobby (a lost session comes back there).
+    waiting: bool,
     /// What the server said a reconnect names to replace our session, and the share's.
     resume: Option<String>,
     share_resume: Option<String>,
@@ -146,6 +148,7 @@ impl Call {
             bus: JanusBus::default(),
             reconnect: None,
             offline: false,
+            waiting: false,
             resume: None,
             share_resume: None,
             share_backoff: None,
@@ -669,8 +672,12 @@ impl Call {
     fn room_signal(&mut self, event: SignalEvent) {
         match event {
             SignalEvent::Lobby { state, participant_id } => {
+                self.waiting = state == LobbyState::Waiting;
                 if state == LobbyState::Admitted {
                     self.admitted(participant_id);
+                } else if self.waiting && self.reconnect.take().is_some() {
+                    // Back in the lobby we waited in.
+                    self.events.push_back(CallEvent::Reconnected);
                 }
                 self.events.push_back(CallEvent::Lobby { state });
             }
@@ -744,13 +751,9 @@ impl Call {
         self.events.push_back(CallEvent::Joined { participant_id: participant_id.clone(), participants: participants.clone() });
         if route == Route::Main && self.reconnect.take().is_some() {
             self.events.push_back(CallEvent::Reconnected);
-            if matches!(self.share, Share::Suspended) {
-                if self.topology == Topology::Mesh {
-                    // The room server decides again (by the role the resume kept).
-                    self.signal(Route::Main, SignalCommand::Room(RoomAction::ShareStart));
-                } else {
-                    self.share_backoff = Some(Backoff::new(now));
-                }
+            // A mesh share is asked for again on admission (see `admitted`).
+            if matches!(self.share, Share::Suspended) && self.topology != Topology::Mesh {
+                self.share_backoff = Some(Backoff::new(now));
             }
         }
         if route == Route::Main {
@@ -772,7 +775,9 @@ impl Call {
         }
         self.me = Some(me);
         self.send_device_state();
-        if self.config.url.kind == ServerKind::Blende && matches!(self.share, Share::Requested(_)) {
+        // A share asked for before we were in, or suspended by a lost session: the room server
+        // decides (again, by the role a resume kept).
+        if self.config.url.kind == ServerKind::Blende && matches!(self.share, Share::Requested(_) | Share::Suspended) {
             self.signal(Route::Main, SignalCommand::Room(RoomAction::ShareStart));
         }
     }
@@ -1223,7 +1228,7 @@ impl Call {
     /// Whether a lost session to the server we joined is worth coming back to: we were in (or
     /// are on the way back) on a server kind that lets a client rejoin by itself.
     fn can_reconnect(&self) -> bool {
-        (self.me.is_some() || self.reconnect.is_some()) && (self.is_plain_janus() || self.topology == Topology::Mesh)
+        (self.me.is_some() || self.reconnect.is_some() || self.waiting) && (self.is_plain_janus() || self.topology == Topology::Mesh)
     }
 
     /// Signalling on [`Route::Main`] is gone: the old session's connections close (nothing

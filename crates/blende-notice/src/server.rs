@@ -48,6 +48,8 @@ pub struct ServerFacts {
     pub failure_memory_min: u64,
     pub argon2_m_kib: u32,
     pub argon2_t: u32,
+    /// How long a seat is kept after its connection dropped (`--resume-grace-s`).
+    pub resume_grace_s: u64,
 }
 
 /// The server's privacy notice.
@@ -108,9 +110,20 @@ fn stored(w: &mut Writer, f: &ServerFacts) {
             ),
             audit,
         ],
+        {
+            let de = format!(
+                "die Plätze laufender Konferenzen, damit ein Neustart des Servers sie nicht beendet: Meeting-ID, Anzeigename, Rolle, ob im Warteraum, und ein SHA-256-Hash des Wiederverbindungs-Schlüssels; gelöscht, wenn die Person die Konferenz verlässt, entfernt oder abgewiesen wird, die Konferenz endet oder {} Sekunden nach dem Abbruch ihrer Verbindung;",
+                f.resume_grace_s
+            );
+            let en = format!(
+                "the seats of running conferences, so that a restart of the server does not end them: meeting ID, display name, role, whether in the lobby, and a SHA-256 hash of the reconnection key; deleted when the person leaves, is removed or denied, the conference ends, or {} seconds after their connection dropped;",
+                f.resume_grace_s
+            );
+            vec![Inline::Text(w.lang.pick(&de, &en).to_owned())]
+        },
         vec![w.t(
-            "nicht gespeichert werden Anzeigenamen, IP-Adressen, Audio, Video und Bildschirminhalte.",
-            "not stored: display names, IP addresses, audio, video and screen content.",
+            "nicht gespeichert werden IP-Adressen, Audio, Video und Bildschirminhalte, und Anzeigenamen nur wie eben beschrieben.",
+            "not stored: IP addresses, audio, video and screen content, and display names only as just described.",
         )],
     ];
     w.list(items);

@@ -29,6 +29,7 @@ fn server() -> ServerFacts {
         failure_memory_min: 15,
         argon2_m_kib: 19_456,
         argon2_t: 2,
+        resume_grace_s: 120,
     }
 }
 

@@ -16,8 +16,8 @@ pub mod protocol;
 pub mod rate;
 
 pub use machine::{
-    AuditEntry, ConnId, ConnRole, JanusMember, MeetingRecord, Output, Room, RoomConfig, RoomEvent, StoreCmd, Ticket, Verify, VerifyOutcome,
-    invitation_for, permission,
+    AuditEntry, ConnId, ConnRole, JanusMember, MeetingRecord, Output, Room, RoomConfig, RoomEvent, SeatRecord, StoreCmd, Ticket, Verify,
+    VerifyOutcome, invitation_for, permission,
 };
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use blende_meeting::{EntropySource, MeetingId, Password};
 
+mod resume;
+
 use crate::invite;
 use crate::limiter::{LimitKey, Limiter, LimiterConfig};
 use crate::protocol::{
@@ -75,6 +77,9 @@ pub struct MeetingRecord {
     /// Opaque to this crate (the driver's argon2id PHC string).
     pub password_hash: String,
     pub ended: bool,
+    /// The moderators' switches as last stored.
+    pub locked: bool,
+    pub chat: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,6 +121,22 @@ pub enum StoreCmd {
     },
     EndMeeting {
         meeting_id: String,
+    },
+    /// A meeting's lock or chat switch changed.
+    MeetingSwitches {
+        meeting_id: String,
+        locked: bool,
+        chat: bool,
+    },
+    /// Insert or replace the seat a resume token names (its hash), so that it outlives a
+    /// restart of the server: `away_until` is `None` while the member is connected.
+    KeepSeat {
+        seat: SeatRecord,
+        away_until: Option<Instant>,
+    },
+    /// The seat is gone for good (left, removed, resumed under a new token, expired).
+    DropSeat {
+        token_hash: String,
     },
     Audit(AuditEntry),
 }
@@ -219,19 +240,30 @@ struct Member {
     camera: bool,
     microphone: bool,
     sharing: bool,
-    /// The token of this admission, for a `resume` after a lost connection.
-    resume: Option<Secret>,
+    /// SHA-256 (hex) of the token this seat was last given, for a `resume` after a lost
+    /// connection; the token itself is never kept.
+    resume: Option<String>,
 }
 
-/// An admitted member whose connection dropped: what a `resume` within the grace period
-/// restores.
+/// What a kept seat restores, as the driver stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeatRecord {
+    /// SHA-256 of the token, lower-case hex.
+    pub token_hash: String,
+    /// The meeting, compact id.
+    pub meeting: String,
+    pub display_name: String,
+    /// The moderator id, for a moderator.
+    pub moderator: Option<String>,
+    pub presenter: bool,
+    /// `false`: the seat is in the lobby, and a resume puts it back there.
+    pub admitted: bool,
+}
+
+/// A seat whose connection dropped, kept until `until`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Away {
-    meeting: String,
-    display_name: String,
-    /// The moderator id, for a moderator.
-    moderator: Option<String>,
-    presenter: bool,
+    seat: SeatRecord,
     until: Instant,
 }
 
@@ -285,7 +317,7 @@ pub struct Room {
     next_prune: Option<Instant>,
     /// Unauthenticated connections by the instant they are closed.
     deadlines: BTreeSet<(Instant, ConnId)>,
-    /// Seats kept for a `resume`, by token, and their ends.
+    /// Seats kept for a `resume`, by token hash, and their ends.
     away: BTreeMap<String, Away>,
     away_expiry: BTreeSet<(Instant, String)>,
     /// The caller's clock as of the last input.
@@ -474,8 +506,8 @@ impl Room {
                 created_by: record.created_by,
                 password_hash: record.password_hash,
                 ended: record.ended,
-                locked: false,
-                chat: true,
+                locked: record.locked,
+                chat: record.chat,
                 members: BTreeMap::new(),
                 sent_away: BTreeSet::new(),
             },
@@ -493,10 +525,12 @@ impl Room {
         if let Some(d) = self.conns.get(&conn).and_then(|c| c.deadline) {
             self.deadlines.remove(&(d, conn));
         }
+        if let Some(seat) = self.seat(conn) {
+            self.keep_for_resume(&seat, now);
+        }
         if let Some(c) = self.conns.remove(&conn)
             && let Some(seat) = c.seat
         {
-            self.keep_for_resume(&seat, c.moderator, now);
             self.unseat(conn, &seat);
         }
     }
@@ -512,7 +546,7 @@ impl Room {
             self.handle_disconnect(conn, now);
         }
         // Nor does a revoked moderator come back through a kept seat.
-        self.away.retain(|_, a| a.moderator.as_deref().is_none_or(&still_valid));
+        self.forget_seats(|a| a.seat.moderator.as_deref().is_some_and(|id| !still_valid(id)));
     }
 
     /// A text frame from a client. The transport has already applied its size limit;
@@ -725,13 +759,7 @@ impl Room {
                 self.out.push_back(Output::Close { conn });
             }
         }
-        while let Some((at, token)) = self.away_expiry.first().cloned() {
-            if at > now {
-                break;
-            }
-            self.away_expiry.pop_first();
-            self.away.remove(&token);
-        }
+        self.expire_seats(now);
         if self.next_prune.is_some_and(|t| now >= t) {
             self.limiter.prune(now);
             self.next_prune = if self.limiter.is_empty() { None } else { Some(now + PRUNE_INTERVAL) };
@@ -834,92 +862,6 @@ impl Room {
         }
     }
 
-    /// A member's connection dropped: their seat is kept for a `resume` (not after a leave,
-    /// a removal or the end, which take the seat first).
-    fn keep_for_resume(&mut self, seat: &Seat, moderator_id: Option<String>, now: Instant) {
-        let Some(m) = self.meetings.get(&seat.meeting).filter(|m| !m.ended) else { return };
-        let Some(member) = m.members.get(&seat.pid).filter(|mem| mem.admitted) else { return };
-        let Some(token) = member.resume.as_ref().map(|t| t.expose().to_owned()) else { return };
-        let until = now + self.config.resume_grace;
-        let away = Away {
-            meeting: seat.meeting.clone(),
-            display_name: member.display_name.clone(),
-            moderator: moderator_id.filter(|_| member.moderator),
-            presenter: member.presenter,
-            until,
-        };
-        self.away.insert(token.clone(), away);
-        self.away_expiry.insert((until, token));
-    }
-
-    /// `resume`: the seat a token names, kept after a dropped connection or still held by a
-    /// connection the server has not yet seen drop (which is closed), is taken by `conn` under
-    /// a new participant id, with the role it had and past lobby and lock.
-    fn resume(&mut self, conn: ConnId, token: &str, now: Instant) {
-        const KIND: &str = "resume";
-        let Some(addr) = self.conns.get(&conn).map(|c| c.addr) else { return };
-        let keys = [LimitKey::address(addr)];
-        if self.limited(conn, &keys, KIND, now) {
-            return;
-        }
-        let kept = match self.away.remove(token) {
-            Some(away) => {
-                self.away_expiry.remove(&(away.until, token.to_owned()));
-                Some(away).filter(|a| a.until > now)
-            }
-            None => self.take_held_seat(token, now),
-        };
-        let Some(away) = kept else {
-            self.record_attempt(&keys, now);
-            self.send(conn, ServerMsg::error(ErrorCode::JoinRefused, "this session cannot be resumed", Some(KIND)));
-            return;
-        };
-        if self.meetings.get(&away.meeting).is_none_or(|m| m.ended) {
-            self.send(conn, ServerMsg::error(ErrorCode::MeetingEnded, "the meeting has ended", Some(KIND)));
-            return;
-        }
-        self.limiter.forgive(&keys);
-        let moderator = away.moderator.is_some();
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.moderator = away.moderator;
-        }
-        self.add_member(conn, &away.meeting, away.display_name, true, moderator, away.presenter);
-        if away.presenter {
-            self.out.push_back(Output::Event(RoomEvent::RolesChanged { meeting_id: away.meeting }));
-        }
-    }
-
-    /// The seated member whose admission `token` is: their old connection loses the seat and
-    /// is closed; what a resume restores is returned.
-    fn take_held_seat(&mut self, token: &str, now: Instant) -> Option<Away> {
-        let (meeting, pid, member) = self.meetings.iter().find_map(|(id, m)| {
-            m.members.iter().find(|(_, mem)| mem.resume.as_ref().is_some_and(|t| t.expose() == token)).map(|(pid, mem)| (id, pid, mem))
-        })?;
-        let seat = Seat { meeting: meeting.clone(), pid: *pid };
-        let old = member.conn;
-        let moderator = if member.moderator { self.conns.get(&old).and_then(|c| c.moderator.clone()) } else { None };
-        let away = Away {
-            meeting: meeting.clone(),
-            display_name: member.display_name.clone(),
-            moderator,
-            presenter: member.presenter,
-            until: now,
-        };
-        if let Some(c) = self.conns.get_mut(&old) {
-            c.seat = None;
-        }
-        self.unseat(old, &seat);
-        self.out.push_back(Output::Close { conn: old });
-        Some(away)
-    }
-
-    /// A fresh single-use resume token (128 bits from the entropy source), hex.
-    fn new_resume_token(&mut self) -> Option<Secret> {
-        let mut bytes = [0u8; 16];
-        self.entropy.fill(&mut bytes).ok()?;
-        Some(Secret::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
-    }
-
     fn seat_after_password(&mut self, conn: ConnId, meeting: &str, display_name: String) {
         let max = self.config.max_participants;
         let Some(m) = self.meetings.get(meeting) else {
@@ -965,26 +907,17 @@ impl Room {
     fn add_member(&mut self, conn: ConnId, meeting: &str, display_name: String, admitted: bool, moderator: bool, presenter: bool) {
         let pid = ParticipantId(self.next_pid);
         self.next_pid += 1;
-        let resume = if admitted { self.new_resume_token() } else { None };
         let Some(m) = self.meetings.get_mut(meeting) else { return };
         m.members.insert(
             pid,
-            Member {
-                conn,
-                display_name,
-                admitted,
-                moderator,
-                presenter,
-                camera: false,
-                microphone: false,
-                sharing: false,
-                resume: resume.clone(),
-            },
+            Member { conn, display_name, admitted, moderator, presenter, camera: false, microphone: false, sharing: false, resume: None },
         );
         let grouped_id = m.info.id.clone();
+        let seat = Seat { meeting: meeting.to_owned(), pid };
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.seat = Some(Seat { meeting: meeting.to_owned(), pid });
+            c.seat = Some(seat.clone());
         }
+        let resume = self.issue_resume(&seat);
         let state = if admitted { LobbyState::Admitted } else { LobbyState::Waiting };
         self.send(conn, ServerMsg::Lobby { state, meeting_id: grouped_id, participant_id: pid, resume });
         if admitted {
@@ -1077,11 +1010,10 @@ impl Room {
         let tseat = Seat { meeting: meeting_id.clone(), pid: target };
         match kind {
             "admit" => {
-                let resume = self.new_resume_token();
                 if let Some(t) = self.member_mut(&tseat) {
                     t.admitted = true;
-                    t.resume.clone_from(&resume);
                 }
+                let resume = self.issue_resume(&tseat);
                 // A moderator let them in: their network is welcome again.
                 if let (Some(key), Some(m)) = (self.key_of(target_conn), self.meetings.get_mut(&meeting_id)) {
                     m.sent_away.remove(&key);
@@ -1104,8 +1036,8 @@ impl Room {
                     c.seat = None;
                 }
                 self.arm_deadline(target_conn);
-                if let Some(m) = self.meetings.get_mut(&meeting_id) {
-                    m.members.remove(&target);
+                if let Some(member) = self.meetings.get_mut(&meeting_id).and_then(|m| m.members.remove(&target)) {
+                    self.seat_gone(&member);
                 }
                 if kind == "deny" {
                     self.send(
@@ -1139,6 +1071,7 @@ impl Room {
             }
         }
         if matches!(kind, "grant_presenter" | "revoke_presenter") {
+            self.store_seat(&tseat, None);
             self.out.push_back(Output::Event(RoomEvent::RolesChanged { meeting_id: meeting_id.clone() }));
         }
         self.audit(conn, kind, Some(meeting_id.clone()), Some(target));
@@ -1151,8 +1084,9 @@ impl Room {
         m.ended = true;
         m.locked = false;
         let members = std::mem::take(&mut m.members);
-        self.away.retain(|_, a| a.meeting != meeting_id);
+        self.forget_seats(|a| a.seat.meeting == meeting_id);
         for (_, member) in members {
+            self.seat_gone(&member);
             let keep_open = self.conns.get_mut(&member.conn).is_some_and(|c| {
                 c.seat = None;
                 c.moderator.is_some()
@@ -1173,6 +1107,8 @@ impl Room {
         let Some(seat) = self.seat(conn) else { return };
         if let Some(m) = self.meetings.get_mut(&seat.meeting) {
             set(m);
+            let (locked, chat) = (m.locked, m.chat);
+            self.out.push_back(Output::Store(StoreCmd::MeetingSwitches { meeting_id: seat.meeting.clone(), locked, chat }));
         }
         self.audit(conn, kind, Some(seat.meeting.clone()), None);
         self.done(conn, kind);
@@ -1195,6 +1131,7 @@ impl Room {
     fn unseat(&mut self, conn: ConnId, seat: &Seat) {
         let Some(m) = self.meetings.get_mut(&seat.meeting) else { return };
         let Some(member) = m.members.remove(&seat.pid) else { return };
+        self.seat_gone(&member);
         if member.admitted {
             if member.sharing {
                 self.broadcast_others(seat, ServerMsg::Share { from: seat.pid, active: false });

@@ -22,6 +22,9 @@ struct Harness {
     /// Whether verifications are answered right away (a test can hold them).
     auto_verify: bool,
     held: Vec<(crate::Ticket, Verify)>,
+    /// What a driver's database would hold: meetings and seats, as the room asked to store.
+    db_meetings: Vec<crate::MeetingRecord>,
+    db_seats: std::collections::BTreeMap<String, (crate::SeatRecord, Option<Instant>)>,
 }
 
 const TOKEN: &str = "tok-mod1";
@@ -42,6 +45,8 @@ impl Harness {
             audits: Vec::new(),
             auto_verify: true,
             held: Vec::new(),
+            db_meetings: Vec::new(),
+            db_seats: std::collections::BTreeMap::new(),
         }
     }
 
@@ -78,11 +83,33 @@ impl Harness {
                         self.held.push((*ticket, verify.clone()));
                     }
                 }
-                Output::Store(StoreCmd::CreateMeeting { info, password, .. }) => {
-                    self.room.handle_meeting_stored(&info.id, Ok(format!("hash:{}", password.expose())));
+                Output::Store(StoreCmd::CreateMeeting { info, password, created_by }) => {
+                    let password_hash = format!("hash:{}", password.expose());
+                    self.db_meetings.push(crate::MeetingRecord {
+                        info: info.clone(),
+                        created_by: created_by.clone(),
+                        password_hash: password_hash.clone(),
+                        ended: false,
+                        locked: false,
+                        chat: true,
+                    });
+                    self.room.handle_meeting_stored(&info.id, Ok(password_hash));
                 }
                 Output::Store(StoreCmd::Audit(a)) => self.audits.push(a.action),
-                Output::Store(StoreCmd::EndMeeting { .. }) => {}
+                Output::Store(StoreCmd::EndMeeting { meeting_id }) => {
+                    self.db_meetings.iter_mut().filter(|m| m.info.id.replace('-', "") == *meeting_id).for_each(|m| m.ended = true);
+                }
+                Output::Store(StoreCmd::MeetingSwitches { meeting_id, locked, chat }) => {
+                    for m in self.db_meetings.iter_mut().filter(|m| m.info.id.replace('-', "") == *meeting_id) {
+                        (m.locked, m.chat) = (*locked, *chat);
+                    }
+                }
+                Output::Store(StoreCmd::KeepSeat { seat, away_until }) => {
+                    self.db_seats.insert(seat.token_hash.clone(), (seat.clone(), *away_until));
+                }
+                Output::Store(StoreCmd::DropSeat { token_hash }) => {
+                    self.db_seats.remove(token_hash);
+                }
                 Output::Event(e) => self.events.push(e.clone()),
             }
             all.push(o);
@@ -722,16 +749,16 @@ fn disconnect_cleans_up_and_full_meeting_refuses() {
 
 // ---- resume: a dropped connection comes back to its seat ----
 
-/// The resume token of `conn`'s last admission.
+/// The resume token of `conn`'s last seat (in the lobby or admitted).
 fn resume_token(h: &Harness, conn: ConnId) -> Secret {
     h.log
         .iter()
         .rev()
         .find_map(|(c, m)| match m {
-            ServerMsg::Lobby { state: LobbyState::Admitted, resume: Some(t), .. } if *c == conn => Some(t.clone()),
+            ServerMsg::Lobby { resume: Some(t), .. } if *c == conn => Some(t.clone()),
             _ => None,
         })
-        .expect("an admission with a resume token")
+        .expect("a seat with a resume token")
 }
 
 fn resume(h: &mut Harness, ip: [u8; 4], token: &Secret) -> ConnId {
@@ -886,6 +913,87 @@ fn guessing_resume_tokens_runs_into_the_address_limit() {
     }
     assert!(refused <= 10, "only the first guesses are looked up: {refused}");
     assert_eq!(refused + limited, 500);
+}
+
+/// The server as it comes back after a crash: what its database held, loaded into a new
+/// room (a seat whose member was connected gets the whole grace period from now).
+fn restarted(h: &Harness) -> Harness {
+    let mut n = Harness::new(test_config());
+    n.room = crate::Room::new(test_config(), Box::new(CountingEntropy::new(101, 13)));
+    n.now = h.now + Duration::from_secs(2);
+    n.next_conn = 1000;
+    for m in &h.db_meetings {
+        n.room.handle_meeting_loaded(m.clone());
+    }
+    let grace = test_config().resume_grace;
+    let seats = h.db_seats.values().map(|(seat, until)| (seat.clone(), until.unwrap_or(n.now + grace))).collect();
+    n.room.handle_seats_loaded(seats);
+    n.db_meetings.clone_from(&h.db_meetings);
+    n.db_seats.clone_from(&h.db_seats);
+    n
+}
+
+#[test]
+fn after_a_restart_everyone_resumes_with_role_lobby_place_and_the_meetings_switches() {
+    let (mut h, m, bea, id) = meeting_with_presenter();
+    let cem = h.join([10, 0, 3, 4], &id, &test_password(&h));
+    assert_eq!(h.room.role(cem), Some(ConnRole::Waiting));
+    h.send(m, ClientMsg::Lock {});
+    h.send(m, ClientMsg::ChatOff {});
+    let tokens = [resume_token(&h, m), resume_token(&h, bea), resume_token(&h, cem)];
+    assert_eq!(h.db_seats.len(), 3, "one stored seat each: {:?}", h.db_seats);
+    assert!(h.db_seats.values().all(|(_, away)| away.is_none()), "all connected");
+    assert!(!format!("{:?}", h.db_seats).contains(tokens[1].expose()), "only hashes are stored");
+
+    // The process dies: no disconnect is seen. The new one knows only the database.
+    let mut n = restarted(&h);
+    let back: Vec<ConnId> = tokens.iter().map(|t| resume(&mut n, [10, 0, 3, 9], t)).collect();
+    assert_eq!(n.room.role(back[0]), Some(ConnRole::Moderator));
+    assert_eq!(n.room.role(back[1]), Some(ConnRole::Presenter));
+    assert_eq!(n.room.role(back[2]), Some(ConnRole::Waiting), "back in the lobby, not admitted by the restart");
+    match n.last_to(back[0]) {
+        Some(ServerMsg::Participants { locked, chat, participants, waiting, .. }) => {
+            assert!(*locked && !*chat, "the switches survive");
+            assert_eq!((participants.len(), waiting.len()), (2, 1), "{participants:?} {waiting:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The moderator admits from the lobby as before; a locked meeting still refuses newcomers.
+    let p = n.pid(back[2]);
+    n.send(back[0], ClientMsg::Admit { participant: p });
+    assert_eq!(n.room.role(back[2]), Some(ConnRole::Participant));
+    let newcomer = n.join([10, 0, 3, 5], &id, &test_password(&h));
+    assert!(matches!(n.last_to(newcomer), Some(ServerMsg::Error { code: ErrorCode::MeetingLocked, .. })));
+    // The old tokens are spent; the store holds the three new seats only.
+    assert_eq!(n.db_seats.len(), 3, "{:?}", n.db_seats);
+    let again = resume(&mut n, [10, 0, 3, 9], &tokens[1]);
+    assert_eq!(n.room.role(again), Some(ConnRole::Anonymous));
+}
+
+#[test]
+fn stored_seats_follow_leave_removal_expiry_and_the_end() {
+    let (mut h, m, bea, id) = meeting_with_presenter();
+    assert_eq!(h.db_seats.len(), 2);
+    h.send(bea, ClientMsg::Leave {});
+    assert_eq!(h.db_seats.len(), 1, "a leave gives the seat up");
+    let cem = h.join([10, 0, 3, 4], &id, &test_password(&h));
+    let p = h.pid(cem);
+    h.send(m, ClientMsg::Admit { participant: p });
+    assert_eq!(h.db_seats.len(), 2, "the lobby seat became the admitted one");
+    h.room.handle_disconnect(cem, h.now);
+    h.drive();
+    assert!(h.db_seats.values().any(|(s, away)| away.is_some() && s.admitted), "kept, with its end: {:?}", h.db_seats);
+    h.now += test_config().resume_grace;
+    h.room.handle_timeout(h.now);
+    h.drive();
+    assert_eq!(h.db_seats.len(), 1, "expired");
+    h.send(m, ClientMsg::End {});
+    assert!(h.db_seats.is_empty(), "the end takes every seat: {:?}", h.db_seats);
+}
+
+/// The password of the harness's first meeting (its fake hash is `hash:<password>`).
+fn test_password(h: &Harness) -> String {
+    h.db_meetings[0].password_hash.trim_start_matches("hash:").to_owned()
 }
 
 fn compact_id(id: &str) -> String {

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use blende_room::protocol::MeetingInfo;
-use blende_room::{AuditEntry, MeetingRecord};
+use blende_room::{AuditEntry, MeetingRecord, SeatRecord};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
@@ -164,12 +164,78 @@ impl Store {
 
     pub async fn end_meeting(&self, id: &str) -> Result<()> {
         sqlx::query("UPDATE meetings SET ended_at = $1 WHERE id = $2").bind(unix_now()).bind(compact(id)).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM seats WHERE meeting_id = $1").bind(compact(id)).execute(&self.pool).await?;
         Ok(())
+    }
+
+    pub async fn set_meeting_switches(&self, id: &str, locked: bool, chat: bool) -> Result<()> {
+        sqlx::query("UPDATE meetings SET locked = $1, chat = $2 WHERE id = $3")
+            .bind(i64::from(locked))
+            .bind(i64::from(chat))
+            .bind(compact(id))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- seats (what a resume restores, across restarts) ----
+
+    /// Inserts or replaces a seat; `away_until` in Unix seconds, `None` while connected.
+    pub async fn keep_seat(&self, seat: &SeatRecord, away_until: Option<i64>) -> Result<()> {
+        sqlx::query("DELETE FROM seats WHERE token_hash = $1").bind(&seat.token_hash).execute(&self.pool).await?;
+        sqlx::query(
+            "INSERT INTO seats (token_hash, meeting_id, display_name, moderator_id, presenter, admitted, away_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&seat.token_hash)
+        .bind(&seat.meeting)
+        .bind(&seat.display_name)
+        .bind(seat.moderator.as_deref())
+        .bind(i64::from(seat.presenter))
+        .bind(i64::from(seat.admitted))
+        .bind(away_until)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn drop_seat(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM seats WHERE token_hash = $1").bind(token_hash).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The seats still worth keeping at start-up, with their `away_until`: expired ones, those
+    /// of ended meetings and of removed moderators are deleted first.
+    pub async fn seats(&self) -> Result<Vec<(SeatRecord, Option<i64>)>> {
+        sqlx::query("DELETE FROM seats WHERE away_until < $1").bind(unix_now()).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM seats WHERE meeting_id IN (SELECT id FROM meetings WHERE ended_at IS NOT NULL)")
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM seats WHERE moderator_id IS NOT NULL AND moderator_id NOT IN (SELECT id FROM moderators)")
+            .execute(&self.pool)
+            .await?;
+        let rows = sqlx::query("SELECT token_hash, meeting_id, display_name, moderator_id, presenter, admitted, away_until FROM seats")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let (presenter, admitted): (i64, i64) = (r.try_get(4)?, r.try_get(5)?);
+                let seat = SeatRecord {
+                    token_hash: r.try_get(0)?,
+                    meeting: r.try_get(1)?,
+                    display_name: r.try_get(2)?,
+                    moderator: r.try_get(3)?,
+                    presenter: presenter != 0,
+                    admitted: admitted != 0,
+                };
+                Ok((seat, r.try_get(6)?))
+            })
+            .collect()
     }
 
     pub async fn meetings(&self) -> Result<Vec<MeetingRecord>> {
         let rows = sqlx::query(
-            "SELECT id, title, starts_at, duration_min, lobby, password_hash, created_by, ended_at FROM meetings ORDER BY created_at, id",
+            "SELECT id, title, starts_at, duration_min, lobby, password_hash, created_by, ended_at, locked, chat FROM meetings ORDER BY created_at, id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -212,6 +278,7 @@ fn meeting_from_row(r: &AnyRow) -> Result<MeetingRecord> {
     let duration: i64 = r.try_get(3)?;
     let lobby: i64 = r.try_get(4)?;
     let ended_at: Option<i64> = r.try_get(7)?;
+    let (locked, chat): (i64, i64) = (r.try_get(8)?, r.try_get(9)?);
     Ok(MeetingRecord {
         info: MeetingInfo {
             id: grouped,
@@ -223,6 +290,8 @@ fn meeting_from_row(r: &AnyRow) -> Result<MeetingRecord> {
         created_by: r.try_get(6)?,
         password_hash: r.try_get(5)?,
         ended: ended_at.is_some(),
+        locked: locked != 0,
+        chat: chat != 0,
     })
 }
 

@@ -266,6 +266,22 @@ impl Hub {
                     warn!(error = %e, "storing a meeting's end failed");
                 }
             }
+            StoreCmd::MeetingSwitches { meeting_id, locked, chat } => {
+                if let Err(e) = self.store.set_meeting_switches(&meeting_id, locked, chat).await {
+                    warn!(error = %e, "storing a meeting's switches failed");
+                }
+            }
+            StoreCmd::KeepSeat { seat, away_until } => {
+                let until = away_until.map(|at| unix_now().saturating_add(secs_from_now(at)));
+                if let Err(e) = self.store.keep_seat(&seat, until).await {
+                    warn!(error = %e, "storing a seat failed");
+                }
+            }
+            StoreCmd::DropSeat { token_hash } => {
+                if let Err(e) = self.store.drop_seat(&token_hash).await {
+                    warn!(error = %e, "deleting a seat failed");
+                }
+            }
             StoreCmd::Audit(entry) => {
                 info!(moderator = %entry.moderator_id, action = entry.action, meeting = %entry.meeting_id.as_deref().map_or_else(|| "-".to_owned(), log_tag), "moderator action");
                 let id = secrets::random_bytes::<12>().map(|b| secrets::hex(&b)).unwrap_or_default();
@@ -304,4 +320,10 @@ impl Hub {
             sync.want(&meeting_id, Wanted { members: self.room.janus_members(&meeting_id), ended: false });
         }
     }
+}
+
+/// Whole seconds from now until `at` (rounded up: a kept seat never ends early), 0 if past.
+fn secs_from_now(at: std::time::Instant) -> i64 {
+    let d = at.saturating_duration_since(std::time::Instant::now());
+    i64::try_from(d.as_secs() + u64::from(d.subsec_nanos() > 0)).unwrap_or(i64::MAX)
 }

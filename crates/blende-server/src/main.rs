@@ -210,6 +210,20 @@ async fn run(args: Serve) -> Result<()> {
     for m in meetings {
         room.handle_meeting_loaded(m);
     }
+    // Seats of meetings that ran when the server stopped: their members come back with
+    // `resume` (a member connected at the stop gets the whole grace period from now).
+    let now = std::time::Instant::now();
+    let seats: Vec<_> = store
+        .seats()
+        .await?
+        .into_iter()
+        .map(|(seat, away_until)| {
+            let left = away_until.map_or(args.resume_grace_s, |u| u64::try_from(u.saturating_sub(db::unix_now())).unwrap_or(0));
+            (seat, now + Duration::from_secs(left))
+        })
+        .collect();
+    let kept = seats.len();
+    room.handle_seats_loaded(seats);
     let cost = Cost { m_kib: args.argon2_m_kib, t: args.argon2_t };
     let argon2 = secrets::Pool::new(args.argon2_workers)?;
     let dummy_hash = argon2.hash("blende-dummy".to_owned(), cost).await?;
@@ -220,7 +234,7 @@ async fn run(args: Serve) -> Result<()> {
         info!(threshold = j.threshold, "Janus-backed rooms enabled");
         tokio::spawn(janus_sync::Worker::new(j, settings.max_participants, sync, hub_tx.clone()).run());
     }
-    info!(db = db::kind_of(&args.db), meetings = count, tls = tls.is_some(), %addr, "listening");
+    info!(db = db::kind_of(&args.db), meetings = count, seats = kept, tls = tls.is_some(), %addr, "listening");
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{}", serde_json::json!({ "event": "listening", "addr": addr.to_string(), "tls": tls.is_some() }))?;

@@ -31,6 +31,7 @@ pub fn server_facts(serve: &Serve, settings: &Settings) -> Result<ServerFacts> {
         failure_memory_min: serve.lockout_s.div_ceil(60),
         argon2_m_kib: serve.argon2_m_kib,
         argon2_t: serve.argon2_t,
+        resume_grace_s: serve.resume_grace_s,
     })
 }
 

@@ -250,3 +250,75 @@ fn a_plain_janus_call_comes_back_after_janus_restarted() {
         assert!(errors.is_empty(), "{}: {errors:?}", p.name);
     }
 }
+
+/// Blende's room server crashes in a running meeting (SIGKILL) and starts again on its
+/// database: the members resume as they were (the moderator still moderates, the presenter
+/// keeps the role, the one in the lobby waits there), and media flows again.
+#[test]
+fn a_mesh_meeting_survives_a_crash_of_the_room_server() {
+    let _serial = serial();
+    if !janus_or_skip("a_mesh_meeting_survives_a_crash_of_the_room_server") {
+        return;
+    }
+    let setup = RoomSetup::new("restart");
+    let mut server = RoomServer::start(&setup.db);
+    let m = setup.create_meeting(&server, "Bauausschuss", true);
+    let url = server.url();
+    let mut bernd = Participant::spawn_with_server(
+        "Bernd",
+        &url,
+        &[&SMALL[..], &["--room", &m.id, "--moderator-token-file", setup.token_path()]].concat(),
+    );
+    let b1 = own_id(&bernd, None);
+    let guest = |name: &str| {
+        Participant::spawn_with_server(name, &url, &[&SMALL[..], &["--room", &m.id, "--password-file", m.password_path()]].concat())
+    };
+    let anna = guest("Anna");
+    anna.wait_for("Anna waits", Duration::from_secs(15), |v| v["event"] == "lobby" && v["state"] == "waiting");
+    let waiting = bernd.wait_for("Anna in the lobby list", Duration::from_secs(15), |v| {
+        v["event"] == "waiting" && v["participants"].as_array().is_some_and(|l| l.len() == 1)
+    });
+    let a0 = waiting["participants"][0]["id"].as_str().expect("id").to_owned();
+    bernd.send(&format!("admit {a0}"));
+    let a1 = own_id(&anna, None);
+    bernd.send(&format!("presenter on {a1}"));
+    anna.wait_for("presenter", Duration::from_secs(10), |v| {
+        v["event"] == "role" && v["participant"] == a1.as_str() && v["role"] == "presenter"
+    });
+    let carla = guest("Carla");
+    carla.wait_for("Carla waits", Duration::from_secs(15), |v| v["event"] == "lobby" && v["state"] == "waiting");
+    first_frame(&bernd, &a1, "video", Duration::from_secs(20));
+    first_frame(&anna, &b1, "video", Duration::from_secs(20));
+
+    let started = Instant::now();
+    server.restart(&setup.db);
+    let back = Instant::now();
+    eprintln!("room server restarted in {:?}", back - started);
+    let a2 = own_id(&anna, Some(&a1));
+    let b2 = own_id(&bernd, Some(&b1));
+    let limit = Duration::from_secs(5);
+    let heard = first_frame(&bernd, &a2, "audio", limit + Duration::from_secs(10));
+    let anna_heard = bernd.instant_of(&heard).saturating_duration_since(back);
+    let seen = first_frame(&anna, &b2, "video", limit + Duration::from_secs(10));
+    let bernd_seen = anna.instant_of(&seen).saturating_duration_since(back);
+    eprintln!("room server crash: Bernd hears Anna {anna_heard:?} and Anna sees Bernd {bernd_seen:?} after it listened again");
+    assert!(anna_heard <= limit && bernd_seen <= limit, "back after {anna_heard:?} / {bernd_seen:?} (limit {limit:?})");
+    // Roles and the lobby as before.
+    bernd.wait_for("Anna still presenter", Duration::from_secs(5), |v| {
+        v["event"] == "role" && v["participant"] == a2.as_str() && v["role"] == "presenter"
+    });
+    for p in [&anna, &bernd, &carla] {
+        p.wait_for("reconnected", Duration::from_secs(10), |v| v["event"] == "reconnected");
+    }
+    let waiting = bernd.wait_for("Carla in the lobby list again", Duration::from_secs(10), |v| {
+        v["event"] == "waiting" && v["participants"].as_array().is_some_and(|l| l.len() == 1 && l[0]["display"] == "Carla")
+    });
+    assert!(!carla.events().iter().any(|v| v["event"] == "joined"), "the restart let nobody in");
+    // The moderator still moderates: Carla is admitted now.
+    bernd.send(&format!("admit {}", waiting["participants"][0]["id"].as_str().expect("id")));
+    carla.wait_for("Carla in", Duration::from_secs(10), |v| v["event"] == "joined");
+    for p in [&anna, &bernd, &carla] {
+        let errors: Vec<Value> = p.events().into_iter().filter(|v| v["event"] == "error" && v["fatal"] == true).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", p.name);
+    }
+}

@@ -58,6 +58,24 @@ impl RoomServer {
         format!("blende+ws://{}", self.addr)
     }
 
+    /// Kills the server (SIGKILL: a crash, nothing is saved on the way out) and starts it again
+    /// on the same address and database.
+    pub fn restart(&mut self, db: &str) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut child = command_in(self.netns.as_deref(), &server_binary())
+            .args(["serve", "--db", db, "--listen", &self.addr, "--argon2-m-kib", "1024", "--argon2-t", "1", "--log-format", "text"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("blende-server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
+        let v: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("blende-server did not start again ({e}): {line:?}"));
+        assert_eq!(v["addr"].as_str(), Some(self.addr.as_str()), "the same address");
+        self.child = child;
+    }
+
     /// UDP sockets the server process owns (by socket inode in its fd table).
     pub fn udp_sockets(&self) -> usize {
         let pid = self.child.id();

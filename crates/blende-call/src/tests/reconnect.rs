@@ -347,3 +347,27 @@ fn past_the_grace_period_a_returning_member_waits_in_the_lobby_and_loses_the_sha
     assert!(!c.capturing && !c.call.is_sharing());
     assert!(matches!(c.share_states().last(), Some(ShareState::Stopped { reason: Some(_) })), "{:?}", c.share_states());
 }
+
+#[test]
+fn a_member_waiting_in_the_lobby_comes_back_to_the_lobby() {
+    let mut net = Net::new();
+    let m = net.join("Mo", true);
+    let p = net.join("Bea", false);
+    assert!(net.clients[p].events.contains(&CallEvent::Lobby { state: LobbyState::Waiting }));
+    let _ = cut(&mut net, p, 5, true);
+    assert!(matches!(net.clients[p].events.as_slice(), [CallEvent::Reconnecting { attempt: 1, .. }]), "{:?}", net.clients[p].events);
+    run_until(&mut net, |n| back_in(n, p));
+    assert!(net.clients[p].events.contains(&CallEvent::Lobby { state: LobbyState::Waiting }), "waiting again, without a password");
+    assert!(!net.clients[p].events.iter().any(|e| matches!(e, CallEvent::Joined { .. })), "not let in by the reconnect");
+    let waiting = net.clients[m]
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| if let CallEvent::Waiting { participants } = e { Some(participants.clone()) } else { None })
+        .expect("the moderator's lobby list");
+    assert_eq!(waiting.len(), 1, "one entry, the new seat: {waiting:?}");
+    net.command(m, CallCommand::Room(RoomAction::Admit(waiting[0].id.clone())));
+    net.step();
+    assert!(net.clients[p].events.iter().any(|e| matches!(e, CallEvent::Joined { .. })));
+    assert_eq!(net.clients[p].open_peers(|p| matches!(p, Purpose::MeshPublisher { .. })).len(), 1);
+}

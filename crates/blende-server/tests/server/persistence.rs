@@ -1,9 +1,10 @@
-//! The same persistence test for SQLite and PostgreSQL: a restart keeps scheduled meetings,
-//! moderators and the audit log.
+//! The same persistence tests for SQLite and PostgreSQL: a restart keeps scheduled meetings,
+//! moderators and the audit log, and a crash in the middle of a meeting keeps its seats (roles,
+//! the lobby, the lock) for the members' `resume`.
 
 use std::net::Ipv4Addr;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::{Server, error_code};
 
@@ -50,6 +51,81 @@ async fn restart_keeps_meetings_and_moderators(name: &str, db: Option<String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_restart_keeps_meetings_and_moderators() {
     restart_keeps_meetings_and_moderators("sqlite", None).await;
+}
+
+/// The server dies (SIGKILL) in a running meeting and starts again on the same database: each
+/// member resumes their seat as it was.
+async fn crash_keeps_seats_roles_lobby_and_lock(name: &str, db: Option<String>) {
+    let mut server = Server::start(name, db, &[]);
+    let token = server.add_moderator();
+    let mut mo = server.client().await;
+    mo.hello().await;
+    mo.auth(&token).await;
+    let (id, pw) = mo.create_meeting(true).await;
+    mo.send(json!({"type": "enter_meeting", "meeting_id": id, "display_name": "Mo"})).await;
+    let (entered, _) = mo.until("lobby").await;
+    let mo_token = entered["resume"].as_str().expect("token").to_owned();
+    let mut a = server.client_from(Ipv4Addr::new(127, 0, 0, 30)).await;
+    a.hello().await;
+    assert_eq!(a.join(&id, &pw).await["state"], "waiting");
+    let mut w = server.client_from(Ipv4Addr::new(127, 0, 0, 31)).await;
+    w.hello().await;
+    let waiting = w.join(&id, &pw).await;
+    let w_token = waiting["resume"].as_str().expect("a lobby seat has a token too").to_owned();
+    for msg in
+        [json!({"type": "admit", "participant": a.pid}), json!({"type": "grant_presenter", "participant": a.pid}), json!({"type": "lock"})]
+    {
+        mo.send(msg).await;
+        mo.until("done").await;
+    }
+    let (admitted, _) = a.until("lobby").await;
+    let a_token = admitted["resume"].as_str().expect("token").to_owned();
+
+    server.restart();
+
+    let resume = |ip: u8, token: String| {
+        let server = &server;
+        async move {
+            let mut c = server.client_from(Ipv4Addr::new(127, 0, 0, ip)).await;
+            c.hello().await;
+            c.send(json!({"type": "resume", "token": token})).await;
+            let (lobby, _) = c.until("lobby").await;
+            c.pid = lobby["participant_id"].as_u64();
+            (c, lobby)
+        }
+    };
+    let (mut mo, m) = resume(1, mo_token).await;
+    assert_eq!(m["state"], "admitted", "{m}");
+    let (mut a, m) = resume(30, a_token).await;
+    assert_eq!(m["state"], "admitted", "{m}");
+    let (_w, m) = resume(31, w_token).await;
+    assert_eq!(m["state"], "waiting", "back in the lobby: {m}");
+    let roster = loop {
+        let (roster, _) = mo.until("participants").await;
+        if roster["waiting"].as_array().is_some_and(|l| l.len() == 1) && roster["participants"].as_array().is_some_and(|l| l.len() == 2) {
+            break roster;
+        }
+    };
+    assert_eq!(roster["locked"], true, "the lock survives: {roster}");
+    let anna = roster["participants"].as_array().expect("list").iter().find(|p| p["id"].as_u64() == a.pid).cloned().expect("a");
+    assert_eq!(anna["presenter"], true, "{anna}");
+    a.drain().await;
+    a.send(json!({"type": "share_start"})).await;
+    a.until("done").await;
+    let mut late = server.client_from(Ipv4Addr::new(127, 0, 0, 32)).await;
+    late.hello().await;
+    assert_eq!(error_code(&late.join(&id, &pw).await), Some("meeting_locked"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_crash_keeps_seats_roles_lobby_and_lock() {
+    crash_keeps_seats_roles_lobby_and_lock("sqlite-seats", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_crash_keeps_seats_roles_lobby_and_lock() {
+    let Some(url) = postgres_url() else { return };
+    crash_keeps_seats_roles_lobby_and_lock("postgres-seats", Some(url)).await;
 }
 
 /// The test cluster's URL (TLS with the test CA, `sslmode=verify-full`), or `None` when no
