@@ -161,10 +161,16 @@ pub struct FeedStats {
     pub last_recv_unix_us: Option<u64>,
     /// When the last picture of any kind (stamped or not) was decoded, Unix µs.
     pub last_picture_unix_us: Option<u64>,
+    /// The longest wait between two decoded pictures that ended since the last report, ms:
+    /// a freeze shows here.
+    pub picture_gap_max_ms: u64,
     pub centre_luma: Option<f64>,
     pub first_video_ms: Option<u64>,
     pub audio_frames: u64,
     pub audio_frames_since_last: u64,
+    /// Lost audio packets rebuilt from the next packet's in-band FEC, and concealed ones.
+    pub audio_recovered: u64,
+    pub audio_concealed: u64,
     pub audio_hz: Option<f64>,
     pub audio_dbfs: Option<f64>,
 }

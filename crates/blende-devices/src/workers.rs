@@ -200,7 +200,8 @@ fn run_native_camera(ctx: &Ctx, id: &str) {
 }
 
 fn run_tone_microphone(ctx: &Ctx, frequency_hz: f64, level_dbfs: f64) {
-    let mut mic = ToneMicrophone::new(frequency_hz, level_dbfs, CAPTURE_SAMPLE_RATE_HZ, 1);
+    // In syllables, as a voice: the encoder then treats it as speech (in-band FEC, no DTX).
+    let mut mic = ToneMicrophone::new(frequency_hz, level_dbfs, CAPTURE_SAMPLE_RATE_HZ, 1).with_syllables(4.0);
     ctx.report(WorkerEvent::Opened { name: "Test tone".to_owned() });
     let block_us = OPUS_FRAME_SAMPLES as u64 * 1_000_000 / u64::from(CAPTURE_SAMPLE_RATE_HZ);
     let mut next_us = clock::now_us();

@@ -167,7 +167,9 @@ impl OpusDecoder {
     ) -> Result<AudioFrame, MediaError> {
         let channels = usize::from(self.channels);
         let samples_per_channel = match packet {
-            Some(data) => self.inner.decode_float(data, &mut self.pcm, fec),
+            // FEC rebuilds the lost packet before this one: exactly one 20 ms frame too.
+            Some(data) if fec => self.inner.decode_float(data, &mut self.pcm[..OPUS_FRAME_SAMPLES * channels], true),
+            Some(data) => self.inner.decode_float(data, &mut self.pcm, false),
             // Concealment: ask for exactly one 20 ms frame.
             None => self.inner.decode_float(&[], &mut self.pcm[..OPUS_FRAME_SAMPLES * channels], false),
         }

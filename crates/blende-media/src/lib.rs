@@ -15,6 +15,7 @@
 //! egui. All `unsafe` code (the libvpx binding) lives in the `vp8` module.
 
 pub mod audio_codec;
+pub mod audio_receive;
 pub mod convert;
 pub mod frame;
 pub mod gated;
@@ -24,6 +25,7 @@ pub mod vp8;
 pub mod vp8_rtp;
 
 pub use audio_codec::{EncodedAudioFrame, OpusConfig, OpusDecoder, OpusEncoder};
+pub use audio_receive::{AudioOrigin, OpusReceiver};
 pub use frame::{AudioFrame, AudioSamples, PixelFormat, VideoFrame};
 pub use gated::{GatedAudio, GatedVideo};
 pub use kill_switch::{DeviceKind, DeviceState, Gate, KillSwitch};

@@ -200,7 +200,8 @@ pub fn read_stamp(frame: &VideoFrame) -> Option<PatternStamp> {
     Some(PatternStamp { sequence: (payload >> 48) as u32, capture_time_us: (payload & 0xFFFF_FFFF_FFFF) as u64 })
 }
 
-/// A microphone that plays a sine tone at a fixed frequency and level.
+/// A microphone that plays a sine tone at a fixed frequency and level, steady or swelling in
+/// syllables ([`ToneMicrophone::with_syllables`]).
 #[derive(Debug, Clone)]
 pub struct ToneMicrophone {
     frequency_hz: f64,
@@ -208,8 +209,14 @@ pub struct ToneMicrophone {
     sample_rate_hz: u32,
     channels: u16,
     phase: f64,
+    /// Syllables per second and their phase; `None`: a steady tone.
+    syllables: Option<(f64, f64)>,
     next_sequence: u64,
 }
+
+/// The syllable envelope swings between these (its mean square is 0.403 75).
+const SYLLABLE_FLOOR: f64 = 0.55;
+const SYLLABLE_SWING: f64 = 0.45;
 
 impl ToneMicrophone {
     /// `level_dbfs` is the RMS level relative to a full-scale sine (0 dBFS = peak 1.0).
@@ -221,15 +228,36 @@ impl ToneMicrophone {
             sample_rate_hz: sample_rate_hz.max(1),
             channels: channels.max(1),
             phase: 0.0,
+            syllables: None,
             next_sequence: 0,
         }
     }
 
+    /// The tone swells and fades `per_second` times a second, at the same RMS level: a voice
+    /// codec's activity detection takes it for speech (a steady sine reads as background
+    /// noise, so an encoder spends no in-band FEC on it).
+    #[must_use]
+    pub fn with_syllables(mut self, per_second: f64) -> Self {
+        let mean_square = SYLLABLE_FLOOR * SYLLABLE_FLOOR + SYLLABLE_SWING * SYLLABLE_SWING / 2.0;
+        self.amplitude = (self.amplitude / mean_square.sqrt()).min(1.0);
+        self.syllables = Some((per_second, 0.0));
+        self
+    }
+
     /// Writes the next interleaved f32 samples into `out` (same tone on every channel).
     pub fn fill(&mut self, out: &mut [f32]) {
-        let step = TAU * self.frequency_hz / f64::from(self.sample_rate_hz);
+        let rate = f64::from(self.sample_rate_hz);
+        let step = TAU * self.frequency_hz / rate;
         for frame in out.chunks_mut(usize::from(self.channels)) {
-            let s = (self.amplitude * self.phase.sin()) as f32;
+            let envelope = match &mut self.syllables {
+                Some((per_second, phase)) => {
+                    let e = SYLLABLE_FLOOR + SYLLABLE_SWING * phase.sin();
+                    *phase = (*phase + TAU * *per_second / rate) % TAU;
+                    e
+                }
+                None => 1.0,
+            };
+            let s = (self.amplitude * envelope * self.phase.sin()) as f32;
             frame.fill(s);
             self.phase = (self.phase + step) % TAU;
         }
@@ -319,5 +347,12 @@ mod tests {
         assert!((hz - 440.0).abs() < 0.05, "{hz}");
         assert!((rms_dbfs(&f) + 12.0).abs() < 0.01, "{}", rms_dbfs(&f));
         assert_eq!(rms_dbfs(&[0.0; 10]), f64::NEG_INFINITY);
+        // In syllables: the same pitch and level over whole syllables, but not steady.
+        let mut voice = ToneMicrophone::new(440.0, -12.0, 48_000, 1).with_syllables(4.0);
+        let f = voice.next_frame(48_000, 0).samples().to_f32();
+        assert!((measure_frequency_hz(&f, 48_000).expect("frequency") - 440.0).abs() < 0.05);
+        assert!((rms_dbfs(&f) + 12.0).abs() < 0.05, "{}", rms_dbfs(&f));
+        let quarter = |k: usize| rms_dbfs(&f[k * 6000..(k + 1) * 6000]);
+        assert!(quarter(0) - quarter(1) > 6.0, "swells and fades: {} vs {}", quarter(0), quarter(1));
     }
 }

@@ -60,10 +60,11 @@ pub enum RtcEvent {
         track_id: String,
         frame: VideoFrame,
     },
-    /// A decoded 20 ms audio block from a remote track.
+    /// A decoded 20 ms audio block from a remote track: a packet's, or a lost one's.
     Audio {
         track_id: String,
         frame: AudioFrame,
+        origin: blende_media::AudioOrigin,
     },
     /// A remote track ended.
     TrackEnded {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use blende_media::vp8_rtp::{Assembled, Vp8Assembler};
-use blende_media::{OpusDecoder, vp8::Vp8Decoder};
+use blende_media::{OpusReceiver, vp8::Vp8Decoder};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -85,35 +85,19 @@ async fn video(track: Arc<dyn TrackRemote>, track_id: &str, events: &mpsc::Sende
 
 async fn audio(track: Arc<dyn TrackRemote>, track_id: &str, events: &mpsc::Sender<RtcEvent>) {
     // Mono decode: Opus decodes stereo streams to mono too, and the UI mixes to mono anyway.
-    let mut decoder = match OpusDecoder::new(1) {
-        Ok(d) => d,
+    let mut receiver = match OpusReceiver::new(1) {
+        Ok(r) => r,
         Err(e) => {
             log::warn!("Opus decoder: {e}");
             return;
         }
     };
-    let mut last_seq: Option<u16> = None;
     while let Some(event) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else { continue };
-        let seq = packet.header.sequence_number;
-        if let Some(last) = last_seq {
-            let gap = seq.wrapping_sub(last);
-            if gap == 0 || gap > 0x8000 {
-                continue; // duplicate or late
-            }
-            // Conceal up to a few lost packets (PLC) so timing stays continuous.
-            for _ in 1..gap.min(5) {
-                if let Ok(frame) = decoder.decode_bytes(None, false, now_us(), 0) {
-                    let _ = events.try_send(RtcEvent::Audio { track_id: track_id.to_owned(), frame });
-                }
-            }
-        }
-        last_seq = Some(seq);
-        match decoder.decode_bytes(Some(&packet.payload), false, now_us(), u64::from(packet.header.timestamp)) {
-            Ok(frame) => {
-                let _ = events.try_send(RtcEvent::Audio { track_id: track_id.to_owned(), frame });
-            }
-            Err(e) => log::debug!("Opus decode: {e}"),
-        }
+        let h = &packet.header;
+        // Lost packets come back from the next one's FEC where it has some, concealed otherwise.
+        receiver.push(h.sequence_number, &packet.payload, now_us(), u64::from(h.timestamp), |frame, origin| {
+            let _ = events.try_send(RtcEvent::Audio { track_id: track_id.to_owned(), frame, origin });
+        });
     }
 }

@@ -325,12 +325,12 @@ impl Driver {
                     h(&first);
                 }
             }
-            RtcEvent::Audio { frame, .. } => {
+            RtcEvent::Audio { frame, origin, .. } => {
                 let Some(feed) = feed else { return };
                 if let Some(h) = &self.hooks.remote_audio {
                     h(feed, &frame);
                 }
-                if let Some(first) = self.receiving.audio(feed, &frame)
+                if let Some(first) = self.receiving.audio(feed, &frame, origin)
                     && let Some(h) = &mut self.hooks.event
                 {
                     h(&first);

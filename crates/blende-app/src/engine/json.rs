@@ -153,11 +153,11 @@ pub fn event(ev: &CallEvent) -> Value {
         CallEvent::FeedStats(s) => (
             "stats",
             json!({
-                "feed": s.feed, "display": s.display, "frames_decoded": s.frames_decoded, "frames_since_last": s.frames_since_last,
+                "feed": s.feed, "display": s.display, "frames_decoded": s.frames_decoded, "frames_since_last": s.frames_since_last, "picture_gap_max_ms": s.picture_gap_max_ms,
                 "stamped_frames": s.stamped_frames, "width": s.width, "height": s.height, "last_counter": s.last_counter,
                 "last_capture_us": s.last_capture_us, "max_capture_us": s.max_capture_us, "last_recv_unix_us": s.last_recv_unix_us, "last_picture_unix_us": s.last_picture_unix_us,
                 "centre_luma": s.centre_luma, "first_video_ms": s.first_video_ms, "audio_frames": s.audio_frames,
-                "audio_frames_since_last": s.audio_frames_since_last, "audio_hz": s.audio_hz, "audio_dbfs": s.audio_dbfs,
+                "audio_frames_since_last": s.audio_frames_since_last, "audio_recovered": s.audio_recovered, "audio_concealed": s.audio_concealed, "audio_hz": s.audio_hz, "audio_dbfs": s.audio_dbfs,
             }),
         ),
         CallEvent::Chat { from, private_with, text } => ("chat", json!({"from": from, "private_with": private_with, "text": text})),

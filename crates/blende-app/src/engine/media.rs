@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use blende_call::{CallEvent, FeedStats, MediaKind, PeerId, SendStats};
+use blende_media::AudioOrigin;
 use blende_media::frame::{AudioFrame, VideoFrame};
 use blende_media::synthetic::{measure_frequency_hz, read_stamp, rms_dbfs};
 use blende_rtc::{AudioInput, VideoInput};
@@ -231,7 +232,9 @@ impl Receiving {
         s.frames_since_last += 1;
         (s.width, s.height) = (frame.width(), frame.height());
         s.centre_luma = centre_luma(frame);
-        s.last_picture_unix_us = Some(recv_unix_us);
+        if let Some(prev) = s.last_picture_unix_us.replace(recv_unix_us) {
+            s.picture_gap_max_ms = s.picture_gap_max_ms.max(recv_unix_us.saturating_sub(prev) / 1000);
+        }
         if let Some(stamp) = read_stamp(frame) {
             s.stamped_frames += 1;
             s.last_counter = Some(stamp.sequence);
@@ -249,8 +252,13 @@ impl Receiving {
     }
 
     /// A decoded 20 ms audio block: its first one is an event.
-    pub fn audio(&mut self, feed: &str, frame: &AudioFrame) -> Option<CallEvent> {
+    pub fn audio(&mut self, feed: &str, frame: &AudioFrame, origin: AudioOrigin) -> Option<CallEvent> {
         let r = self.feeds.get_mut(feed)?;
+        match origin {
+            AudioOrigin::Packet => {}
+            AudioOrigin::Recovered => r.stats.audio_recovered += 1,
+            AudioOrigin::Concealed => r.stats.audio_concealed += 1,
+        }
         let first = r.stats.audio_frames == 0;
         r.stats.audio_frames += 1;
         r.stats.audio_frames_since_last += 1;
@@ -281,6 +289,7 @@ impl Receiving {
             out.push(CallEvent::FeedStats(Box::new(stats)));
             if reset {
                 r.stats.frames_since_last = 0;
+                r.stats.picture_gap_max_ms = 0;
                 r.stats.audio_frames_since_last = 0;
                 r.audio_window.clear();
             }

@@ -36,7 +36,7 @@ impl Drop for Cut {
     }
 }
 
-fn nft(args: &[&str], stdin: Option<&str>) {
+pub(crate) fn nft(args: &[&str], stdin: Option<&str>) {
     use std::io::Write;
     let mut child = Command::new("ip")
         .args(["netns", "exec", &netns(), "nft"])
@@ -51,13 +51,13 @@ fn nft(args: &[&str], stdin: Option<&str>) {
     assert!(child.wait().expect("nft").success(), "nft {args:?} failed");
 }
 
-fn own_id(p: &Participant, after: Option<&str>) -> String {
+pub(crate) fn own_id(p: &Participant, after: Option<&str>) -> String {
     let v = p.wait_for("our id", Duration::from_secs(20), |v| v["event"] == "joined" && v["participant_id"].as_str() != after);
     v["participant_id"].as_str().expect("id").to_owned()
 }
 
 /// `p`'s first decoded `kind` from `feed`.
-fn first_frame(p: &Participant, feed: &str, kind: &str, timeout: Duration) -> Value {
+pub(crate) fn first_frame(p: &Participant, feed: &str, kind: &str, timeout: Duration) -> Value {
     p.wait_for(&format!("{kind} from {feed}"), timeout, |v| v["event"] == "first_frame" && v["feed"] == feed && v["kind"] == kind)
 }
 
@@ -66,13 +66,13 @@ fn has_first_frame(p: &Participant, feed: &str, kind: &str) -> bool {
 }
 
 /// Two clients in a call, and the server that holds it (kept alive with them).
-struct Pair {
-    anna: Participant,
-    bernd: Participant,
-    _room: Option<(RoomSetup, RoomServer)>,
+pub(crate) struct Pair {
+    pub anna: Participant,
+    pub bernd: Participant,
+    pub _room: Option<(RoomSetup, RoomServer)>,
 }
 
-const SMALL: [&str; 4] = ["--width", "160", "--height", "120"];
+pub(crate) const SMALL: [&str; 4] = ["--width", "160", "--height", "120"];
 
 /// Anna and Bernd in Janus room [`ROOM`].
 fn janus_pair() -> Pair {
@@ -80,7 +80,7 @@ fn janus_pair() -> Pair {
 }
 
 /// A meeting on Blende's room server (lobby off): Bernd is its moderator, Anna a participant.
-fn room_pair() -> Pair {
+pub(crate) fn room_pair() -> Pair {
     let setup = RoomSetup::new("reconnect");
     let server = RoomServer::start(&setup.db);
     let m = setup.create_meeting(&server, "Sprechstunde", false);
