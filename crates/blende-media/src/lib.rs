@@ -20,6 +20,7 @@ pub mod convert;
 pub mod frame;
 pub mod gated;
 pub mod kill_switch;
+pub mod rtp_reorder;
 pub mod synthetic;
 pub mod vp8;
 pub mod vp8_rtp;

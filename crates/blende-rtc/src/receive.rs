@@ -1,11 +1,14 @@
 //! The receive path of one remote track: RTP → (VP8 reassembly) → decoder → [`RtcEvent`].
 //!
-//! VP8 frames are reassembled by [`blende_media::vp8_rtp`]; a loss there asks the sender for a
-//! keyframe (PLI, RFC 4585 §6.3.1). NACK has usually repaired the gap before we see it.
+//! Video packets are put back in order first ([`blende_media::rtp_reorder`]): after a gap
+//! they wait a little for NACK's retransmission. VP8 frames are then reassembled by
+//! [`blende_media::vp8_rtp`]; a gap given up there asks the sender for a keyframe (PLI,
+//! RFC 4585 §6.3.1).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use blende_media::rtp_reorder::Reorder;
 use blende_media::vp8_rtp::{Assembled, Vp8Assembler};
 use blende_media::{OpusReceiver, vp8::Vp8Decoder};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -16,6 +19,11 @@ use crate::{MediaKind, RtcEvent};
 
 /// Do not ask for keyframes more often than this.
 const PLI_INTERVAL: Duration = Duration::from_millis(500);
+/// How long packets after a gap wait for the missing ones: two rounds of the NACK generator
+/// (every 100 ms) plus the way back, before the gap counts as a loss.
+const REORDER_WAIT_US: u64 = 250_000;
+/// Packets held behind a gap at most (about a second of 720p video).
+const REORDER_MAX_PACKETS: usize = 512;
 
 fn now_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
@@ -51,27 +59,45 @@ async fn video(track: Arc<dyn TrackRemote>, track_id: &str, events: &mpsc::Sende
         }
     };
     let mut assembler = Vp8Assembler::new();
+    let mut reorder = Reorder::new(REORDER_WAIT_US, REORDER_MAX_PACKETS);
     let mut last_pli = None;
     let mut frames = 0u64;
     send_pli(&track, &mut last_pli).await;
-    while let Some(event) = track.poll().await {
-        let TrackRemoteEvent::OnRtpPacket(packet) = event else { continue };
-        let h = &packet.header;
-        match assembler.push(h.sequence_number, h.timestamp, h.marker, &packet.payload) {
-            Assembled::Nothing => {}
-            Assembled::Lost => send_pli(&track, &mut last_pli).await,
-            Assembled::Frame { timestamp, .. } => {
-                match decoder.decode_bytes(assembler.frame(), now_us(), u64::from(timestamp)) {
-                    Ok(Some(frame)) => {
-                        frames += 1;
-                        // Media is dropped, not queued, when the consumer is behind.
-                        let _ = events.try_send(RtcEvent::Video { track_id: track_id.to_owned(), frame });
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        log::debug!("VP8 decode: {e}");
-                        assembler.waiting_for_keyframe = true;
-                        send_pli(&track, &mut last_pli).await;
+    loop {
+        // Packets behind a gap wait for NACK's retransmission until their deadline.
+        let event = match reorder.deadline_us() {
+            Some(at) => {
+                let wait = Duration::from_micros(at.saturating_sub(now_us()));
+                tokio::time::timeout(wait, track.poll()).await.ok()
+            }
+            None => Some(track.poll().await),
+        };
+        match event {
+            Some(None) => break,
+            Some(Some(TrackRemoteEvent::OnRtpPacket(packet))) => reorder.push(packet.header.sequence_number, now_us(), packet),
+            Some(Some(_)) | None => {}
+        }
+        while let Some((seq, packet)) = reorder.pop(now_us()) {
+            let h = &packet.header;
+            match assembler.push(seq, h.timestamp, h.marker, &packet.payload) {
+                Assembled::Nothing => {}
+                Assembled::Lost => {
+                    log::debug!("{track_id}: loss at {seq} ({} packets given up so far)", reorder.skipped());
+                    send_pli(&track, &mut last_pli).await;
+                }
+                Assembled::Frame { timestamp, .. } => {
+                    match decoder.decode_bytes(assembler.frame(), now_us(), u64::from(timestamp)) {
+                        Ok(Some(frame)) => {
+                            frames += 1;
+                            // Media is dropped, not queued, when the consumer is behind.
+                            let _ = events.try_send(RtcEvent::Video { track_id: track_id.to_owned(), frame });
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            log::debug!("VP8 decode: {e}");
+                            assembler.waiting_for_keyframe = true;
+                            send_pli(&track, &mut last_pli).await;
+                        }
                     }
                 }
             }

@@ -11,6 +11,7 @@ mod harness;
 mod janus_chat;
 mod janus_room;
 mod kill;
+mod loss;
 mod mesh;
 mod mesh_share;
 mod mitm;

@@ -81,14 +81,19 @@ fn janus_pair() -> Pair {
 
 /// A meeting on Blende's room server (lobby off): Bernd is its moderator, Anna a participant.
 pub(crate) fn room_pair() -> Pair {
+    room_pair_with(&SMALL)
+}
+
+/// [`room_pair`] with the clients' own media flags.
+pub(crate) fn room_pair_with(media: &[&str]) -> Pair {
     let setup = RoomSetup::new("reconnect");
     let server = RoomServer::start(&setup.db);
     let m = setup.create_meeting(&server, "Sprechstunde", false);
     let url = server.url();
-    let bernd_args = [&SMALL[..], &["--room", &m.id, "--moderator-token-file", setup.token_path()]].concat();
+    let bernd_args = [media, &["--room", &m.id, "--moderator-token-file", setup.token_path()]].concat();
     let bernd = Participant::spawn_with_server("Bernd", &url, &bernd_args);
     bernd.wait_for("moderator in", Duration::from_secs(15), |v| v["event"] == "joined");
-    let anna_args = [&SMALL[..], &["--room", &m.id, "--password-file", m.password_path()]].concat();
+    let anna_args = [media, &["--room", &m.id, "--password-file", m.password_path()]].concat();
     let anna = Participant::spawn_with_server("Anna", &url, &anna_args);
     Pair { anna, bernd, _room: Some((setup, server)) }
 }
