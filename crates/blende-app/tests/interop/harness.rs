@@ -165,11 +165,21 @@ impl Participant {
         self.events.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// The first event (from index `from`) matching `pred`, waiting up to `timeout`.
+    /// The first event matching `pred`, waiting up to `timeout`.
     pub fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        self.wait_for_since(0, what, timeout, pred)
+    }
+
+    /// How many events have arrived so far: a mark for [`Participant::wait_for_since`].
+    pub fn mark(&self) -> usize {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// The first event from index `mark` on matching `pred`, waiting up to `timeout`.
+    pub fn wait_for_since(&self, mark: usize, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(v) = self.events().into_iter().find(|v| pred(v)) {
+            if let Some(v) = self.events().into_iter().skip(mark).find(|v| pred(v)) {
                 return v;
             }
             if let Some(v) = self.events().into_iter().find(|v| v["event"] == "error" && v["fatal"] == true) {

@@ -60,7 +60,7 @@ fn five_percent_loss_keeps_video_moving_and_fec_recovers_audio() {
     // Small pictures at 15 fps: two debug-built clients and their decoders share two cores,
     // and a starved one would drop media for reasons other than the network.
     let Pair { anna, bernd, _room } = room_pair_with(&["--width", "160", "--height", "120", "--fps", "15"]);
-    let (a, b) = (own_id(&anna, None), own_id(&bernd, None));
+    let (a, b) = (own_id(&anna), own_id(&bernd));
     first_frame(&bernd, &a, "video", Duration::from_secs(20));
     first_frame(&anna, &b, "video", Duration::from_secs(20));
     std::thread::sleep(Duration::from_secs(2));

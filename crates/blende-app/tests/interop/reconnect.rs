@@ -51,8 +51,8 @@ pub(crate) fn nft(args: &[&str], stdin: Option<&str>) {
     assert!(child.wait().expect("nft").success(), "nft {args:?} failed");
 }
 
-pub(crate) fn own_id(p: &Participant, after: Option<&str>) -> String {
-    let v = p.wait_for("our id", Duration::from_secs(20), |v| v["event"] == "joined" && v["participant_id"].as_str() != after);
+pub(crate) fn own_id(p: &Participant) -> String {
+    let v = p.wait_for("our id", Duration::from_secs(20), |v| v["event"] == "joined");
     v["participant_id"].as_str().expect("id").to_owned()
 }
 
@@ -61,8 +61,54 @@ pub(crate) fn first_frame(p: &Participant, feed: &str, kind: &str, timeout: Dura
     p.wait_for(&format!("{kind} from {feed}"), timeout, |v| v["event"] == "first_frame" && v["feed"] == feed && v["kind"] == kind)
 }
 
-fn has_first_frame(p: &Participant, feed: &str, kind: &str) -> bool {
-    p.events().iter().any(|v| v["event"] == "first_frame" && v["feed"] == feed && v["kind"] == kind)
+fn has_first_frame(p: &Participant, mark: usize, feed: &str, kind: &str) -> bool {
+    p.events().iter().skip(mark).any(|v| v["event"] == "first_frame" && v["feed"] == feed && v["kind"] == kind)
+}
+
+/// Where each client's events stood when the link (or server) came back.
+struct Marks {
+    at: Instant,
+    anna: usize,
+    bernd: usize,
+}
+
+impl Marks {
+    fn now(anna: &Participant, bernd: &Participant) -> Self {
+        Marks { at: Instant::now(), anna: anna.mark(), bernd: bernd.mark() }
+    }
+}
+
+/// `p`'s id once it is back in the call (its `joined` comes just before `reconnected`; a
+/// restarted room server numbers afresh, so the id may be the old one).
+fn rejoined_id(p: &Participant, mark: usize, timeout: Duration) -> String {
+    p.wait_for_since(mark, "reconnected", timeout, |v| v["event"] == "reconnected");
+    let events: Vec<Value> = p.events().into_iter().skip(mark).collect();
+    let at = events.iter().rposition(|v| v["event"] == "reconnected").unwrap_or(0);
+    events[..at]
+        .iter()
+        .rev()
+        .find_map(|v| (v["event"] == "joined").then(|| v["participant_id"].as_str()).flatten())
+        .expect("joined")
+        .to_owned()
+}
+
+/// Both clients back in the call after `back`: their ids, once Bernd hears Anna and Anna sees
+/// Bernd again, each within `limit` of `back` (printed under `what`).
+fn both_back(what: &str, anna: &Participant, bernd: &Participant, back: &Marks, limit: Duration) -> (String, String) {
+    let wait = limit + Duration::from_secs(15);
+    let (a2, b2) = (rejoined_id(anna, back.anna, wait), rejoined_id(bernd, back.bernd, wait));
+    let first = |p: &Participant, mark: usize, feed: &str, kind: &str| {
+        let v = p.wait_for_since(mark, &format!("{kind} from {feed}"), wait, |v| {
+            v["event"] == "first_frame" && v["feed"] == feed && v["kind"] == kind
+        });
+        p.instant_of(&v).saturating_duration_since(back.at)
+    };
+    let anna_heard = first(bernd, back.bernd, &a2, "audio");
+    let bernd_seen = first(anna, back.anna, &b2, "video");
+    eprintln!("{what}: Bernd hears Anna {anna_heard:?} and Anna sees Bernd {bernd_seen:?} after it came back");
+    assert!(anna_heard <= limit, "{what}: Bernd heard Anna again only {anna_heard:?} after (limit {limit:?})");
+    assert!(bernd_seen <= limit, "{what}: Anna saw Bernd again only {bernd_seen:?} after (limit {limit:?})");
+    (a2, b2)
 }
 
 /// Two clients in a call, and the server that holds it (kept alive with them).
@@ -114,7 +160,7 @@ fn cut_and_come_back(test: &str, pair: fn() -> Pair, cut: Duration, limit: Durat
         return None;
     }
     let Pair { mut anna, bernd, _room } = pair();
-    let (a1, b1) = (own_id(&anna, None), own_id(&bernd, None));
+    let (a1, b1) = (own_id(&anna), own_id(&bernd));
     first_frame(&bernd, &a1, "video", Duration::from_secs(20));
     first_frame(&anna, &b1, "video", Duration::from_secs(20));
 
@@ -129,25 +175,13 @@ fn cut_and_come_back(test: &str, pair: fn() -> Pair, cut: Duration, limit: Durat
     anna.wait_for("the camera off", Duration::from_secs(5), |v| v["event"] == "device" && v["kind"] == "camera" && v["to"] == "off");
     std::thread::sleep(cut.saturating_sub(started.elapsed()));
     drop(guard);
-    let back = Instant::now();
-
-    let a2 = own_id(&anna, Some(&a1));
-    let b2 = own_id(&bernd, Some(&b1));
-    let heard = first_frame(&bernd, &a2, "audio", limit + Duration::from_secs(10));
-    let anna_heard = bernd.instant_of(&heard).saturating_duration_since(back);
-    let seen = first_frame(&anna, &b2, "video", limit + Duration::from_secs(10));
-    let bernd_seen = anna.instant_of(&seen).saturating_duration_since(back);
-    eprintln!("{test}: cut {cut:?}; Bernd hears Anna {anna_heard:?} and Anna sees Bernd {bernd_seen:?} after the link returned");
-    for p in [&anna, &bernd] {
-        assert!(p.events().iter().any(|v| v["event"] == "reconnected"), "{}: no `reconnected`", p.name);
-    }
-    assert!(anna_heard <= limit, "Bernd heard Anna again only {anna_heard:?} after the link returned (limit {limit:?})");
-    assert!(bernd_seen <= limit, "Anna saw Bernd again only {bernd_seen:?} after the link returned (limit {limit:?})");
+    let back = Marks::now(&anna, &bernd);
+    let (a2, b2) = both_back(&format!("{test}, cut {cut:?}"), &anna, &bernd, &back, limit);
 
     // Anna's camera stayed off: a second of her new feed brings no picture, and her camera was
     // never opened again.
     std::thread::sleep(Duration::from_secs(1));
-    assert!(!has_first_frame(&bernd, &a2, "video"), "Bernd received video from Anna's camera, switched off during the cut");
+    assert!(!has_first_frame(&bernd, back.bernd, &a2, "video"), "Bernd received video from Anna's camera, switched off during the cut");
     let camera_after: Vec<Value> = anna
         .events()
         .into_iter()
@@ -222,7 +256,7 @@ fn a_plain_janus_call_comes_back_after_janus_restarted() {
         return;
     }
     let Pair { mut anna, bernd, .. } = janus_pair();
-    let (a1, b1) = (own_id(&anna, None), own_id(&bernd, None));
+    let (a1, b1) = (own_id(&anna), own_id(&bernd));
     first_frame(&bernd, &a1, "video", Duration::from_secs(20));
     first_frame(&anna, &b1, "video", Duration::from_secs(20));
 
@@ -237,19 +271,13 @@ fn a_plain_janus_call_comes_back_after_janus_restarted() {
     // Down long enough for several refused attempts.
     std::thread::sleep(Duration::from_secs(5));
     drop(down);
-    let back = Instant::now();
-
-    let a2 = own_id(&anna, Some(&a1));
-    let b2 = own_id(&bernd, Some(&b1));
-    let limit = Duration::from_secs(5);
-    let heard = first_frame(&bernd, &a2, "audio", limit + Duration::from_secs(10));
-    let anna_heard = bernd.instant_of(&heard).saturating_duration_since(back);
-    let seen = first_frame(&anna, &b2, "video", limit + Duration::from_secs(10));
-    let bernd_seen = anna.instant_of(&seen).saturating_duration_since(back);
-    eprintln!("janus restart: Bernd hears Anna {anna_heard:?} and Anna sees Bernd {bernd_seen:?} after Janus answered again");
-    assert!(anna_heard <= limit && bernd_seen <= limit, "back after {anna_heard:?} / {bernd_seen:?} (limit {limit:?})");
+    let back = Marks::now(&anna, &bernd);
+    let (a2, _) = both_back("janus restart", &anna, &bernd, &back, Duration::from_secs(5));
     std::thread::sleep(Duration::from_secs(1));
-    assert!(!has_first_frame(&bernd, &a2, "video"), "Bernd received video from Anna's camera, switched off while Janus was down");
+    assert!(
+        !has_first_frame(&bernd, back.bernd, &a2, "video"),
+        "Bernd received video from Anna's camera, switched off while Janus was down"
+    );
     for p in [&anna, &bernd] {
         let errors: Vec<Value> = p.events().into_iter().filter(|v| v["event"] == "error" && v["fatal"] == true).collect();
         assert!(errors.is_empty(), "{}: {errors:?}", p.name);
@@ -274,7 +302,7 @@ fn a_mesh_meeting_survives_a_crash_of_the_room_server() {
         &url,
         &[&SMALL[..], &["--room", &m.id, "--moderator-token-file", setup.token_path()]].concat(),
     );
-    let b1 = own_id(&bernd, None);
+    let b1 = own_id(&bernd);
     let guest = |name: &str| {
         Participant::spawn_with_server(name, &url, &[&SMALL[..], &["--room", &m.id, "--password-file", m.password_path()]].concat())
     };
@@ -285,7 +313,7 @@ fn a_mesh_meeting_survives_a_crash_of_the_room_server() {
     });
     let a0 = waiting["participants"][0]["id"].as_str().expect("id").to_owned();
     bernd.send(&format!("admit {a0}"));
-    let a1 = own_id(&anna, None);
+    let a1 = own_id(&anna);
     bernd.send(&format!("presenter on {a1}"));
     anna.wait_for("presenter", Duration::from_secs(10), |v| {
         v["event"] == "role" && v["participant"] == a1.as_str() && v["role"] == "presenter"
@@ -295,27 +323,20 @@ fn a_mesh_meeting_survives_a_crash_of_the_room_server() {
     first_frame(&bernd, &a1, "video", Duration::from_secs(20));
     first_frame(&anna, &b1, "video", Duration::from_secs(20));
 
-    let started = Instant::now();
+    let (before, carla_mark) = (Marks::now(&anna, &bernd), carla.mark());
     server.restart(&setup.db);
-    let back = Instant::now();
-    eprintln!("room server restarted in {:?}", back - started);
-    let a2 = own_id(&anna, Some(&a1));
-    let b2 = own_id(&bernd, Some(&b1));
-    let limit = Duration::from_secs(5);
-    let heard = first_frame(&bernd, &a2, "audio", limit + Duration::from_secs(10));
-    let anna_heard = bernd.instant_of(&heard).saturating_duration_since(back);
-    let seen = first_frame(&anna, &b2, "video", limit + Duration::from_secs(10));
-    let bernd_seen = anna.instant_of(&seen).saturating_duration_since(back);
-    eprintln!("room server crash: Bernd hears Anna {anna_heard:?} and Anna sees Bernd {bernd_seen:?} after it listened again");
-    assert!(anna_heard <= limit && bernd_seen <= limit, "back after {anna_heard:?} / {bernd_seen:?} (limit {limit:?})");
+    eprintln!("room server restarted in {:?}", before.at.elapsed());
+    let back = Marks { at: Instant::now(), ..before };
+    let (a2, _) = both_back("room server crash", &anna, &bernd, &back, Duration::from_secs(5));
     // Roles and the lobby as before.
-    bernd.wait_for("Anna still presenter", Duration::from_secs(5), |v| {
+    bernd.wait_for_since(back.bernd, "Anna still presenter", Duration::from_secs(5), |v| {
         v["event"] == "role" && v["participant"] == a2.as_str() && v["role"] == "presenter"
     });
-    for p in [&anna, &bernd, &carla] {
-        p.wait_for("reconnected", Duration::from_secs(10), |v| v["event"] == "reconnected");
-    }
-    let waiting = bernd.wait_for("Carla in the lobby list again", Duration::from_secs(10), |v| {
+    carla.wait_for_since(carla_mark, "Carla back", Duration::from_secs(10), |v| v["event"] == "reconnected");
+    carla.wait_for_since(carla_mark, "Carla in the lobby again", Duration::from_secs(5), |v| {
+        v["event"] == "lobby" && v["state"] == "waiting"
+    });
+    let waiting = bernd.wait_for_since(back.bernd, "Carla in the lobby list again", Duration::from_secs(10), |v| {
         v["event"] == "waiting" && v["participants"].as_array().is_some_and(|l| l.len() == 1 && l[0]["display"] == "Carla")
     });
     assert!(!carla.events().iter().any(|v| v["event"] == "joined"), "the restart let nobody in");

@@ -34,6 +34,21 @@ fn command_in(netns: Option<&str>, program: &Path) -> Command {
     }
 }
 
+/// `blende-server serve` on `listen` (cheap hashing for tests); the process and the address
+/// it reports.
+fn serve(db: &str, netns: Option<&str>, listen: &str) -> (Child, String) {
+    let mut child = command_in(netns, &server_binary())
+        .args(["serve", "--db", db, "--listen", listen, "--argon2-m-kib", "1024", "--argon2-t", "1", "--log-format", "text"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("blende-server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
+    let v: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("blende-server did not start ({e}): {line:?}"));
+    (child, v["addr"].as_str().expect("addr").to_owned())
+}
+
 impl RoomServer {
     /// `blende-server serve` on 127.0.0.1 inside the test namespace (plain WebSocket: loopback).
     pub fn start(db: &str) -> Self {
@@ -42,16 +57,8 @@ impl RoomServer {
 
     /// The same in the namespace given (`None`: on this process's own loopback).
     pub fn start_in(db: &str, netns: Option<&str>) -> Self {
-        let mut child = command_in(netns, &server_binary())
-            .args(["serve", "--db", db, "--listen", "127.0.0.1:0", "--argon2-m-kib", "1024", "--argon2-t", "1", "--log-format", "text"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("blende-server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
-        let v: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("blende-server did not start ({e}): {line:?}"));
-        RoomServer { child, addr: v["addr"].as_str().expect("addr").to_owned(), netns: netns.map(str::to_owned) }
+        let (child, addr) = serve(db, netns, "127.0.0.1:0");
+        RoomServer { child, addr, netns: netns.map(str::to_owned) }
     }
 
     pub fn url(&self) -> String {
@@ -63,16 +70,8 @@ impl RoomServer {
     pub fn restart(&mut self, db: &str) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let mut child = command_in(self.netns.as_deref(), &server_binary())
-            .args(["serve", "--db", db, "--listen", &self.addr, "--argon2-m-kib", "1024", "--argon2-t", "1", "--log-format", "text"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("blende-server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
-        let v: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("blende-server did not start again ({e}): {line:?}"));
-        assert_eq!(v["addr"].as_str(), Some(self.addr.as_str()), "the same address");
+        let (child, addr) = serve(db, self.netns.as_deref(), &self.addr);
+        assert_eq!(addr, self.addr, "the same address");
         self.child = child;
     }
 

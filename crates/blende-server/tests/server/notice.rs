@@ -29,7 +29,8 @@ fn the_notice_follows_settings_certificate_and_configuration_file() {
         let text = notice(&["--config", config, "--lang", lang]);
         assert!(text.contains("`blende+wss://meet.example.org`") && text.contains("`localhost`"), "{text}");
         assert!(text.contains("10 Minuten") || text.contains("10 minutes"), "lockout_s from the file: {text}");
-        let fingerprint = text.lines().find(|l| l.contains("SHA-256")).expect("fingerprint line");
+        let fingerprint =
+            text.lines().find(|l| l.contains("SHA-256-Fingerabdruck") || l.contains("SHA-256 fingerprint")).expect("fingerprint line");
         assert_eq!(fingerprint.matches(':').count(), 31, "{fingerprint}");
         assert!(text.contains(unlimited) && !text.contains(turn), "{text}");
     }
