@@ -48,6 +48,37 @@ pub struct Hub {
     /// When each admitted member last got TURN credentials: renewed at half their lifetime,
     /// so credentials stay short-lived (a removed member's expire soon) and calls keep valid ones.
     turn_issued: HashMap<ConnId, (ParticipantId, Instant)>,
+    /// Seat and switch writes, done in order on a task of their own: an admission never waits
+    /// for the database.
+    writes: mpsc::Sender<Write>,
+}
+
+/// A database write the hub hands off.
+#[derive(Debug)]
+enum Write {
+    KeepSeat(blende_room::SeatRecord, Option<i64>),
+    DropSeat(String),
+    Switches { meeting_id: String, locked: bool, chat: bool },
+}
+
+/// Writes the seats may queue before one is dropped (it then only misses a restart).
+const WRITE_QUEUE: usize = 4096;
+
+fn spawn_writer(store: Store) -> mpsc::Sender<Write> {
+    let (tx, mut rx) = mpsc::channel(WRITE_QUEUE);
+    tokio::spawn(async move {
+        while let Some(write) = rx.recv().await {
+            let result = match &write {
+                Write::KeepSeat(seat, until) => store.keep_seat(seat, *until).await,
+                Write::DropSeat(token_hash) => store.drop_seat(token_hash).await,
+                Write::Switches { meeting_id, locked, chat } => store.set_meeting_switches(meeting_id, *locked, *chat).await,
+            };
+            if let Err(e) = result {
+                warn!(error = %e, "storing a seat or a meeting's switches failed");
+            }
+        }
+    });
+    tx
 }
 
 impl Hub {
@@ -61,6 +92,7 @@ impl Hub {
         argon2: secrets::Pool,
     ) -> (Self, mpsc::Sender<HubInput>) {
         let (tx, rx) = mpsc::channel(HUB_QUEUE);
+        let writes = spawn_writer(store.clone());
         let hub = Hub {
             room,
             store,
@@ -74,6 +106,7 @@ impl Hub {
             janus,
             refused: 0,
             turn_issued: HashMap::new(),
+            writes,
         };
         (hub, tx)
     }
@@ -266,22 +299,12 @@ impl Hub {
                     warn!(error = %e, "storing a meeting's end failed");
                 }
             }
-            StoreCmd::MeetingSwitches { meeting_id, locked, chat } => {
-                if let Err(e) = self.store.set_meeting_switches(&meeting_id, locked, chat).await {
-                    warn!(error = %e, "storing a meeting's switches failed");
-                }
-            }
+            StoreCmd::MeetingSwitches { meeting_id, locked, chat } => self.write(Write::Switches { meeting_id, locked, chat }),
             StoreCmd::KeepSeat { seat, away_until } => {
                 let until = away_until.map(|at| unix_now().saturating_add(secs_from_now(at)));
-                if let Err(e) = self.store.keep_seat(&seat, until).await {
-                    warn!(error = %e, "storing a seat failed");
-                }
+                self.write(Write::KeepSeat(seat, until));
             }
-            StoreCmd::DropSeat { token_hash } => {
-                if let Err(e) = self.store.drop_seat(&token_hash).await {
-                    warn!(error = %e, "deleting a seat failed");
-                }
-            }
+            StoreCmd::DropSeat { token_hash } => self.write(Write::DropSeat(token_hash)),
             StoreCmd::Audit(entry) => {
                 info!(moderator = %entry.moderator_id, action = entry.action, meeting = %entry.meeting_id.as_deref().map_or_else(|| "-".to_owned(), log_tag), "moderator action");
                 let id = secrets::random_bytes::<12>().map(|b| secrets::hex(&b)).unwrap_or_default();
@@ -289,6 +312,12 @@ impl Hub {
                     warn!(error = %e, "writing the audit log failed");
                 }
             }
+        }
+    }
+
+    fn write(&self, write: Write) {
+        if self.writes.try_send(write).is_err() {
+            warn!("the database falls behind: a seat write was dropped (that seat will not survive a restart)");
         }
     }
 

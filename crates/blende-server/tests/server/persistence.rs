@@ -80,6 +80,9 @@ async fn crash_keeps_seats_roles_lobby_and_lock(name: &str, db: Option<String>) 
     }
     let (admitted, _) = a.until("lobby").await;
     let a_token = admitted["resume"].as_str().expect("token").to_owned();
+    // Seats are written off the hub's path, within milliseconds: a crash inside that window
+    // would lose the last change (documented); this one comes after it.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 
     server.restart();
 
