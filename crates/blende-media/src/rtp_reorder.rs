@@ -18,6 +18,9 @@ pub struct Reorder<T> {
     /// The unwrapped sequence number handed on next.
     next: Option<u64>,
     highest: u64,
+    /// The expected packet, when it came in order with nothing held: handed on without
+    /// touching the map (no allocation per packet on the common path).
+    ready: Option<T>,
     held: BTreeMap<u64, (u64, T)>,
     skipped: u64,
 }
@@ -26,7 +29,7 @@ impl<T> Reorder<T> {
     /// Holds packets after a gap for at most `max_wait_us`, and at most `max_held` of them.
     #[must_use]
     pub fn new(max_wait_us: u64, max_held: usize) -> Self {
-        Self { max_wait_us, max_held: max_held.max(1), next: None, highest: 0, held: BTreeMap::new(), skipped: 0 }
+        Self { max_wait_us, max_held: max_held.max(1), next: None, highest: 0, ready: None, held: BTreeMap::new(), skipped: 0 }
     }
 
     /// Packets given up as lost so far.
@@ -55,6 +58,14 @@ impl<T> Reorder<T> {
             return;
         }
         self.highest = self.highest.max(ext);
+        if ext == next && self.held.is_empty() {
+            // A duplicate of a packet not yet handed on keeps the first.
+            self.ready.get_or_insert(packet);
+            return;
+        }
+        if ext == next && self.ready.is_some() {
+            return;
+        }
         self.held.entry(ext).or_insert((now_us, packet));
     }
 
@@ -63,6 +74,11 @@ impl<T> Reorder<T> {
     /// first one after the gap.
     pub fn pop(&mut self, now_us: u64) -> Option<(u16, T)> {
         let next = self.next?;
+        if let Some(packet) = self.ready.take() {
+            self.next = Some(next + 1);
+            #[allow(clippy::cast_possible_truncation)] // the low 16 bits are the RTP number
+            return Some((next as u16, packet));
+        }
         let first = *self.held.keys().next()?;
         if first != next {
             let (arrived, _) = self.held.get(&first)?;
@@ -80,6 +96,9 @@ impl<T> Reorder<T> {
     /// When [`Reorder::pop`] gives up the current gap, if packets wait behind one.
     #[must_use]
     pub fn deadline_us(&self) -> Option<u64> {
+        if self.ready.is_some() {
+            return None;
+        }
         let (first, (arrived, _)) = self.held.iter().next()?;
         (Some(*first) != self.next).then_some(arrived + self.max_wait_us)
     }

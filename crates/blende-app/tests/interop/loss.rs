@@ -4,36 +4,16 @@
 //! NACK, retransmissions and keyframe requests at work — and audio losses must come back from
 //! Opus's in-band FEC where the next packet carries it.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{Participant, janus_or_skip, netns, serial};
-use crate::reconnect::{Pair, first_frame, nft, own_id, room_pair_with};
-
-const TABLE: &str = "blende_loss";
+use crate::harness::{Participant, janus_or_skip, serial};
+use crate::reconnect::{NftTable, Pair, first_frame, own_id, room_pair_with};
 
 /// `pct` % of arriving UDP packets are dropped while this lives.
-struct Loss;
-
-impl Loss {
-    fn start(pct: u32) -> Self {
-        let rules = format!(
-            "table inet {TABLE} {{ chain input {{ type filter hook input priority -10; policy accept; meta l4proto udp numgen random mod 100 < {pct} drop; }}; }}"
-        );
-        nft(&["-f", "-"], Some(&rules));
-        Loss
-    }
-}
-
-impl Drop for Loss {
-    fn drop(&mut self) {
-        let deleted = Command::new("ip").args(["netns", "exec", &netns(), "nft", "delete", "table", "inet", TABLE]).status();
-        if !deleted.is_ok_and(|s| s.success()) && !std::thread::panicking() {
-            panic!("the loss rule could not be removed: nft delete table inet {TABLE}");
-        }
-    }
+fn lossy_link(pct: u32) -> NftTable {
+    NftTable::input("blende_loss", &format!("policy accept; meta l4proto udp numgen random mod 100 < {pct} drop;"))
 }
 
 /// `p`'s statistics events for `feed` (`None`: its own sending), with their instants.
@@ -65,7 +45,7 @@ fn five_percent_loss_keeps_video_moving_and_fec_recovers_audio() {
     first_frame(&anna, &b, "video", Duration::from_secs(20));
     std::thread::sleep(Duration::from_secs(2));
 
-    let loss = Loss::start(5);
+    let loss = lossy_link(5);
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs(30));
     drop(loss);

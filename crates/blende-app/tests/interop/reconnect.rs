@@ -13,30 +13,34 @@ use crate::harness::{Participant, janus_or_skip, netns, serial};
 use crate::room::{RoomServer, RoomSetup};
 
 const ROOM: u32 = 2626;
-const TABLE: &str = "blende_cut";
+/// An nftables table in the test namespace, deleted again however the test ends.
+pub(crate) struct NftTable(&'static str);
 
-/// Everything arriving in the namespace is dropped while this lives.
-struct Cut;
-
-impl Cut {
-    fn start() -> Self {
-        let rules = format!("table inet {TABLE} {{ chain input {{ type filter hook input priority -10; policy drop; }}; }}");
-        nft(&["-f", "-"], Some(&rules));
-        Cut
+impl NftTable {
+    /// Creates `table inet NAME` with one input chain holding `rules` (its policy included).
+    pub(crate) fn input(name: &'static str, rules: &str) -> Self {
+        let table = format!("table inet {name} {{ chain input {{ type filter hook input priority -10; {rules} }}; }}");
+        nft(&["-f", "-"], Some(&table));
+        NftTable(name)
     }
 }
 
-impl Drop for Cut {
+impl Drop for NftTable {
     fn drop(&mut self) {
-        // Also while a failed assertion unwinds: the namespace must not stay cut.
-        let deleted = Command::new("ip").args(["netns", "exec", &netns(), "nft", "delete", "table", "inet", TABLE]).status();
+        // Also while a failed assertion unwinds: the namespace must not stay cut or lossy.
+        let deleted = Command::new("ip").args(["netns", "exec", &netns(), "nft", "delete", "table", "inet", self.0]).status();
         if !deleted.is_ok_and(|s| s.success()) && !std::thread::panicking() {
-            panic!("the cut could not be undone: nft delete table inet {TABLE}");
+            panic!("nft delete table inet {} failed", self.0);
         }
     }
 }
 
-pub(crate) fn nft(args: &[&str], stdin: Option<&str>) {
+/// Everything arriving in the namespace is dropped while this lives.
+fn cut_link() -> NftTable {
+    NftTable::input("blende_cut", "policy drop;")
+}
+
+fn nft(args: &[&str], stdin: Option<&str>) {
     use std::io::Write;
     let mut child = Command::new("ip")
         .args(["netns", "exec", &netns(), "nft"])
@@ -168,7 +172,7 @@ fn cut_and_come_back(test: &str, pair: fn() -> Pair, cut: Duration, limit: Durat
     first_frame(&anna, &b1, "video", Duration::from_secs(20));
 
     let started = Instant::now();
-    let guard = Cut::start();
+    let guard = cut_link();
     for p in [&anna, &bernd] {
         let v = p.wait_for("reconnecting", cut.min(Duration::from_secs(12)), |v| v["event"] == "reconnecting");
         eprintln!("[{}] lost after {:?}: {}", p.name, started.elapsed(), v["reason"]);
