@@ -160,8 +160,23 @@ enum PolicyCommand {
 /// Exit code when the policy is broken (it then blocks everything).
 const EXIT_POLICY_BROKEN: u8 = 3;
 
+/// Blende's warnings and every crate's errors (the WebRTC stack's included, whose warnings are
+/// chatter) to stderr; `BLENDE_LOG` takes an `EnvFilter` instead (`BLENDE_LOG=debug`,
+/// `BLENDE_LOG=blende_rtc=debug,warn`). Nothing is written to a file.
+const DEFAULT_LOG: &str =
+    "error,blende_app=warn,blende_rtc=warn,blende_signal=warn,blende_call=warn,blende_devices=warn,blende_windows=warn";
+
+fn init_logs() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("BLENDE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // A second initialisation (tests running `main` twice) keeps the first.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logs();
     let result = match cli.command {
         None => crate::ui::run(),
         Some(Command::Policy { command: PolicyCommand::Classify { policy } }) => classify(&load_policy(policy.as_deref()), false),

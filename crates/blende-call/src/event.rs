@@ -143,6 +143,16 @@ pub struct SendStats {
     pub audio_sent: u64,
     pub bitrate_bps: u64,
     pub keyframe_requests: u64,
+    /// The camera's pictures as sent now (smaller than captured when the link is thin), and
+    /// how many of the captured ones go out (1: all, 2: every other one).
+    pub video_size: Option<(u32, u32)>,
+    pub video_fps_div: u32,
+    /// Round-trip time and the share of our packets lost on the way, as the far end reports
+    /// them (the worst of our sending connections).
+    pub rtt_ms: Option<u32>,
+    pub remote_loss_pct: Option<u8>,
+    /// Encoded audio and video bytes sent so far, each receiver's copy counted.
+    pub bytes_sent: u64,
 }
 
 /// What we received from one feed (JOIN.md `stats` per feed).
@@ -171,8 +181,17 @@ pub struct FeedStats {
     /// Lost audio packets rebuilt from the next packet's in-band FEC, and concealed ones.
     pub audio_recovered: u64,
     pub audio_concealed: u64,
+    /// Blocks made up while the playout buffer grew towards its delay (no packet lost).
+    pub audio_stretched: u64,
+    /// The delay the playout buffer aims at, ms (it follows the link's jitter).
+    pub audio_playout_delay_ms: Option<u64>,
     pub audio_hz: Option<f64>,
     pub audio_dbfs: Option<f64>,
+    /// The connection this feed arrives on: round-trip time, RTP packets received and lost
+    /// since it opened.
+    pub rtt_ms: Option<u32>,
+    pub packets_received: u64,
+    pub packets_lost: u64,
 }
 
 /// A document going to or coming from another participant.

@@ -1,14 +1,17 @@
-//! What the receiving side does with Opus packets as they arrive (sans-IO: RTP sequence
-//! numbers and payloads in, decoded 20 ms blocks out). A lost packet is recovered from the
-//! in-band FEC (LBRR) the next packet carries when it carries one — our encoder adds it, and
-//! so do browsers — and concealed (PLC) otherwise, so timing stays continuous either way.
+//! What the receiving side does with Opus packets (sans-IO: RTP packets with their arrival
+//! time in, decoded 20 ms blocks out when they are due, on the caller's clock). Packets pass
+//! the adaptive playout buffer ([`crate::audio_jitter`]) first, so jitter reorders nothing and
+//! a late packet is not a loss. A lost packet is recovered from the in-band FEC (LBRR) the
+//! next packet carries when it carries one — our encoder adds it, and so do browsers — and
+//! concealed (PLC) otherwise, so timing stays continuous either way.
 
 use crate::MediaError;
-use crate::audio_codec::OpusDecoder;
+use crate::audio_codec::{OPUS_SAMPLE_RATE_HZ, OpusDecoder};
+use crate::audio_jitter::{JitterBuffer, JitterStats, Playout};
 use crate::frame::AudioFrame;
 
-/// Lost packets filled in before the next one at most (80 ms); a longer gap is skipped.
-const MAX_FILL: u16 = 4;
+/// Opus packets as Blende and browsers send them.
+const FRAME_US: u64 = 20_000;
 
 /// Where a decoded block came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +22,8 @@ pub enum AudioOrigin {
     Recovered,
     /// A lost packet, concealed by the decoder.
     Concealed,
+    /// A block the decoder made up while the playout buffer grew (no packet was lost).
+    Stretched,
 }
 
 /// Whether an Opus packet carries in-band FEC (SILK's LBRR data) for the packet before it
@@ -48,55 +53,55 @@ pub fn has_lbrr(packet: &[u8]) -> bool {
     mid || side
 }
 
-/// One remote audio track's decoder, in arrival order.
+/// One remote audio track's playout buffer and decoder.
 #[derive(Debug)]
 pub struct OpusReceiver {
     decoder: OpusDecoder,
-    last_seq: Option<u16>,
+    buffer: JitterBuffer,
+    blocks: u64,
 }
 
 impl OpusReceiver {
     /// # Errors
     /// [`MediaError::InvalidConfig`] for unsupported channels.
     pub fn new(channels: u16) -> Result<Self, MediaError> {
-        Ok(Self { decoder: OpusDecoder::new(channels)?, last_seq: None })
+        Ok(Self { decoder: OpusDecoder::new(channels)?, buffer: JitterBuffer::new(OPUS_SAMPLE_RATE_HZ, FRAME_US), blocks: 0 })
     }
 
-    /// One RTP packet: the blocks it yields, in order — lost packets before it (the last of
-    /// them recovered from its FEC when it has some, the others concealed), then its own. A
-    /// duplicate, late or corrupt packet yields nothing of its own.
-    pub fn push(
-        &mut self,
-        seq: u16,
-        payload: &[u8],
-        capture_time_us: u64,
-        rtp_timestamp: u64,
-        mut out: impl FnMut(AudioFrame, AudioOrigin),
-    ) {
-        if let Some(last) = self.last_seq {
-            let gap = seq.wrapping_sub(last);
-            if gap == 0 || gap > 0x8000 {
-                return;
+    /// One RTP packet, arrived at `now_us`.
+    pub fn push(&mut self, seq: u16, rtp_timestamp: u32, payload: &[u8], now_us: u64) {
+        self.buffer.push(seq, rtp_timestamp, payload, now_us);
+    }
+
+    /// When the next block is due (nothing while the sender is quiet).
+    #[must_use]
+    pub fn deadline_us(&self) -> Option<u64> {
+        self.buffer.deadline_us()
+    }
+
+    /// The playout delay aimed at now, and the buffer's counters.
+    #[must_use]
+    pub fn playout(&self) -> (u64, JitterStats) {
+        (self.buffer.target_us(), self.buffer.stats())
+    }
+
+    /// Every block due at `now_us`, in order: a packet's own, a missing one rebuilt from the
+    /// next packet's FEC when that has arrived and carries some, concealed otherwise. A
+    /// corrupt packet yields nothing; the next one goes on.
+    pub fn poll(&mut self, now_us: u64, mut out: impl FnMut(AudioFrame, AudioOrigin)) {
+        let Self { decoder, buffer, blocks } = self;
+        while buffer.poll(now_us, |playout| {
+            let (packet, fec, origin) = match playout {
+                Playout::Packet(p) => (Some(p), false, AudioOrigin::Packet),
+                Playout::Missing { next: Some(n) } if has_lbrr(n) => (Some(n), true, AudioOrigin::Recovered),
+                Playout::Missing { .. } => (None, false, AudioOrigin::Concealed),
+                Playout::Stretch => (None, false, AudioOrigin::Stretched),
+            };
+            if let Ok(frame) = decoder.decode_bytes(packet, fec, now_us, *blocks) {
+                *blocks += 1;
+                out(frame, origin);
             }
-            let fill = (gap - 1).min(MAX_FILL);
-            let fec = has_lbrr(payload);
-            for i in 0..fill {
-                let recovered = fec && i + 1 == fill;
-                let decoded = if recovered {
-                    self.decoder.decode_bytes(Some(payload), true, capture_time_us, 0)
-                } else {
-                    self.decoder.decode_bytes(None, false, capture_time_us, 0)
-                };
-                if let Ok(frame) = decoded {
-                    out(frame, if recovered { AudioOrigin::Recovered } else { AudioOrigin::Concealed });
-                }
-            }
-        }
-        self.last_seq = Some(seq);
-        // A corrupt packet yields nothing; the next one goes on.
-        if let Ok(frame) = self.decoder.decode_bytes(Some(payload), false, capture_time_us, rtp_timestamp) {
-            out(frame, AudioOrigin::Packet);
-        }
+        }) {}
     }
 }
 
@@ -126,17 +131,28 @@ mod tests {
             .collect()
     }
 
-    /// Feeds `packets` with those at the `lost` indices dropped; counts blocks by origin.
+    /// Feeds `packets` at 20 ms intervals (sequence numbers wrapping on the way) with those
+    /// at the `lost` indices dropped, playing on a 1 ms clock; counts blocks by origin.
     fn receive(packets: &[Vec<u8>], lost: &[usize]) -> (usize, usize, usize) {
         let mut rx = OpusReceiver::new(1).expect("receiver");
         let (mut packet, mut recovered, mut concealed) = (0, 0, 0);
-        for (i, p) in packets.iter().enumerate().filter(|(i, _)| !lost.contains(i)) {
-            rx.push(u16::try_from(i).expect("seq").wrapping_add(65_000), p, 0, 0, |frame, origin| {
+        // Until the last packet has played (40 ms after it came), before the stream's end
+        // is concealed.
+        let end = packets.len() as u64 * 20_000 + 30_000;
+        for now in (0..end).step_by(1000) {
+            let i = (now / 20_000) as usize;
+            if now % 20_000 == 0 && i < packets.len() && !lost.contains(&i) {
+                let seq = u16::try_from(i).expect("seq").wrapping_add(65_000);
+                rx.push(seq, u32::try_from(i * 960).expect("ts"), &packets[i], now);
+            }
+            rx.poll(now, |frame, origin| {
                 assert_eq!(frame.samples_per_channel(), OPUS_FRAME_SAMPLES, "{origin:?}: one 20 ms block");
                 match origin {
                     AudioOrigin::Packet => packet += 1,
                     AudioOrigin::Recovered => recovered += 1,
                     AudioOrigin::Concealed => concealed += 1,
+                    // A burst longer than the delay: the buffer waited a block for it.
+                    AudioOrigin::Stretched => {}
                 }
             });
         }
@@ -167,13 +183,19 @@ mod tests {
         assert!(!packets.iter().any(|p| has_lbrr(p)), "no loss expected, no FEC spent");
         let (packet, recovered, concealed) = receive(&packets, &[20, 40]);
         assert_eq!((packet, recovered, concealed), (58, 0, 2));
-        // Duplicates and packets older than the last one yield nothing.
+        // A duplicate, and a packet that comes after its block was played, yield nothing.
         let mut rx = OpusReceiver::new(1).expect("receiver");
-        let mut blocks = 0;
-        for seq in [5u16, 6, 6, 4, 7] {
-            rx.push(seq, &packets[usize::from(seq)], 0, 0, |_, _| blocks += 1);
+        let mut origins = Vec::new();
+        for (seq, at) in [(5u16, 0u64), (6, 20_000), (6, 21_000), (8, 60_000), (9, 90_000), (7, 200_000)] {
+            rx.push(seq, u32::from(seq) * 960, &packets[usize::from(seq)], at);
+            rx.poll(at, |_, o| origins.push(o));
         }
-        assert_eq!(blocks, 3);
+        rx.poll(400_000, |_, o| origins.push(o));
+        use AudioOrigin::{Concealed, Packet};
+        // 5, 6 (once), 7 missing when due (8 is there but carries no FEC), 8, 9; 7 came late.
+        assert_eq!(origins[..3], [Packet, Packet, Concealed]);
+        assert_eq!(origins.iter().filter(|o| **o == Packet).count(), 4, "{origins:?}");
+        assert_eq!(rx.playout().1.late, 1);
         // CELT-only packets and garbage carry no FEC.
         assert!(!has_lbrr(&[16 << 3, 0xff]) && !has_lbrr(&[]) && !has_lbrr(&[0x08]));
     }

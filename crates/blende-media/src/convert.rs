@@ -82,6 +82,43 @@ pub fn letterbox(
     VideoFrame::new(canvas_width, canvas_height, format, out, capture_time_us, sequence)
 }
 
+/// An I420 picture shrunk to `width` × `height` (each target pixel the mean of the source
+/// pixels it covers), written into `out`, whose allocation is reused: the send path calls this
+/// for every picture of a stream that stepped down. Returns `None` for a frame that is not
+/// I420 or a target larger than the source.
+#[must_use]
+pub fn shrink_i420(frame: &VideoFrame, width: u32, height: u32, mut out: Vec<u8>) -> Option<VideoFrame> {
+    if width == 0 || height == 0 || width > frame.width() || height > frame.height() {
+        return None;
+    }
+    let (y, u, v) = frame.i420_planes()?;
+    let (scw, sch) = chroma_dims(frame.width(), frame.height());
+    let (dcw, dch) = chroma_dims(width, height);
+    out.clear();
+    out.resize(PixelFormat::I420.buffer_len(width, height), 0);
+    let (dy, duv) = out.split_at_mut(width as usize * height as usize);
+    let (du, dv) = duv.split_at_mut(dcw * dch);
+    shrink_plane(y, frame.width() as usize, frame.height() as usize, dy, width as usize, height as usize);
+    shrink_plane(u, scw, sch, du, dcw, dch);
+    shrink_plane(v, scw, sch, dv, dcw, dch);
+    VideoFrame::new(width, height, PixelFormat::I420, out, frame.capture_time_us(), frame.sequence()).ok()
+}
+
+fn shrink_plane(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dw: usize, dh: usize) {
+    for (dyi, row) in dst.chunks_exact_mut(dw).enumerate().take(dh) {
+        let (y0, y1) = (dyi * sh / dh, ((dyi + 1) * sh / dh).max(dyi * sh / dh + 1));
+        for (dxi, px) in row.iter_mut().enumerate() {
+            let (x0, x1) = (dxi * sw / dw, ((dxi + 1) * sw / dw).max(dxi * sw / dw + 1));
+            let mut sum = 0u32;
+            for line in src[y0 * sw..y1 * sw].chunks_exact(sw) {
+                sum += line[x0..x1].iter().map(|&b| u32::from(b)).sum::<u32>();
+            }
+            let n = ((y1 - y0) * (x1 - x0)) as u32;
+            *px = ((sum + n / 2) / n) as u8;
+        }
+    }
+}
+
 /// Converts any frame to I420; an I420 frame is returned as a clone.
 #[must_use]
 pub fn to_i420(frame: &VideoFrame) -> VideoFrame {
@@ -371,5 +408,30 @@ mod tests {
 
     fn pic(data: &[u8], width: u32, height: u32) -> super::PackedPicture<'_> {
         super::PackedPicture { data, width, height, stride_bytes: width as usize * 4, format: PixelFormat::Bgra }
+    }
+
+    #[test]
+    fn shrinking_averages_blocks_and_reuses_the_buffer() {
+        // 8×4 luma: left half 0, right half 200; chroma 100 and 50.
+        let mut data = vec![0u8; PixelFormat::I420.buffer_len(8, 4)];
+        for row in data[..32].chunks_exact_mut(8) {
+            row[4..].fill(200);
+        }
+        data[32..40].fill(100);
+        data[40..48].fill(50);
+        let frame = VideoFrame::new(8, 4, PixelFormat::I420, data, 7, 3).expect("frame");
+        let small = shrink_i420(&frame, 4, 2, Vec::with_capacity(64)).expect("shrunk");
+        assert_eq!((small.width(), small.height(), small.capture_time_us(), small.sequence()), (4, 2, 7, 3));
+        let (y, u, v) = small.i420_planes().expect("planes");
+        assert_eq!(y, [0, 0, 200, 200, 0, 0, 200, 200]);
+        assert_eq!((u, v), (&[100u8, 100][..], &[50u8, 50][..]));
+        let buffer = small.into_data();
+        assert!(buffer.capacity() >= 64, "the caller's allocation came back");
+        // Odd steps (1280 → 426) still cover every source pixel once; no upscaling.
+        let big = VideoFrame::black(1280, 720, PixelFormat::I420, 0, 0);
+        let s = shrink_i420(&big, 426, 240, buffer).expect("shrunk");
+        assert!(s.i420_planes().expect("planes").0.iter().all(|&b| b == 16));
+        assert!(shrink_i420(&s, 1280, 720, Vec::new()).is_none());
+        assert!(shrink_i420(&VideoFrame::black(8, 8, PixelFormat::Rgba, 0, 0), 4, 4, Vec::new()).is_none());
     }
 }

@@ -15,11 +15,13 @@
 //! egui. All `unsafe` code (the libvpx binding) lives in the `vp8` module.
 
 pub mod audio_codec;
+pub mod audio_jitter;
 pub mod audio_receive;
 pub mod convert;
 pub mod frame;
 pub mod gated;
 pub mod kill_switch;
+pub mod ladder;
 pub mod rtp_reorder;
 pub mod synthetic;
 pub mod vp8;

@@ -46,10 +46,24 @@ pub enum ConnectionState {
 }
 
 /// What a [`Peer`] reports.
+/// What a connection's statistics say about the link.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LinkStats {
+    /// Round-trip time of the selected candidate pair (ICE consent checks), else from RTCP.
+    pub rtt_ms: Option<u32>,
+    /// RTP packets received and lost on the way to us, all remote tracks, since the start.
+    pub packets_received: u64,
+    pub packets_lost: u64,
+    /// The largest share of our packets the far end last reported lost, percent.
+    pub remote_loss_pct: Option<f64>,
+}
+
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum RtcEvent {
     State(ConnectionState),
+    /// The connection's statistics, about once a second.
+    Link(LinkStats),
     /// A remote track appeared (subscriber side).
     TrackStarted {
         track_id: String,
@@ -65,6 +79,8 @@ pub enum RtcEvent {
         track_id: String,
         frame: AudioFrame,
         origin: blende_media::AudioOrigin,
+        /// The delay the track's playout buffer aims at now, ms.
+        playout_delay_ms: u64,
     },
     /// A remote track ended.
     TrackEnded {

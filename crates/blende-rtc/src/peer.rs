@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use blende_media::{AudioFrame, ContentKind, OpusConfig, OpusEncoder, VideoFrame, vp8::Vp8Encoder, vp8::Vp8EncoderConfig};
+use blende_media::ladder::Ladder;
+use blende_media::{
+    AudioFrame, ContentKind, OpusConfig, OpusEncoder, VideoFrame, convert::shrink_i420, vp8::Vp8Encoder, vp8::Vp8EncoderConfig,
+};
 use bytes::Bytes;
 use rtc::interceptor::{
     Attribute, BandwidthEstimator, EstimatorStats, Gcc, Interceptor, Packet, PacketReport, Slot, StreamInfo, TaggedPacket,
@@ -39,7 +42,7 @@ use webrtc::peer_connection::{
 use webrtc::peer_connection::{RTCStatsReportEntry, StatsSelector};
 use webrtc::rtp_transceiver::RtpSender;
 
-use crate::{ConnectionState, MediaKind, RtcError, RtcEvent};
+use crate::{ConnectionState, LinkStats, MediaKind, RtcError, RtcEvent};
 
 const EVENT_QUEUE: usize = 256;
 /// Encoded frames waiting for the writer task: a few frames, then the encoder's output is dropped.
@@ -258,8 +261,13 @@ impl Peer {
 
         let gathered = Arc::new(Notify::new());
         let gathering_done = Arc::new(AtomicBool::new(false));
-        let handler =
-            Arc::new(Handler { events: events_tx.clone(), gathered: Arc::clone(&gathered), gathering_done: Arc::clone(&gathering_done) });
+        let received = Arc::new(crate::receive::Received::default());
+        let handler = Arc::new(Handler {
+            events: events_tx.clone(),
+            gathered: Arc::clone(&gathered),
+            gathering_done: Arc::clone(&gathering_done),
+            received: Arc::clone(&received),
+        });
         let bind = config.ice_bind_ip.map_or_else(|| "0.0.0.0:0".to_owned(), |ip| format!("{ip}:0"));
         let pc = PeerConnectionBuilder::new()
             .with_configuration(rtc_config)
@@ -298,6 +306,7 @@ impl Peer {
             tokio::spawn(crate::data::run(channel, events_tx.clone()));
         }
         let (closed_tx, _) = watch::channel(false);
+        spawn_link_stats(Arc::clone(&pc), events_tx.clone(), closed_tx.subscribe(), received);
         Ok((
             Self { pc, role: config.role, gathered, gathering_done, video, audio, control, config, events: events_tx, closed_tx },
             events_rx,
@@ -378,11 +387,18 @@ impl Peer {
         let tx = spawn_writer(Arc::clone(&local.track), Arc::clone(&local.sender), local.ssrc, self.closed_tx.subscribe());
         Ok(VideoInput {
             encoder,
+            full_config: encoder_config,
+            ladder: Ladder::new(encoder_config.content, width, height, encoder_config.frame_rate_fps),
+            shrunk: Vec::new(),
+            rate: FrameRate::default(),
+            pictures: 0,
+            last_sent_us: None,
             tx,
             control: Arc::clone(&self.control),
             applied_bitrate_bps: u64::from(self.config.initial_bitrate_bps),
             frame_interval: Duration::from_millis(1000 / u64::from(encoder_config.frame_rate_fps.max(1))),
             sent_frames: 0,
+            sent_bytes: 0,
         })
     }
 
@@ -394,7 +410,7 @@ impl Peer {
         let local = self.audio.as_ref().ok_or(RtcError::NoTrack(MediaKind::Audio))?;
         let encoder = OpusEncoder::new(OpusConfig { channels, ..OpusConfig::default() })?;
         let tx = spawn_writer(Arc::clone(&local.track), Arc::clone(&local.sender), local.ssrc, self.closed_tx.subscribe());
-        Ok(AudioInput { encoder, tx })
+        Ok(AudioInput { encoder, tx, sent_bytes: 0 })
     }
 
     /// The candidate types (`host`, `srflx`, `prflx`, `relay`) of the pair ICE selected, local
@@ -568,14 +584,25 @@ fn spawn_writer(
 }
 
 /// Encodes camera frames for one publisher peer. Use it from a media thread: [`VideoInput::send`]
-/// blocks for the encode (a few ms) and never waits for the network.
+/// blocks for the encode (a few ms) and never waits for the network. Under a low congestion
+/// target it sends smaller or fewer pictures ([`Ladder`]): the encoder is made again at the
+/// rung's size (which starts with a keyframe), pictures are shrunk into a reused buffer.
 pub struct VideoInput {
     encoder: Vp8Encoder,
+    /// The encoder's settings at full size.
+    full_config: Vp8EncoderConfig,
+    ladder: Ladder,
+    shrunk: Vec<u8>,
+    rate: FrameRate,
+    /// Pictures offered, for sending every `fps_div`-th.
+    pictures: u64,
+    last_sent_us: Option<u64>,
     tx: mpsc::Sender<Outgoing>,
     control: Arc<SendControl>,
     applied_bitrate_bps: u64,
     frame_interval: Duration,
     sent_frames: u64,
+    sent_bytes: u64,
 }
 
 impl std::fmt::Debug for VideoInput {
@@ -595,16 +622,63 @@ impl VideoInput {
         if self.control.keyframe_requested.swap(false, Ordering::AcqRel) {
             self.encoder.request_keyframe();
         }
+        let now = frame.capture_time_us();
+        if let Some(fps) = self.rate.picture(now) {
+            self.ladder.set_fps(fps);
+        }
         let target = self.control.target_bitrate_bps.load(Ordering::Relaxed);
+        let rung = self.ladder.update(target, now);
+        self.pictures += 1;
+        if !self.pictures.is_multiple_of(u64::from(rung.fps_div.max(1))) {
+            return Ok(false);
+        }
+        let (width, height) = self.ladder.size();
+        let (width, height) = if (width, height) == (frame.width(), frame.height()) || frame.width() < width {
+            (frame.width(), frame.height())
+        } else {
+            (width, height)
+        };
+        let bitrate = if target > 0 { target } else { self.applied_bitrate_bps };
+        if (width, height) != (self.encoder.config().width, self.encoder.config().height) {
+            let mut config =
+                Vp8EncoderConfig { width, height, bitrate_bps: u32::try_from(bitrate).unwrap_or(u32::MAX), ..self.full_config };
+            if u64::from(width) * u64::from(height) <= 640 * 480 {
+                config.threads = 1;
+            }
+            log::debug!("video: {width}×{height}, every {}. picture, at {bitrate} bit/s", rung.fps_div);
+            self.encoder = Vp8Encoder::new(config)?;
+            self.applied_bitrate_bps = bitrate;
+        }
         // Re-configure only on a real change (>5 %): libvpx reconfiguration is not free.
         if target > 0 && target.abs_diff(self.applied_bitrate_bps) * 20 > self.applied_bitrate_bps {
             self.encoder.set_bitrate_bps(u32::try_from(target).unwrap_or(u32::MAX))?;
             self.applied_bitrate_bps = target;
         }
+        // RTP time follows the pictures' capture times (frames skipped by the rung included).
+        let duration = match self.last_sent_us.replace(now) {
+            Some(last) if now > last => Duration::from_micros((now - last).min(500_000)),
+            _ => self.frame_interval,
+        };
+        let shrunk = if (width, height) == (frame.width(), frame.height()) {
+            None
+        } else {
+            Some(
+                shrink_i420(frame, width, height, std::mem::take(&mut self.shrunk))
+                    .ok_or(RtcError::Codec(blende_media::MediaError::InvalidFrame("a stepped-down stream needs I420 pictures")))?,
+            )
+        };
+        let encoded = self.encoder.encode(shrunk.as_ref().unwrap_or(frame));
+        if let Some(picture) = shrunk {
+            self.shrunk = picture.into_data();
+        }
         let mut queued = false;
-        for encoded in self.encoder.encode(frame)? {
-            match self.tx.try_send(Outgoing { data: Bytes::from(encoded.data), duration: self.frame_interval }) {
-                Ok(()) => queued = true,
+        for encoded in encoded? {
+            let len = encoded.data.len() as u64;
+            match self.tx.try_send(Outgoing { data: Bytes::from(encoded.data), duration }) {
+                Ok(()) => {
+                    queued = true;
+                    self.sent_bytes += len;
+                }
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     // Dropped a frame: the next one must not reference it.
                     self.encoder.request_keyframe();
@@ -623,8 +697,95 @@ impl VideoInput {
         self.applied_bitrate_bps
     }
 
+    /// The size pictures are sent at now, and how many of the offered pictures go out (1: all,
+    /// 2: every other one …).
+    pub fn sending(&self) -> ((u32, u32), u32) {
+        ((self.encoder.config().width, self.encoder.config().height), self.ladder.rung().fps_div)
+    }
+
     pub fn sent_frames(&self) -> u64 {
         self.sent_frames
+    }
+
+    /// Encoded bytes handed to the network side so far (payloads, without RTP headers).
+    pub fn sent_bytes(&self) -> u64 {
+        self.sent_bytes
+    }
+}
+
+/// How often a connection's [`LinkStats`] are read.
+const LINK_STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Reads the connection's statistics every [`LINK_STATS_INTERVAL`] until it closes and sends
+/// them as [`RtcEvent::Link`] (dropped when the consumer is behind: the next one follows),
+/// with the packets the receive tasks counted.
+fn spawn_link_stats(
+    pc: Arc<dyn PeerConnection>,
+    events: mpsc::Sender<RtcEvent>,
+    mut closed: watch::Receiver<bool>,
+    received: Arc<crate::receive::Received>,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(LINK_STATS_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = closed.changed() => return,
+            }
+            let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
+            let mut stats = link_stats(&report);
+            (stats.packets_received, stats.packets_lost) = received.totals();
+            if events.is_closed() {
+                return;
+            }
+            if stats != LinkStats::default() {
+                let _ = events.try_send(RtcEvent::Link(stats));
+            }
+        }
+    });
+}
+
+fn link_stats(report: &webrtc::peer_connection::RTCStatsReport) -> LinkStats {
+    let selected = report.transport().map(|t| t.selected_candidate_pair_id.clone()).unwrap_or_default();
+    let pair = report.candidate_pairs().find(|p| p.stats.id == selected).or_else(|| report.candidate_pairs().find(|p| p.nominated));
+    let mut stats = LinkStats {
+        rtt_ms: pair.map(|p| p.current_round_trip_time).filter(|&s| s > 0.0).map(|s| (s * 1000.0).round() as u32),
+        ..LinkStats::default()
+    };
+    for e in report.iter() {
+        if let RTCStatsReportEntry::RemoteInboundRtp(r) = e {
+            // What the far end reported losing of what we send (RTCP receiver reports).
+            let pct = r.fraction_lost * 100.0;
+            stats.remote_loss_pct = Some(stats.remote_loss_pct.map_or(pct, |p: f64| p.max(pct)));
+            if stats.rtt_ms.is_none() && r.round_trip_time > 0.0 {
+                stats.rtt_ms = Some((r.round_trip_time * 1000.0).round() as u32);
+            }
+        }
+    }
+    stats
+}
+
+/// Pictures offered per second, measured over windows of a second on their capture times.
+#[derive(Debug, Default)]
+struct FrameRate {
+    window_start_us: Option<u64>,
+    count: u32,
+}
+
+impl FrameRate {
+    /// One picture; every second or so the rate of the window that ended.
+    fn picture(&mut self, now_us: u64) -> Option<u32> {
+        let start = *self.window_start_us.get_or_insert(now_us);
+        self.count += 1;
+        let elapsed = now_us.saturating_sub(start);
+        if elapsed < 1_000_000 {
+            return None;
+        }
+        let fps = u64::from(self.count - 1) * 1_000_000 / elapsed;
+        self.window_start_us = Some(now_us);
+        self.count = 1;
+        u32::try_from(fps).ok().filter(|&f| f > 0)
     }
 }
 
@@ -632,6 +793,7 @@ impl VideoInput {
 pub struct AudioInput {
     encoder: OpusEncoder,
     tx: mpsc::Sender<Outgoing>,
+    sent_bytes: u64,
 }
 
 impl std::fmt::Debug for AudioInput {
@@ -648,11 +810,20 @@ impl AudioInput {
     pub fn send(&mut self, frame: &AudioFrame) -> Result<bool, RtcError> {
         let encoded = self.encoder.encode(frame)?;
         let duration = Duration::from_micros(frame.duration_us());
+        let len = encoded.data.len() as u64;
         match self.tx.try_send(Outgoing { data: Bytes::from(encoded.data), duration }) {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                self.sent_bytes += len;
+                Ok(true)
+            }
             Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(RtcError::Closed),
         }
+    }
+
+    /// Encoded bytes handed to the network side so far.
+    pub fn sent_bytes(&self) -> u64 {
+        self.sent_bytes
     }
 }
 
@@ -660,6 +831,7 @@ struct Handler {
     events: mpsc::Sender<RtcEvent>,
     gathered: Arc<Notify>,
     gathering_done: Arc<AtomicBool>,
+    received: Arc<crate::receive::Received>,
 }
 
 #[async_trait::async_trait]
@@ -692,9 +864,17 @@ impl PeerConnectionEventHandler for Handler {
         let kind = if track.kind().await == RtpCodecKind::Video { MediaKind::Video } else { MediaKind::Audio };
         let _ = self.events.send(RtcEvent::TrackStarted { track_id: track_id.clone(), kind }).await;
         let events = self.events.clone();
-        tokio::spawn(crate::receive::run(track, track_id, kind, events));
+        tokio::spawn(crate::receive::run(track, track_id, kind, events, Arc::clone(&self.received)));
     }
 }
+
+/// How much faster than the estimate the pacer lets packets go (libwebrtc's pacing multiplier):
+/// bursts of a frame are smoothed, but the queue drains faster than media fills it.
+const PACING_FACTOR: f64 = 2.5;
+/// The pacer never goes slower than this times [`PACING_FACTOR`]: near GCC's floor the encoder
+/// overshoots its target (keyframes answering loss), and a pacer slower than what is sent is a
+/// queue that GCC reads as congestion, which keeps the estimate at its floor.
+const PACING_FLOOR_BPS: f64 = 400_000.0;
 
 /// Publishes GCC's target where the encoder thread reads it, and keeps phantom losses out.
 ///
@@ -727,8 +907,14 @@ impl BandwidthEstimator for ReportingEstimator {
         self.publish();
     }
 
+    /// What the pacer releases packets at: the estimate (at least [`PACING_FLOOR_BPS`]) times
+    /// [`PACING_FACTOR`]. Only the pacer
+    /// reads this (the encoder gets the estimate itself through [`SendControl`]). Pacing at
+    /// the estimate exactly, as rtc 0.21's pacer would, queues every packet the encoder
+    /// overshoots by — audio behind video, retransmissions behind both — until a lossy, jittery
+    /// link sees seconds of queue: audio late, NACKs useless, pictures frozen.
     fn target_bitrate(&self) -> f64 {
-        self.inner.target_bitrate()
+        self.inner.target_bitrate().max(PACING_FLOOR_BPS) * PACING_FACTOR
     }
 
     fn handle_timeout(&mut self, now: Instant) {

@@ -6,6 +6,7 @@
 //! RFC 4585 §6.3.1).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use blende_media::rtp_reorder::Reorder;
@@ -29,10 +30,55 @@ fn now_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
-pub(crate) async fn run(track: Arc<dyn TrackRemote>, track_id: String, kind: MediaKind, events: mpsc::Sender<RtcEvent>) {
+/// RTP packets of a connection's remote tracks: received, and expected from the sequence
+/// numbers (RFC 3550 §6.4.1: the highest extended one less the first, plus one). Lost is the
+/// difference; late packets that arrive after all bring it down again.
+#[derive(Debug, Default)]
+pub(crate) struct Received {
+    received: AtomicU64,
+    expected: AtomicU64,
+}
+
+impl Received {
+    /// Packets received and lost so far.
+    pub(crate) fn totals(&self) -> (u64, u64) {
+        let (r, e) = (self.received.load(Ordering::Relaxed), self.expected.load(Ordering::Relaxed));
+        (r, e.saturating_sub(r))
+    }
+}
+
+/// One track's share of [`Received`].
+#[derive(Debug, Default)]
+struct SeqCount {
+    highest: Option<u64>,
+}
+
+impl SeqCount {
+    fn packet(&mut self, seq: u16, into: &Received) {
+        into.received.fetch_add(1, Ordering::Relaxed);
+        let Some(high) = self.highest else {
+            self.highest = Some((1 << 32) + u64::from(seq));
+            into.expected.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let ext = high.saturating_add_signed(i64::from(seq.wrapping_sub(high as u16) as i16));
+        if ext > high {
+            into.expected.fetch_add(ext - high, Ordering::Relaxed);
+            self.highest = Some(ext);
+        }
+    }
+}
+
+pub(crate) async fn run(
+    track: Arc<dyn TrackRemote>,
+    track_id: String,
+    kind: MediaKind,
+    events: mpsc::Sender<RtcEvent>,
+    received: Arc<Received>,
+) {
     match kind {
-        MediaKind::Video => video(track, &track_id, &events).await,
-        MediaKind::Audio => audio(track, &track_id, &events).await,
+        MediaKind::Video => video(track, &track_id, &events, &received).await,
+        MediaKind::Audio => audio(track, &track_id, &events, &received).await,
     }
     let _ = events.send(RtcEvent::TrackEnded { track_id }).await;
 }
@@ -49,7 +95,8 @@ async fn send_pli(track: &Arc<dyn TrackRemote>, last: &mut Option<Instant>) {
     }
 }
 
-async fn video(track: Arc<dyn TrackRemote>, track_id: &str, events: &mpsc::Sender<RtcEvent>) {
+async fn video(track: Arc<dyn TrackRemote>, track_id: &str, events: &mpsc::Sender<RtcEvent>, received: &Received) {
+    let mut count = SeqCount::default();
     // One thread: libvpx's VP8 threads sync by spin-waiting, which burns CPU on small boxes.
     let mut decoder = match Vp8Decoder::new(1) {
         Ok(d) => d,
@@ -74,7 +121,10 @@ async fn video(track: Arc<dyn TrackRemote>, track_id: &str, events: &mpsc::Sende
         };
         match event {
             Some(None) => break,
-            Some(Some(TrackRemoteEvent::OnRtpPacket(packet))) => reorder.push(packet.header.sequence_number, now_us(), packet),
+            Some(Some(TrackRemoteEvent::OnRtpPacket(packet))) => {
+                count.packet(packet.header.sequence_number, received);
+                reorder.push(packet.header.sequence_number, now_us(), packet);
+            }
             Some(Some(_)) | None => {}
         }
         while let Some((seq, packet)) = reorder.pop(now_us()) {
@@ -109,7 +159,8 @@ async fn video(track: Arc<dyn TrackRemote>, track_id: &str, events: &mpsc::Sende
     }
 }
 
-async fn audio(track: Arc<dyn TrackRemote>, track_id: &str, events: &mpsc::Sender<RtcEvent>) {
+async fn audio(track: Arc<dyn TrackRemote>, track_id: &str, events: &mpsc::Sender<RtcEvent>, received: &Received) {
+    let mut count = SeqCount::default();
     // Mono decode: Opus decodes stereo streams to mono too, and the UI mixes to mono anyway.
     let mut receiver = match OpusReceiver::new(1) {
         Ok(r) => r,
@@ -118,12 +169,46 @@ async fn audio(track: Arc<dyn TrackRemote>, track_id: &str, events: &mpsc::Sende
             return;
         }
     };
-    while let Some(event) = track.poll().await {
-        let TrackRemoteEvent::OnRtpPacket(packet) = event else { continue };
-        let h = &packet.header;
+    loop {
+        // Packets wait in the playout buffer until their block is due.
+        let event = match receiver.deadline_us() {
+            Some(at) => tokio::time::timeout(Duration::from_micros(at.saturating_sub(now_us())), track.poll()).await.ok(),
+            None => Some(track.poll().await),
+        };
+        match event {
+            Some(None) => break,
+            Some(Some(TrackRemoteEvent::OnRtpPacket(packet))) => {
+                let h = &packet.header;
+                count.packet(h.sequence_number, received);
+                receiver.push(h.sequence_number, h.timestamp, &packet.payload, now_us());
+            }
+            Some(Some(_)) | None => {}
+        }
         // Lost packets come back from the next one's FEC where it has some, concealed otherwise.
-        receiver.push(h.sequence_number, &packet.payload, now_us(), u64::from(h.timestamp), |frame, origin| {
-            let _ = events.try_send(RtcEvent::Audio { track_id: track_id.to_owned(), frame, origin });
+        let playout_delay_ms = receiver.playout().0 / 1000;
+        receiver.poll(now_us(), |frame, origin| {
+            let _ = events.try_send(RtcEvent::Audio { track_id: track_id.to_owned(), frame, origin, playout_delay_ms });
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn losses_are_counted_from_sequence_numbers_across_the_wrap() {
+        let received = Received::default();
+        let (mut a, mut b) = (SeqCount::default(), SeqCount::default());
+        // Track a: 65530..=65535, 0..=9 with 65533 and 4 missing, 2 late (after 3).
+        for seq in [65530u16, 65531, 65532, 65534, 65535, 0, 1, 3, 2, 5, 6, 7, 8, 9] {
+            a.packet(seq, &received);
+        }
+        // Track b: 100..=109 complete, with a duplicate.
+        for seq in (100u16..110).chain([105]) {
+            b.packet(seq, &received);
+        }
+        // A duplicate counts as received (RFC 3550 does the same), so it hides one loss.
+        assert_eq!(received.totals(), (25, 1));
     }
 }

@@ -49,6 +49,8 @@ struct Driver {
     share: Option<ShareCapture>,
     receiving: Receiving,
     keyframe_requests: u64,
+    /// The last statistics of each connection we send on.
+    links: HashMap<PeerId, blende_rtc::LinkStats>,
     /// Data channels, file streams and document writers.
     direct: DirectIo,
     transfer_reports: mpsc::Receiver<TransferReport>,
@@ -131,6 +133,7 @@ pub async fn run(
         share: None,
         receiving: Receiving::default(),
         keyframe_requests: 0,
+        links: HashMap::new(),
         direct,
         transfer_reports,
         input_tx,
@@ -299,6 +302,12 @@ impl Driver {
                 self.call.handle_peer(peer, PeerEvent::State { state, candidates }, now);
             }
             RtcEvent::KeyframeRequested => self.keyframe_requests += 1,
+            RtcEvent::Link(link) => match feed {
+                Some(feed) => self.receiving.link(feed, &link),
+                None => {
+                    self.links.insert(peer, link);
+                }
+            },
             RtcEvent::DataOpen(link) => {
                 self.direct.link_open(peer, link);
                 let fingerprints = pc.dtls_fingerprints().await;
@@ -325,12 +334,12 @@ impl Driver {
                     h(&first);
                 }
             }
-            RtcEvent::Audio { frame, origin, .. } => {
+            RtcEvent::Audio { frame, origin, playout_delay_ms, .. } => {
                 let Some(feed) = feed else { return };
                 if let Some(h) = &self.hooks.remote_audio {
                     h(feed, &frame);
                 }
-                if let Some(first) = self.receiving.audio(feed, &frame, origin)
+                if let Some(first) = self.receiving.audio(feed, &frame, origin, playout_delay_ms)
                     && let Some(h) = &mut self.hooks.event
                 {
                     h(&first);
@@ -359,7 +368,10 @@ impl Driver {
 
     fn report_stats(&mut self, reset: bool) {
         if let Some(media) = &self.media {
-            let stats = media.snapshot(self.keyframe_requests);
+            let mut stats = media.snapshot(self.keyframe_requests);
+            stats.rtt_ms = self.links.values().filter_map(|l| l.rtt_ms).max();
+            stats.remote_loss_pct =
+                self.links.values().filter_map(|l| l.remote_loss_pct).reduce(f64::max).map(|p| p.round().clamp(0.0, 100.0) as u8);
             self.emit(&CallEvent::SendStats(stats));
         }
         for ev in self.receiving.report(reset) {
@@ -527,6 +539,7 @@ impl Driver {
 
     async fn close_peer(&mut self, peer: PeerId) {
         self.direct.link_closed(peer);
+        self.links.remove(&peer);
         let Some((pc, purpose)) = self.peers.remove(&peer) else { return };
         match &purpose {
             Purpose::Publisher | Purpose::MeshPublisher { .. } => {

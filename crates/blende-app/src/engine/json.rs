@@ -148,7 +148,9 @@ pub fn event(ev: &CallEvent) -> Value {
         CallEvent::SendStats(s) => (
             "stats",
             json!({"feed": null, "video_sent": s.video_sent, "last_sent_counter": s.last_sent_counter, "audio_sent": s.audio_sent,
-                "bitrate_bps": s.bitrate_bps, "keyframe_requests": s.keyframe_requests}),
+                "bitrate_bps": s.bitrate_bps, "keyframe_requests": s.keyframe_requests,
+                "video_width": s.video_size.map(|v| v.0), "video_height": s.video_size.map(|v| v.1), "video_fps_div": s.video_fps_div,
+                "rtt_ms": s.rtt_ms, "remote_loss_pct": s.remote_loss_pct, "bytes_sent": s.bytes_sent}),
         ),
         CallEvent::FeedStats(s) => (
             "stats",
@@ -157,7 +159,8 @@ pub fn event(ev: &CallEvent) -> Value {
                 "stamped_frames": s.stamped_frames, "width": s.width, "height": s.height, "last_counter": s.last_counter,
                 "last_capture_us": s.last_capture_us, "max_capture_us": s.max_capture_us, "last_recv_unix_us": s.last_recv_unix_us, "last_picture_unix_us": s.last_picture_unix_us,
                 "centre_luma": s.centre_luma, "first_video_ms": s.first_video_ms, "audio_frames": s.audio_frames,
-                "audio_frames_since_last": s.audio_frames_since_last, "audio_recovered": s.audio_recovered, "audio_concealed": s.audio_concealed, "audio_hz": s.audio_hz, "audio_dbfs": s.audio_dbfs,
+                "audio_frames_since_last": s.audio_frames_since_last, "audio_recovered": s.audio_recovered, "audio_concealed": s.audio_concealed, "audio_stretched": s.audio_stretched, "audio_playout_delay_ms": s.audio_playout_delay_ms,
+                "rtt_ms": s.rtt_ms, "packets_received": s.packets_received, "packets_lost": s.packets_lost, "audio_hz": s.audio_hz, "audio_dbfs": s.audio_dbfs,
             }),
         ),
         CallEvent::Chat { from, private_with, text } => ("chat", json!({"from": from, "private_with": private_with, "text": text})),

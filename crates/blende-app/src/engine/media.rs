@@ -59,6 +59,11 @@ pub struct SendCounters {
     last_counter: AtomicU64,
     audio_frames: AtomicU64,
     bitrate_bps: AtomicU64,
+    /// Width << 32 | height of the pictures sent, 0 before the first.
+    video_size: AtomicU64,
+    video_fps_div: AtomicU64,
+    /// Encoded bytes sent, every receiver's copy counted (what the uplink carries).
+    bytes_sent: AtomicU64,
 }
 
 pub type FrameHook = Arc<dyn Fn(&VideoFrame) + Send + Sync>;
@@ -103,8 +108,13 @@ impl MediaSend {
                             h(frame);
                         }
                         let queued = fan_out(inputs, |input: &mut VideoInput| {
+                            let before = input.sent_bytes();
                             let q = input.send(frame);
+                            c.bytes_sent.fetch_add(input.sent_bytes() - before, Ordering::Relaxed);
                             c.bitrate_bps.store(input.bitrate_bps(), Ordering::Relaxed);
+                            let ((w, h), div) = input.sending();
+                            c.video_size.store(u64::from(w) << 32 | u64::from(h), Ordering::Relaxed);
+                            c.video_fps_div.store(u64::from(div), Ordering::Relaxed);
                             q
                         });
                         if queued {
@@ -128,7 +138,13 @@ impl MediaSend {
                         if let Some(h) = &hook {
                             h(frame);
                         }
-                        if fan_out(inputs, |input: &mut AudioInput| input.send(frame)) {
+                        let sent = fan_out(inputs, |input: &mut AudioInput| {
+                            let before = input.sent_bytes();
+                            let q = input.send(frame);
+                            c.bytes_sent.fetch_add(input.sent_bytes() - before, Ordering::Relaxed);
+                            q
+                        });
+                        if sent {
                             c.audio_frames.fetch_add(1, Ordering::Relaxed);
                         }
                     });
@@ -167,6 +183,14 @@ impl MediaSend {
             audio_sent: c.audio_frames.load(Ordering::Relaxed),
             bitrate_bps: c.bitrate_bps.load(Ordering::Relaxed),
             keyframe_requests,
+            video_size: match c.video_size.load(Ordering::Relaxed) {
+                0 => None,
+                v => Some(((v >> 32) as u32, (v & 0xFFFF_FFFF) as u32)),
+            },
+            video_fps_div: u32::try_from(c.video_fps_div.load(Ordering::Relaxed)).unwrap_or(1).max(1),
+            rtt_ms: None,
+            remote_loss_pct: None,
+            bytes_sent: c.bytes_sent.load(Ordering::Relaxed),
         }
     }
 
@@ -220,6 +244,15 @@ impl Receiving {
     }
 
     /// Forgets a feed; its last statistics, for a final report.
+    /// The statistics of the connection `feed` arrives on.
+    pub fn link(&mut self, feed: &str, link: &blende_rtc::LinkStats) {
+        if let Some(r) = self.feeds.get_mut(feed) {
+            r.stats.rtt_ms = link.rtt_ms.or(r.stats.rtt_ms);
+            r.stats.packets_received = link.packets_received;
+            r.stats.packets_lost = link.packets_lost;
+        }
+    }
+
     pub fn remove(&mut self, feed: &str) -> Option<CallEvent> {
         self.feeds.remove(feed).map(|r| CallEvent::FeedStats(Box::new(r.stats)))
     }
@@ -252,13 +285,15 @@ impl Receiving {
     }
 
     /// A decoded 20 ms audio block: its first one is an event.
-    pub fn audio(&mut self, feed: &str, frame: &AudioFrame, origin: AudioOrigin) -> Option<CallEvent> {
+    pub fn audio(&mut self, feed: &str, frame: &AudioFrame, origin: AudioOrigin, playout_delay_ms: u64) -> Option<CallEvent> {
         let r = self.feeds.get_mut(feed)?;
         match origin {
             AudioOrigin::Packet => {}
             AudioOrigin::Recovered => r.stats.audio_recovered += 1,
             AudioOrigin::Concealed => r.stats.audio_concealed += 1,
+            AudioOrigin::Stretched => r.stats.audio_stretched += 1,
         }
+        r.stats.audio_playout_delay_ms = Some(playout_delay_ms);
         let first = r.stats.audio_frames == 0;
         r.stats.audio_frames += 1;
         r.stats.audio_frames_since_last += 1;
