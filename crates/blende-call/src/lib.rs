@@ -28,6 +28,7 @@ mod direct;
 mod event;
 mod machine;
 mod mesh;
+mod quality;
 mod reconnect;
 
 #[cfg(test)]
@@ -37,6 +38,7 @@ pub use direct::{CONFIRM_WITHIN, MAX_PENDING_OFFERS, PROGRESS_EVERY};
 pub use event::{CallEvent, ConnState, DocumentEvent, End, FeedStats, Link, MediaKind, Refusal, SendStats, ShareState, SwitchKind};
 pub use machine::Call;
 pub use mesh::MeshBook;
+pub use quality::{Quality, QualityMeter};
 pub use reconnect::{ATTEMPT_TIMEOUT, FIRST_RETRY, GIVE_UP_AFTER, MAX_RETRY};
 
 pub use blende_signal::blende::RoomAction;

@@ -106,6 +106,8 @@ pub fn run_with(app_options: AppOptions) -> anyhow::Result<std::process::ExitCod
 }
 
 const DEMO_SERVER: &str = "demo";
+/// The demo participant's feed: its picture's slot and its tile.
+const DEMO_FEED: &str = "demo";
 
 /// What a click in the kill-switch bar does, run once the bar is drawn.
 type BarAction = Box<dyn FnOnce(&mut BlendeApp)>;
@@ -202,6 +204,8 @@ struct Call {
     roles: HashMap<String, Role>,
     /// Blende rooms: each participant's camera and microphone, as they report them.
     remote_devices: HashMap<String, (bool, bool)>,
+    /// How each feed's connection is doing, from its statistics.
+    quality: HashMap<String, (blende_call::QualityMeter, Option<blende_call::Quality>)>,
     /// Blende rooms: id of our own participant.
     me: Option<String>,
     /// Chat, documents and identity codes.
@@ -304,8 +308,13 @@ impl Call {
                 if let Ok(mut feeds) = feeds.lock() {
                     feeds.clear();
                 }
+                self.quality.clear();
             }
             CallEvent::Reconnected => self.status = CallStatus::Joined,
+            CallEvent::FeedStats(s) => {
+                let (meter, quality) = self.quality.entry(s.feed.clone()).or_default();
+                *quality = meter.update(&s);
+            }
             CallEvent::Left { reason } => self.status = CallStatus::Ended(reason),
             CallEvent::Error { message, fatal: true } => self.status = CallStatus::Ended(message),
             CallEvent::Error { message, fatal: false } => return Some(message),
@@ -314,6 +323,7 @@ impl Call {
                 if let Ok(mut feeds) = feeds.lock() {
                     feeds.remove(&id);
                 }
+                self.quality.remove(&id);
             }
             CallEvent::ParticipantJoined(p) => {
                 if let Some(d) = &p.display {
@@ -362,6 +372,38 @@ impl Call {
 }
 
 /// What the call is doing, unless it simply runs.
+/// What a tile says under its picture: name, role, what they switched off, and a weak
+/// connection (with the colour it is shown in).
+fn tile_label(call: &Call, id: Option<&str>, name: &str, i18n: &I18n) -> (String, Option<egui::Color32>) {
+    let mut label = match id.and_then(|id| call.roles.get(id)) {
+        Some(r) => format!("{name} ({})", i18n.t(role_key(*r))),
+        None => name.to_owned(),
+    };
+    // What they switched off themselves, as their client reports it.
+    if let Some((camera, mic)) = id.and_then(|id| call.remote_devices.get(id)) {
+        for (on, key) in [(*camera, "tile-camera-off"), (*mic, "tile-mic-off")] {
+            if !on {
+                label.push_str(" · ");
+                label.push_str(&i18n.t(key));
+            }
+        }
+    }
+    // A weak connection is named on the tile (and read out with it).
+    let weak = match id.and_then(|id| call.quality.get(id)).and_then(|(_, q)| *q) {
+        Some(blende_call::Quality::Fair) => Some(("tile-connection-fair", egui::Color32::from_rgb(190, 120, 0))),
+        Some(blende_call::Quality::Poor) => Some(("tile-connection-poor", egui::Color32::from_rgb(200, 40, 40))),
+        _ => None,
+    };
+    match weak {
+        Some((key, colour)) => {
+            label.push_str(" · ");
+            label.push_str(&i18n.t(key));
+            (label, Some(colour))
+        }
+        None => (label, None),
+    }
+}
+
 fn status_line(ui: &mut egui::Ui, status: &CallStatus, i18n: &I18n) {
     match status {
         CallStatus::Connecting => {
@@ -472,6 +514,7 @@ impl BlendeApp {
             waiting: Vec::new(),
             roles: HashMap::new(),
             remote_devices: HashMap::new(),
+            quality: HashMap::new(),
             me: None,
             direct: direct::DirectView::new(Instant::now()),
             names: HashMap::new(),
@@ -744,7 +787,7 @@ impl BlendeApp {
                     call.states[i] = u.state;
                 }
                 slots.push((LOCAL_TILE.to_owned(), demo.local.clone()));
-                slots.push(("demo".to_owned(), demo.remote.clone()));
+                slots.push((DEMO_FEED.to_owned(), demo.remote.clone()));
             }
             Engine::Live(live) => {
                 live_events.extend(live.events.try_iter());
@@ -846,7 +889,11 @@ impl BlendeApp {
         status_line(ui, &call.status, &self.i18n);
         let mut tiles = vec![(None, self.i18n.t("call-you"), call.textures.get(LOCAL_TILE).map(|(_, t)| t.clone()))];
         match &call.engine {
-            Engine::Demo(_) => tiles.push((None, self.i18n.t("call-demo-participant"), call.textures.get("demo").map(|(_, t)| t.clone()))),
+            Engine::Demo(_) => tiles.push((
+                Some(DEMO_FEED.to_owned()),
+                self.i18n.t("call-demo-participant"),
+                call.textures.get(DEMO_FEED).map(|(_, t)| t.clone()),
+            )),
             Engine::Live(live) => {
                 if let Ok(feeds) = live.feeds.lock() {
                     for (id, feed) in feeds.iter() {
@@ -906,21 +953,10 @@ impl BlendeApp {
                             );
                         }
                     }
-                    let role = id.as_ref().and_then(|id| call.roles.get(id)).map(|r| self.i18n.t(role_key(*r)));
-                    let mut label = match &role {
-                        Some(r) => format!("{name} ({r})"),
-                        None => name.clone(),
+                    match tile_label(call, id.as_deref(), &name, &self.i18n) {
+                        (label, Some(colour)) => ui.colored_label(colour, label),
+                        (label, None) => ui.label(label),
                     };
-                    // What they switched off themselves, as their client reports it.
-                    if let Some((camera, mic)) = id.as_ref().and_then(|id| call.remote_devices.get(id)) {
-                        for (on, key) in [(*camera, "tile-camera-off"), (*mic, "tile-mic-off")] {
-                            if !on {
-                                label.push_str(" · ");
-                                label.push_str(&self.i18n.t(key));
-                            }
-                        }
-                    }
-                    ui.label(label);
                     if let (true, Some(id)) = (moderator, &id) {
                         ui.horizontal(|ui| {
                             let presenter = call.roles.get(id).is_some_and(|r| *r == Role::Presenter);
@@ -1228,5 +1264,75 @@ impl eframe::App for BlendeApp {
         let ctx = ui.ctx().clone();
         self.picker_window(&ctx);
         self.settings_window(&ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+
+    fn demo_call(language: Language) -> Harness<'static, BlendeApp> {
+        Harness::builder().with_size(egui::vec2(1100.0, 720.0)).build_eframe(move |cc| {
+            BlendeApp::new(
+                &cc.egui_ctx,
+                AppOptions {
+                    language,
+                    start_in_demo: true,
+                    policy: Policy::builtin(),
+                    autojoin: None,
+                    started: Instant::now(),
+                    user_settings: None,
+                    admin_policy: None,
+                    secrets: std::sync::Arc::new(crate::secrets::MemoryStore::default()),
+                },
+            )
+        })
+    }
+
+    /// What the engine would report, straight into the call screen.
+    fn report(h: &mut Harness<'static, BlendeApp>, ev: CallEvent) {
+        let app = h.state_mut();
+        let call = app.call.as_mut().expect("in the demo call");
+        let _ = call.apply_event(&live::Feeds::default(), ev, &app.i18n);
+        h.step();
+        h.step();
+    }
+
+    fn stats(lost: u64, received: u64) -> CallEvent {
+        CallEvent::FeedStats(Box::new(blende_call::FeedStats {
+            feed: DEMO_FEED.to_owned(),
+            packets_received: received,
+            packets_lost: lost,
+            rtt_ms: Some(40),
+            ..blende_call::FeedStats::default()
+        }))
+    }
+
+    #[test]
+    fn a_lost_connection_and_a_weak_participant_are_named_on_the_call_screen() {
+        let mut h = demo_call(Language::English);
+        h.step();
+        assert!(h.query_all_by_label("Demo participant").next().is_some(), "the demo tile");
+        assert!(h.query_by_label_contains("connection").is_none(), "no connection mark before statistics");
+        report(&mut h, CallEvent::Reconnecting { attempt: 2, reason: "signalling lost".into() });
+        assert!(h.query_by_label_contains("Connection lost – trying again (2)").is_some());
+        report(&mut h, CallEvent::Reconnected);
+        assert!(h.query_by_label_contains("Connection lost").is_none(), "the banner goes when the call is back");
+        report(&mut h, stats(0, 1000));
+        report(&mut h, stats(80, 1500));
+        assert!(h.query_by_label("Demo participant · connection poor").is_some(), "80 of 580 lost in the last interval");
+        report(&mut h, stats(80, 2000));
+        assert!(h.query_by_label_contains("connection").is_none(), "good again: no mark");
+    }
+
+    #[test]
+    fn the_connection_mark_is_german_in_the_german_app() {
+        let mut h = demo_call(Language::German);
+        h.step();
+        report(&mut h, stats(0, 1000));
+        report(&mut h, stats(20, 1500));
+        assert!(h.query_by_label_contains("Verbindung schwach").is_some(), "20 of 520 lost: fair");
     }
 }
