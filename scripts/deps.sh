@@ -10,7 +10,7 @@ BUILD=(pkg-config cmake clang libclang-dev libxcb1-dev libxcb-shm0-dev libxcb-ra
   libgl1-mesa-dri libegl-mesa0 libxkbcommon-x11-0 xvfb openbox)
 TEST=(xdotool xterm x11-utils pulseaudio pulseaudio-utils dbus dbus-x11 imagemagick
   janus libjs-janus-gateway iproute2 curl chromium chromium-driver python3-venv openssl
-  postgresql gnome-keyring coturn nftables)
+  postgresql gnome-keyring coturn nftables iptables libnetfilter-queue1)
 PACKAGE=(dpkg-dev fakeroot binutils rpm librsvg2-bin debootstrap desktop-file-utils appstream systemd
   man-db)
 

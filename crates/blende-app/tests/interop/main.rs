@@ -18,6 +18,7 @@ mod mitm;
 mod reconnect;
 mod room;
 mod share;
+mod thin;
 mod turn;
 mod whep;
 mod whip;

@@ -23,6 +23,13 @@ impl NftTable {
         nft(&["-f", "-"], Some(&table));
         NftTable(name)
     }
+
+    /// Creates `table inet NAME` with one output chain holding `rules` (its policy included).
+    pub(crate) fn output(name: &'static str, rules: &str) -> Self {
+        let table = format!("table inet {name} {{ chain output {{ type filter hook output priority -10; {rules} }}; }}");
+        nft(&["-f", "-"], Some(&table));
+        NftTable(name)
+    }
 }
 
 impl Drop for NftTable {
