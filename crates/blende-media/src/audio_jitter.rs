@@ -9,9 +9,11 @@
 //! [`MIN_TARGET_US`] and [`MAX_TARGET_US`]. When the buffer runs short of that target a block
 //! is stretched (concealed without giving up a packet); when it holds more than a block too
 //! much, a block is dropped. A block whose packet is not there when it is due is reported
-//! missing, with the next packet when that has arrived (whose in-band FEC may rebuild it).
-//! After [`MAX_MISSING`] missing blocks in a row (the sender went quiet: a kill switch, a cut)
-//! nothing more is played until packets come again.
+//! missing when later packets have come (with the next packet when that is one of them: its
+//! in-band FEC may rebuild it); when none has, the link is late rather than lossy, and the
+//! block is stretched while the packet is waited for. After [`MAX_WAIT_BLOCKS`] such blocks
+//! in a row (the sender went quiet: a kill switch, a cut) nothing more is played until
+//! packets come again.
 //!
 //! Packets are copied into slots that are reused: nothing is allocated per packet once every
 //! slot has held one.
@@ -26,8 +28,9 @@ pub const MIN_TARGET_US: u64 = 40_000;
 pub const MAX_TARGET_US: u64 = 300_000;
 /// Added to the measured spread.
 const MARGIN_US: u64 = 10_000;
-/// Missing blocks in a row after which playing stops until packets come again.
-pub const MAX_MISSING: u16 = 5;
+/// Blocks stretched in a row, waiting for a packet while none later came, after which playing
+/// stops until packets come again.
+pub const MAX_WAIT_BLOCKS: u16 = 5;
 
 /// What to play for the block that is due.
 #[derive(Debug, PartialEq, Eq)]
@@ -55,7 +58,7 @@ struct Playing {
     ts_us: i64,
     /// When it is due, on the caller's clock.
     due_us: u64,
-    missing_run: u16,
+    waiting_run: u16,
 }
 
 /// Counters for statistics.
@@ -172,7 +175,7 @@ impl JitterBuffer {
         slot.payload.clear();
         slot.payload.extend_from_slice(payload);
         if self.playing.is_none() {
-            self.playing = Some(Playing { seq: ext, ts_us, due_us: now_us + self.target_us, missing_run: 0 });
+            self.playing = Some(Playing { seq: ext, ts_us, due_us: now_us + self.target_us, waiting_run: 0 });
         }
     }
 
@@ -210,7 +213,7 @@ impl JitterBuffer {
             p.ts_us += frame;
         };
         if self.slot(p.seq).is_some() {
-            p.missing_run = 0;
+            p.waiting_run = 0;
             if early > frame {
                 // Playing ahead of the target: one block more, the packet waits.
                 self.stats.stretched += 1;
@@ -228,8 +231,8 @@ impl JitterBuffer {
         } else if self.highest.is_none_or(|(h, _)| h <= p.seq) {
             // Nothing after it has come either: the link is late rather than lossy. Conceal
             // one block and keep waiting for the packet (the delay grows by a block).
-            p.missing_run += 1;
-            if p.missing_run > MAX_MISSING {
+            p.waiting_run += 1;
+            if p.waiting_run > MAX_WAIT_BLOCKS {
                 // The sender went quiet. When it speaks again its timestamps may have jumped
                 // (a microphone switched back on): the delay is measured afresh.
                 self.playing = None;
@@ -241,7 +244,7 @@ impl JitterBuffer {
             play(Playout::Stretch);
         } else {
             // Later packets are here: this one is lost (or too late to wait for).
-            p.missing_run = 0;
+            p.waiting_run = 0;
             play(Playout::Missing { next: self.slot(p.seq + 1) });
             advance(&mut p);
         }
@@ -392,7 +395,7 @@ mod tests {
         let count = run(&mut jb, &arrivals, 6_000_000);
         // Five blocks concealed while waiting, then silence until packet 60, which is not
         // "late" and not a loss.
-        assert_eq!((count.stretched, count.missing), (usize::from(MAX_MISSING), 0));
+        assert_eq!((count.stretched, count.missing), (usize::from(MAX_WAIT_BLOCKS), 0));
         assert_eq!(count.packets.len(), 70);
         assert_eq!(jb.stats().late, 0);
         assert_eq!(jb.deadline_us(), None);
