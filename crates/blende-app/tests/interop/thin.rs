@@ -67,7 +67,8 @@ fn series(p: &Participant, feed: Option<&str>) -> Vec<(Instant, Value)> {
 /// but the receiver then decodes no picture for 10–16 s while audio plays on. Its packet count
 /// keeps growing at the rate audio plus video make, nothing is reported lost and nothing fails
 /// to decode: the video packets arrive and are not turned into pictures (a keyframe that never
-/// completes? a PLI each second did not help) until GCC's estimate is back near 450 kbit/s —
+/// completes? a PLI each second did not help, and the sender counted only two keyframe
+/// requests through the stall) until GCC's estimate is back near 450 kbit/s —
 /// and then the estimate, above what the encoder fills, steps the camera up past the cap again.
 #[test]
 #[ignore = "video stalls for 10-16 s after the cap while the sending rate is below it; run with --ignored"]
@@ -137,11 +138,12 @@ fn a_thin_uplink_brings_the_estimate_below_the_cap_and_the_picture_down_without_
         .zip(received.iter())
         .map(|(s, r)| {
             format!(
-                "{}k {}x{} {}B {} rx{}",
+                "{}k {}x{} {}B pli{} {} rx{}",
                 s["bitrate_bps"].as_u64().unwrap_or(0) / 1000,
                 s["video_width"],
                 s["video_height"],
                 s["bytes_sent"],
+                s["keyframe_requests"],
                 r["frames_since_last"],
                 r["packets_received"]
             )
