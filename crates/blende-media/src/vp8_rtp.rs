@@ -128,7 +128,9 @@ impl Vp8Assembler {
         // The marker ends this picture: later packets with its timestamp start afresh.
         self.timestamp = None;
         if self.broken || self.frame.is_empty() {
+            // Later delta frames refer to this one: only a keyframe decodes again.
             self.broken = false;
+            self.waiting_for_keyframe = true;
             self.frame.clear();
             return Assembled::Lost;
         }
@@ -142,6 +144,49 @@ impl Vp8Assembler {
             self.waiting_for_keyframe = false;
         }
         Assembled::Frame { timestamp, keyframe }
+    }
+}
+
+/// When a receiver asks the sender for a keyframe (a PLI): at once when the picture breaks,
+/// then again every interval for as long as none has come. Asking once is not enough: the
+/// request, or the keyframe answering it, can be lost as well (on a capped link a keyframe is
+/// the burst most likely to be), and every delta frame after a loss is dropped unseen, so
+/// nothing else would ask again. Janus forwards at most one request a second per publisher;
+/// a shorter interval here costs a few RTCP bytes and no keyframes.
+#[derive(Debug)]
+pub struct KeyframeAsk {
+    interval_us: u64,
+    last_us: Option<u64>,
+    asked: u64,
+}
+
+impl KeyframeAsk {
+    #[must_use]
+    pub fn new(interval_us: u64) -> Self {
+        Self { interval_us, last_us: None, asked: 0 }
+    }
+
+    /// Whether to send a request now; `wanting` is whether a keyframe is awaited (the
+    /// assembler's [`Vp8Assembler::waiting_for_keyframe`]). A `true` counts as sent.
+    pub fn poll(&mut self, now_us: u64, wanting: bool) -> bool {
+        if !wanting || self.last_us.is_some_and(|t| now_us.saturating_sub(t) < self.interval_us) {
+            return false;
+        }
+        self.last_us = Some(now_us);
+        self.asked += 1;
+        true
+    }
+
+    /// When the next request falls due if a keyframe is still awaited then.
+    #[must_use]
+    pub fn deadline_us(&self, wanting: bool) -> Option<u64> {
+        wanting.then(|| self.last_us.map_or(0, |t| t.saturating_add(self.interval_us)))
+    }
+
+    /// Requests sent so far.
+    #[must_use]
+    pub fn asked(&self) -> u64 {
+        self.asked
     }
 }
 
@@ -212,6 +257,53 @@ mod tests {
         assert_eq!(a.push(seq, 100, true, &pkt(false, &body)), Assembled::Lost);
         seq = seq.wrapping_add(1);
         assert!(matches!(a.push(seq, 200, true, &pkt(true, &[0x00, 9, 9])), Assembled::Frame { keyframe: true, .. }));
+    }
+
+    /// The gap seen as a freeze in the thin-uplink test: a loss, one request, and its answer
+    /// lost too. The delta frames that follow are complete and dropped; the receiver keeps
+    /// asking every interval until the keyframe comes, then stops.
+    #[test]
+    fn keeps_asking_for_a_keyframe_until_one_comes() {
+        const MS: u64 = 1000;
+        let mut a = Vp8Assembler::new();
+        let mut ask = KeyframeAsk::new(500 * MS);
+        let mut asked_at = Vec::new();
+        let mut seq = 0u16;
+        let mut t = 0u64;
+        // A keyframe, then 33 ms delta frames; packet 10 lost; the keyframe answering the
+        // first request lost as well, the next one arrives at 2.5 s.
+        while t <= 3_000 * MS {
+            seq = seq.wrapping_add(1);
+            let keyframe = t == 0 || t == 2_508 * MS;
+            if seq != 10 {
+                let got = a.push(seq, u32::try_from(t / 11).unwrap(), true, &pkt(true, &[u8::from(!keyframe), 9]));
+                if let Assembled::Frame { keyframe: true, .. } = got {
+                    assert!(t == 0 || t == 2_508 * MS, "keyframe at {t}");
+                }
+            }
+            if ask.poll(t, a.waiting_for_keyframe) {
+                asked_at.push(t / MS);
+            }
+            if !a.waiting_for_keyframe {
+                assert_eq!(ask.deadline_us(false), None);
+            }
+            t += 33 * MS;
+        }
+        // When the loss shows (packet 11, at 330 ms), every 500 ms after that (on the next
+        // packet), and no more once the keyframe at 2508 ms decoded.
+        assert_eq!(asked_at, [330, 858, 1386, 1914, 2442]);
+        assert_eq!(ask.asked(), 5);
+        assert!(!a.waiting_for_keyframe);
+    }
+
+    #[test]
+    fn a_broken_frame_without_a_gap_waits_for_a_keyframe() {
+        let mut a = Vp8Assembler::new();
+        assert!(matches!(a.push(1, 100, true, &pkt(true, &[0x00, 9])), Assembled::Frame { .. }));
+        // A continuation without its start, same sequence run: the picture is broken.
+        assert_eq!(a.push(2, 200, true, &pkt(false, &[0x01, 9])), Assembled::Lost);
+        assert!(a.waiting_for_keyframe);
+        assert_eq!(a.push(3, 300, true, &pkt(true, &[0x01, 9])), Assembled::Nothing);
     }
 
     /// Packets after a marker with the same timestamp start a new frame rather than growing

@@ -3,14 +3,14 @@
 //! Video packets are put back in order first ([`blende_media::rtp_reorder`]): after a gap
 //! they wait a little for NACK's retransmission. VP8 frames are then reassembled by
 //! [`blende_media::vp8_rtp`]; a gap given up there asks the sender for a keyframe (PLI,
-//! RFC 4585 §6.3.1).
+//! RFC 4585 §6.3.1), and asks again every half second until one has come.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use blende_media::rtp_reorder::Reorder;
-use blende_media::vp8_rtp::{Assembled, Vp8Assembler};
+use blende_media::vp8_rtp::{Assembled, KeyframeAsk, Vp8Assembler};
 use blende_media::{OpusReceiver, vp8::Vp8Decoder};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use tokio::sync::mpsc;
@@ -18,8 +18,8 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use crate::{MediaKind, RtcEvent};
 
-/// Do not ask for keyframes more often than this.
-const PLI_INTERVAL: Duration = Duration::from_millis(500);
+/// How often a keyframe is asked for while one is awaited.
+const PLI_INTERVAL_US: u64 = 500_000;
 /// How long packets after a gap wait for the missing ones: two rounds of the NACK generator
 /// (every 100 ms) plus the way back, before the gap counts as a loss.
 const REORDER_WAIT_US: u64 = 250_000;
@@ -83,11 +83,7 @@ pub(crate) async fn run(
     let _ = events.send(RtcEvent::TrackEnded { track_id }).await;
 }
 
-async fn send_pli(track: &Arc<dyn TrackRemote>, last: &mut Option<Instant>) {
-    if last.is_some_and(|t| t.elapsed() < PLI_INTERVAL) {
-        return;
-    }
-    *last = Some(Instant::now());
+async fn send_pli(track: &Arc<dyn TrackRemote>) {
     let Some(media_ssrc) = track.ssrcs().await.first().copied() else { return };
     let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc };
     if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
@@ -107,12 +103,18 @@ async fn video(track: Arc<dyn TrackRemote>, track_id: &str, events: &mpsc::Sende
     };
     let mut assembler = Vp8Assembler::new();
     let mut reorder = Reorder::new(REORDER_WAIT_US, REORDER_MAX_PACKETS);
-    let mut last_pli = None;
-    let mut frames = 0u64;
-    send_pli(&track, &mut last_pli).await;
+    let mut ask = KeyframeAsk::new(PLI_INTERVAL_US);
     loop {
-        // Packets behind a gap wait for NACK's retransmission until their deadline.
-        let event = match reorder.deadline_us() {
+        if ask.poll(now_us(), assembler.waiting_for_keyframe) {
+            send_pli(&track).await;
+        }
+        // Packets behind a gap wait for NACK's retransmission until their deadline; while a
+        // keyframe is awaited, the next request is due too.
+        let deadline = match (reorder.deadline_us(), ask.deadline_us(assembler.waiting_for_keyframe)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let event = match deadline {
             Some(at) => {
                 let wait = Duration::from_micros(at.saturating_sub(now_us()));
                 tokio::time::timeout(wait, track.poll()).await.ok()
@@ -131,32 +133,21 @@ async fn video(track: Arc<dyn TrackRemote>, track_id: &str, events: &mpsc::Sende
             let h = &packet.header;
             match assembler.push(seq, h.timestamp, h.marker, &packet.payload) {
                 Assembled::Nothing => {}
-                Assembled::Lost => {
-                    log::debug!("{track_id}: loss at {seq} ({} packets given up so far)", reorder.skipped());
-                    send_pli(&track, &mut last_pli).await;
-                }
-                Assembled::Frame { timestamp, .. } => {
-                    match decoder.decode_bytes(assembler.frame(), now_us(), u64::from(timestamp)) {
-                        Ok(Some(frame)) => {
-                            frames += 1;
-                            // Media is dropped, not queued, when the consumer is behind.
-                            let _ = events.try_send(RtcEvent::Video { track_id: track_id.to_owned(), frame });
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            log::debug!("VP8 decode: {e}");
-                            assembler.waiting_for_keyframe = true;
-                            send_pli(&track, &mut last_pli).await;
-                        }
+                // The assembler now waits for a keyframe; the next poll asks for it.
+                Assembled::Lost => log::debug!("{track_id}: loss at {seq} ({} packets given up so far)", reorder.skipped()),
+                Assembled::Frame { timestamp, .. } => match decoder.decode_bytes(assembler.frame(), now_us(), u64::from(timestamp)) {
+                    // Media is dropped, not queued, when the consumer is behind.
+                    Ok(Some(frame)) => drop(events.try_send(RtcEvent::Video { track_id: track_id.to_owned(), frame })),
+                    Ok(None) => {}
+                    Err(e) => {
+                        log::debug!("VP8 decode: {e}");
+                        assembler.waiting_for_keyframe = true;
                     }
-                }
+                },
             }
         }
-        if frames == 0 && last_pli.is_some_and(|t: Instant| t.elapsed() >= PLI_INTERVAL * 2) {
-            // Still nothing decodable: keep asking.
-            send_pli(&track, &mut last_pli).await;
-        }
     }
+    log::debug!("{track_id}: {} keyframe requests sent", ask.asked());
 }
 
 async fn audio(track: Arc<dyn TrackRemote>, track_id: &str, events: &mpsc::Sender<RtcEvent>, received: &Received) {
