@@ -9,7 +9,8 @@
 //! the first rung that fits (a picture too large for its link loses its keyframes, and waiting
 //! a rung at a time is a freeze); it goes up one rung when the target has stayed half as much
 //! again above what the rung above needs for [`UP_AFTER_US`]: the estimate of a thin link
-//! wobbles, the picture must not.
+//! wobbles, the picture must not. A step up that comes down again within
+//! [`UP_FAILED_WITHIN_US`] doubles that wait (up to [`MAX_UP_AFTER_US`]).
 
 use crate::vp8::ContentKind;
 
@@ -36,6 +37,14 @@ const SCREEN_MILLIBITS_PER_PIXEL: u64 = 15;
 pub const DOWN_AFTER_US: u64 = 1_000_000;
 /// How long it must stay high enough before a step up.
 pub const UP_AFTER_US: u64 = 5_000_000;
+/// A step up that has to go down again within this was too much for the link ...
+pub const UP_FAILED_WITHIN_US: u64 = 10_000_000;
+/// ... and the next one waits twice as long, up to this: GCC's estimate of a link the encoder
+/// does not fill climbs past what the link carries, and each step up over a capped link costs
+/// a keyframe too large for it.
+pub const MAX_UP_AFTER_US: u64 = 60_000_000;
+/// A rung held this long after a step up was the link's: the wait is back to [`UP_AFTER_US`].
+pub const UP_KEPT_US: u64 = 30_000_000;
 
 /// One outgoing video stream's rung.
 #[derive(Debug, Clone)]
@@ -48,6 +57,9 @@ pub struct Ladder {
     level: usize,
     low_since: Option<u64>,
     high_since: Option<u64>,
+    /// The wait before the next step up, and when the last one was made.
+    up_after_us: u64,
+    last_up: Option<u64>,
 }
 
 impl Ladder {
@@ -58,7 +70,18 @@ impl Ladder {
             ContentKind::Camera => (&CAMERA[..], CAMERA_MILLIBITS_PER_PIXEL),
             ContentKind::Screen => (&SCREEN[..], SCREEN_MILLIBITS_PER_PIXEL),
         };
-        Self { rungs, millibits_per_pixel, width, height, fps: fps.max(1), level: 0, low_since: None, high_since: None }
+        Self {
+            rungs,
+            millibits_per_pixel,
+            width,
+            height,
+            fps: fps.max(1),
+            level: 0,
+            low_since: None,
+            high_since: None,
+            up_after_us: UP_AFTER_US,
+            last_up: None,
+        }
     }
 
     /// The frame rate the pictures really come at (measured by the caller).
@@ -90,6 +113,10 @@ impl Ladder {
         if target_bps == 0 {
             return self.rung();
         }
+        if self.last_up.is_some_and(|t| now_us.saturating_sub(t) >= UP_KEPT_US) {
+            self.last_up = None;
+            self.up_after_us = UP_AFTER_US;
+        }
         if self.level + 1 < self.rungs.len() && target_bps < self.need_bps(self.level) {
             let since = *self.low_since.get_or_insert(now_us);
             if now_us.saturating_sub(since) >= DOWN_AFTER_US {
@@ -97,15 +124,19 @@ impl Ladder {
                 self.level = (self.level + 1..last).find(|&l| self.need_bps(l) <= target_bps).unwrap_or(last);
                 self.low_since = None;
                 self.high_since = None;
+                if self.last_up.take().is_some_and(|t| now_us.saturating_sub(t) < UP_FAILED_WITHIN_US) {
+                    self.up_after_us = (self.up_after_us * 2).min(MAX_UP_AFTER_US);
+                }
             }
         } else {
             self.low_since = None;
         }
         if self.level > 0 && target_bps >= self.need_bps(self.level - 1) * 3 / 2 {
             let since = *self.high_since.get_or_insert(now_us);
-            if now_us.saturating_sub(since) >= UP_AFTER_US {
+            if now_us.saturating_sub(since) >= self.up_after_us {
                 self.level -= 1;
                 self.high_since = None;
+                self.last_up = Some(now_us);
             }
         } else {
             self.high_since = None;
@@ -180,6 +211,42 @@ mod tests {
         assert_eq!(feed(&mut l, 1_500_000, 37 * S, 2), rung(1, 1));
         // No estimate yet changes nothing.
         assert_eq!(l.update(0, 40 * S), rung(1, 1));
+    }
+
+    /// A capped link whose estimate overshoots whenever the small picture does not fill it:
+    /// each step up that has to come down again doubles the wait for the next, and a rung
+    /// that holds brings the wait back.
+    #[test]
+    fn a_step_up_the_link_cannot_carry_waits_longer_the_next_time() {
+        let mut l = Ladder::new(ContentKind::Camera, 1280, 720, 20);
+        let mut t = 0;
+        let mut waits = Vec::new();
+        assert_eq!(feed(&mut l, 420_000, t, 2), rung(2, 1));
+        t += 2 * S;
+        for _ in 0..5 {
+            // The estimate climbs past the cap; count how long until the step up.
+            let from = t;
+            while l.rung() == rung(2, 1) {
+                l.update(1_500_000, t);
+                t += S / 10;
+            }
+            waits.push((t - from) / S);
+            // The bigger picture meets the cap: down again 2 s later.
+            assert_eq!(feed(&mut l, 420_000, t, 2), rung(2, 1));
+            t += 2 * S;
+        }
+        assert_eq!(waits, [5, 10, 20, 40, 60]);
+        // Held: 30 s at full size, then the next climb goes at the first wait again.
+        while l.rung() == rung(2, 1) {
+            l.update(1_500_000, t);
+            t += S / 10;
+        }
+        assert_eq!(feed(&mut l, 1_500_000, t, 31), rung(1, 1));
+        t += 31 * S;
+        assert_eq!(feed(&mut l, 420_000, t, 2), rung(2, 1));
+        t += 2 * S;
+        assert_eq!(feed(&mut l, 1_500_000, t, 5), rung(2, 1));
+        assert_eq!(feed(&mut l, 1_500_000, t + 5 * S, 1), rung(1, 1), "five seconds again");
     }
 
     #[test]
