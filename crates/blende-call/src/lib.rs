@@ -179,6 +179,12 @@ pub enum Action {
         peer: PeerId,
         sdp: String,
     },
+    /// Restart ICE on our offering connection `peer` (its path failed): report the new offer
+    /// as [`PeerEvent::LocalDescription`] (it goes out as the first did, and its answer comes
+    /// back as [`Action::ApplyAnswer`]), or [`PeerEvent::Failed`].
+    RestartIce {
+        peer: PeerId,
+    },
     AddCandidate {
         peer: PeerId,
         candidate: String,

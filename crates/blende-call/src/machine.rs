@@ -18,7 +18,7 @@ use crate::bus::JanusBus;
 use crate::direct::{Direct, Out};
 use crate::event::{CallEvent, ConnState, End, Link, Refusal, ShareState};
 use crate::mesh::MeshBook;
-use crate::reconnect::Backoff;
+use crate::reconnect::{Backoff, IceRetries};
 use crate::{
     Action, CallCommand, CallConfig, PeerEvent, PeerId, Purpose, RESUBSCRIBE_AFTER, Route, ShareReport, ShareSource, TransferReport,
 };
@@ -102,11 +102,27 @@ pub struct Call {
     share_resume: Option<String>,
     /// The share's session was lost: its attempts to come back.
     share_backoff: Option<Backoff>,
+    /// Connections whose ICE failed while signalling stayed up, by link.
+    ice: IceRetries,
+    /// Our publisher while its ICE restart is being made.
+    restarting: BTreeSet<PeerId>,
     actions: VecDeque<Action>,
     events: VecDeque<CallEvent>,
 }
 
 /// The mesh route and feed id of a participant's share.
+/// The link a connection serves, which outlives it (see [`IceRetries`]).
+fn retry_key(purpose: &Purpose) -> String {
+    match purpose {
+        Purpose::Publisher => "publisher".into(),
+        Purpose::Share => "share".into(),
+        Purpose::MeshPublisher { to } => format!("mesh:{to}"),
+        Purpose::MeshShare { to } => format!("mesh-share:{to}"),
+        Purpose::Subscriber { feed, .. } => format!("feed:{feed}"),
+        Purpose::Direct { with } => format!("data:{with}"),
+    }
+}
+
 fn screen_route(participant: &str) -> String {
     format!("{participant}/screen")
 }
@@ -152,6 +168,8 @@ impl Call {
             resume: None,
             share_resume: None,
             share_backoff: None,
+            ice: IceRetries::default(),
+            restarting: BTreeSet::new(),
             actions: VecDeque::new(),
             events,
             config,
@@ -288,8 +306,8 @@ impl Call {
         }
         match event {
             PeerEvent::LocalDescription(sdp) => self.local_description(peer, purpose, sdp),
-            PeerEvent::Failed(why) => self.peer_failed(peer, &purpose, &why),
-            PeerEvent::State { state, candidates } => self.peer_state(peer, purpose, state, candidates),
+            PeerEvent::Failed(why) => self.peer_failed(peer, &purpose, &why, now),
+            PeerEvent::State { state, candidates } => self.peer_state(peer, purpose, state, candidates, now),
             PeerEvent::TrackStarted(kind) => {
                 if let Purpose::Subscriber { feed, .. } = purpose {
                     self.events.push_back(CallEvent::Track { feed, kind });
@@ -370,6 +388,11 @@ impl Call {
         let (direct, mut out) = self.direct();
         direct.handle_timeout(now, &mut out);
         self.reconnect_timeout(now);
+        for (_, peer) in self.ice.take_due(now) {
+            if let Some(purpose) = self.peers.get(&peer).cloned() {
+                self.restart_link(peer, &purpose, now);
+            }
+        }
         self.bus_timeout(now);
         // "No such feed" when we asked too early: ask again.
         let route = self.media_route();
@@ -404,7 +427,8 @@ impl Call {
             return None;
         }
         let progress = self.direct.poll_timeout();
-        let retries = [&self.reconnect, &self.share_backoff].into_iter().filter_map(|b| b.as_ref().and_then(Backoff::next));
+        let backoffs = [&self.reconnect, &self.share_backoff].into_iter().filter_map(|b| b.as_ref().and_then(Backoff::next));
+        let retries = backoffs.chain(self.ice.next());
         if self.topology == Topology::Mesh {
             return progress.into_iter().chain(retries).min();
         }
@@ -937,6 +961,7 @@ impl Call {
 
     fn close_peer(&mut self, peer: PeerId) {
         self.bus.closed(peer);
+        self.restarting.remove(&peer);
         let (direct, mut out) = self.direct();
         direct.link_closed(peer, &mut out);
         if self.peers.remove(&peer).is_some() {
@@ -1059,8 +1084,12 @@ impl Call {
         }
     }
 
-    fn peer_failed(&mut self, peer: PeerId, purpose: &Purpose, why: &str) {
+    fn peer_failed(&mut self, peer: PeerId, purpose: &Purpose, why: &str, now: Instant) {
         match purpose {
+            // The restart offer could not be made: a new session makes everything anew.
+            Purpose::Publisher if self.restarting.remove(&peer) && self.can_reconnect() => {
+                self.lost(&format!("restarting ICE: {why}"), now);
+            }
             Purpose::Publisher => self.fail(format!("publishing: {why}")),
             Purpose::Share => self.stop_share(Some(why.to_owned())),
             Purpose::MeshPublisher { to } | Purpose::MeshShare { to } => {
@@ -1082,7 +1111,62 @@ impl Call {
         }
     }
 
-    fn peer_state(&mut self, peer: PeerId, purpose: Purpose, state: ConnState, candidates: Option<(String, Option<String>)>) {
+    /// A connection's ICE failed: its path is gone (a cut longer than the ICE timeouts, a new
+    /// address, a NAT that forgot us), while signalling may still be up. Without signalling,
+    /// nothing happens here: the reconnect makes every connection anew.
+    fn ice_failed(&mut self, peer: PeerId, purpose: &Purpose, now: Instant) {
+        if self.offline || !self.peers.contains_key(&peer) {
+            return;
+        }
+        if self.ice.failed(&retry_key(purpose), peer, now) {
+            self.restart_link(peer, purpose, now);
+        }
+    }
+
+    /// Brings one failed link back. Where we offer to Janus (our publisher), an ICE restart
+    /// on the same connection: a new offer with new ICE credentials, so Janus keeps its DTLS
+    /// session and our feed id. Where Janus offers (a subscription), a new subscription: a new
+    /// handle and connection (Janus would restart ICE only on a connection that answers its
+    /// renegotiation, and a new one costs one more round trip). On a mesh the side that
+    /// offered offers again on a new connection, and the other side replaces its own on that
+    /// offer. A share's own session starts again on its back-off. Other servers (WHIP, WHEP)
+    /// keep what they have: their adapters cannot renegotiate.
+    fn restart_link(&mut self, peer: PeerId, purpose: &Purpose, now: Instant) {
+        let on_janus = self.topology == Topology::MovedToJanus || self.is_plain_janus();
+        match purpose {
+            Purpose::Publisher if on_janus && self.publisher == Some(peer) => {
+                self.restarting.insert(peer);
+                self.actions.push_back(Action::RestartIce { peer });
+            }
+            Purpose::Subscriber { feed, .. } if on_janus && self.feeds.get(feed).is_some_and(|f| f.subscriber == Some(peer)) => {
+                let route = self.media_route();
+                self.close_peer(peer);
+                if let Some(f) = self.feeds.get_mut(feed) {
+                    (f.subscriber, f.offered, f.asked_at) = (None, false, now);
+                }
+                self.signal(route, SignalCommand::Unsubscribe { feed: feed.clone() });
+                self.signal(route, SignalCommand::Subscribe { feed: feed.clone() });
+            }
+            Purpose::MeshPublisher { to } if self.mesh.is_current(to, peer) => self.open_mesh_publisher(to),
+            Purpose::MeshShare { to } if self.mesh.is_current(&screen_route(to), peer) => self.open_mesh_share(to),
+            Purpose::Direct { with } if self.mesh.is_current(&format!("{with}/data"), peer) => self.open_direct(with),
+            Purpose::Share if matches!(self.share, Share::Running { peer: Some(p), .. } if p == peer) => {
+                self.signal(Route::Share, SignalCommand::Leave);
+                self.suspend_share(now);
+            }
+            _ => {}
+        }
+    }
+
+    fn peer_state(&mut self, peer: PeerId, purpose: Purpose, state: ConnState, candidates: Option<(String, Option<String>)>, now: Instant) {
+        match state {
+            ConnState::Failed => self.ice_failed(peer, &purpose, now),
+            ConnState::Connected => {
+                self.restarting.remove(&peer);
+                self.ice.connected(&retry_key(&purpose));
+            }
+            _ => {}
+        }
         let link = match purpose {
             Purpose::Publisher => Link::Publisher,
             Purpose::Share => return,
@@ -1255,6 +1339,7 @@ impl Call {
         self.departed.clear();
         self.direct_answers.clear();
         self.bus = JanusBus::default();
+        self.ice = IceRetries::default();
         if let Some(backoff) = &self.reconnect {
             // The new session went before we were in again: that attempt failed. (The old
             // session's channel closing after its last event is no news.)

@@ -9,7 +9,10 @@
 //! its SYN again after 1 s, then only after 3 s more) is followed at once by a fresh one, and
 //! a link that comes back is used within about two seconds.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+use crate::PeerId;
 
 /// The wait after the first failed attempt.
 pub const FIRST_RETRY: Duration = Duration::from_millis(250);
@@ -79,6 +82,79 @@ pub(crate) fn delay(attempts: u32) -> Duration {
     (FIRST_RETRY * 2u32.pow(doublings)).min(MAX_RETRY)
 }
 
+/// ICE restarts of a call's connections, by link (a link outlives its connections: a new
+/// subscription is a new connection on the same feed). The first failure of a link is acted
+/// on at once; a link that fails again is restarted no sooner than [`delay`] after its last
+/// restart (a path that is still cut fails its checks within seconds, and Janus should not get
+/// a renegotiation each time), until it connects.
+#[derive(Debug, Default)]
+pub(crate) struct IceRetries {
+    links: BTreeMap<String, IceRetry>,
+}
+
+#[derive(Debug)]
+struct IceRetry {
+    restarts: u32,
+    last: Instant,
+    /// A failure that came too soon: this connection is restarted then.
+    due: Option<(Instant, PeerId)>,
+}
+
+impl IceRetries {
+    /// `link`'s connection `peer` failed at `now`: whether to restart it now. If not, it is
+    /// due at [`IceRetries::next`].
+    pub fn failed(&mut self, link: &str, peer: PeerId, now: Instant) -> bool {
+        match self.links.get_mut(link) {
+            None => {
+                self.links.insert(link.to_owned(), IceRetry { restarts: 1, last: now, due: None });
+                true
+            }
+            Some(retry) => {
+                let at = retry.last + delay(retry.restarts);
+                if now >= at {
+                    retry.restarts += 1;
+                    retry.last = now;
+                    retry.due = None;
+                    true
+                } else {
+                    retry.due = Some((at, peer));
+                    false
+                }
+            }
+        }
+    }
+
+    /// `link` is up again: its next failure is acted on at once.
+    pub fn connected(&mut self, link: &str) {
+        self.links.remove(link);
+    }
+
+    /// Restarts the link's failures made due by `now`, as (link, connection); each counts as
+    /// made.
+    pub fn take_due(&mut self, now: Instant) -> Vec<(String, PeerId)> {
+        let mut due = Vec::new();
+        for (link, retry) in &mut self.links {
+            if let Some((at, peer)) = retry.due.filter(|(at, _)| now >= *at) {
+                retry.due = None;
+                retry.restarts += 1;
+                retry.last = at.max(retry.last);
+                due.push((link.clone(), peer));
+            }
+        }
+        due
+    }
+
+    pub fn next(&self) -> Option<Instant> {
+        self.links.values().filter_map(|r| r.due.map(|(at, _)| at)).min()
+    }
+
+    /// Restarts made on `link` since it was last up.
+    #[cfg(test)]
+    pub fn restarts(&self, link: &str) -> u32 {
+        self.links.get(link).map_or(0, |r| r.restarts)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +179,30 @@ mod tests {
         assert!(now - t0 >= GIVE_UP_AFTER && now - t0 < GIVE_UP_AFTER + MAX_RETRY);
         assert_eq!(b.next(), None, "nothing more after giving up");
         assert_eq!(b.attempts() as usize, waits.len() + 1);
+    }
+
+    #[test]
+    fn a_link_that_keeps_failing_is_restarted_at_most_at_the_back_off() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut r = IceRetries::default();
+        assert!(r.failed("feed:1", PeerId(1), t0), "the first failure at once");
+        assert!(r.failed("feed:2", PeerId(2), t0), "links are independent");
+        // Failing again 100 ms after its restart: due 250 ms after it.
+        assert!(!r.failed("feed:1", PeerId(3), t0 + ms(100)));
+        assert_eq!(r.next(), Some(t0 + ms(250)));
+        assert!(r.take_due(t0 + ms(249)).is_empty());
+        assert_eq!(r.take_due(t0 + ms(250)), [("feed:1".to_owned(), PeerId(3))]);
+        assert_eq!(r.next(), None);
+        // The next one 500 ms after that, then 1 s, 2 s, and 2 s on.
+        assert!(!r.failed("feed:1", PeerId(4), t0 + ms(300)));
+        assert_eq!(r.next(), Some(t0 + ms(750)));
+        assert_eq!(r.take_due(t0 + ms(800)).len(), 1);
+        assert!(r.failed("feed:1", PeerId(5), t0 + ms(1750)), "1 s after the restart at 750 ms");
+        assert_eq!(r.restarts("feed:1"), 4);
+        r.connected("feed:1");
+        assert_eq!(r.restarts("feed:1"), 0);
+        assert!(r.failed("feed:1", PeerId(6), t0 + ms(1800)), "up in between: at once again");
     }
 
     #[test]

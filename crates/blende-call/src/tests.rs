@@ -17,6 +17,7 @@ use proptest::prelude::*;
 use crate::*;
 
 mod direct;
+mod ice;
 mod janus_bus;
 mod reconnect;
 
@@ -72,6 +73,7 @@ impl Client {
                 }
             }
             Action::ApplyAnswer { peer, .. } => self.maybe_connect(peer, now),
+            Action::RestartIce { peer } => self.call.handle_peer(peer, PeerEvent::LocalDescription(format!("restart offer {peer}")), now),
             Action::ClosePeer(peer) => {
                 self.peers.remove(&peer);
                 self.closed.push(peer);

@@ -21,7 +21,7 @@ use rtc::peer_connection::configuration::interceptor_registry::{
 };
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine};
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
-use rtc::peer_connection::configuration::{RTCConfigurationBuilder, RTCIceTransportPolicy};
+use rtc::peer_connection::configuration::{RTCConfigurationBuilder, RTCIceTransportPolicy, RTCOfferOptions};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::RTCIceServer;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
@@ -167,6 +167,8 @@ impl std::fmt::Debug for TurnServer {
 struct SendControl {
     keyframe_requested: AtomicBool,
     target_bitrate_bps: AtomicU64,
+    /// The keyframe-request task runs (once, whatever number of answers is applied).
+    feedback_started: AtomicBool,
 }
 
 /// A PeerConnection and its local tracks.
@@ -323,6 +325,32 @@ impl Peer {
         self.local_sdp_after_gathering().await
     }
 
+    /// An ICE restart (RFC 8445 §9, JSEP §5.2.1): a new offer on this connection with new ICE
+    /// credentials, every candidate in it, after the path failed. DTLS, SRTP and the tracks
+    /// stay; apply the answer with [`Peer::apply_answer`] as for the first offer.
+    ///
+    /// # Errors
+    /// WebRTC errors, or [`RtcError::GatheringTimeout`].
+    pub async fn restart_ice(&self) -> Result<String, RtcError> {
+        // A new generation gathers again: wait for its end, not the first one's.
+        self.gathering_done.store(false, Ordering::Release);
+        let offer = self.pc.create_offer(Some(RTCOfferOptions { ice_restart: true })).await?;
+        self.pc.set_local_description(offer).await?;
+        self.local_sdp_after_gathering().await
+    }
+
+    /// Answer the other end's new offer on this connection (its ICE restart).
+    ///
+    /// # Errors
+    /// WebRTC errors, or [`RtcError::GatheringTimeout`].
+    pub async fn answer_again(&self, sdp: &str) -> Result<String, RtcError> {
+        self.gathering_done.store(false, Ordering::Release);
+        self.pc.set_remote_description(RTCSessionDescription::offer(sdp.to_owned())?).await?;
+        let answer = self.pc.create_answer(None).await?;
+        self.pc.set_local_description(answer).await?;
+        self.local_sdp_after_gathering().await
+    }
+
     /// Publisher: apply the server's answer and start the send-side helpers.
     ///
     /// # Errors
@@ -473,6 +501,9 @@ impl Peer {
 
     fn start_feedback_tasks(&self) {
         let Some(local) = &self.video else { return };
+        if self.control.feedback_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let track = Arc::clone(&local.track);
         let control = Arc::clone(&self.control);
         let events = self.events.clone();

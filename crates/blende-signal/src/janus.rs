@@ -107,6 +107,9 @@ pub struct JanusMachine {
     private_id: Option<Value>,
     /// A publish request waiting for the publisher handle.
     queued_publish: Option<String>,
+    /// Whether our publisher handle carries a PeerConnection: a further offer on it is a
+    /// renegotiation (an ICE restart), sent as `configure`.
+    published: bool,
     transmit: VecDeque<String>,
     events: VecDeque<SignalEvent>,
     next_keepalive: Option<Instant>,
@@ -147,6 +150,7 @@ impl JanusMachine {
             participant_id: None,
             private_id: None,
             queued_publish: None,
+            published: false,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             next_keepalive: None,
@@ -208,6 +212,7 @@ impl JanusMachine {
             SignalCommand::Unsubscribe { feed } => self.unsubscribe(&feed),
             SignalCommand::Unpublish => {
                 if let Some(handle) = self.publisher_handle {
+                    self.published = false;
                     self.message(handle, json!({"request": "unpublish"}), None, Pending::Unpublish);
                 }
             }
@@ -368,12 +373,12 @@ impl JanusMachine {
 
     fn publish(&mut self, sdp: String) {
         if let Some(handle) = self.publisher_handle {
-            self.message(
-                handle,
-                json!({"request": "publish", "audio": true, "video": true}),
-                Some(json!({"type": "offer", "sdp": sdp, "trickle": false})),
-                Pending::Publish,
-            );
+            // Janus answers both the same way ("configured": "ok" with the answer); a restart
+            // offer (new ICE credentials) makes it restart ICE on its side of the connection.
+            let body =
+                if self.published { json!({"request": "configure"}) } else { json!({"request": "publish", "audio": true, "video": true}) };
+            self.published = true;
+            self.message(handle, body, Some(json!({"type": "offer", "sdp": sdp, "trickle": false})), Pending::Publish);
         }
     }
 
@@ -660,6 +665,34 @@ mod tests {
         assert!(events.contains(&SignalEvent::PublishAnswer { sdp: "v=0 answer".into() }), "{events:?}");
         m.handle_message(&json!({"janus": "webrtcup", "session_id": 1, "sender": 2}).to_string()).expect("ok");
         assert_eq!(m.poll_event(), Some(SignalEvent::PublishUp));
+    }
+
+    /// An ICE restart: a second offer on the published handle goes as `configure`, its answer
+    /// comes back as a publish answer; after an unpublish, an offer publishes afresh.
+    #[test]
+    fn a_second_offer_renegotiates_with_configure() {
+        let mut m = joined(json!([]));
+        while m.poll_event().is_some() {}
+        m.handle_command(SignalCommand::Publish { sdp: "v=0 first".into() });
+        let publish = sent(&mut m);
+        assert_eq!(publish["body"]["request"], "publish");
+        m.handle_command(SignalCommand::Publish { sdp: "v=0 restart".into() });
+        let configure = sent(&mut m);
+        assert_eq!(configure["body"]["request"], "configure");
+        assert_eq!(configure["jsep"]["sdp"], "v=0 restart");
+        m.handle_message(
+            &json!({"janus": "event", "transaction": tx(&configure),
+            "plugindata": {"plugin": PLUGIN, "data": {"videoroom": "event", "configured": "ok"}},
+            "jsep": {"type": "answer", "sdp": "v=0 restarted"}, "sender": 22})
+            .to_string(),
+        )
+        .expect("ok");
+        let events: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
+        assert!(events.contains(&SignalEvent::PublishAnswer { sdp: "v=0 restarted".into() }), "{events:?}");
+        m.handle_command(SignalCommand::Unpublish);
+        assert_eq!(sent(&mut m)["body"]["request"], "unpublish");
+        m.handle_command(SignalCommand::Publish { sdp: "v=0 again".into() });
+        assert_eq!(sent(&mut m)["body"]["request"], "publish");
     }
 
     #[test]

@@ -395,6 +395,14 @@ impl Driver {
                     self.call.handle_peer(peer, PeerEvent::Failed(format!("answer: {e}")), now);
                 }
             }
+            Action::RestartIce { peer } => {
+                if let Some((pc, _)) = self.peers.get(&peer) {
+                    log::info!("{peer}: ICE failed, restarting it");
+                    let ev =
+                        pc.restart_ice().await.map_or_else(|e| PeerEvent::Failed(format!("ICE restart: {e}")), PeerEvent::LocalDescription);
+                    self.call.handle_peer(peer, ev, now);
+                }
+            }
             Action::AddCandidate { peer, candidate, sdp_mid, sdp_mline_index } => {
                 if let Some((pc, _)) = self.peers.get(&peer) {
                     let _ = pc.add_remote_candidate(&candidate, sdp_mid, sdp_mline_index).await;

@@ -246,6 +246,68 @@ fn a_mesh_call_on_blendes_room_server_comes_back_after_a_60_s_cut_with_the_moder
     });
 }
 
+/// Only UDP is cut, for `cut` (longer than ICE's 30 s to `failed`): the WebSocket stays up, so
+/// nobody reconnects, and every connection's ICE fails. The clients must bring them back on
+/// the same session, under the same ids, within `limit` of the link's return (on Janus our
+/// publisher restarts ICE and subscriptions are made anew; on the mesh each side offers
+/// again); a camera switched off during the cut stays off.
+fn udp_cut_and_come_back(test: &str, pair: fn() -> Pair, cut: Duration, limit: Duration) {
+    let _serial = serial();
+    if !janus_or_skip(test) {
+        return;
+    }
+    let Pair { mut anna, bernd, _room } = pair();
+    let (a1, b1) = (own_id(&anna), own_id(&bernd));
+    first_frame(&bernd, &a1, "video", Duration::from_secs(20));
+    first_frame(&anna, &b1, "video", Duration::from_secs(20));
+    let (anna_mark, bernd_mark) = (anna.mark(), bernd.mark());
+
+    let started = Instant::now();
+    let guard = NftTable::input("blende_udp_cut", "policy accept; meta l4proto udp drop;");
+    for p in [&anna, &bernd] {
+        p.wait_for("ICE failed", cut, |v| v["event"] == "connection" && v["state"] == "failed");
+        eprintln!("[{}] a connection failed {:?} into the cut", p.name, started.elapsed());
+    }
+    anna.send("camera off");
+    anna.wait_for("the camera off", Duration::from_secs(5), |v| v["event"] == "device" && v["kind"] == "camera" && v["to"] == "off");
+    std::thread::sleep(cut.saturating_sub(started.elapsed()));
+    let back = Marks::now(&anna, &bernd);
+    drop(guard);
+
+    let first = |p: &Participant, mark: usize, feed: &str, kind: &str| {
+        let v = p.wait_for_since(mark, &format!("{kind} from {feed}"), limit + Duration::from_secs(15), |v| {
+            v["event"] == "first_frame" && v["feed"] == feed && v["kind"] == kind
+        });
+        p.instant_of(&v).saturating_duration_since(back.at)
+    };
+    let anna_heard = first(&bernd, back.bernd, &a1, "audio");
+    let bernd_seen = first(&anna, back.anna, &b1, "video");
+    eprintln!("{test}, UDP cut {cut:?}: Bernd hears Anna {anna_heard:?} and Anna sees Bernd {bernd_seen:?} after it came back");
+    assert!(anna_heard <= limit, "Bernd heard Anna again only {anna_heard:?} after (limit {limit:?})");
+    assert!(bernd_seen <= limit, "Anna saw Bernd again only {bernd_seen:?} after (limit {limit:?})");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!has_first_frame(&bernd, back.bernd, &a1, "video"), "Bernd received video from Anna's camera, switched off during the cut");
+    for (p, mark) in [(&anna, anna_mark), (&bernd, bernd_mark)] {
+        let events: Vec<Value> = p.events().into_iter().skip(mark).collect();
+        let gone: Vec<&Value> = events.iter().filter(|v| matches!(v["event"].as_str(), Some("reconnecting" | "joined" | "left"))).collect();
+        assert!(gone.is_empty(), "{}: signalling was never cut, yet {gone:?}", p.name);
+        let errors: Vec<&Value> = events.iter().filter(|v| v["event"] == "error" && v["fatal"] == true).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", p.name);
+    }
+}
+
+#[test]
+fn a_plain_janus_call_restarts_ice_after_a_40_s_udp_cut() {
+    let test = "a_plain_janus_call_restarts_ice_after_a_40_s_udp_cut";
+    udp_cut_and_come_back(test, janus_pair, Duration::from_secs(40), Duration::from_secs(5));
+}
+
+#[test]
+fn a_mesh_call_offers_its_connections_again_after_a_40_s_udp_cut() {
+    let test = "a_mesh_call_offers_its_connections_again_after_a_40_s_udp_cut";
+    udp_cut_and_come_back(test, room_pair, Duration::from_secs(40), Duration::from_secs(5));
+}
+
 /// `tests/interop/janus-netns.sh ARG` (the script the test services start Janus with).
 fn janus_script(arg: &str) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/interop/janus-netns.sh");

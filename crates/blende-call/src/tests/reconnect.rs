@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::*;
 
-fn janus_call(now: Instant) -> Call {
+pub(super) fn janus_call(now: Instant) -> Call {
     let cfg = CallConfig {
         url: ServerUrl::parse("janus+ws://127.0.0.1:8188/").expect("url"),
         ..config(JoinOptions { room: Some("1234".into()), display_name: "Bea".into(), ..JoinOptions::default() })
@@ -16,11 +16,11 @@ fn janus_call(now: Instant) -> Call {
     Call::new(cfg, now)
 }
 
-fn drain(call: &mut Call) -> Vec<Action> {
+pub(super) fn drain(call: &mut Call) -> Vec<Action> {
     std::iter::from_fn(|| call.poll_action()).collect()
 }
 
-fn events(call: &mut Call) -> Vec<CallEvent> {
+pub(super) fn events(call: &mut Call) -> Vec<CallEvent> {
     std::iter::from_fn(|| call.poll_event()).collect()
 }
 
@@ -33,7 +33,7 @@ fn opened(actions: &[Action], want: impl Fn(&Purpose) -> bool) -> Vec<PeerId> {
 
 /// In the room as feed 7 with feed 5 received, the camera switched off and window 1 shared:
 /// (publisher, subscriber, share publisher).
-fn in_the_room(call: &mut Call, now: Instant) -> (PeerId, PeerId, PeerId) {
+pub(super) fn in_the_room(call: &mut Call, now: Instant) -> (PeerId, PeerId, PeerId) {
     let publisher = opened(&drain(call), |p| *p == Purpose::Publisher)[0];
     call.handle_peer(publisher, PeerEvent::LocalDescription("offer".into()), now);
     call.handle_signal(Route::Main, SignalEvent::Session { resume: "111".into() }, now);

@@ -2,3 +2,4 @@
 
 mod data_channel;
 mod hostile_sender;
+mod ice_restart;
