@@ -27,6 +27,9 @@ start() {
   in_ns sysctl -qw net.ipv6.conf.v0.disable_ipv6=1 net.ipv6.conf.v1.disable_ipv6=1
   # Large socket buffers: video bursts otherwise overflow the 208 KB default.
   in_ns sysctl -qw net.core.rmem_default=4194304 net.core.rmem_max=8388608 2>/dev/null || true
+  # Every other socket's port outside Janus's RTP range (20000-40000, janus.jcfg): a rule on
+  # `udp dport 20000-40000` then shapes what goes to Janus and nothing Janus sends back.
+  in_ns sysctl -qw net.ipv4.ip_local_port_range="41000 60999"
   if ! in_ns ip -4 addr show dev v0 | grep -q '127.0.0.2/32'; then
     in_ns ip addr add 127.0.0.2/32 dev v0
   fi

@@ -18,6 +18,7 @@
 //! [`PeerConfig::relay_only`] (ICE transport policy "relay") offers no host address at all.
 
 mod data;
+mod loss_cap;
 mod peer;
 mod receive;
 

@@ -42,6 +42,7 @@ use webrtc::peer_connection::{
 use webrtc::peer_connection::{RTCStatsReportEntry, StatsSelector};
 use webrtc::rtp_transceiver::RtpSender;
 
+use crate::loss_cap::LossCap;
 use crate::{ConnectionState, LinkStats, MediaKind, RtcError, RtcEvent};
 
 const EVENT_QUEUE: usize = 256;
@@ -233,6 +234,7 @@ impl Peer {
                 control: Arc::clone(&control),
                 acknowledged_ssrcs: std::collections::HashSet::new(),
                 filtered: Vec::new(),
+                loss: LossCap::default(),
             };
             configure_congestion_control(Registry::new(), estimator, CongestionFeedback::Twcc, &mut media_engine)?
         } else {
@@ -918,11 +920,13 @@ struct ReportingEstimator {
     control: Arc<SendControl>,
     acknowledged_ssrcs: std::collections::HashSet<u32>,
     filtered: Vec<PacketReport>,
+    loss: LossCap,
 }
 
 impl ReportingEstimator {
     fn publish(&self) {
-        let bps = self.inner.target_bitrate();
+        let estimate = self.inner.target_bitrate();
+        let bps = self.loss.ceiling_bps().map_or(estimate, |c| estimate.min(c));
         if bps.is_finite() && bps > 0.0 {
             self.control.target_bitrate_bps.store(bps as u64, Ordering::Relaxed);
         }
@@ -934,6 +938,9 @@ impl BandwidthEstimator for ReportingEstimator {
         self.acknowledged_ssrcs.extend(reports.iter().filter(|r| r.arrived).map(|r| r.ssrc));
         self.filtered.clear();
         self.filtered.extend(reports.iter().filter(|r| self.acknowledged_ssrcs.contains(&r.ssrc)).cloned());
+        for r in &self.filtered {
+            self.loss.packet(r.departure, r.size, r.arrived);
+        }
         self.inner.on_reports(now, &self.filtered);
         self.publish();
     }
