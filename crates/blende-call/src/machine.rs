@@ -18,7 +18,7 @@ use crate::bus::JanusBus;
 use crate::direct::{Direct, Out};
 use crate::event::{CallEvent, ConnState, End, Link, Refusal, ShareState};
 use crate::mesh::MeshBook;
-use crate::reconnect::{Backoff, IceRetries};
+use crate::reconnect::{Backoff, IceDue, IceRetries};
 use crate::{
     Action, CallCommand, CallConfig, PeerEvent, PeerId, Purpose, RESUBSCRIBE_AFTER, Route, ShareReport, ShareSource, TransferReport,
 };
@@ -388,9 +388,19 @@ impl Call {
         let (direct, mut out) = self.direct();
         direct.handle_timeout(now, &mut out);
         self.reconnect_timeout(now);
-        for (_, peer) in self.ice.take_due(now) {
-            if let Some(purpose) = self.peers.get(&peer).cloned() {
-                self.restart_link(peer, &purpose, now);
+        for (link, due) in self.ice.take_due(now) {
+            let serving: Vec<(PeerId, Purpose)> = match due {
+                IceDue::Failed(peer) => self.peers.get(&peer).map(|p| (peer, p.clone())).into_iter().collect(),
+                IceDue::Hung => self.peers.iter().filter(|(_, p)| retry_key(p) == link).map(|(id, p)| (*id, p.clone())).collect(),
+            };
+            let mut restarted = false;
+            for (peer, purpose) in serving {
+                restarted |= self.restart_link(peer, &purpose, now);
+            }
+            if !restarted {
+                // Nothing of ours serves it any more (the participant left, the other side
+                // offers, a share's session starts on its own back-off).
+                self.ice.connected(&link);
             }
         }
         self.bus_timeout(now);
@@ -810,6 +820,15 @@ impl Call {
         if self.is_own_share(&p) {
             return;
         }
+        let on_janus = self.topology == Topology::MovedToJanus || self.is_plain_janus();
+        if on_janus && let Some(f) = self.feeds.get_mut(&p.id) {
+            // Janus announces a publisher again when it renegotiates (an ICE restart): the
+            // subscription we have stays, and a second one would leave it orphaned.
+            if p.display.is_some() {
+                f.display = p.display;
+            }
+            return;
+        }
         self.events.push_back(CallEvent::ParticipantJoined(p.clone()));
         self.want(route, p, now);
     }
@@ -1118,8 +1137,9 @@ impl Call {
         if self.offline || !self.peers.contains_key(&peer) {
             return;
         }
-        if self.ice.failed(&retry_key(purpose), peer, now) {
-            self.restart_link(peer, purpose, now);
+        let link = retry_key(purpose);
+        if self.ice.failed(&link, peer, now) && !self.restart_link(peer, purpose, now) {
+            self.ice.connected(&link);
         }
     }
 
@@ -1131,12 +1151,14 @@ impl Call {
     /// offered offers again on a new connection, and the other side replaces its own on that
     /// offer. A share's own session starts again on its back-off. Other servers (WHIP, WHEP)
     /// keep what they have: their adapters cannot renegotiate.
-    fn restart_link(&mut self, peer: PeerId, purpose: &Purpose, now: Instant) {
+    /// Whether it did anything.
+    fn restart_link(&mut self, peer: PeerId, purpose: &Purpose, now: Instant) -> bool {
         let on_janus = self.topology == Topology::MovedToJanus || self.is_plain_janus();
         match purpose {
             Purpose::Publisher if on_janus && self.publisher == Some(peer) => {
                 self.restarting.insert(peer);
                 self.actions.push_back(Action::RestartIce { peer });
+                true
             }
             Purpose::Subscriber { feed, .. } if on_janus && self.feeds.get(feed).is_some_and(|f| f.subscriber == Some(peer)) => {
                 let route = self.media_route();
@@ -1146,15 +1168,26 @@ impl Call {
                 }
                 self.signal(route, SignalCommand::Unsubscribe { feed: feed.clone() });
                 self.signal(route, SignalCommand::Subscribe { feed: feed.clone() });
+                true
             }
-            Purpose::MeshPublisher { to } if self.mesh.is_current(to, peer) => self.open_mesh_publisher(to),
-            Purpose::MeshShare { to } if self.mesh.is_current(&screen_route(to), peer) => self.open_mesh_share(to),
-            Purpose::Direct { with } if self.mesh.is_current(&format!("{with}/data"), peer) => self.open_direct(with),
+            Purpose::MeshPublisher { to } if self.mesh.is_current(to, peer) => {
+                self.open_mesh_publisher(to);
+                true
+            }
+            Purpose::MeshShare { to } if self.mesh.is_current(&screen_route(to), peer) => {
+                self.open_mesh_share(to);
+                true
+            }
+            Purpose::Direct { with } if self.mesh.is_current(&format!("{with}/data"), peer) => {
+                self.open_direct(with);
+                true
+            }
             Purpose::Share if matches!(self.share, Share::Running { peer: Some(p), .. } if p == peer) => {
                 self.signal(Route::Share, SignalCommand::Leave);
                 self.suspend_share(now);
+                false
             }
-            _ => {}
+            _ => false,
         }
     }
 

@@ -86,18 +86,36 @@ pub(crate) fn delay(attempts: u32) -> Duration {
 /// subscription is a new connection on the same feed). The first failure of a link is acted
 /// on at once; a link that fails again is restarted no sooner than [`delay`] after its last
 /// restart (a path that is still cut fails its checks within seconds, and Janus should not get
-/// a renegotiation each time), until it connects.
+/// a renegotiation each time), until it connects. A restart that has not connected
+/// [`ICE_ATTEMPT`] after it was made counts as failed: its candidate pairs gave up their
+/// checks while the path was cut, and ICE would report `failed` only 30 s later, long after
+/// the path came back.
 #[derive(Debug, Default)]
 pub(crate) struct IceRetries {
     links: BTreeMap<String, IceRetry>,
 }
 
+/// How long a restarted connection has to connect (a pair fails after 7 unanswered checks,
+/// about 1.5 s; TURN allocations and far candidates take the rest).
+pub(crate) const ICE_ATTEMPT: Duration = Duration::from_secs(4);
+
 #[derive(Debug)]
 struct IceRetry {
     restarts: u32,
+    /// When the latest restart was made.
     last: Instant,
     /// A failure that came too soon: this connection is restarted then.
     due: Option<(Instant, PeerId)>,
+}
+
+/// What [`IceRetries::take_due`] asks to restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum IceDue {
+    /// This connection failed and its wait is over.
+    Failed(PeerId),
+    /// The link's latest restart did not connect in [`ICE_ATTEMPT`]: whatever connection
+    /// serves the link now.
+    Hung,
 }
 
 impl IceRetries {
@@ -124,28 +142,31 @@ impl IceRetries {
         }
     }
 
-    /// `link` is up again: its next failure is acted on at once.
+    /// `link` is up again, or gone: its next failure is acted on at once.
     pub fn connected(&mut self, link: &str) {
         self.links.remove(link);
     }
 
-    /// Restarts the link's failures made due by `now`, as (link, connection); each counts as
-    /// made.
-    pub fn take_due(&mut self, now: Instant) -> Vec<(String, PeerId)> {
+    /// The restarts made due by `now`, as (link, what); each counts as made.
+    pub fn take_due(&mut self, now: Instant) -> Vec<(String, IceDue)> {
         let mut due = Vec::new();
         for (link, retry) in &mut self.links {
             if let Some((at, peer)) = retry.due.filter(|(at, _)| now >= *at) {
                 retry.due = None;
                 retry.restarts += 1;
                 retry.last = at.max(retry.last);
-                due.push((link.clone(), peer));
+                due.push((link.clone(), IceDue::Failed(peer)));
+            } else if retry.due.is_none() && now >= retry.last + ICE_ATTEMPT {
+                retry.restarts += 1;
+                retry.last = now;
+                due.push((link.clone(), IceDue::Hung));
             }
         }
         due
     }
 
     pub fn next(&self) -> Option<Instant> {
-        self.links.values().filter_map(|r| r.due.map(|(at, _)| at)).min()
+        self.links.values().map(|r| r.due.map_or(r.last + ICE_ATTEMPT, |(at, _)| at)).min()
     }
 
     /// Restarts made on `link` since it was last up.
@@ -192,8 +213,8 @@ mod tests {
         assert!(!r.failed("feed:1", PeerId(3), t0 + ms(100)));
         assert_eq!(r.next(), Some(t0 + ms(250)));
         assert!(r.take_due(t0 + ms(249)).is_empty());
-        assert_eq!(r.take_due(t0 + ms(250)), [("feed:1".to_owned(), PeerId(3))]);
-        assert_eq!(r.next(), None);
+        assert_eq!(r.take_due(t0 + ms(250)), [("feed:1".to_owned(), IceDue::Failed(PeerId(3)))]);
+        assert_eq!(r.next(), Some(t0 + ICE_ATTEMPT), "feed:2's restart is awaited");
         // The next one 500 ms after that, then 1 s, 2 s, and 2 s on.
         assert!(!r.failed("feed:1", PeerId(4), t0 + ms(300)));
         assert_eq!(r.next(), Some(t0 + ms(750)));
@@ -203,6 +224,26 @@ mod tests {
         r.connected("feed:1");
         assert_eq!(r.restarts("feed:1"), 0);
         assert!(r.failed("feed:1", PeerId(6), t0 + ms(1800)), "up in between: at once again");
+    }
+
+    #[test]
+    fn a_restart_that_does_not_connect_in_time_is_made_again() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut r = IceRetries::default();
+        assert!(r.failed("mesh:2", PeerId(1), t0));
+        assert_eq!(r.next(), Some(t0 + ICE_ATTEMPT));
+        assert!(r.take_due(t0 + ICE_ATTEMPT - ms(1)).is_empty(), "still in time");
+        assert_eq!(r.take_due(t0 + ICE_ATTEMPT), [("mesh:2".to_owned(), IceDue::Hung)]);
+        assert_eq!(r.restarts("mesh:2"), 2);
+        // And again, an attempt's length after each, for as long as the path stays cut.
+        let second = t0 + ICE_ATTEMPT;
+        assert_eq!(r.next(), Some(second + ICE_ATTEMPT));
+        assert_eq!(r.take_due(second + ICE_ATTEMPT).len(), 1);
+        // The path is back and the latest connects: nothing more is due.
+        r.connected("mesh:2");
+        assert_eq!(r.next(), None);
+        assert!(r.take_due(second + ICE_ATTEMPT * 3).is_empty());
     }
 
     #[test]

@@ -138,3 +138,52 @@ fn on_a_mesh_the_offering_side_offers_again_and_the_other_replaces_its_connectio
         "Mo's offer is Mo's to make"
     );
 }
+
+#[test]
+fn a_restart_made_while_the_path_is_still_cut_is_made_again_when_it_does_not_connect() {
+    let t0 = Instant::now();
+    let mut call = janus_call(t0);
+    let (publisher, _, _) = in_the_room(&mut call, t0);
+    let t1 = t0 + Duration::from_secs(30);
+    call.handle_peer(publisher, failed(), t1);
+    assert_eq!(drain(&mut call), vec![Action::RestartIce { peer: publisher }]);
+    call.handle_peer(publisher, PeerEvent::LocalDescription("restart offer".into()), t1);
+    call.handle_signal(Route::Main, SignalEvent::PublishAnswer { sdp: "restart answer".into() }, t1);
+    let _ = drain(&mut call);
+    // Its checks die unanswered and ICE stays "checking": no second Failed for 30 s. The
+    // restart is made again an attempt's length later, and again after that.
+    assert_eq!(call.poll_timeout(), Some(t1 + crate::reconnect::ICE_ATTEMPT));
+    call.handle_timeout(t1 + crate::reconnect::ICE_ATTEMPT - Duration::from_millis(1));
+    assert!(drain(&mut call).is_empty(), "not before the attempt is over");
+    let t2 = t1 + crate::reconnect::ICE_ATTEMPT;
+    call.handle_timeout(t2);
+    assert_eq!(drain(&mut call), vec![Action::RestartIce { peer: publisher }]);
+    // The path is back: this one connects, and nothing more is restarted.
+    call.handle_peer(publisher, connected(), t2 + Duration::from_millis(50));
+    let _ = events(&mut call);
+    call.handle_timeout(t2 + crate::reconnect::ICE_ATTEMPT * 3);
+    assert!(!drain(&mut call).iter().any(|a| matches!(a, Action::RestartIce { .. })));
+    assert!(!call.is_ended());
+}
+
+#[test]
+fn on_janus_a_publisher_announced_again_after_its_ice_restart_keeps_our_subscription() {
+    let t0 = Instant::now();
+    let mut call = janus_call(t0);
+    let (_, subscriber, _) = in_the_room(&mut call, t0);
+    let _ = events(&mut call);
+    // Their configure with a restart offer: Janus lists the publisher once more.
+    call.handle_signal(Route::Main, SignalEvent::ParticipantJoined(Participant { id: "5".into(), display: None }), t0);
+    assert!(drain(&mut call).is_empty(), "no second subscription");
+    assert!(!events(&mut call).iter().any(|e| matches!(e, CallEvent::ParticipantJoined(_))), "nobody new");
+    // Our subscription is still the one that is restarted when it fails.
+    call.handle_peer(subscriber, failed(), t0 + Duration::from_secs(30));
+    assert_eq!(
+        drain(&mut call),
+        vec![
+            Action::ClosePeer(subscriber),
+            Action::Signal { route: Route::Main, command: SignalCommand::Unsubscribe { feed: "5".into() } },
+            Action::Signal { route: Route::Main, command: SignalCommand::Subscribe { feed: "5".into() } },
+        ]
+    );
+}
