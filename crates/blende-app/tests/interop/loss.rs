@@ -106,7 +106,6 @@ fn growth(series: &[(Instant, Value)], key: &str, from: Instant, to: Instant) ->
 /// keyframe the receiver's requests did not bring back, the stall the thin-uplink test shows
 /// at length (issue 19).
 #[test]
-#[ignore = "flaky: one video direction can freeze for ~4 s waiting for a keyframe; run with --ignored"]
 fn five_percent_loss_and_jitter_keep_video_moving_and_fec_recovers_audio() {
     let _serial = serial();
     if !janus_or_skip("five_percent_loss_and_jitter_keep_video_moving_and_fec_recovers_audio") {

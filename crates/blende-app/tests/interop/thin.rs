@@ -71,7 +71,7 @@ fn series(p: &Participant, feed: Option<&str>) -> Vec<(Instant, Value)> {
 /// requests through the stall) until GCC's estimate is back near 450 kbit/s —
 /// and then the estimate, above what the encoder fills, steps the camera up past the cap again.
 #[test]
-#[ignore = "video stalls for 10-16 s after the cap while the sending rate is below it; run with --ignored"]
+#[ignore = "the uncapped test pattern often sends less than the 500 kbit/s cap (245-330 kbit/s in a debug build), and our keyframe requests never reach Janus (issue 19); run with --ignored"]
 fn a_thin_uplink_brings_the_estimate_below_the_cap_and_the_picture_down_without_a_freeze() {
     let _serial = serial();
     if !janus_or_skip("a_thin_uplink_brings_the_estimate_below_the_cap_and_the_picture_down_without_a_freeze") {
