@@ -276,7 +276,7 @@ mod tests {
             seq = seq.wrapping_add(1);
             let keyframe = t == 0 || t == 2_508 * MS;
             if seq != 10 {
-                let got = a.push(seq, u32::try_from(t / 11).unwrap(), true, &pkt(true, &[u8::from(!keyframe), 9]));
+                let got = a.push(seq, u32::try_from(t / 11).expect("a 32-bit RTP time"), true, &pkt(true, &[u8::from(!keyframe), 9]));
                 if let Assembled::Frame { keyframe: true, .. } = got {
                     assert!(t == 0 || t == 2_508 * MS, "keyframe at {t}");
                 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use blende_rtc::{ConnectionState, DataLink, Peer, PeerConfig, PeerRole, RtcEvent};
 use tokio::sync::mpsc;
 
-fn config(role: PeerRole) -> PeerConfig {
+/// A data-only peer on loopback (also the ICE-restart test's).
+pub(crate) fn config(role: PeerRole) -> PeerConfig {
     PeerConfig {
         role,
         ice_bind_ip: Some("127.0.0.1".parse().expect("ip")),
@@ -19,7 +20,7 @@ fn config(role: PeerRole) -> PeerConfig {
 }
 
 /// Waits for the channel to open on one side, skipping state changes.
-async fn open_link(events: &mut mpsc::Receiver<RtcEvent>) -> DataLink {
+pub(crate) async fn open_link(events: &mut mpsc::Receiver<RtcEvent>) -> DataLink {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("in time").expect("events") {
             RtcEvent::DataOpen(link) => return link,

@@ -4,33 +4,13 @@
 
 use std::time::Duration;
 
-use blende_rtc::{ConnectionState, DataLink, Peer, PeerConfig, PeerRole, RtcEvent};
-use tokio::sync::mpsc;
+use blende_rtc::{ConnectionState, Peer, PeerRole, RtcEvent};
 
-fn config(role: PeerRole) -> PeerConfig {
-    PeerConfig {
-        role,
-        ice_bind_ip: Some("127.0.0.1".parse().expect("ip")),
-        video: None,
-        audio: false,
-        data_channel: true,
-        ..PeerConfig::default()
-    }
-}
+use crate::data_channel::{config, open_link as link};
+use tokio::sync::mpsc;
 
 fn ufrag(sdp: &str) -> String {
     sdp.lines().find_map(|l| l.strip_prefix("a=ice-ufrag:")).expect("an ice-ufrag").trim().to_owned()
-}
-
-/// Waits for the channel to open on one side.
-async fn link(events: &mut mpsc::Receiver<RtcEvent>) -> DataLink {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("in time").expect("events") {
-            RtcEvent::DataOpen(link) => return link,
-            RtcEvent::State(ConnectionState::Failed) => panic!("connection failed"),
-            _ => {}
-        }
-    }
 }
 
 /// The next message on the channel; the channel and connection must not close meanwhile.
