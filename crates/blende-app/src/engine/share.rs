@@ -152,8 +152,14 @@ fn capture_loop(
                 if let Ok(frame) = letterbox(picture, CANVAS.0, CANVAS.1, captured_us, sequence) {
                     let frame = to_i420(&frame);
                     // Checked again per receiver, right before each encode: a switch closes
-                    // the gate from another thread at any moment.
-                    fan_out(&mut inputs, |input| if gate.admits(captured_us) { input.send(&frame) } else { Ok(false) });
+                    // the gate from another thread at any moment, and drops the picture still
+                    // on its way here too (it may show what made the user reach for it).
+                    fan_out(
+                        &mut inputs,
+                        |input| {
+                            if gate.admits(captured_us) && !gate.is_closed() { input.send(&frame) } else { Ok(false) }
+                        },
+                    );
                 }
             }
         }

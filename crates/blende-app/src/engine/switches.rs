@@ -10,8 +10,8 @@ use blende_media::DeviceKind;
 use blende_media::kill_switch::Gate;
 
 /// The share's switch. The driver opens a gate when a share's capture starts; closing it (a
-/// switch, "everything off", leaving) stops every frame captured from that instant on before
-/// the encoder, whichever thread closes it.
+/// switch, "everything off", leaving) stops every picture not yet encoded at that instant,
+/// whichever thread closes it.
 #[derive(Debug, Default)]
 pub struct ShareGate {
     state: Mutex<ShareGateState>,

@@ -87,6 +87,9 @@ impl Drop for AiortcReceiver {
 /// the grace period after `command_us`.
 fn late_pictures(rx: &AiortcReceiver, command_us: u64) -> Vec<u64> {
     std::thread::sleep(Duration::from_millis(2500));
+    let around_ms: Vec<i128> =
+        rx.frame_times().into_iter().map(|t| (i128::from(t) - i128::from(command_us)) / 1000).filter(|ms| *ms > -2000).collect();
+    eprintln!("pictures decoded in the last 2 s before the command and after it, ms from it: {around_ms:?}");
     rx.frame_times().into_iter().filter(|t| *t > command_us + GRACE_US).map(|t| t - command_us).collect()
 }
 
