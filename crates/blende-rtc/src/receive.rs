@@ -13,6 +13,8 @@ use blende_media::rtp_reorder::Reorder;
 use blende_media::vp8_rtp::{Assembled, KeyframeAsk, Vp8Assembler};
 use blende_media::{OpusReceiver, vp8::Vp8Decoder};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::reception_report::ReceptionReport;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
@@ -47,17 +49,25 @@ impl Received {
     }
 }
 
-/// One track's share of [`Received`].
+/// One track's share of [`Received`], and what its reception report says.
 #[derive(Debug, Default)]
 struct SeqCount {
+    /// The highest extended sequence number, offset by 2^32 so a reordered packet from before
+    /// the first one stays above zero.
     highest: Option<u64>,
+    first: u64,
+    received: u64,
+    /// Expected and received when the last report block was made (for its fraction lost).
+    reported: (u64, u64),
 }
 
 impl SeqCount {
     fn packet(&mut self, seq: u16, into: &Received) {
         into.received.fetch_add(1, Ordering::Relaxed);
+        self.received += 1;
         let Some(high) = self.highest else {
             self.highest = Some((1 << 32) + u64::from(seq));
+            self.first = (1 << 32) + u64::from(seq);
             into.expected.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -65,6 +75,28 @@ impl SeqCount {
         if ext > high {
             into.expected.fetch_add(ext - high, Ordering::Relaxed);
             self.highest = Some(ext);
+        }
+    }
+
+    /// The reception report block for `ssrc` (RFC 3550 §6.4.1), as of now. Jitter and the
+    /// sender-report fields stay zero: the report goes with a keyframe request, the periodic
+    /// reports of the interceptor chain carry those.
+    fn report_block(&mut self, ssrc: u32) -> ReceptionReport {
+        let Some(high) = self.highest else { return ReceptionReport { ssrc, ..ReceptionReport::default() } };
+        let expected = high - self.first + 1;
+        let lost = expected.saturating_sub(self.received);
+        let (expected_before, received_before) = self.reported;
+        let interval = expected.saturating_sub(expected_before);
+        let lost_interval = interval.saturating_sub(self.received.saturating_sub(received_before));
+        self.reported = (expected, self.received);
+        ReceptionReport {
+            ssrc,
+            fraction_lost: if interval == 0 { 0 } else { u8::try_from(lost_interval * 256 / interval).unwrap_or(u8::MAX) },
+            // 24 bits on the wire.
+            total_lost: u32::try_from(lost.min(0x7f_ffff)).unwrap_or(0x7f_ffff),
+            // Cycles in the upper 16 bits, as counted from the offset start.
+            last_sequence_number: (high - (1 << 32)) as u32,
+            ..ReceptionReport::default()
         }
     }
 }
@@ -83,10 +115,18 @@ pub(crate) async fn run(
     let _ = events.send(RtcEvent::TrackEnded { track_id }).await;
 }
 
-async fn send_pli(track: &Arc<dyn TrackRemote>) {
+/// The SSRC a receive-only stream sends its feedback from (Chrome's choice too).
+const FEEDBACK_SSRC: u32 = 1;
+
+/// A keyframe request as a compound packet: a receiver report for the stream, then the PLI.
+/// A lone PLI is valid RTCP, but Janus (1.1.2) finds the stream of a feedback packet by its
+/// sender SSRC, or by the receiver SSRC of a report or a transport-layer feedback, never by a
+/// PLI's media SSRC: from a receive-only peer it drops a lone PLI without a word.
+async fn send_pli(track: &Arc<dyn TrackRemote>, count: &mut SeqCount) {
     let Some(media_ssrc) = track.ssrcs().await.first().copied() else { return };
-    let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc };
-    if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
+    let report = ReceiverReport { ssrc: FEEDBACK_SSRC, reports: vec![count.report_block(media_ssrc)], ..ReceiverReport::default() };
+    let pli = PictureLossIndication { sender_ssrc: FEEDBACK_SSRC, media_ssrc };
+    if let Err(e) = track.write_rtcp(vec![Box::new(report), Box::new(pli)]).await {
         log::debug!("PLI: {e}");
     }
 }
@@ -106,7 +146,7 @@ async fn video(track: Arc<dyn TrackRemote>, track_id: &str, events: &mpsc::Sende
     let mut ask = KeyframeAsk::new(PLI_INTERVAL_US);
     loop {
         if ask.poll(now_us(), assembler.waiting_for_keyframe) {
-            send_pli(&track).await;
+            send_pli(&track, &mut count).await;
         }
         // Packets behind a gap wait for NACK's retransmission until their deadline; while a
         // keyframe is awaited, the next request is due too.
@@ -201,5 +241,25 @@ mod tests {
         }
         // A duplicate counts as received (RFC 3550 does the same), so it hides one loss.
         assert_eq!(received.totals(), (25, 1));
+    }
+
+    #[test]
+    fn the_report_block_with_a_keyframe_request_counts_cycles_and_losses() {
+        let received = Received::default();
+        let mut a = SeqCount::default();
+        assert_eq!(a.report_block(7), ReceptionReport { ssrc: 7, ..ReceptionReport::default() }, "nothing received yet");
+        // 65530..=65535, 0..=9 with 65533 and 4 missing: 16 expected, 2 lost.
+        for seq in [65530u16, 65531, 65532, 65534, 65535, 0, 1, 2, 3, 5, 6, 7, 8, 9] {
+            a.packet(seq, &received);
+        }
+        let block = a.report_block(7);
+        assert_eq!((block.ssrc, block.last_sequence_number, block.total_lost), (7, (1 << 16) | 9, 2));
+        assert_eq!(block.fraction_lost, 32, "2 of 16 lost, in 256ths");
+        // The next block's fraction covers only what came since: 10..=19, none lost.
+        for seq in 10u16..20 {
+            a.packet(seq, &received);
+        }
+        let block = a.report_block(7);
+        assert_eq!((block.last_sequence_number, block.total_lost, block.fraction_lost), ((1 << 16) | 19, 2, 0));
     }
 }

@@ -27,7 +27,7 @@ use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::peer_connection::{PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState};
 
-const SSRC: u32 = 0x5eed_0001;
+pub const SSRC: u32 = 0x5eed_0001;
 
 fn vp8() -> RTCRtpCodec {
     RTCRtpCodec {
@@ -65,30 +65,19 @@ fn rss() -> u64 {
     kb * 1024
 }
 
-fn rtp(seq: u16, timestamp: u32, marker: bool, payload: Vec<u8>) -> Packet {
+pub fn rtp(seq: u16, timestamp: u32, marker: bool, payload: Vec<u8>) -> Packet {
     Packet {
         header: Header { version: 2, marker, payload_type: 96, sequence_number: seq, timestamp, ssrc: SSRC, ..Default::default() },
         payload: Bytes::from(payload),
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hostile_vp8_sender_cannot_exhaust_the_receiver() {
-    // The receiver: Blende's subscriber Peer, as for any remote feed.
-    let config = PeerConfig {
-        role: PeerRole::Subscriber,
-        ice_bind_ip: Some("127.0.0.1".parse().expect("ip")),
-        video: None,
-        audio: false,
-        congestion_control: false,
-        ..PeerConfig::default()
-    };
-    let (receiver, mut events) = Peer::new(config).await.expect("receiver");
-
-    // The sender: a bare webrtc-rs PeerConnection with one raw-RTP VP8 track.
+/// A bare webrtc-rs PeerConnection with one raw-RTP VP8 track, its offer made and gathered:
+/// `registry` takes the default interceptors on top.
+pub async fn bare_vp8_sender(registry: Registry) -> (impl PeerConnection, Arc<TrackLocalStaticRTP>) {
     let mut media_engine = MediaEngine::default();
     media_engine.register_codec(RTCRtpCodecParameters { rtp_codec: vp8(), payload_type: 96 }, RtpCodecKind::Video).expect("codec");
-    let registry = register_default_interceptors(Registry::new(), &mut media_engine).expect("interceptors");
+    let registry = register_default_interceptors(registry, &mut media_engine).expect("interceptors");
     let gathered = Arc::new(Gathered { done: AtomicBool::new(false), notify: Notify::new() });
     let sender = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
@@ -118,20 +107,40 @@ async fn a_hostile_vp8_sender_cannot_exhaust_the_receiver() {
     if !gathered.done.load(Ordering::Acquire) {
         tokio::time::timeout(Duration::from_secs(5), wait).await.expect("gathering");
     }
-    let offer_sdp = sender.local_description().await.expect("local description").sdp;
-    let answer = receiver.answer_offer(&offer_sdp).await.expect("answer");
-    sender.set_remote_description(RTCSessionDescription::answer(answer).expect("sdp")).await.expect("remote");
+    (sender, track)
+}
 
-    // Connected, and the track bound.
+/// Until the receiving Peer reports its connection up (10 s at most).
+pub async fn wait_connected(events: &mut mpsc::Receiver<RtcEvent>) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut connected = false;
-    while !connected {
+    loop {
         assert!(Instant::now() < deadline, "the receiver never connected");
         if let Ok(Some(RtcEvent::State(ConnectionState::Connected))) = tokio::time::timeout(Duration::from_millis(200), events.recv()).await
         {
-            connected = true;
+            return;
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_vp8_sender_cannot_exhaust_the_receiver() {
+    // The receiver: Blende's subscriber Peer, as for any remote feed.
+    let config = PeerConfig {
+        role: PeerRole::Subscriber,
+        ice_bind_ip: Some("127.0.0.1".parse().expect("ip")),
+        video: None,
+        audio: false,
+        congestion_control: false,
+        ..PeerConfig::default()
+    };
+    let (receiver, mut events) = Peer::new(config).await.expect("receiver");
+
+    let (sender, track) = bare_vp8_sender(Registry::new()).await;
+    let offer_sdp = sender.local_description().await.expect("local description").sdp;
+    let answer = receiver.answer_offer(&offer_sdp).await.expect("answer");
+    sender.set_remote_description(RTCSessionDescription::answer(answer).expect("sdp")).await.expect("remote");
+    wait_connected(&mut events).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
     let mut seq = 0u16;
     while track.write_rtp(rtp(seq, 1, true, vec![0x10, 0x01, 0, 0])).await.is_err() {
         assert!(Instant::now() < deadline, "the track never bound");

@@ -3,3 +3,4 @@
 mod data_channel;
 mod hostile_sender;
 mod ice_restart;
+mod keyframe_request;
