@@ -35,6 +35,9 @@ const SCREEN_MILLIBITS_PER_PIXEL: u64 = 15;
 
 /// How long the target must stay too low before a step down.
 pub const DOWN_AFTER_US: u64 = 1_000_000;
+/// ... or far too low (under three quarters of the rung's need): the link has shown it cannot
+/// carry the rung, and every picture sent at it until the step is lost.
+pub const DOWN_FAST_AFTER_US: u64 = 250_000;
 /// How long it must stay high enough before a step up.
 pub const UP_AFTER_US: u64 = 5_000_000;
 /// A step up that has to go down again within this was too much for the link ...
@@ -119,7 +122,8 @@ impl Ladder {
         }
         if self.level + 1 < self.rungs.len() && target_bps < self.need_bps(self.level) {
             let since = *self.low_since.get_or_insert(now_us);
-            if now_us.saturating_sub(since) >= DOWN_AFTER_US {
+            let wait = if target_bps * 4 < self.need_bps(self.level) * 3 { DOWN_FAST_AFTER_US } else { DOWN_AFTER_US };
+            if now_us.saturating_sub(since) >= wait {
                 let last = self.rungs.len() - 1;
                 self.level = (self.level + 1..last).find(|&l| self.need_bps(l) <= target_bps).unwrap_or(last);
                 self.low_since = None;
@@ -167,23 +171,38 @@ mod tests {
         r
     }
 
+    /// Feeds `target` every 10 ms from `from` for `ms` milliseconds; returns the last rung.
+    fn feed_ms(l: &mut Ladder, target: u64, from: u64, ms: u64) -> Rung {
+        let mut r = l.rung();
+        for k in 0..=ms / 10 {
+            r = l.update(target, from + k * 10_000);
+        }
+        r
+    }
+
     #[test]
     fn a_camera_on_a_thin_link_gives_up_resolution_first_then_frame_rate() {
         let mut l = Ladder::new(ContentKind::Camera, 1280, 720, 20);
         // 720p20 needs about 740 kbit/s: plenty keeps the top rung.
         assert_eq!(feed(&mut l, 2_000_000, 0, 10), rung(1, 1));
-        // A 500 kbit/s link: after a second below, half the size (about 185 kbit/s needed).
-        assert_eq!(feed(&mut l, 420_000, 10 * S, 1), rung(1, 1), "not at the first low estimate");
-        assert_eq!(feed(&mut l, 420_000, 11 * S, 1), rung(2, 1));
+        // A 650 kbit/s link, a little short of the need: after a second below, half the size
+        // (about 185 kbit/s needed).
+        assert_eq!(feed(&mut l, 650_000, 10 * S, 1), rung(1, 1), "not at the first low estimate");
+        assert_eq!(feed(&mut l, 650_000, 11 * S, 1), rung(2, 1));
         assert_eq!(l.size(), (640, 360));
-        assert_eq!(feed(&mut l, 420_000, 12 * S, 20), rung(2, 1), "settled: no further step");
-        // Very thin: straight down past the quarter size (46 kbit/s) to half its frame rate.
-        assert_eq!(feed(&mut l, 30_000, 32 * S, 1), rung(2, 1));
-        assert_eq!(feed(&mut l, 30_000, 33 * S, 1), rung(4, 2));
+        assert_eq!(feed(&mut l, 650_000, 12 * S, 20), rung(2, 1), "settled: no further step");
+        // Very thin: straight down past the quarter size (46 kbit/s) to half its frame rate,
+        // and far below the need, after a quarter of a second.
+        assert_eq!(feed_ms(&mut l, 30_000, 32 * S, 200), rung(2, 1));
+        assert_eq!(feed_ms(&mut l, 30_000, 32 * S + 200_000, 100), rung(4, 2));
         assert_eq!(l.size(), (320, 180));
         // From the top to the rung that fits in one step.
         let mut l = Ladder::new(ContentKind::Camera, 1280, 720, 20);
         assert_eq!(feed(&mut l, 100_000, 0, 2), rung(4, 1));
+        // A 420 kbit/s link under 720p20 (740 kbit/s) is far too thin to wait a second.
+        let mut l = Ladder::new(ContentKind::Camera, 1280, 720, 20);
+        assert_eq!(feed_ms(&mut l, 420_000, 0, 200), rung(1, 1));
+        assert_eq!(feed_ms(&mut l, 420_000, 200_000, 100), rung(2, 1));
     }
 
     #[test]

@@ -62,16 +62,14 @@ fn series(p: &Participant, feed: Option<&str>) -> Vec<(Instant, Value)> {
     p.events().into_iter().filter(|v| v["event"] == "stats" && v["feed"].as_str() == feed).map(|v| (p.instant_of(&v), v)).collect()
 }
 
-/// Not yet in the suite (issue 19): the sender's real rate does fall below the cap (130–420
-/// kbit/s of payload after 10 s, from ~600 kbit/s before) and the camera steps down to 320×180,
-/// but the receiver then decodes no picture for 10–16 s while audio plays on. Its packet count
-/// keeps growing at the rate audio plus video make, nothing is reported lost and nothing fails
-/// to decode: the video packets arrive and are not turned into pictures (a keyframe that never
-/// completes? a PLI each second did not help, and the sender counted only two keyframe
-/// requests through the stall) until GCC's estimate is back near 450 kbit/s —
-/// and then the estimate, above what the encoder fills, steps the camera up past the cap again.
+/// Not yet in the suite (issue 19): since keyframe requests reach Janus (RR + PLI), the found
+/// limit holds the target for 30 s and the camera steps down after a quarter of a second when
+/// far too thin, the sender stays at 172-435 kbit/s from 10 s after the cap on, at 640×360
+/// (from ~630 kbit/s at 1280×720), audio never stops, and 2 runs of 3 pass. The third freezes
+/// for just over 2 s (2171 ms) at the onset: the 720p stream overflows the 200 ms queue until
+/// the step-down, and its first pictures come 1-1.5 s after it.
 #[test]
-#[ignore = "the uncapped test pattern often sends less than the 500 kbit/s cap (245-330 kbit/s in a debug build), and our keyframe requests never reach Janus (issue 19); run with --ignored"]
+#[ignore = "the onset of the cap still freezes for 1.5-2.2 s, over the 2 s limit in about one run of three (issue 19); run with --ignored"]
 fn a_thin_uplink_brings_the_estimate_below_the_cap_and_the_picture_down_without_a_freeze() {
     let _serial = serial();
     if !janus_or_skip("a_thin_uplink_brings_the_estimate_below_the_cap_and_the_picture_down_without_a_freeze") {
