@@ -62,10 +62,11 @@ impl LossCap {
         if self.held.is_some_and(|(at, _)| latest.saturating_duration_since(at) > HOLD) {
             self.held = None;
         }
-        if let Some(limit) = self.window_ceiling_bps() {
-            if self.arrived as f64 >= self.sent as f64 * HOLD_MIN_ARRIVED && self.lossy_throughout(latest) {
-                self.held = Some((latest, limit));
-            }
+        if let Some(limit) = self.window_ceiling_bps()
+            && self.arrived as f64 >= self.sent as f64 * HOLD_MIN_ARRIVED
+            && self.lossy_throughout(latest)
+        {
+            self.held = Some((latest, limit));
         }
     }
 

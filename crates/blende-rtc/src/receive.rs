@@ -91,7 +91,7 @@ impl SeqCount {
         self.reported = (expected, self.received);
         ReceptionReport {
             ssrc,
-            fraction_lost: if interval == 0 { 0 } else { u8::try_from(lost_interval * 256 / interval).unwrap_or(u8::MAX) },
+            fraction_lost: (lost_interval * 256).checked_div(interval).map_or(0, |f| u8::try_from(f).unwrap_or(u8::MAX)),
             // 24 bits on the wire.
             total_lost: u32::try_from(lost.min(0x7f_ffff)).unwrap_or(0x7f_ffff),
             // Cycles in the upper 16 bits, as counted from the offset start.
