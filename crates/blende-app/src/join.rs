@@ -76,6 +76,8 @@ pub fn parse_command(line: &str) -> Result<CallCommand, String> {
         "end" => CallCommand::Room(RoomAction::End),
         "chat off" => CallCommand::Room(RoomAction::ChatOff),
         "chat on" => CallCommand::Room(RoomAction::ChatOn),
+        "hand up" => CallCommand::Room(RoomAction::RaiseHand(true)),
+        "hand down" => CallCommand::Room(RoomAction::RaiseHand(false)),
         "share screen" => CallCommand::ShareStart(ShareSource::Screen),
         other => {
             let (verb, arg) = other.rsplit_once(' ').unwrap_or((other, ""));
@@ -87,6 +89,7 @@ pub fn parse_command(line: &str) -> Result<CallCommand, String> {
                 "remove" => CallCommand::Room(RoomAction::Remove(arg)),
                 "presenter on" => CallCommand::Room(RoomAction::GrantPresenter(arg)),
                 "presenter off" => CallCommand::Room(RoomAction::RevokePresenter(arg)),
+                "lower hand" => CallCommand::Room(RoomAction::LowerHand(arg)),
                 _ => return Err(format!("unknown command `{other}`")),
             }
         }

@@ -326,6 +326,11 @@ pub enum CallEvent {
         participant: String,
         role: Role,
     },
+    /// A raised or lowered hand, ours included (Blende rooms).
+    Hand {
+        participant: String,
+        raised: bool,
+    },
     /// Another participant's devices and share, as they report them (Blende rooms).
     RemoteDevices {
         participant: String,

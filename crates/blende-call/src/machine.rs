@@ -722,6 +722,7 @@ impl Call {
                 }
                 self.events.push_back(CallEvent::Role { participant, role });
             }
+            SignalEvent::Hand { participant, raised } => self.events.push_back(CallEvent::Hand { participant, raised }),
             SignalEvent::Devices { participant, camera, microphone, sharing } => {
                 self.events.push_back(CallEvent::RemoteDevices { participant, camera, microphone, sharing });
             }

@@ -240,6 +240,7 @@ struct Member {
     camera: bool,
     microphone: bool,
     sharing: bool,
+    hand: bool,
     /// SHA-256 (hex) of the token this seat was last given, for a `resume` after a lost
     /// connection; the token itself is never kept.
     resume: Option<String>,
@@ -357,13 +358,18 @@ pub fn permission(msg: &ClientMsg, role: ConnRole, verifying: bool) -> Result<()
         | ClientMsg::Remove { .. }
         | ClientMsg::GrantPresenter { .. }
         | ClientMsg::RevokePresenter { .. }
+        | ClientMsg::LowerHand { .. }
         | ClientMsg::Lock {}
         | ClientMsg::Unlock {}
         | ClientMsg::ChatOff {}
         | ClientMsg::ChatOn {}
         | ClientMsg::End {} => role == Moderator,
         ClientMsg::ShareStart {} | ClientMsg::ShareStop {} | ClientMsg::DocumentOffer { .. } => role == Presenter,
-        ClientMsg::Offer { .. } | ClientMsg::Answer { .. } | ClientMsg::Candidate { .. } | ClientMsg::DeviceState { .. } => {
+        ClientMsg::Offer { .. }
+        | ClientMsg::Answer { .. }
+        | ClientMsg::Candidate { .. }
+        | ClientMsg::DeviceState { .. }
+        | ClientMsg::RaiseHand { .. } => {
             matches!(role, Participant | Presenter | Moderator)
         }
         ClientMsg::Leave {} => matches!(role, Waiting | Participant | Presenter | Moderator),
@@ -635,6 +641,7 @@ impl Room {
             ClientMsg::Remove { participant } => self.moderate(conn, kind, participant),
             ClientMsg::GrantPresenter { participant } => self.moderate(conn, kind, participant),
             ClientMsg::RevokePresenter { participant } => self.moderate(conn, kind, participant),
+            ClientMsg::LowerHand { participant } => self.moderate(conn, kind, participant),
             ClientMsg::Lock {} => self.switch_meeting(conn, kind, |m| m.locked = true),
             ClientMsg::Unlock {} => self.switch_meeting(conn, kind, |m| m.locked = false),
             ClientMsg::ChatOff {} => self.switch_meeting(conn, kind, |m| m.chat = false),
@@ -674,6 +681,13 @@ impl Room {
                     m.microphone = microphone;
                 }
                 self.broadcast_roster(&seat.meeting);
+            }
+            ClientMsg::RaiseHand { raised } => {
+                let Some(seat) = self.seat(conn) else { return };
+                // Only a change goes out: a client repeating itself costs the room nothing.
+                if self.member_mut(&seat).is_some_and(|m| std::mem::replace(&mut m.hand, raised) != raised) {
+                    self.broadcast_roster(&seat.meeting);
+                }
             }
             ClientMsg::Leave {} => {
                 let Some(seat) = self.seat(conn) else { return };
@@ -910,7 +924,18 @@ impl Room {
         let Some(m) = self.meetings.get_mut(meeting) else { return };
         m.members.insert(
             pid,
-            Member { conn, display_name, admitted, moderator, presenter, camera: false, microphone: false, sharing: false, resume: None },
+            Member {
+                conn,
+                display_name,
+                admitted,
+                moderator,
+                presenter,
+                camera: false,
+                microphone: false,
+                sharing: false,
+                hand: false,
+                resume: None,
+            },
         );
         let grouped_id = m.info.id.clone();
         let seat = Seat { meeting: meeting.to_owned(), pid };
@@ -1059,6 +1084,11 @@ impl Room {
                     t.presenter = true;
                 }
             }
+            "lower_hand" => {
+                if let Some(t) = self.member_mut(&tseat) {
+                    t.hand = false;
+                }
+            }
             _ => {
                 // revoke_presenter: a running share stops with the role.
                 let was_sharing = self.member_mut(&tseat).is_some_and(|t| {
@@ -1170,6 +1200,7 @@ impl Room {
                 camera: mem.camera,
                 microphone: mem.microphone,
                 sharing: mem.sharing,
+                hand: mem.hand,
             })
             .collect();
         let waiting: Vec<WaitingInfo> = m

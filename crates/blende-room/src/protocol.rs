@@ -134,6 +134,10 @@ pub enum ClientMsg {
     RevokePresenter {
         participant: ParticipantId,
     },
+    /// A moderator lowers someone's raised hand (having taken their turn).
+    LowerHand {
+        participant: ParticipantId,
+    },
     Lock {},
     Unlock {},
     End {},
@@ -175,6 +179,10 @@ pub enum ClientMsg {
         camera: bool,
         microphone: bool,
     },
+    /// The sender raises or lowers its own hand; like `device_state` it names no one else.
+    RaiseHand {
+        raised: bool,
+    },
     Leave {},
     Ping {},
 }
@@ -197,6 +205,7 @@ pub const CLIENT_KINDS: &[&str] = &[
     "remove",
     "grant_presenter",
     "revoke_presenter",
+    "lower_hand",
     "lock",
     "unlock",
     "end",
@@ -209,6 +218,7 @@ pub const CLIENT_KINDS: &[&str] = &[
     "answer",
     "candidate",
     "device_state",
+    "raise_hand",
     "leave",
     "ping",
 ];
@@ -229,6 +239,7 @@ impl ClientMsg {
             ClientMsg::Remove { .. } => "remove",
             ClientMsg::GrantPresenter { .. } => "grant_presenter",
             ClientMsg::RevokePresenter { .. } => "revoke_presenter",
+            ClientMsg::LowerHand { .. } => "lower_hand",
             ClientMsg::Lock {} => "lock",
             ClientMsg::Unlock {} => "unlock",
             ClientMsg::End {} => "end",
@@ -241,6 +252,7 @@ impl ClientMsg {
             ClientMsg::Answer { .. } => "answer",
             ClientMsg::Candidate { .. } => "candidate",
             ClientMsg::DeviceState { .. } => "device_state",
+            ClientMsg::RaiseHand { .. } => "raise_hand",
             ClientMsg::Leave {} => "leave",
             ClientMsg::Ping {} => "ping",
         }
@@ -275,6 +287,9 @@ pub struct ParticipantInfo {
     pub camera: bool,
     pub microphone: bool,
     pub sharing: bool,
+    /// A raised hand (absent from servers before it: lowered).
+    #[serde(default)]
+    pub hand: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -530,7 +545,11 @@ mod tests {
 
     #[test]
     fn every_kind_is_listed() {
-        assert_eq!(CLIENT_KINDS.len(), 26);
+        assert_eq!(CLIENT_KINDS.len(), 28);
         assert_eq!(ClientMsg::Ping {}.kind(), "ping");
+        // Someone else's hand is never in `raise_hand`.
+        let e = parse_client(r#"{"type":"raise_hand","raised":true,"participant":3}"#).expect_err("no target field");
+        assert!(e.to_string().contains("unknown field"), "{e}");
+        assert_eq!(parse_client(r#"{"type":"lower_hand","participant":3}"#).map(|m| m.kind()).ok(), Some("lower_hand"));
     }
 }

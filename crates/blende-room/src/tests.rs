@@ -235,6 +235,7 @@ impl World {
             "remove" => ClientMsg::Remove { participant: pid(self.participant) },
             "grant_presenter" => ClientMsg::GrantPresenter { participant: pid(self.participant) },
             "revoke_presenter" => ClientMsg::RevokePresenter { participant: pid(self.presenter) },
+            "lower_hand" => ClientMsg::LowerHand { participant: pid(self.participant) },
             "lock" => ClientMsg::Lock {},
             "unlock" => ClientMsg::Unlock {},
             "end" => ClientMsg::End {},
@@ -253,6 +254,7 @@ impl World {
                 stream: Stream::Media,
             },
             "device_state" => ClientMsg::DeviceState { camera: true, microphone: false },
+            "raise_hand" => ClientMsg::RaiseHand { raised: true },
             "leave" => ClientMsg::Leave {},
             "ping" => ClientMsg::Ping {},
             other => panic!("kind {other} missing from the test"),
@@ -276,6 +278,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("remove", "......Y"),
     ("grant_presenter", "......Y"),
     ("revoke_presenter", "......Y"),
+    ("lower_hand", "......Y"),
     ("lock", "......Y"),
     ("unlock", "......Y"),
     ("end", "......Y"),
@@ -288,6 +291,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("answer", "....YYY"),
     ("candidate", "....YYY"),
     ("device_state", "....YYY"),
+    ("raise_hand", "....YYY"),
     ("leave", "...YYYY"),
     ("ping", ".YYYYYY"),
 ];
@@ -335,6 +339,49 @@ fn role_matrix_every_kind_by_every_role() {
         }
     }
     assert_eq!(checked, CLIENT_KINDS.len() * 7);
+}
+
+/// Whose hand is up, as the roster tells `conn`.
+fn hands(w: &World, conn: ConnId) -> Vec<(u64, bool)> {
+    w.h.log
+        .iter()
+        .rev()
+        .find_map(|(c, m)| match m {
+            ServerMsg::Participants { participants, .. } if *c == conn => Some(participants.iter().map(|p| (p.id.0, p.hand)).collect()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_raised_hand_is_the_sender_s_own_and_a_moderator_lowers_it() {
+    let mut w = world();
+    let me = w.h.pid(w.participant).0;
+    let before = w.h.log.len();
+    w.h.send(w.participant, ClientMsg::RaiseHand { raised: true });
+    assert!(hands(&w, w.presenter).contains(&(me, true)), "the others see it: {:?}", hands(&w, w.presenter));
+    assert!(hands(&w, w.participant).contains(&(me, true)), "and so does the sender");
+    let sent = w.h.log.len();
+    assert!(sent > before);
+    // Raising it again changes nothing and sends nothing.
+    w.h.send(w.participant, ClientMsg::RaiseHand { raised: true });
+    assert_eq!(w.h.log.len(), sent, "a repeated raise costs the room nothing");
+    // Nobody else's: a participant cannot lower it, a waiting person cannot raise one.
+    w.h.send(w.presenter, ClientMsg::LowerHand { participant: ParticipantId(me) });
+    assert!(matches!(w.h.last_to(w.presenter), Some(ServerMsg::Error { code: ErrorCode::NotAllowed, .. })));
+    w.h.send(w.waiting, ClientMsg::RaiseHand { raised: true });
+    assert!(matches!(w.h.last_to(w.waiting), Some(ServerMsg::Error { code: ErrorCode::NotAllowed, .. })));
+    assert!(hands(&w, w.moderator).iter().all(|(id, up)| *id == me || !up), "{:?}", hands(&w, w.moderator));
+    // The moderator gives the floor and lowers it; an unknown id is a clear error.
+    w.h.send(w.moderator, ClientMsg::LowerHand { participant: ParticipantId(9999) });
+    assert!(matches!(w.h.last_to(w.moderator), Some(ServerMsg::Error { code: ErrorCode::UnknownParticipant, .. })));
+    w.h.send(w.moderator, ClientMsg::LowerHand { participant: ParticipantId(me) });
+    assert!(hands(&w, w.participant).contains(&(me, false)), "lowered for the sender too");
+    assert!(w.h.audits.contains(&"lower_hand"));
+    // Lowering one's own hand works without a moderator.
+    w.h.send(w.participant, ClientMsg::RaiseHand { raised: true });
+    w.h.send(w.participant, ClientMsg::RaiseHand { raised: false });
+    assert!(hands(&w, w.moderator).contains(&(me, false)));
 }
 
 #[test]
@@ -1003,7 +1050,7 @@ fn compact_id(id: &str) -> String {
 // ---- model-based: random sequences keep the invariants and refusals change nothing ----
 
 fn arb_msg() -> impl Strategy<Value = (usize, u8, u64)> {
-    (0usize..7, 0u8..24, 0u64..12)
+    (0usize..7, 0u8..26, 0u64..12)
 }
 
 fn pick(kind: u8, target: u64, meeting: &str, pw: &str) -> ClientMsg {
@@ -1038,6 +1085,8 @@ fn pick(kind: u8, target: u64, meeting: &str, pw: &str) -> ClientMsg {
         20 => ClientMsg::DeviceState { camera: target.is_multiple_of(2), microphone: true },
         21 => ClientMsg::Leave {},
         22 => ClientMsg::Resume { token: Secret::new(format!("{target:032x}")) },
+        23 => ClientMsg::RaiseHand { raised: target.is_multiple_of(2) },
+        24 => ClientMsg::LowerHand { participant: p },
         _ => ClientMsg::Ping {},
     }
 }

@@ -62,6 +62,10 @@ pub enum RoomAction {
         camera: bool,
         microphone: bool,
     },
+    /// Our own hand up (`true`) or down.
+    RaiseHand(bool),
+    /// A moderator lowers someone's hand.
+    LowerHand(String),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -86,6 +90,8 @@ pub struct BlendeMachine {
     reported_joined: bool,
     /// Our own role as the roster last said (reported like the others', when it changes).
     own_role: Option<Role>,
+    /// Our hand as the server last reported it (a moderator may lower it).
+    own_hand: bool,
     /// The meeting runs on Janus: no mesh signalling and no membership events from here.
     on_janus: bool,
     /// The meeting's chat switch as last reported (`true` until the server says otherwise).
@@ -130,6 +136,7 @@ impl BlendeMachine {
             others: BTreeMap::new(),
             reported_joined: false,
             own_role: None,
+            own_hand: false,
             on_janus: false,
             chat: true,
             resuming: false,
@@ -338,6 +345,10 @@ impl BlendeMachine {
                 self.own_role = Some(role);
                 self.events.push_back(SignalEvent::Role { participant: mine.id.0.to_string(), role });
             }
+            if self.own_hand != mine.hand {
+                self.own_hand = mine.hand;
+                self.events.push_back(SignalEvent::Hand { participant: mine.id.0.to_string(), raised: mine.hand });
+            }
         }
         let mut current: BTreeMap<ParticipantId, ParticipantInfo> =
             list.into_iter().filter(|p| Some(p.id) != me).map(|p| (p.id, p)).collect();
@@ -387,6 +398,9 @@ impl BlendeMachine {
                     sharing: p.sharing,
                 });
             }
+            if old.map_or(p.hand, |old| old.hand != p.hand) {
+                self.events.push_back(SignalEvent::Hand { participant: id.0.to_string(), raised: p.hand });
+            }
         }
         self.others = current;
         self.reported_joined = true;
@@ -420,6 +434,8 @@ impl BlendeMachine {
                     RoomAction::ShareStop => Ok(ClientMsg::ShareStop {}),
                     RoomAction::DocumentOffer { offer } => Ok(ClientMsg::DocumentOffer { offer }),
                     RoomAction::DeviceState { camera, microphone } => Ok(ClientMsg::DeviceState { camera, microphone }),
+                    RoomAction::RaiseHand(raised) => Ok(ClientMsg::RaiseHand { raised }),
+                    RoomAction::LowerHand(p) => target(&p).map(|participant| ClientMsg::LowerHand { participant }),
                 };
                 match msg {
                     Ok(m) => self.send(&m),
@@ -718,6 +734,39 @@ mod tests {
         assert!(m.handle_message(r#"{"type":"ice_servers","servers":[{"urls":"turn:x"}]}"#).is_err());
         assert!(events(&mut m).is_empty());
         assert!(!m.is_closed());
+    }
+
+    #[test]
+    fn hands_are_reported_on_change_ours_too_and_a_raise_goes_out_as_our_own() {
+        let mut m = machine();
+        m.handle_message(r#"{"type":"lobby","state":"admitted","meeting_id":"k7dm3xqa9fhp","participant_id":7}"#).expect("admitted");
+        // A server that knows no hands (no `hand` field): nobody's is up, nothing reported.
+        m.handle_message(&participants(&[info(3, "Bob"), info(7, "Ada")])).expect("list");
+        assert!(!events(&mut m).iter().any(|e| matches!(e, SignalEvent::Hand { .. })));
+        let up = |id: u64, name: &str, hand: bool| {
+            let mut v = info(id, name);
+            v["hand"] = serde_json::json!(hand);
+            v
+        };
+        m.handle_message(&participants(&[up(3, "Bob", true), up(7, "Ada", false)])).expect("Bob's hand");
+        assert_eq!(events(&mut m), vec![SignalEvent::Hand { participant: "3".into(), raised: true }]);
+        // The same list again says nothing new.
+        m.handle_message(&participants(&[up(3, "Bob", true), up(7, "Ada", false)])).expect("again");
+        assert!(events(&mut m).is_empty());
+        // Ours, raised by us and lowered by a moderator: both reported.
+        let _ = sent(&mut m);
+        m.handle_command(SignalCommand::Room(RoomAction::RaiseHand(true)));
+        assert_eq!(sent(&mut m), vec![serde_json::json!({"type": "raise_hand", "raised": true})]);
+        m.handle_message(&participants(&[up(3, "Bob", true), up(7, "Ada", true)])).expect("ours up");
+        assert_eq!(events(&mut m), vec![SignalEvent::Hand { participant: "7".into(), raised: true }]);
+        m.handle_message(&participants(&[up(3, "Bob", true), up(7, "Ada", false)])).expect("ours lowered");
+        assert_eq!(events(&mut m), vec![SignalEvent::Hand { participant: "7".into(), raised: false }]);
+        // A moderator's lowering names its participant; a name that is no id is refused here.
+        m.handle_command(SignalCommand::Room(RoomAction::LowerHand("3".into())));
+        assert_eq!(sent(&mut m), vec![serde_json::json!({"type": "lower_hand", "participant": 3})]);
+        m.handle_command(SignalCommand::Room(RoomAction::LowerHand("Bob".into())));
+        assert!(sent(&mut m).is_empty());
+        assert!(matches!(events(&mut m).as_slice(), [SignalEvent::Error { fatal: false, .. }]));
     }
 
     #[test]

@@ -217,6 +217,12 @@ pub enum SignalEvent {
         participant: String,
         role: Role,
     },
+    /// Blende room: a participant's hand, raised or lowered (ours too: a moderator may lower
+    /// it). A participant reported for the first time with the hand down gets none.
+    Hand {
+        participant: String,
+        raised: bool,
+    },
     /// Blende room: what a participant's own devices and share are doing, as they report it.
     Devices {
         participant: String,

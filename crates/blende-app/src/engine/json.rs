@@ -140,6 +140,7 @@ pub fn event(ev: &CallEvent) -> Value {
         CallEvent::Lobby { state } => ("lobby", json!({"state": state})),
         CallEvent::Waiting { participants: list } => ("waiting", json!({"participants": participants(list)})),
         CallEvent::Role { participant, role } => ("role", json!({"participant": participant, "role": role_name(*role)})),
+        CallEvent::Hand { participant, raised } => ("hand", json!({"participant": participant, "raised": raised})),
         CallEvent::RemoteDevices { participant, camera, microphone, sharing } => {
             ("devices", json!({"participant": participant, "camera": camera, "mic": microphone, "sharing": sharing}))
         }

@@ -14,7 +14,7 @@ mod picker;
 mod settings;
 mod share;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
@@ -204,6 +204,8 @@ struct Call {
     roles: HashMap<String, Role>,
     /// Blende rooms: each participant's camera and microphone, as they report them.
     remote_devices: HashMap<String, (bool, bool)>,
+    /// Whose hands are up (ours included), as the room server reports them.
+    hands: HashSet<String>,
     /// How each feed's connection is doing, from its statistics.
     quality: HashMap<String, (blende_call::QualityMeter, Option<blende_call::Quality>)>,
     /// Blende rooms: id of our own participant.
@@ -302,6 +304,12 @@ impl Call {
             CallEvent::RemoteDevices { participant, camera, microphone, .. } => {
                 self.remote_devices.insert(participant, (camera, microphone));
             }
+            CallEvent::Hand { participant, raised: true } => {
+                self.hands.insert(participant);
+            }
+            CallEvent::Hand { participant, raised: false } => {
+                self.hands.remove(&participant);
+            }
             CallEvent::Reconnecting { attempt, .. } => {
                 self.status = CallStatus::Reconnecting(attempt);
                 // The old session's feeds are gone; the new one brings new ids.
@@ -387,6 +395,10 @@ fn tile_label(call: &Call, id: Option<&str>, name: &str, i18n: &I18n) -> (String
                 label.push_str(&i18n.t(key));
             }
         }
+    }
+    if id.is_some_and(|id| call.hands.contains(id)) {
+        label.push_str(" · ");
+        label.push_str(&i18n.t("tile-hand-raised"));
     }
     // A weak connection is named on the tile (and read out with it).
     let weak = match id.and_then(|id| call.quality.get(id)).and_then(|(_, q)| *q) {
@@ -514,6 +526,7 @@ impl BlendeApp {
             waiting: Vec::new(),
             roles: HashMap::new(),
             remote_devices: HashMap::new(),
+            hands: HashSet::new(),
             quality: HashMap::new(),
             me: None,
             direct: direct::DirectView::new(Instant::now()),
@@ -971,6 +984,9 @@ impl BlendeApp {
                             if ui.button(self.i18n.t1("mod-remove", "name", &name)).clicked() {
                                 room_actions.push(RoomAction::Remove(id.clone()));
                             }
+                            if call.hands.contains(id) && ui.button(self.i18n.t1("mod-lower-hand", "name", &name)).clicked() {
+                                room_actions.push(RoomAction::LowerHand(id.clone()));
+                            }
                         });
                     }
                 });
@@ -984,6 +1000,16 @@ impl BlendeApp {
             }
         }
         ui.separator();
+        // Blende rooms (the ones that tell roles) take a raised hand.
+        if let (Some(me), Engine::Live(live)) = (call.me.as_ref().filter(|me| call.roles.contains_key(*me)), &call.engine) {
+            let raised = call.hands.contains(me);
+            let key = if raised { "call-lower-hand" } else { "call-raise-hand" };
+            if ui.button(self.i18n.t(key)).clicked()
+                && let Err(e) = live.command(CallCommand::Room(RoomAction::RaiseHand(!raised)))
+            {
+                self.error = Some(e);
+            }
+        }
         if ui.button(self.i18n.t("call-leave")).clicked() {
             self.call = None;
             self.picker = None;

@@ -7,6 +7,7 @@ mod app;
 mod bench;
 mod browser;
 mod direct;
+mod hand;
 mod harness;
 mod janus_chat;
 mod janus_room;

@@ -110,8 +110,31 @@ pub async fn bare_vp8_sender(registry: Registry) -> (impl PeerConnection, Arc<Tr
     (sender, track)
 }
 
+/// Blende's subscriber Peer, as for any remote feed, connected to [`bare_vp8_sender`] over
+/// loopback.
+pub async fn connected_to_a_bare_sender(
+    registry: Registry,
+    congestion_control: bool,
+) -> (Peer, mpsc::Receiver<RtcEvent>, impl PeerConnection, Arc<TrackLocalStaticRTP>) {
+    let config = PeerConfig {
+        role: PeerRole::Subscriber,
+        ice_bind_ip: Some("127.0.0.1".parse().expect("ip")),
+        video: None,
+        audio: false,
+        congestion_control,
+        ..PeerConfig::default()
+    };
+    let (receiver, mut events) = Peer::new(config).await.expect("receiver");
+    let (sender, track) = bare_vp8_sender(registry).await;
+    let offer_sdp = sender.local_description().await.expect("local description").sdp;
+    let answer = receiver.answer_offer(&offer_sdp).await.expect("answer");
+    sender.set_remote_description(RTCSessionDescription::answer(answer).expect("sdp")).await.expect("remote");
+    wait_connected(&mut events).await;
+    (receiver, events, sender, track)
+}
+
 /// Until the receiving Peer reports its connection up (10 s at most).
-pub async fn wait_connected(events: &mut mpsc::Receiver<RtcEvent>) {
+async fn wait_connected(events: &mut mpsc::Receiver<RtcEvent>) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         assert!(Instant::now() < deadline, "the receiver never connected");
@@ -124,22 +147,7 @@ pub async fn wait_connected(events: &mut mpsc::Receiver<RtcEvent>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_vp8_sender_cannot_exhaust_the_receiver() {
-    // The receiver: Blende's subscriber Peer, as for any remote feed.
-    let config = PeerConfig {
-        role: PeerRole::Subscriber,
-        ice_bind_ip: Some("127.0.0.1".parse().expect("ip")),
-        video: None,
-        audio: false,
-        congestion_control: false,
-        ..PeerConfig::default()
-    };
-    let (receiver, mut events) = Peer::new(config).await.expect("receiver");
-
-    let (sender, track) = bare_vp8_sender(Registry::new()).await;
-    let offer_sdp = sender.local_description().await.expect("local description").sdp;
-    let answer = receiver.answer_offer(&offer_sdp).await.expect("answer");
-    sender.set_remote_description(RTCSessionDescription::answer(answer).expect("sdp")).await.expect("remote");
-    wait_connected(&mut events).await;
+    let (receiver, mut events, sender, track) = connected_to_a_bare_sender(Registry::new(), false).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut seq = 0u16;
     while track.write_rtp(rtp(seq, 1, true, vec![0x10, 0x01, 0, 0])).await.is_err() {

@@ -7,7 +7,6 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use blende_rtc::{Peer, PeerConfig, PeerRole};
 use rtc::interceptor::{Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::receiver_report::ReceiverReport;
@@ -15,7 +14,7 @@ use rtc::sansio::Protocol;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::PeerConnection;
 
-use crate::hostile_sender::{SSRC, bare_vp8_sender, rtp, wait_connected};
+use crate::hostile_sender::{SSRC, connected_to_a_bare_sender, rtp};
 
 /// The media SSRCs of the PLIs read from the wire, in order, each with whether its compound
 /// packet began with a receiver report on that stream (what Janus needs to place it).
@@ -73,23 +72,10 @@ impl Interceptor for PliLog {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_without_a_keyframe_asks_the_sender_for_one() {
-    let config = PeerConfig {
-        role: PeerRole::Subscriber,
-        ice_bind_ip: Some("127.0.0.1".parse().expect("ip")),
-        video: None,
-        audio: false,
-        congestion_control: true,
-        ..PeerConfig::default()
-    };
-    let (receiver, mut events) = Peer::new(config).await.expect("receiver");
     let log = PliLog::default();
     let seen = Arc::clone(&log.seen);
     // Closest to the wire: what the sender's SRTCP layer let through.
-    let (sender, track) = bare_vp8_sender(Registry::new().with(Slot::from(500), log)).await;
-    let offer = sender.local_description().await.expect("local description").sdp;
-    let answer = receiver.answer_offer(&offer).await.expect("answer");
-    sender.set_remote_description(rtc::peer_connection::sdp::RTCSessionDescription::answer(answer).expect("sdp")).await.expect("remote");
-    wait_connected(&mut events).await;
+    let (receiver, _events, sender, track) = connected_to_a_bare_sender(Registry::new().with(Slot::from(500), log), true).await;
 
     // Inter pictures only, 20 a second: the receiver cannot start decoding and asks every 500 ms.
     let deadline = Instant::now() + Duration::from_secs(6);
